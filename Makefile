@@ -1,0 +1,44 @@
+# Weft: `make run` starts the demo, `make test` runs the tests. Both set up what they need first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA := .weft
+REQS := requirements.txt requirements-dev.txt
+STAMP := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
+PORT ?= 8000
+
+.PHONY: run test install setup stop lint bench clean-db
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Weft needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(REQS) | $(PY)
+	@echo "Installing dependencies into $(VENV) ..."
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)
+
+setup: install
+	@$(PY) manage.py weft_setup
+
+run: setup
+	@$(PY) manage.py seed_demo
+	@mkdir -p $(DATA)
+	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
+	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; \
+	echo "django-q2 cluster running (log: $(DATA)/qcluster.log). Ctrl-C stops Weft; 'make stop' stops the database."; \
+	$(PY) manage.py runserver $(PORT)
+
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+stop:
+	@$(PY) -m config.embedded_postgres stop $(DATA)
+
+lint: install
+	@$(VENV)/bin/ruff check apps config tests bench
+
+bench: setup
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -1,0 +1,47 @@
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """What a membership lets a person do; partner roles span all of a partner's customers."""
+
+    PARTNER_ADMIN = "partner_admin", "Partner admin"
+    INTEGRATION_ENGINEER = "integration_engineer", "Integration engineer"
+    ANALYST = "analyst", "Analyst"
+    CUSTOMER_ADMIN = "customer_admin", "Customer admin"
+    FINANCE_APPROVER = "finance_approver", "Finance approver"
+    VIEWER = "viewer", "Viewer"
+
+
+PARTNER_ROLES = frozenset({Role.PARTNER_ADMIN, Role.INTEGRATION_ENGINEER, Role.ANALYST})
+CUSTOMER_ROLES = frozenset({Role.CUSTOMER_ADMIN, Role.FINANCE_APPROVER, Role.VIEWER})
+
+
+class Capability(models.TextChoices):
+    """Things a person may do on a customer's tenant; roles grant sets of these."""
+
+    VIEW = "view", "See status, reports and exceptions"
+    COMMENT = "comment", "Comment on exceptions"
+    APPROVE = "approve", "Approve or reject on the customer's behalf"
+    OPERATE = "operate", "Triage exceptions, start runs, replay"
+    CONFIGURE = "configure", "Change connections, mappings, flows and policies"
+    ADMINISTER = "administer", "Onboard customers, manage people, plans and brand"
+
+
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    Role.PARTNER_ADMIN: frozenset(Capability.values),
+    Role.INTEGRATION_ENGINEER: frozenset(
+        {Capability.VIEW, Capability.COMMENT, Capability.OPERATE, Capability.CONFIGURE}
+    ),
+    Role.ANALYST: frozenset({Capability.VIEW, Capability.COMMENT}),
+    Role.CUSTOMER_ADMIN: frozenset({Capability.VIEW, Capability.COMMENT, Capability.APPROVE}),
+    Role.FINANCE_APPROVER: frozenset({Capability.VIEW, Capability.COMMENT, Capability.APPROVE}),
+    Role.VIEWER: frozenset({Capability.VIEW}),
+}
+
+
+class CustomerKind(models.TextChoices):
+    """Rows in the tenant table that are not customer firms are kept apart by kind."""
+
+    FIRM = "firm", "Customer firm"
+    PLATFORM = "platform", "Platform (public schema)"
+    TEMPLATE = "template", "Schema template"

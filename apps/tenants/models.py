@@ -1,0 +1,150 @@
+"""Partners, their customer firms (the tenants), domains, people and memberships: the public schema."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django_tenants.models import DomainMixin, TenantMixin
+from simple_history.models import HistoricalRecords
+
+from apps.common.models import TimeStampedModel
+from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
+from apps.tenants.validators import (
+    validate_hex_colour,
+    validate_hostname,
+    validate_logo,
+    validate_plain_text,
+    validate_schema_slug,
+    validate_slug,
+)
+
+
+class Partner(TimeStampedModel):
+    """An ERP partner, integrator or MSP that runs Weft under its own brand for its customers."""
+
+    name = models.CharField(max_length=120, unique=True, validators=[validate_plain_text])
+    slug = models.SlugField(max_length=48, unique=True, validators=[validate_slug])
+    display_name = models.CharField(
+        max_length=120, validators=[validate_plain_text], help_text="The brand name customers see."
+    )
+    logo = models.ImageField(upload_to="partner-logos/", blank=True, validators=[validate_logo])
+    primary_colour = models.CharField(max_length=7, default="#1F3A5F", validators=[validate_hex_colour])
+    accent_colour = models.CharField(max_length=7, default="#E07A1F", validators=[validate_hex_colour])
+    support_email = models.EmailField()
+    email_sender_name = models.CharField(max_length=120, validators=[validate_plain_text])
+    domain_suffix = models.CharField(
+        max_length=253, unique=True, validators=[validate_hostname],
+        help_text="The partner site is served here; customers get <slug>.<suffix> by default.",
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def customer_domain(self, slug: str) -> str:
+        return f"{slug}.{self.domain_suffix}"
+
+
+class CustomerQuerySet(models.QuerySet):
+    def firms(self) -> CustomerQuerySet:
+        return self.filter(kind=CustomerKind.FIRM)
+
+
+class Customer(TenantMixin, TimeStampedModel):
+    """A professional-services firm served by a partner: one PostgreSQL schema of its own."""
+
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="customers", null=True, blank=True
+    )
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
+    slug = models.SlugField(max_length=48, unique=True, validators=[validate_slug, validate_schema_slug])
+    kind = models.CharField(max_length=16, choices=CustomerKind.choices, default=CustomerKind.FIRM)
+    is_active = models.BooleanField(default=True)
+    history = HistoricalRecords()
+
+    auto_create_schema = True
+    auto_drop_schema = False  # a schema is a customer's data: dropping it is never a side effect
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind=CustomerKind.FIRM, partner__isnull=False) | ~Q(kind=CustomerKind.FIRM),
+                name="customer_firm_has_partner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def schema_for_slug(slug: str) -> str:
+        return slug.replace("-", "_")
+
+
+class Domain(DomainMixin):
+    """A host name that selects a customer's schema (``acme.northwind.example``)."""
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class User(AbstractUser):
+    """One login per person, whatever partner or customer they work for."""
+
+    email = models.EmailField("email address")
+    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+
+
+class MembershipQuerySet(models.QuerySet):
+    def for_partner_staff(self) -> MembershipQuerySet:
+        return self.filter(partner__isnull=False)
+
+
+class Membership(TimeStampedModel):
+    """A person's role at a partner (reaching all its customers) or at one customer firm."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.CASCADE, related_name="memberships", null=True, blank=True
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="memberships", null=True, blank=True
+    )
+    role = models.CharField(max_length=32, choices=Role.choices)
+    history = HistoricalRecords()
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(partner__isnull=False, customer__isnull=True, role__in=sorted(PARTNER_ROLES))
+                    | Q(partner__isnull=True, customer__isnull=False, role__in=sorted(CUSTOMER_ROLES))
+                ),
+                name="membership_scope_matches_role",
+                violation_error_message="Partner roles belong to a partner, customer roles to a customer.",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "partner"], condition=Q(partner__isnull=False), name="one_membership_per_partner"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "customer"], condition=Q(customer__isnull=False), name="one_membership_per_customer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.partner or self.customer}"
+
+    @property
+    def is_partner_role(self) -> bool:
+        return self.partner_id is not None

@@ -1,0 +1,172 @@
+"""Writes for partners, customers, people and memberships."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+from django_tenants.utils import schema_context, schema_exists
+
+from apps.common.history import save_attributed  # noqa: F401  (used by callers too)
+from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
+from apps.tenants.errors import OnboardingError, TemplateSchemaError
+from apps.tenants.models import Customer, Domain, Membership, Partner, User
+from apps.tenants.validators import validate_hostname
+
+ONBOARDING_LOCK = 0x5745_4654  # "WEFT": one onboarding at a time; cloning rewrites shared helpers
+
+
+@dataclass
+class OnboardingResult:
+    customer: Customer
+    created: bool
+    admin_user: User
+    admin_password: str | None = None  # only when a new admin login was made, to hand over once
+    messages: list[str] = field(default_factory=list)
+
+
+def partner_create(*, acting_user: User | None, **fields) -> Partner:
+    return save_attributed(Partner(**fields), acting_user=acting_user, reason="Partner created")
+
+
+def user_create(*, username: str, email: str, password: str | None, acting_user: User | None, **extra) -> User:
+    user = User(username=username, email=email, **extra)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    return save_attributed(user, acting_user=acting_user, reason="User created")
+
+
+def membership_grant(
+    *, user: User, role: str, partner: Partner | None = None, customer: Customer | None = None,
+    acting_user: User | None,
+) -> Membership:
+    """Give ``user`` a role at a partner or a customer; granting an existing role changes nothing."""
+    if (role in PARTNER_ROLES) != (partner is not None) or (role in CUSTOMER_ROLES) != (customer is not None):
+        raise ValidationError("Partner roles belong to a partner, customer roles to a customer.")
+    existing = Membership.objects.filter(user=user, partner=partner, customer=customer).first()
+    if existing and existing.role == role:
+        return existing
+    membership = existing or Membership(user=user, partner=partner, customer=customer)
+    membership.role = role
+    return save_attributed(membership, acting_user=acting_user, reason=f"Role set to {role}")
+
+
+def template_pending_migrations() -> list[str]:
+    """Migrations the schema template still lacks (cloning it then would make broken tenants)."""
+    if not schema_exists(settings.TENANT_BASE_SCHEMA):
+        return ["(schema missing)"]
+    with schema_context(settings.TENANT_BASE_SCHEMA):
+        executor = MigrationExecutor(connection)
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
+
+
+def tenant_template_ensure(*, verbosity: int = 0) -> bool:
+    """Create or migrate the template schema new tenants are cloned from; True if anything changed."""
+    template = Customer.objects.filter(kind=CustomerKind.TEMPLATE).first()
+    if template is None:
+        template = Customer(
+            schema_name=settings.TENANT_BASE_SCHEMA, slug="weft-template", name="Schema template",
+            kind=CustomerKind.TEMPLATE, is_active=False,
+        )
+        template.save(verbosity=verbosity)  # no template yet, so django-tenants migrates this one
+        return True
+    if not template_pending_migrations():
+        return False
+    call_command("migrate_schemas", schema_name=template.schema_name, interactive=False, verbosity=verbosity)
+    return True
+
+
+def customer_onboard(
+    *, partner: Partner, slug: str, name: str, domain: str | None = None, admin_email: str,
+    admin_username: str | None = None, admin_password: str | None = None, acting_user: User | None,
+) -> OnboardingResult:
+    """Create a customer's schema, domain and first customer admin; running it again changes nothing.
+
+    Everything happens in one transaction, so a refusal or failure leaves nothing half-made.
+    """
+    domain = (domain or partner.customer_domain(slug)).strip().lower()
+    existing = Customer.objects.filter(slug=slug).select_related("partner").first()
+    if existing is not None:
+        return _already_onboarded(existing, partner=partner, name=name, domain=domain, admin_email=admin_email)
+    _validate_new_customer(partner=partner, slug=slug, name=name, domain=domain, admin_email=admin_email)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ONBOARDING_LOCK])
+        if template_pending_migrations():
+            raise TemplateSchemaError(
+                "The tenant template schema is not fully migrated; run `manage.py migrate_schemas` first."
+            )
+        customer = Customer(
+            partner=partner, slug=slug, name=name, schema_name=Customer.schema_for_slug(slug), kind=CustomerKind.FIRM
+        )
+        customer.full_clean(exclude=["domain_url"])
+        customer._history_user, customer._change_reason = acting_user, "Customer onboarded"
+        customer.save(verbosity=0)  # clones the template schema
+        save_attributed(Domain(domain=domain, tenant=customer, is_primary=True), acting_user=acting_user)
+        admin, password = _customer_admin(
+            admin_username or admin_email, admin_email, admin_password, acting_user=acting_user
+        )
+        membership_grant(user=admin, role=Role.CUSTOMER_ADMIN, customer=customer, acting_user=acting_user)
+    return OnboardingResult(
+        customer=customer, created=True, admin_user=admin, admin_password=password,
+        messages=[f"Onboarded {name} ({slug}) at {domain}; customer admin {admin.username}."],
+    )
+
+
+def _validate_new_customer(*, partner: Partner, slug: str, name: str, domain: str, admin_email: str) -> None:
+    try:
+        validate_hostname(domain)
+        validate_email(admin_email)
+        Customer(partner=partner, slug=slug, name=name, schema_name=Customer.schema_for_slug(slug)).full_clean(
+            exclude=["domain_url"]
+        )
+    except ValidationError as error:
+        raise OnboardingError(f"Cannot onboard {slug!r}: {'; '.join(error.messages)}") from None
+    if Domain.objects.filter(domain=domain).exists():
+        raise OnboardingError(f"The domain {domain} already serves another customer.")
+    if Customer.objects.filter(schema_name=Customer.schema_for_slug(slug)).exists():
+        raise OnboardingError(f"The slug {slug!r} is already in use.")
+
+
+def _already_onboarded(
+    customer: Customer, *, partner: Partner, name: str, domain: str, admin_email: str
+) -> OnboardingResult:
+    if customer.partner_id != partner.pk:
+        raise OnboardingError(f"The slug {customer.slug!r} is already in use.")
+    differences = []
+    if customer.name != name:
+        differences.append(f"name is {customer.name!r}")
+    if not customer.domains.filter(domain=domain).exists():
+        differences.append(f"domain {domain} is not one of its domains")
+    if differences:
+        raise OnboardingError(
+            f"{customer.slug} is already onboarded and differs ({'; '.join(differences)}); change it in the admin."
+        )
+    admin = (
+        User.objects.filter(memberships__customer=customer, memberships__role=Role.CUSTOMER_ADMIN)
+        .order_by("pk")
+        .first()
+    )
+    return OnboardingResult(
+        customer=customer, created=False, admin_user=admin,
+        messages=[f"{name} ({customer.slug}) is already onboarded at {domain}; nothing changed."],
+    )
+
+
+def _customer_admin(
+    username: str, email: str, password: str | None, *, acting_user: User | None
+) -> tuple[User, str | None]:
+    existing = User.objects.filter(username=username).first()
+    if existing is not None:
+        return existing, None
+    password = password or secrets.token_urlsafe(12)
+    return user_create(username=username, email=email, password=password, acting_user=acting_user), password

