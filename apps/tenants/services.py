@@ -123,14 +123,19 @@ def customer_onboard(
 
 
 def _validate_new_customer(*, partner: Partner, slug: str, name: str, domain: str, admin_email: str) -> None:
-    try:
-        validate_hostname(domain)
-        validate_email(admin_email)
-        Customer(partner=partner, slug=slug, name=name, schema_name=Customer.schema_for_slug(slug)).full_clean(
-            exclude=["domain_url"]
-        )
-    except ValidationError as error:
-        raise OnboardingError(f"Cannot onboard {slug!r}: {'; '.join(error.messages)}") from None
+    problems: list[str] = []
+    for check in (
+        lambda: Customer(partner=partner, slug=slug, name=name, schema_name=Customer.schema_for_slug(slug))
+        .full_clean(exclude=["domain_url"]),
+        lambda: validate_hostname(domain),
+        lambda: validate_email(admin_email),
+    ):
+        try:
+            check()
+        except ValidationError as error:
+            problems.extend(error.messages)
+    if problems:
+        raise OnboardingError(f"Cannot onboard {slug!r}: {'; '.join(problems)}")
     if Domain.objects.filter(domain=domain).exists():
         raise OnboardingError(f"The domain {domain} already serves another customer.")
     if Customer.objects.filter(schema_name=Customer.schema_for_slug(slug)).exists():

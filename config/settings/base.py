@@ -20,6 +20,9 @@ WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
 WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
 WEFT_Q_WORKERS = env_int("WEFT_Q_WORKERS", 2)
 WEFT_Q_POLL_SECONDS = float(env_str("WEFT_Q_POLL_SECONDS", "0.2"))
+WEFT_Q_TIMEOUT = env_int("WEFT_Q_TIMEOUT", 600)
+WEFT_Q_RETRY = env_int("WEFT_Q_RETRY", 660)
+WEFT_Q_MAX_ATTEMPTS = env_int("WEFT_Q_MAX_ATTEMPTS", 3)
 WEFT_SITE_SCHEME = env_str("WEFT_SITE_SCHEME", "http")
 WEFT_SITE_PORT = env_int("WEFT_SITE_PORT", 8000)
 EMAIL_HOST = env_str("WEFT_EMAIL_HOST", "localhost")
@@ -153,13 +156,15 @@ Q_CLUSTER = {
     "name": "weft",
     "orm": "default",
     "workers": WEFT_Q_WORKERS,
-    "timeout": 600,
-    "retry": 660,  # must exceed timeout, or a slow task is handed to a second worker
-    "max_attempts": 3,  # the ORM broker retries forever unless told otherwise
+    "timeout": WEFT_Q_TIMEOUT,
+    "retry": WEFT_Q_RETRY,  # must exceed timeout, or a slow task is handed to a second worker
+    # A task that raises stays queued and is delivered again after `retry` seconds, at most
+    # `max_attempts` times in all (the ORM broker would otherwise retry forever).
+    "max_attempts": WEFT_Q_MAX_ATTEMPTS,
+    "ack_failures": False,
     "poll": WEFT_Q_POLL_SECONDS,
     "catch_up": False,
     "save_limit": 5000,
-    "ack_failures": True,
     "label": "Background tasks",
     "sync": bool(WEFT_Q_SYNC),
 }
