@@ -135,7 +135,8 @@ def test_production_settings_pass_the_deploy_check(db):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
-             "DATABASE_URL": database_url_for_tests(), "WEFT_SECRET_KEY": "k" * 20 + "-production-secret-key-for-the-check!"},
+             "DATABASE_URL": database_url_for_tests(),
+             "WEFT_SECRET_KEY": "k" * 20 + "-production-secret-key-for-the-check!"},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "no issues" in completed.stdout
