@@ -56,3 +56,11 @@ def env_list(name: str, default: list[str] | object = _MISSING) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def derived_credential_key(secret_key: str) -> str:
+    """A Fernet key derived from SECRET_KEY, for local and test use only."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(f"weft-credentials:{secret_key}".encode()).digest()).decode()

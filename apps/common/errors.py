@@ -20,3 +20,39 @@ class NotFoundError(ApplicationError):
 
 class ConflictError(ApplicationError):
     status_code = 409
+
+
+class ErrorCategory:
+    """What kind of failure an external-system error is; exceptions are classified from this."""
+
+    TRANSPORT = "transport"
+    RATE_LIMIT = "rate_limit"
+    AUTH = "auth"
+    PARSE = "parse"
+    TOO_LARGE = "too_large"
+    VALIDATION = "validation"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
+    MISSING_REFERENCE = "missing_reference"
+    MAPPING = "mapping"
+    CONFIG = "config"
+
+
+class ExternalSystemError(ApplicationError):
+    """A call to a customer's system failed. ``permanent`` failures are not retried as they stand.
+
+    ``retry_after`` (seconds) says when the other side asked us to come back, if it said.
+    """
+
+    status_code = 502
+
+    def __init__(
+        self, message: str, *, permanent: bool, category: str = ErrorCategory.TRANSPORT,
+        status: int | None = None, retry_after: float | None = None, extra: dict | None = None,
+    ):
+        super().__init__(message, extra=extra)
+        self.permanent = permanent
+        self.category = category
+        self.status = status
+        self.retry_after = retry_after

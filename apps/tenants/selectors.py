@@ -38,3 +38,8 @@ def active_firm_schemas() -> QuerySet:
 def primary_domain(customer: Customer) -> str | None:
     domain = customer.domains.filter(is_primary=True).first() or customer.domains.first()
     return domain.domain if domain else None
+
+
+def firm_schemas() -> QuerySet:
+    """Schema names of every customer firm, active or not (maintenance such as key rotation)."""
+    return Customer.objects.firms().order_by("schema_name").values_list("schema_name", flat=True)

@@ -33,6 +33,9 @@ EMAIL_USE_TLS = env_bool("WEFT_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("WEFT_DEFAULT_FROM_EMAIL", "weft@localhost")
 WEFT_EMAIL_BACKEND = env_str("WEFT_EMAIL_BACKEND", None)
 LOG_LEVEL = env_str("WEFT_LOG_LEVEL", "INFO")
+# Fernet keys (urlsafe base64, 32 bytes) for connection credentials; the first encrypts, all decrypt.
+# Rotate: put a new key first, run `manage.py rotate_credential_keys`, then drop the old key.
+WEFT_CREDENTIAL_KEYS = env_list("WEFT_CREDENTIAL_KEYS", [])
 _DATABASE_ENVIRON = {
     name: value for name, value in os.environ.items() if name == "DATABASE_URL" or name.startswith("PG")
 }

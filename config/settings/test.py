@@ -1,5 +1,7 @@
 """Settings for the test suite: real PostgreSQL, django-q2 in sync mode unless a test starts a cluster."""
 
+from config.env import derived_credential_key
+
 from .base import *  # noqa: F403
 from .base import SECRET_KEY, WEFT_Q_SYNC
 
@@ -14,3 +16,4 @@ WEFT_TASK_MODULE_PREFIXES = ("apps.", "tests.")  # tests queue probe tasks of th
 WEFT_PUBLIC_HOSTS = ["localhost", "testserver"]
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic
 WHITENOISE_AUTOREFRESH = True
+WEFT_CREDENTIAL_KEYS = WEFT_CREDENTIAL_KEYS or [derived_credential_key(SECRET_KEY)]  # noqa: F405

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded_postgres
@@ -135,7 +136,7 @@ def test_production_settings_pass_the_deploy_check(db):
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
-             "DATABASE_URL": database_url_for_tests(),
+             "DATABASE_URL": database_url_for_tests(), "WEFT_CREDENTIAL_KEYS": Fernet.generate_key().decode(),
              "WEFT_SECRET_KEY": "k" * 20 + "-production-secret-key-for-the-check!"},
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr

@@ -43,12 +43,14 @@ def test_tenant_configuration_change_is_attributed(cast, client):
     client.force_login(engineer)
     response = client.post(
         "/admin/connectors/connection/add/",
-        {"name": "Harvest", "kind": "harvest", "description": "", "is_enabled": "on", "settings": "{}"},
+        {"name": "Hooks", "slug": "hooks", "kind": "webhook", "description": "", "is_enabled": "on",
+         "settings": "{}", "new_credentials": '{"signing_secret": "s3cret"}'},
         HTTP_HOST=host(cast.alpha),
     )
     assert response.status_code == 302
     from django_tenants.utils import schema_context
 
     with schema_context("alpha"):
-        record = Connection.history.get()
-        assert record.history_type == "+" and record.history_user == engineer
+        created, credentials = Connection.history.order_by("history_id")
+        assert created.history_type == "+" and created.history_user == engineer
+        assert credentials.history_change_reason == "Credentials replaced" and credentials.history_user == engineer

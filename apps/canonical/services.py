@@ -1,0 +1,407 @@
+"""Writes into the hub: upsert records a connection read, with their cross-references, in batches.
+
+The hot path is built for volume: one query per batch to find what is already known, unchanged
+records skipped by content hash without touching their rows, new records written with COPY, and
+changed ones with a bulk UPDATE. Ownership is enforced here: a non-owner's change to owned fields is
+a conflict, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from django.db import connection as db
+from django.db import transaction
+from django.utils import timezone
+
+from apps.canonical.fields import FieldPlan, field_plans
+from apps.canonical.hashing import content_hash
+from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
+from apps.common.errors import ErrorCategory
+from apps.common.objects import CanonicalInput
+from apps.connectors.models import Connection
+
+
+class Outcome:
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+    CONFLICT = "conflict"
+    FAILED = "failed"
+
+
+@dataclass
+class HubResult:
+    """What happened to one incoming record."""
+
+    external_id: str
+    outcome: str
+    canonical_id: int | None = None
+    message: str = ""
+    field: str | None = None
+    category: str | None = None
+    content_hash: str = ""
+
+
+@dataclass
+class HubSummary:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    problems: list[HubResult] = field(default_factory=list)
+
+    def add(self, results: list[HubResult], keep_problems: int = 1000) -> None:
+        for result in results:
+            self.counts[result.outcome] += 1
+            if result.outcome in (Outcome.FAILED, Outcome.CONFLICT) and len(self.problems) < keep_problems:
+                self.problems.append(result)
+
+
+@dataclass
+class _Prepared:
+    record: CanonicalInput
+    values: dict[str, Any]  # by attname, converted
+    hash: str = ""
+    canonical_id: int | None = None
+    stored_hash: str | None = None
+
+
+def hub_upsert(
+    *, connection: Connection, object_type: str, records: Iterable[CanonicalInput], batch_size: int = 2000
+) -> Iterator[list[HubResult]]:
+    """Upsert ``records`` read from ``connection``; yields the results batch by batch.
+
+    Each batch is its own transaction, so a long load makes steady progress and a failure loses at
+    most one batch (which a re-run then repeats harmlessly: unchanged content is skipped).
+    """
+    iterator = iter(records)
+    while batch := list(islice(iterator, batch_size)):
+        with transaction.atomic():
+            _lock_stream(connection, object_type)
+            yield _upsert_batch(connection, object_type, batch)
+
+
+def hub_upsert_all(**kwargs) -> HubSummary:
+    summary = HubSummary()
+    for results in hub_upsert(**kwargs):
+        summary.add(results)
+    return summary
+
+
+def _lock_stream(connection: Connection, object_type: str) -> None:
+    # Two workers loading the same connection and object would race on the cross-reference.
+    with db.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                       [connection.pk, zlib.crc32(object_type.encode()) & 0x7FFFFFFF])
+
+
+def _upsert_batch(connection: Connection, object_type: str, batch: list[CanonicalInput]) -> list[HubResult]:
+    plans = field_plans(object_type)
+    model = OBJECT_MODELS[object_type]
+    owners = _owners(object_type)
+    results: dict[int, HubResult] = {}
+    prepared: dict[int, _Prepared] = {}
+    deletions: dict[int, CanonicalInput] = {}
+    for index, record in enumerate(batch):
+        if record.deleted:
+            deletions[index] = record
+            continue
+        try:
+            prepared[index] = _Prepared(record, _convert(plans, record))
+        except _RecordProblem as problem:
+            results[index] = problem.result(record)
+    _resolve_refs(connection, plans, prepared, results)
+    for item in prepared.values():
+        item.hash = content_hash(model.HASHED_FIELDS, item.values)
+    _attach_known(connection, object_type, prepared)
+    creates, updates = [], []
+    for index, item in prepared.items():
+        if item.canonical_id is None:
+            blocked = _blocked_creation(owners, connection, object_type, item)
+            results[index] = blocked or HubResult(item.record.external_id, Outcome.CREATED, content_hash=item.hash)
+            if not blocked:
+                creates.append((index, item))
+        elif item.hash == item.stored_hash:
+            results[index] = HubResult(item.record.external_id, Outcome.UNCHANGED, item.canonical_id,
+                                       content_hash=item.hash)
+        else:
+            updates.append((index, item))
+    conflicts = _ownership_conflicts(owners, connection, object_type, model, [item for _, item in updates])
+    results.update({index: conflicts[id(item)] for index, item in updates if id(item) in conflicts})
+    updates = [(index, item) for index, item in updates if id(item) not in conflicts]
+    _insert(connection, object_type, model, plans, creates, results)
+    _update(connection, object_type, model, updates, results)
+    results.update(_delete(connection, object_type, model, owners, deletions))
+    return [results[i] for i in range(len(batch))]
+
+
+class _RecordProblem(Exception):
+    def __init__(self, message: str, *, field: str | None, category: str):
+        super().__init__(message)
+        self.message, self.field, self.category = message, field, category
+
+    def result(self, record: CanonicalInput) -> HubResult:
+        return HubResult(record.external_id, Outcome.FAILED, message=self.message, field=self.field,
+                         category=self.category)
+
+
+def _convert(plans: dict[str, FieldPlan], record: CanonicalInput) -> dict[str, Any]:
+    if not record.external_id:
+        raise _RecordProblem("The record has no external id.", field=None, category=ErrorCategory.VALIDATION)
+    values: dict[str, Any] = {}
+    for name, raw in record.fields.items():
+        plan = plans.get(name)
+        if plan is None or plan.target_type:
+            raise _RecordProblem(f"Unknown field {name!r} for a {record.object_type}.", field=name,
+                                 category=ErrorCategory.MAPPING)
+        try:
+            values[plan.attname] = plan.convert(raw)
+        except ValueError as error:
+            raise _RecordProblem(f"{name}: {error}", field=name, category=ErrorCategory.VALIDATION) from None
+    for plan in plans.values():
+        if plan.target_type or plan.attname in values:
+            continue
+        if plan.required:
+            raise _RecordProblem(f"{plan.name} is required but missing.", field=plan.name,
+                                 category=ErrorCategory.VALIDATION)
+        values[plan.attname] = plan.default
+    for plan in plans.values():
+        if plan.required and not plan.target_type and values.get(plan.attname) in (None, ""):
+            raise _RecordProblem(f"{plan.name} is required but empty.", field=plan.name,
+                                 category=ErrorCategory.VALIDATION)
+    return values
+
+
+def _resolve_refs(connection, plans, prepared: dict[int, _Prepared], results: dict[int, HubResult]) -> None:
+    """Turn every ``Ref`` in the batch into a canonical id with one query per (object type, kind of key)."""
+    wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for item in prepared.values():
+        for name, ref in item.record.refs.items():
+            plan = plans.get(name)
+            if plan is not None and plan.target_type and ref is not None:
+                wanted[(plan.target_type, ref.by)].add(ref.value)
+    found: dict[tuple[str, str, str], int] = {}
+    for (target_type, by), keys in wanted.items():
+        if by == "external":
+            rows = ExternalRef.objects.filter(connection=connection, object_type=target_type, external_id__in=keys)
+            found.update({(target_type, by, r.external_id): r.canonical_id for r in rows.only("external_id",
+                                                                                               "canonical_id")})
+        else:
+            rows = OBJECT_MODELS[target_type].objects.filter(code__in=keys).values_list("code", "pk")
+            found.update({(target_type, by, code): pk for code, pk in rows})
+    for index, item in list(prepared.items()):
+        try:
+            _apply_refs(plans, item, found, connection)
+        except _RecordProblem as problem:
+            results[index] = problem.result(item.record)
+            del prepared[index]
+
+
+def _apply_refs(plans, item: _Prepared, found, connection) -> None:
+    for name, ref in item.record.refs.items():
+        plan = plans.get(name)
+        if plan is None or not plan.target_type:
+            raise _RecordProblem(f"Unknown reference {name!r} for a {item.record.object_type}.", field=name,
+                                 category=ErrorCategory.MAPPING)
+        if ref is None:
+            if plan.required:
+                raise _RecordProblem(f"{name} is required but missing.", field=name,
+                                     category=ErrorCategory.MISSING_REFERENCE)
+            item.values[plan.attname] = None
+            continue
+        canonical_id = found.get((plan.target_type, ref.by, ref.value))
+        if canonical_id is None:
+            where = f"{connection.name} id {ref.value}" if ref.by == "external" else f"code {ref.value}"
+            raise _RecordProblem(f"{name}: no {plan.target_type.replace('_', ' ')} with {where} is known yet.",
+                                 field=name, category=ErrorCategory.MISSING_REFERENCE)
+        item.values[plan.attname] = canonical_id
+    for plan in plans.values():
+        if plan.target_type and plan.attname not in item.values:
+            if plan.required:
+                raise _RecordProblem(f"{plan.name} is required but missing.", field=plan.name,
+                                     category=ErrorCategory.MISSING_REFERENCE)
+            item.values[plan.attname] = None
+
+
+def _attach_known(connection, object_type: str, prepared: dict[int, _Prepared]) -> None:
+    """Find which incoming records the hub already knows: by cross-reference, else by business code."""
+    by_external = {item.record.external_id: item for item in prepared.values()}
+    refs = ExternalRef.objects.filter(connection=connection, object_type=object_type,
+                                      external_id__in=list(by_external))
+    for external_id, canonical_id, stored_hash in refs.values_list("external_id", "canonical_id", "last_synced_hash"):
+        item = by_external[external_id]
+        item.canonical_id, item.stored_hash = canonical_id, stored_hash
+    model = OBJECT_MODELS[object_type]
+    if not hasattr(model, "code"):
+        return
+    unlinked = {item.values.get("code"): item for item in prepared.values()
+                if item.canonical_id is None and item.values.get("code")}
+    if unlinked:
+        for code, pk in model.objects.filter(code__in=list(unlinked)).values_list("code", "pk"):
+            unlinked[code].canonical_id, unlinked[code].stored_hash = pk, None  # known by code: link on write
+
+
+def _owners(object_type: str) -> dict[str, int]:
+    return dict(Ownership.objects.filter(object_type=object_type).values_list("field_group", "connection_id"))
+
+
+def _blocked_creation(owners: dict[str, int], connection, object_type: str, item: _Prepared) -> HubResult | None:
+    owner = owners.get("")
+    if owner is None or owner == connection.pk:
+        return None
+    return _conflict_result(item, f"{_plural(object_type)} are owned by {_connection_name(owner)}; "
+                                  f"{connection.name} may not create them.")
+
+
+def _ownership_conflicts(owners, connection, object_type, model, updates: list[_Prepared]) -> dict[int, HubResult]:
+    """Updates that would change fields another connection owns, keyed by ``id(item)``."""
+    foreign = {group: owner for group, owner in owners.items() if owner != connection.pk}
+    if not foreign or not updates:
+        return {}
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    current = {row["id"]: row for row in model.objects.filter(pk__in=[u.canonical_id for u in updates])
+               .values(*attnames)}
+    conflicts = {}
+    for item in updates:
+        changed = {name for name, value in item.values.items() if current[item.canonical_id].get(name) != value}
+        owned = _owned_fields(foreign, object_type, changed)
+        if owned:
+            owner = foreign.get("") or next(iter(foreign.values()))
+            conflicts[id(item)] = _conflict_result(
+                item, f"{', '.join(sorted(owned))} of this {object_type.replace('_', ' ')} belong to "
+                      f"{_connection_name(owner)}; {connection.name}'s change was not applied.",
+            )
+    return conflicts
+
+
+def _owned_fields(foreign: dict[str, int], object_type: str, changed: set[str]) -> set[str]:
+    if "" in foreign:
+        return {name.removesuffix("_id") for name in changed}
+    groups = FIELD_GROUPS.get(object_type, {})
+    owned_names = {name for group in foreign for name in groups.get(group, ())}
+    return {name.removesuffix("_id") for name in changed if name.removesuffix("_id") in owned_names}
+
+
+def _conflict_result(item: _Prepared | None, message: str) -> HubResult:
+    return HubResult(item.record.external_id if item else "", Outcome.CONFLICT,
+                     item.canonical_id if item else None, message=message, category=ErrorCategory.CONFLICT)
+
+
+def _connection_name(connection_id: int) -> str:
+    return Connection.objects.filter(pk=connection_id).values_list("name", flat=True).first() or "another system"
+
+
+def _delete(connection, object_type, model, owners, deletions: dict[int, CanonicalInput]) -> dict[int, HubResult]:
+    """Mark records deleted or voided at the source; a reversal is an event, so rows are kept."""
+    if not deletions:
+        return {}
+    refs = dict(ExternalRef.objects.filter(
+        connection=connection, object_type=object_type, external_id__in=[r.external_id for r in deletions.values()]
+    ).values_list("external_id", "canonical_id"))
+    owner = owners.get("")
+    results = {}
+    to_delete = []
+    for index, record in deletions.items():
+        canonical_id = refs.get(record.external_id)
+        if canonical_id is None:
+            results[index] = HubResult(record.external_id, Outcome.UNCHANGED, message="Deleted before Weft saw it.")
+        elif owner is not None and owner != connection.pk:
+            message = (f"{_plural(object_type)} are owned by {_connection_name(owner)}; "
+                       f"{connection.name} may not delete them.")
+            results[index] = HubResult(record.external_id, Outcome.CONFLICT, canonical_id, message=message,
+                                       category=ErrorCategory.CONFLICT)
+        else:
+            to_delete.append((index, record, canonical_id))
+    now = timezone.now()
+    newly = set(model.objects.filter(pk__in=[c for _, _, c in to_delete], deleted_at__isnull=True)
+                .values_list("pk", flat=True))
+    model.objects.filter(pk__in=newly).update(deleted_at=now, updated_at=now)
+    for index, record, canonical_id in to_delete:
+        outcome = Outcome.DELETED if canonical_id in newly else Outcome.UNCHANGED
+        results[index] = HubResult(record.external_id, outcome, canonical_id)
+    return results
+
+
+def _plural(object_type: str) -> str:
+    return object_type.replace("_", " ").capitalize() + "s"
+
+
+def _insert(connection, object_type, model, plans, creates: list[tuple[int, _Prepared]], results) -> None:
+    if not creates:
+        return
+    now = timezone.now()
+    table = model._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                       [table, len(creates)])
+        ids = [row[0] for row in cursor.fetchall()]
+        attnames = [p.attname for p in plans.values()]
+        columns = ["id", *[p.column for p in plans.values()], "created_at", "updated_at", "content_hash",
+                   "source_connection_id"]
+        json_columns = {p.attname for p in plans.values() if p.name == "extra"}
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for new_id, (index, item) in zip(ids, creates, strict=True):
+                row = [_copy_value(item.values[a], a in json_columns) for a in attnames]
+                copy.write_row([new_id, *row, now, now, item.hash, connection.pk])
+                item.canonical_id = new_id
+                results[index].canonical_id = new_id
+        _link(cursor, connection, object_type, [item for _, item in creates], now)
+
+
+def _link(cursor, connection, object_type: str, items: list[_Prepared], now) -> None:
+    """Create cross-references for records new to this connection; re-point hashes for known ones."""
+    with cursor.cursor.copy(
+        "COPY canonical_externalref (object_type, canonical_id, connection_id, external_id, last_synced_hash, "
+        "last_synced_at) FROM STDIN"
+    ) as copy:
+        for item in items:
+            copy.write_row([object_type, item.canonical_id, connection.pk, item.record.external_id, item.hash, now])
+
+
+def _update(connection, object_type, model, updates: list[tuple[int, _Prepared]], results) -> None:
+    if not updates:
+        return
+    now = timezone.now()
+    rows = []
+    for index, item in updates:
+        obj = model(pk=item.canonical_id, **item.values)
+        obj.updated_at, obj.content_hash, obj.source_connection_id = now, item.hash, connection.pk
+        rows.append(obj)
+        results[index] = HubResult(item.record.external_id, Outcome.UPDATED, item.canonical_id, content_hash=item.hash)
+    names = {f.attname: f.name for f in model._meta.concrete_fields}
+    fields = {names[a] for _, item in updates for a in item.values} | {"updated_at", "content_hash",
+                                                                         "source_connection"}
+    model.objects.bulk_update(rows, sorted(fields))
+    unlinked = [item for _, item in updates if item.stored_hash is None]
+    known = [item for _, item in updates if item.stored_hash is not None]
+    with db.cursor() as cursor:
+        if unlinked:
+            _link(cursor, connection, object_type, unlinked, now)
+        if known:
+            cursor.execute(
+                "UPDATE canonical_externalref AS r SET last_synced_hash = v.hash, last_synced_at = %s "
+                "FROM unnest(%s::text[], %s::text[]) AS v(external_id, hash) "
+                "WHERE r.connection_id = %s AND r.object_type = %s AND r.external_id = v.external_id",
+                [now, [i.record.external_id for i in known], [i.hash for i in known], connection.pk, object_type],
+            )
+
+
+def _copy_value(value: Any, is_json: bool) -> Any:
+    return json.dumps(value if value is not None else {}) if is_json else value
+
+
+def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user=None) -> Ownership:
+    """Make ``connection`` the system of record for ``object_type`` (or one of its field groups)."""
+    from apps.common.history import save_attributed
+
+    ownership = Ownership.objects.filter(object_type=object_type, field_group=field_group).first() or Ownership(
+        object_type=object_type, field_group=field_group)
+    ownership.connection = connection
+    return save_attributed(ownership, acting_user=acting_user, reason="System of record set")
+
+

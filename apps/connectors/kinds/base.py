@@ -1,0 +1,170 @@
+"""The small interface every connector kind implements, and the shapes it trades in.
+
+A kind knows one system's wire format. It declares what it can read and write, reads pages since
+a cursor, writes one record under our reference (so a retry never makes a second record), finds a
+record by that reference, and tests the connection. It knows nothing of mappings or runs, and
+raises ``ConnectorError(message, permanent=...)`` for every failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from apps.common.errors import ErrorCategory
+from apps.common.http import OutboundClient
+from apps.common.objects import CanonicalInput
+from apps.connectors.errors import ConnectorError
+from apps.connectors.ratelimit import RateLimit
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object a kind can move. ``name`` is the kind's own name; ``object_type`` the canonical one."""
+
+    name: str
+    object_type: str
+    readable: bool = True
+    writable: bool = False
+    incremental: bool = False  # reads can resume from a cursor instead of starting over
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    objects: tuple[ObjectSpec, ...]
+    batch_size: int = 100
+    rate_limit: RateLimit = RateLimit()
+
+    def spec(self, name: str) -> ObjectSpec:
+        for spec in self.objects:
+            if spec.name == name:
+                return spec
+        known = ", ".join(s.name for s in self.objects)
+        raise ConnectorError(f"Unknown object {name!r}; this kind knows {known}.", permanent=True,
+                             category=ErrorCategory.CONFIG)
+
+    @property
+    def reads(self) -> list[str]:
+        return [s.name for s in self.objects if s.readable]
+
+    @property
+    def writes(self) -> list[str]:
+        return [s.name for s in self.objects if s.writable]
+
+
+@dataclass
+class Page:
+    """Records read in one go, and the cursor to resume after them (None: nothing more to read)."""
+
+    records: list[dict[str, Any]]
+    next_cursor: str | None
+    errors: list[RecordError] = field(default_factory=list)
+
+
+@dataclass
+class RecordError:
+    """A source record that could not be read, named well enough to find and fix it."""
+
+    reference: str  # e.g. "row 17" or "time entry 8812"
+    message: str
+    field: str | None = None
+    category: str = ErrorCategory.PARSE
+    raw: Any = None
+
+
+@dataclass
+class WriteResult:
+    external_id: str
+    created: bool  # False: the record existed already (found by our reference) and was updated
+    response: dict[str, Any] | None = None
+
+
+@dataclass
+class TestResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A setting or credential a kind needs, for forms and validation."""
+
+    name: str
+    label: str
+    required: bool = True
+    help: str = ""
+
+
+@dataclass
+class KindContext:
+    """What a kind instance gets: the connection's settings, its decrypted credentials, a way to build
+    the one HTTP client with the connection's limits, and the connection's private file area."""
+
+    connection_id: int | None
+    connection_name: str
+    settings: dict[str, Any]
+    credentials: dict[str, Any]
+    http_factory: Any  # (base_url, headers) -> OutboundClient
+    files_root: Path
+
+
+class ConnectorKind:
+    slug: ClassVar[str]
+    label: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+    settings_fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    credential_fields: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def __init__(self, context: KindContext):
+        self.context = context
+        self._check_configuration()
+
+    # --- the interface -----------------------------------------------------------------------
+    def test(self) -> TestResult:
+        raise NotImplementedError
+
+    def read(self, object_name: str, *, cursor: str | None = None) -> Iterator[Page]:
+        raise ConnectorError(f"{self.label} cannot read {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
+
+    def write(self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None) -> WriteResult:
+        raise ConnectorError(f"{self.label} cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
+
+    def find(self, object_name: str, *, reference: str) -> str | None:
+        """The external id of the record we wrote under ``reference``, if the system has it."""
+        return None
+
+    def delete(self, object_name: str, external_id: str) -> None:
+        raise ConnectorError(f"{self.label} cannot delete {object_name}.", permanent=True,
+                             category=ErrorCategory.CONFIG)
+
+    def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
+        """The kind's default translation of a native record into canonical fields."""
+        raise NotImplementedError
+
+    def from_canonical(self, object_name: str, canonical: dict, refs: dict[str, str | None]) -> dict:
+        """The kind's default payload for a canonical record; ``refs`` are this system's ids of related records."""
+        raise NotImplementedError
+
+    # --- helpers for kinds -------------------------------------------------------------------
+    def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:
+        return self.context.http_factory(base_url, headers or {})
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        return self.context.settings.get(name, default)
+
+    def credential(self, name: str) -> str:
+        value = self.context.credentials.get(name)
+        if not value:
+            raise ConnectorError(f"{self.context.connection_name}: credential {name!r} is not set.", permanent=True,
+                                 category=ErrorCategory.AUTH)
+        return value
+
+    def _check_configuration(self) -> None:
+        missing = [f.name for f in self.settings_fields if f.required and not self.context.settings.get(f.name)]
+        if missing:
+            raise ConnectorError(
+                f"{self.context.connection_name}: missing setting(s) {', '.join(missing)}.", permanent=True,
+                category=ErrorCategory.CONFIG,
+            )

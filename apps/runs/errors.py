@@ -1,0 +1,5 @@
+from apps.common.errors import ApplicationError
+
+
+class RunError(ApplicationError):
+    pass
