@@ -36,8 +36,12 @@ class Connection(TimeStampedModel):
     health_status = models.CharField(max_length=16, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_message = models.TextField(blank=True)
+    # The circuit: after repeated transient failures, flows using this connection pause until a probe succeeds.
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    circuit_open_until = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords(
-        excluded_fields=["credentials_token", "health_status", "last_checked_at", "last_check_message"]
+        excluded_fields=["credentials_token", "health_status", "last_checked_at", "last_check_message",
+                         "consecutive_failures", "circuit_open_until"]
     )
 
     class Meta:
@@ -49,6 +53,9 @@ class Connection(TimeStampedModel):
     @property
     def has_credentials(self) -> bool:
         return bool(self.credentials_token)
+
+    def circuit_is_open(self, now) -> bool:
+        return self.circuit_open_until is not None and self.circuit_open_until > now
 
 
 class ApiCallWindow(models.Model):

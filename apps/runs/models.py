@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from apps.common.models import TimeStampedModel
 from apps.common.objects import ObjectType
 from apps.connectors.models import Connection
+from apps.mappings.models import Mapping, MappingVersion, RuleSet
 
 
 class RunStatus(models.TextChoices):
@@ -15,6 +17,10 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Finished with failures"
     FAILED = "failed", "Failed"
+    PAUSED = "paused", "Paused (circuit open)"
+
+
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.PAUSED)
 
 
 class Trigger(models.TextChoices):
@@ -35,9 +41,56 @@ class ItemOutcome(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class FlowDirection(models.TextChoices):
+    INBOUND = "inbound", "Source → hub"
+    OUTBOUND = "outbound", "Hub → target"
+
+
+class Flow(TimeStampedModel):
+    """A trigger, a source or target connection and object, a mapping and rules: one leg of an integration.
+
+    Inbound flows read a system into the hub; outbound flows write hub records to a system. A template
+    ("accelerator") installs several flows that chain through the hub: a change an inbound flow makes
+    triggers the outbound flows of that object type that listen to hub changes.
+    """
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    direction = models.CharField(max_length=16, choices=FlowDirection.choices)
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="flows",
+                                   help_text="The source (inbound) or target (outbound).")
+    object_name = models.CharField(max_length=60, help_text="The object as the connection's kind names it.")
+    mapping = models.ForeignKey(Mapping, on_delete=models.PROTECT, null=True, blank=True, related_name="flows",
+                                help_text="Blank: the connector kind's default translation.")
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.PROTECT, null=True, blank=True, related_name="flows")
+    on_schedule = models.BooleanField(default=True)
+    schedule_cron = models.CharField(max_length=120, blank=True, help_text="Cron expression; blank: every N minutes.")
+    schedule_minutes = models.PositiveIntegerField(default=15)
+    on_webhook = models.BooleanField(default=False, help_text="Inbound: events for this object trigger it.")
+    on_hub_change = models.BooleanField(default=False, help_text="Outbound: hub changes to this object trigger it.")
+    variables = models.JSONField(default=dict, blank=True)
+    batch_size = models.PositiveIntegerField(default=200)
+    is_enabled = models.BooleanField(default=True)
+    installed_from = models.CharField(max_length=120, blank=True, help_text="Template slug@version, if any.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Run(TimeStampedModel):
     """One execution: reading a connection's object into the hub, or a flow moving records to a target."""
 
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, null=True, blank=True, related_name="runs")
+    record_ids = models.JSONField(null=True, blank=True, help_text="Only these canonical records (events, replay).")
+    replay_payloads = models.BooleanField(default=False, help_text="Inbound replay: re-map stored source payloads.")
+    mapping_version = models.ForeignKey(MappingVersion, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+", help_text="Replay with this version instead of the "
+                                                                    "published one.")
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="runs")
     object_name = models.CharField(max_length=60)
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
@@ -67,6 +120,7 @@ class RunItem(TimeStampedModel):
     """One record's trace through a run: its outcome, payloads, the target's answer and the error."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="items")
+    idempotency_key = models.CharField(max_length=64, blank=True, db_index=True)
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     external_id = models.CharField(max_length=255, blank=True)
     canonical_id = models.BigIntegerField(null=True, blank=True)
@@ -76,10 +130,20 @@ class RunItem(TimeStampedModel):
     error_message = models.TextField(blank=True)
     payload_before = models.JSONField(null=True, blank=True)
     payload_after = models.JSONField(null=True, blank=True)
+    target_external_id = models.CharField(max_length=255, blank=True)
+    target_response = models.JSONField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=1)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.BigIntegerField(null=True, blank=True, help_text="Approved at the source → posted.")
+    replayed_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
-        indexes = [models.Index(fields=["run", "outcome"]), models.Index(fields=["object_type", "external_id"])]
+        indexes = [
+            models.Index(fields=["run", "outcome"]),
+            models.Index(fields=["object_type", "external_id"]),
+            models.Index(fields=["object_type", "canonical_id"]),
+            models.Index(fields=["outcome", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.external_id}: {self.outcome}"

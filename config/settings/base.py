@@ -171,7 +171,11 @@ Q_CLUSTER = {
     "label": "Background tasks",
     "sync": bool(WEFT_Q_SYNC),
 }
-WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
+WEFT_TASK_MODULE_PREFIXES = ("apps.",)
+# The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
+WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
+WEFT_CIRCUIT_THRESHOLD = env_int("WEFT_CIRCUIT_THRESHOLD", 5)  # consecutive transient failures that open it
+WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # task names travel through the database: only our code runs
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -128,7 +128,13 @@ class ConnectorKind:
     def read(self, object_name: str, *, cursor: str | None = None) -> Iterator[Page]:
         raise ConnectorError(f"{self.label} cannot read {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
 
-    def write(self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None) -> WriteResult:
+    def write(
+        self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> WriteResult:
+        """Create (``external_id`` None) or update one record. ``reference`` is our stable name for the
+        record (store it where ``find`` can see it); ``idempotency_key`` changes with the content and
+        suits vendor idempotency headers."""
         raise ConnectorError(f"{self.label} cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
 
     def find(self, object_name: str, *, reference: str) -> str | None:

@@ -1,0 +1,68 @@
+"""Writes for mappings: draft → published (immutable) → superseded; rollback republishes an old version."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.common.history import save_attributed
+from apps.mappings.errors import MappingError
+from apps.mappings.models import Mapping, MappingVersion, VersionStatus
+from apps.mappings.rules import Mapped, apply_rules, rules_check, to_canonical_input, to_payload
+
+
+def mapping_version_create(*, mapping: Mapping, rules: list, acting_user, notes: str = "") -> MappingVersion:
+    """A new draft; ``rules`` may be taken from the published version and edited."""
+    number = (mapping.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    return save_attributed(MappingVersion(mapping=mapping, number=number, rules=rules, notes=notes),
+                           acting_user=acting_user, reason="Draft created")
+
+
+def mapping_version_update(*, version: MappingVersion, rules: list, acting_user, notes: str | None = None):
+    if not version.is_editable:
+        raise MappingError(f"Version {version.number} is {version.status}; published versions never change. "
+                           "Create a new draft instead.")
+    version.rules = rules
+    if notes is not None:
+        version.notes = notes
+    return save_attributed(version, acting_user=acting_user, reason="Draft edited")
+
+
+def mapping_version_publish(*, version: MappingVersion, acting_user) -> MappingVersion:
+    """Publish a draft (or republish a superseded version: that is a rollback); the current one is superseded."""
+    mapping = version.mapping
+    problems = rules_check(version.rules, direction=mapping.direction, object_type=mapping.object_type)
+    if problems:
+        raise MappingError("The rules have problems: " + " ".join(problems), extra={"problems": problems})
+    if version.status == VersionStatus.PUBLISHED:
+        return version
+    with transaction.atomic():
+        for current in mapping.versions.select_for_update().filter(status=VersionStatus.PUBLISHED):
+            current.status = VersionStatus.SUPERSEDED
+            save_attributed(current, acting_user=acting_user, reason=f"Superseded by v{version.number}")
+        version.status = VersionStatus.PUBLISHED
+        version.published_at, version.published_by = timezone.now(), acting_user
+        save_attributed(version, acting_user=acting_user, reason="Published")
+    return version
+
+
+def mapping_preview(*, version: MappingVersion, samples: list[dict], variables: dict | None = None,
+                    lookup=None) -> list[dict]:
+    """Run a version (draft or not) over sample payloads: each sample's result and every rule's error."""
+    mapping = version.mapping
+    problems = rules_check(version.rules, direction=mapping.direction, object_type=mapping.object_type)
+    results = []
+    for mapped in apply_rules(version.rules, samples, variables=variables, lookup=lookup):
+        results.append({"input": mapped.source, "output": _shape(mapping, mapped) if mapped.ok else None,
+                        "errors": [{"target": e.target, "message": e.message} for e in mapped.errors]})
+    return [{"rule_problems": problems}, *results] if problems else results
+
+
+def _shape(mapping: Mapping, mapped: Mapped) -> dict:
+    if mapping.direction == "outbound":
+        return to_payload(mapped)
+    canonical = to_canonical_input(mapping.object_type, mapped)
+    return {"external_id": canonical.external_id, "deleted": canonical.deleted,
+            "fields": {k: (str(v) if v is not None else None) for k, v in canonical.fields.items()},
+            "refs": {k: (f"{r.by}:{r.value}" if r else None) for k, r in canonical.refs.items()}}

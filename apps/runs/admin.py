@@ -1,0 +1,124 @@
+"""Flows, runs and the ledger in the tenant admin: run a flow now, install an accelerator, read every
+item's trace, and replay failed items after a preview of what will be sent."""
+
+import json
+
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+
+from apps.common.errors import ApplicationError
+from apps.runs import engine, replay
+from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
+from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
+from apps.tenants.choices import Capability
+
+
+@admin.register(Flow, site=tenant_admin_site)
+class FlowAdmin(TenantModelAdmin):
+    list_display = ["name", "direction", "object_type", "connection", "object_name", "on_schedule", "on_webhook",
+                    "on_hub_change", "is_enabled", "installed_from"]
+    list_filter = ["direction", "object_type", "is_enabled"]
+    list_select_related = ["connection"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    actions = ["run_now"]
+    change_list_template = "admin/runs/flow/change_list.html"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        from apps.runs.schedules import flow_schedule_sync
+
+        flow_schedule_sync(flow=obj)
+
+    @admin.action(description="Run the selected flows now")
+    def run_now(self, request, queryset):
+        if not self._can(request, Capability.OPERATE):
+            self.message_user(request, "Your role may not start runs.", messages.ERROR)
+            return
+        for flow in queryset:
+            run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL)
+            self.message_user(request, f"{flow}: run {run.pk} queued.")
+
+    def get_urls(self):
+        install = self.admin_site.admin_view(self.install_view)
+        return [path("install/", install, name="runs_flow_install"), *super().get_urls()]
+
+    def install_view(self, request):
+        from apps.runs.templates import TemplateInstallForm, template_install
+
+        if not self._can(request, Capability.CONFIGURE):
+            return redirect("admin:index")
+        form = TemplateInstallForm(request.POST or None, tenant=request.tenant)
+        if request.method == "POST" and form.is_valid():
+            try:
+                report = template_install(template=form.cleaned_data["template"],
+                                          variables=form.cleaned_data["variables"], customer=request.tenant,
+                                          acting_user=request.user)
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(request, f"Installed {form.cleaned_data['template']}: "
+                                           f"{len(report.created)} created, {len(report.updated)} updated, "
+                                           f"{len(report.unchanged)} unchanged.")
+                return redirect("admin:runs_flow_changelist")
+        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+                   "title": "Install an accelerator"}
+        return TemplateResponse(request, "admin/runs/flow/install.html", context)
+
+
+@admin.register(Run, site=tenant_admin_site)
+class RunAdmin(TenantModelAdmin):
+    list_display = ["pk", "flow", "connection", "object_name", "trigger", "status", "counts", "started_at",
+                    "finished_at"]
+    list_filter = ["status", "trigger", "flow"]
+    list_select_related = ["flow", "connection"]
+    readonly_fields = [f.name for f in Run._meta.fields]
+    change_capability = Capability.ADMINISTER
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(RunItem, site=tenant_admin_site)
+class RunItemAdmin(TenantModelAdmin):
+    list_display = ["created_at", "run", "object_type", "external_id", "canonical_id", "outcome", "error_category",
+                    "short_error", "latency_ms"]
+    list_filter = ["outcome", "object_type", "error_category", "run__flow"]
+    list_select_related = ["run__flow"]
+    search_fields = ["external_id", "target_external_id", "error_message"]
+    readonly_fields = [f.name for f in RunItem._meta.fields]
+    actions = ["replay_items"]
+    change_capability = Capability.ADMINISTER
+
+    @admin.display(description="Error")
+    def short_error(self, obj) -> str:
+        return obj.error_message[:120]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Replay the selected items (shows a preview first)")
+    def replay_items(self, request, queryset):
+        if not self._can(request, Capability.OPERATE):
+            self.message_user(request, "Your role may not replay.", messages.ERROR)
+            return None
+        items = list(queryset.select_related("run__flow", "run__connection"))
+        if request.POST.get("confirm"):
+            runs = replay.replay_request(items=items)
+            self.message_user(request, f"Replay queued: run(s) {', '.join(str(r.pk) for r in runs)}.")
+            return None
+        preview = replay.replay_preview(items=items)
+        context = {**self.admin_site.each_context(request), "items": items, "opts": self.model._meta,
+                   "preview": json.dumps(preview, indent=2, default=str), "title": "Replay: what will be sent",
+                   "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
+        return TemplateResponse(request, "admin/runs/runitem/replay_preview.html", context)
+
+
+@admin.register(InboundEvent, site=tenant_admin_site)
+class InboundEventAdmin(TenantModelAdmin):
+    list_display = ["received_at", "connection", "event_id", "event_type", "status", "deliveries"]
+    list_filter = ["status", "event_type", "connection"]
+    readonly_fields = [f.name for f in InboundEvent._meta.fields]
+    change_capability = Capability.ADMINISTER

@@ -1,0 +1,138 @@
+"""Inbound leg: read a source object page by page, map into canonical shape, upsert into the hub,
+record every item in the ledger, and tell outbound flows what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from django.db import transaction
+
+from apps.canonical.services import Outcome, hub_upsert
+from apps.common.errors import ErrorCategory, ExternalSystemError
+from apps.common.objects import CanonicalInput
+from apps.connectors.kinds.base import ConnectorKind, Page
+from apps.connectors.services import connection_kind
+from apps.mappings.models import MappingVersion
+from apps.mappings.rules import apply_rules, to_canonical_input
+from apps.runs.engine import hub_changed, run_count, run_heartbeat
+from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
+
+CHANGED = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
+
+
+def inbound_slice(run: Run, *, budget: int) -> bool:
+    """Read and store up to ``budget`` records; True when the source has nothing more."""
+    if run.replay_payloads:
+        return _replay_slice(run, budget=budget)
+    kind = connection_kind(run.connection)
+    spec = kind.capabilities.spec(run.object_name)
+    cursor_row, _ = SyncCursor.objects.get_or_create(connection=run.connection, object_name=run.object_name)
+    if not run.cursor_start and not run.cursor_end:
+        run.cursor_start = cursor_row.value if spec.incremental else ""
+        Run.objects.filter(pk=run.pk).update(cursor_start=run.cursor_start)
+    cursor = run.cursor_end or run.cursor_start or None
+    handled = 0
+    for page in kind.read(run.object_name, cursor=cursor):
+        inbound_page_store(run, kind, page)
+        if spec.incremental and page.next_cursor:
+            SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
+        run.cursor_end = page.next_cursor or run.cursor_end
+        run_heartbeat(run)
+        handled += len(page.records) + len(page.errors)
+        if handled >= budget and page.next_cursor:
+            return False
+    return True
+
+
+def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fanout: bool = False) -> list[int]:
+    """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids."""
+    started = time.monotonic()
+    items: list[RunItem] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
+                                  category=error.category, field=error.field,
+                                  message=f"{error.reference}: {error.message}") for error in page.errors]
+    inputs, raw_by_id = _translate(run, kind, page.records, items)
+    changed: list[int] = []
+    inputs_by_id = {i.external_id: i for i in inputs}
+    with transaction.atomic():
+        for results in hub_upsert(connection=run.connection, object_type=run.object_type, records=inputs):
+            for result in results:
+                canonical = inputs_by_id.get(result.external_id)
+                items.append(_item(
+                    run, result.external_id, result.outcome, canonical_id=result.canonical_id,
+                    payload_before=raw_by_id.get(result.external_id),
+                    payload_after=_canonical_payload(canonical), content_hash=result.content_hash,
+                    category=result.category, field=result.field, message=result.message,
+                ))
+                if result.outcome in CHANGED and result.canonical_id:
+                    changed.append(result.canonical_id)
+        duration = int((time.monotonic() - started) * 1000 / max(len(items), 1))
+        for item in items:
+            item.duration_ms = duration
+            run_count(run, item.outcome)
+        RunItem.objects.bulk_create(items, batch_size=1000)
+    hub_changed(object_type=run.object_type, canonical_ids=changed, inline=inline_fanout)
+    return changed
+
+
+def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem]):
+    """Native records → canonical inputs, through the flow's mapping or the kind's default translation."""
+    inputs: list[CanonicalInput] = []
+    raw_by_id: dict[str, dict] = {}
+    version = _mapping_version(run)
+    if version is not None:
+        for mapped in apply_rules(version.rules, records, variables=run.flow.variables):
+            if mapped.ok:
+                canonical = to_canonical_input(run.object_type, mapped)
+                inputs.append(canonical)
+                raw_by_id[canonical.external_id] = mapped.source
+            else:
+                message = "; ".join(f"{e.target}: {e.message}" for e in mapped.errors)
+                items.append(_item(run, str(mapped.source.get("id", "")), ItemOutcome.FAILED,
+                                   payload_before=mapped.source, category=ErrorCategory.MAPPING,
+                                   field=mapped.errors[0].target, message=f"Mapping failed: {message}"))
+        return inputs, raw_by_id
+    for record in records:
+        try:
+            canonical = kind.to_canonical(run.object_name, record)
+        except ExternalSystemError as error:
+            items.append(_item(run, str(record.get("id", "")), ItemOutcome.FAILED, payload_before=record,
+                               category=error.category, message=error.message))
+            continue
+        inputs.append(canonical)
+        raw_by_id[canonical.external_id] = record
+    return inputs, raw_by_id
+
+
+def _mapping_version(run: Run) -> MappingVersion | None:
+    if run.mapping_version_id:
+        return run.mapping_version
+    if run.flow is not None and run.flow.mapping_id:
+        return run.flow.mapping.published_version()
+    return None
+
+
+def _replay_slice(run: Run, *, budget: int) -> bool:
+    """Replay failed inbound items: map their stored source payloads again (with today's mapping)."""
+    kind = connection_kind(run.connection)
+    originals = list(RunItem.objects.filter(pk__in=run.record_ids or []).exclude(payload_before=None)
+                     .values_list("pk", "payload_before"))
+    inbound_page_store(run, kind, Page(records=[payload for _, payload in originals], next_cursor=None))
+    return True
+
+
+def _canonical_payload(canonical: CanonicalInput | None) -> dict | None:
+    if canonical is None:
+        return None
+    refs = {name: (f"{ref.by}:{ref.value}" if ref else None) for name, ref in canonical.refs.items()}
+    return {"fields": {k: str(v) if v is not None else None for k, v in canonical.fields.items()}, "refs": refs,
+            "deleted": canonical.deleted}
+
+
+def _item(run: Run, external_id: str, outcome: str, *, canonical_id=None, payload_before=None, payload_after=None,
+          content_hash: str = "", category=None, field=None, message: str = "") -> RunItem:
+    key = hashlib.sha256(f"{run.connection_id}:{run.object_type}:{external_id}:{content_hash}".encode()).hexdigest()
+    return RunItem(run=run, idempotency_key=key, object_type=run.object_type, external_id=str(external_id)[:255],
+                   canonical_id=canonical_id, outcome=outcome, payload_before=payload_before,
+                   payload_after=payload_after, error_category=category or "", error_field=field or "",
+                   error_message=message)

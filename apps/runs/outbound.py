@@ -1,0 +1,256 @@
+"""Outbound leg: hub records → rules → mapping → the target system, exactly once in effect.
+
+Each record is written under a stable reference (``weft-<schema>-<type>-<id>``) and an idempotency
+key that changes with its content. Before creating, the engine asks the target whether it already
+has the reference (a worker killed after the write but before the ledger entry leaves exactly that
+situation), so resuming never makes a duplicate. The cross-reference keeps the hash of what was
+sent: unchanged content is not sent again, and our own write read back is recognised as an echo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from apps.canonical.models import OBJECT_MODELS, ExternalRef
+from apps.canonical.selectors import canonical_views
+from apps.common.errors import ErrorCategory, ExternalSystemError
+from apps.connectors.kinds.base import ConnectorKind
+from apps.connectors.services import connection_kind
+from apps.mappings.rules import apply_rules, to_payload
+from apps.mappings.validation import RuleSpec, Verdict, validate
+from apps.runs.engine import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
+from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus
+
+ITEM_ATTEMPTS = 3
+
+
+@dataclass
+class Plan:
+    """What the engine will do with one record (also what a replay preview shows)."""
+
+    canonical_id: int
+    action: str  # write, reverse, unchanged, skip, fail
+    view: dict
+    payload: dict | None = None
+    external_id: str | None = None
+    message: str = ""
+    category: str = ""
+
+
+def outbound_slice(run: Run, *, budget: int) -> bool:
+    kind = connection_kind(run.connection)
+    handled = 0
+    while handled < budget:
+        ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))
+        if not ids:
+            return True
+        for plan in outbound_plan(run, kind, ids):
+            _execute(run, kind, plan)
+            if run.status == RunStatus.PAUSED:
+                return True
+        run.cursor_end = str(ids[-1])
+        run_heartbeat(run)
+        handled += len(ids)
+    return not _next_ids(run, limit=1)
+
+
+def _next_ids(run: Run, *, limit: int) -> list[int]:
+    after = int(run.cursor_end or 0)
+    if run.record_ids is not None:
+        return [i for i in sorted(run.record_ids) if i > after][:limit]
+    return list(pending_records(run.flow).filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def pending_records(flow):
+    """Hub records this outbound flow still has to send, change or reverse."""
+    model = OBJECT_MODELS[flow.object_type]
+    refs = ExternalRef.objects.filter(connection=flow.connection, object_type=flow.object_type,
+                                      canonical_id=OuterRef("pk"))
+    in_sync = refs.filter(last_synced_hash=OuterRef("content_hash"))
+    queryset = model.objects.annotate(sent=Exists(refs), in_sync=Exists(in_sync))
+    live = Q(deleted_at__isnull=True) & ~Q(in_sync=True)
+    return queryset.filter(live | Q(deleted_at__isnull=False, sent=True)).exclude(source_connection=flow.connection)
+
+
+def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_version=None) -> list[Plan]:
+    """Decide, for each record, whether to write, reverse, skip or fail, and build the payloads."""
+    flow = run.flow
+    views = canonical_views(flow.object_type, ids)
+    ordered = [views[i] for i in ids if i in views]
+    refs = {r.canonical_id: r for r in ExternalRef.objects.filter(
+        connection=run.connection, object_type=flow.object_type, canonical_id__in=ids)}
+    lookup = _lookup(run.connection_id)
+    verdicts = validate(_rule_specs(flow), ordered, lookup=lookup, variables=flow.variables)
+    plans: list[Plan] = []
+    to_map: list[tuple[Plan, dict]] = []
+    for view, verdict in zip(ordered, verdicts, strict=True):
+        plan = _classify(view, verdict, refs.get(view["id"]), run)
+        plans.append(plan)
+        if plan.action == "write":
+            to_map.append((plan, view))
+    _map(run, kind, to_map, lookup, mapping_version)
+    return plans
+
+
+def _classify(view: dict, verdict: Verdict, ref: ExternalRef | None, run: Run) -> Plan:
+    plan = Plan(canonical_id=view["id"], action="write", view=view, external_id=ref.external_id if ref else None)
+    if view.get("source_connection_id") == run.connection_id:
+        plan.action, plan.message = "skip", "Came from this system; not sent back."
+    elif view.get("deleted_at") or verdict.skip:
+        if ref is not None:
+            plan.action = "reverse"
+            plan.message = "Deleted at the source." if view.get("deleted_at") else f"Reversed: {verdict.skip}"
+        else:
+            plan.action, plan.message = "skip", ("Deleted before it was sent." if view.get("deleted_at")
+                                                 else verdict.skip)
+    elif verdict.failures:
+        plan.action, plan.message, plan.category = "fail", " ".join(verdict.failures), ErrorCategory.VALIDATION
+    elif ref is not None and ref.last_synced_hash == view.get("content_hash"):
+        plan.action, plan.message = "unchanged", "Already sent with this content."
+    return plan
+
+
+def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) -> None:
+    if not to_map:
+        return
+    flow = run.flow
+    version = mapping_version or run.mapping_version or (flow.mapping.published_version() if flow.mapping_id else None)
+    if version is None:
+        for plan, view in to_map:
+            try:
+                plan.payload = kind.from_canonical(run.object_name, view, _related_ids(view, lookup))
+            except ExternalSystemError as error:
+                plan.action, plan.message, plan.category = "fail", error.message, error.category
+        return
+    for (plan, _view), mapped in zip(to_map, apply_rules(version.rules, [v for _, v in to_map],
+                                                         variables=flow.variables, lookup=lookup), strict=True):
+        if mapped.ok:
+            plan.payload = to_payload(mapped)
+        else:
+            plan.action, plan.category = "fail", ErrorCategory.MAPPING
+            if any("not known to the target" in e.message for e in mapped.errors):
+                plan.category = ErrorCategory.MISSING_REFERENCE
+            plan.message = "Mapping failed: " + "; ".join(f"{e.target}: {e.message}" for e in mapped.errors)
+
+
+def _related_ids(view: dict, lookup) -> dict[str, str | None]:
+    """For kinds' default translations: this target's ids of the record's related records."""
+    related = {}
+    for name in ("customer", "project", "person", "manager", "parent"):
+        node = view.get(name)
+        if isinstance(node, dict) and node.get("id"):
+            related[name] = lookup(name if name not in ("manager",) else "person", node["id"])
+    return related
+
+
+def _lookup(connection_id: int):
+    cache: dict[tuple[str, str], str | None] = {}
+
+    def lookup(object_type: str, canonical_id) -> str | None:
+        key = (object_type, str(canonical_id))
+        if key not in cache:
+            cache[key] = ExternalRef.objects.filter(connection_id=connection_id, object_type=object_type,
+                                                    canonical_id=canonical_id).values_list("external_id",
+                                                                                           flat=True).first()
+        return cache[key]
+
+    return lookup
+
+
+def _rule_specs(flow) -> list[RuleSpec]:
+    if flow.rule_set_id is None:
+        return []
+    return [RuleSpec(r.kind, r.params, r.message) for r in flow.rule_set.rules.filter(is_active=True)]
+
+
+# --- executing a plan ---------------------------------------------------------------------------
+def _execute(run: Run, kind: ConnectorKind, plan: Plan) -> None:
+    started = time.monotonic()
+    if plan.action in ("skip", "unchanged"):
+        run_count(run, ItemOutcome.SKIPPED if plan.action == "skip" else ItemOutcome.UNCHANGED)
+        if run.record_ids is not None:  # targeted runs say what happened to each record they were asked about
+            _record(run, plan, ItemOutcome.SKIPPED if plan.action == "skip" else ItemOutcome.UNCHANGED, started)
+        return
+    if plan.action == "fail":
+        _record(run, plan, ItemOutcome.FAILED, started, message=plan.message, category=plan.category)
+        return
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            outcome, external_id, response = _apply(run, kind, plan)
+        except ExternalSystemError as error:
+            if not error.permanent and attempts < ITEM_ATTEMPTS and not (error.retry_after or 0) > 30:
+                time.sleep(min(2 ** attempts * 0.25, 5))
+                continue
+            _record(run, plan, ItemOutcome.FAILED, started, message=error.message, category=error.category,
+                    attempts=attempts, response={"status": error.status} if error.status else None)
+            if not error.permanent and circuit_record_failure(run.connection):
+                run.status, run.error_message = RunStatus.PAUSED, f"{run.connection} keeps failing: {error.message}"
+            return
+        circuit_record_success(run.connection)
+        _record(run, plan, outcome, started, attempts=attempts, external_id=external_id, response=response)
+        return
+
+
+def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | None]:
+    object_type, content_hash = run.object_type, plan.view.get("content_hash", "")
+    if plan.action == "reverse":
+        kind.delete(run.object_name, plan.external_id)
+        ExternalRef.objects.filter(connection=run.connection, object_type=object_type,
+                                   canonical_id=plan.canonical_id).delete()
+        return ItemOutcome.DELETED, plan.external_id, None
+    reference = record_reference(object_type, plan.canonical_id)
+    key = idempotency_key(run.connection_id, object_type, plan.canonical_id, content_hash)
+    external_id = plan.external_id or kind.find(run.object_name, reference=reference)
+    result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,
+                        idempotency_key=key)
+    ExternalRef.objects.update_or_create(
+        connection=run.connection, object_type=object_type, canonical_id=plan.canonical_id,
+        defaults={"external_id": result.external_id, "last_synced_hash": content_hash,
+                  "last_synced_at": timezone.now()},
+    )
+    outcome = ItemOutcome.CREATED if result.created and not external_id else ItemOutcome.UPDATED
+    return outcome, result.external_id, result.response
+
+
+def _record(run, plan: Plan, outcome: str, started: float, *, message: str = "", category: str = "",
+            attempts: int = 1, external_id: str | None = None, response: dict | None = None) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        RunItem.objects.create(
+            run=run, object_type=run.object_type, canonical_id=plan.canonical_id, outcome=outcome,
+            idempotency_key=idempotency_key(run.connection_id, run.object_type, plan.canonical_id,
+                                            plan.view.get("content_hash", "")),
+            external_id=str(plan.canonical_id), target_external_id=external_id or plan.external_id or "",
+            payload_before=plan.view, payload_after=plan.payload, target_response=response,
+            error_message=message or (plan.message if outcome in (ItemOutcome.SKIPPED, ItemOutcome.DELETED) else ""),
+            error_category=category, attempts=attempts, duration_ms=int((time.monotonic() - started) * 1000),
+            latency_ms=_latency_ms(plan.view, now) if outcome in (ItemOutcome.CREATED, ItemOutcome.UPDATED) else None,
+        )
+    run_count(run, outcome)
+
+
+def _latency_ms(view: dict, now: datetime) -> int | None:
+    approved = view.get("approved_at")
+    parsed = parse_datetime(approved) if isinstance(approved, str) else None
+    return int((now - parsed).total_seconds() * 1000) if parsed else None
+
+
+def record_reference(object_type: str, canonical_id: int) -> str:
+    """Our stable name for a record in other systems, unique across tenants."""
+    return f"weft-{db.schema_name}-{object_type}-{canonical_id}"
+
+
+def idempotency_key(connection_id: int, object_type: str, canonical_id: int, content_hash: str) -> str:
+    raw = f"{db.schema_name}:{connection_id}:{object_type}:{canonical_id}:{content_hash}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:64]

@@ -1,0 +1,111 @@
+"""Replay: send failed (or any) ledger items again, after showing what would be sent."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models import QuerySet
+
+from apps.connectors.services import connection_kind
+from apps.mappings.models import MappingVersion
+from apps.mappings.rules import apply_rules, to_canonical_input
+from apps.runs.engine import flow_run_request
+from apps.runs.errors import RunError
+from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, Trigger
+
+
+def items_matching(*, outcome: str | None = ItemOutcome.FAILED, flow: Flow | None = None, run: Run | None = None,
+                   object_type: str | None = None, error_category: str | None = None,
+                   since=None, until=None, search: str | None = None) -> QuerySet[RunItem]:
+    """Ledger items by filter, newest first (the same filter the API and admin use)."""
+    items = RunItem.objects.select_related("run__flow", "run__connection").order_by("-created_at")
+    filters = {"outcome": outcome, "run__flow": flow, "run": run, "object_type": object_type,
+               "error_category": error_category, "created_at__gte": since, "created_at__lte": until}
+    items = items.filter(**{k: v for k, v in filters.items() if v is not None})
+    if search:
+        items = items.filter(error_message__icontains=search) | items.filter(external_id=search)
+    return items
+
+
+def replay_request(*, items: QuerySet[RunItem] | list[RunItem], mapping_version: MappingVersion | None = None
+                   ) -> list[Run]:
+    """Queue one replay run per flow for these items, with the current (or the chosen) mapping version."""
+    runs = []
+    for flow, group in _by_flow(items).items():
+        if flow is not None and flow.direction == FlowDirection.OUTBOUND:
+            ids = sorted({i.canonical_id for i in group if i.canonical_id})
+            if ids:
+                runs.append(flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=ids,
+                                             mapping_version=mapping_version))
+        else:
+            runs.append(_inbound_replay(flow, group, mapping_version))
+    return runs
+
+
+def _inbound_replay(flow, group: list[RunItem], mapping_version) -> Run:
+    replayable = [i.pk for i in group if i.payload_before is not None]
+    if not replayable:
+        raise RunError("These items kept no source payload to replay; read the source again instead.")
+    if flow is not None:
+        return flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=replayable,
+                                mapping_version=mapping_version, replay_payloads=True)
+    first = group[0].run
+    run = Run.objects.create(connection=first.connection, object_name=first.object_name,
+                             object_type=first.object_type, trigger=Trigger.REPLAY, record_ids=replayable,
+                             replay_payloads=True, mapping_version=mapping_version)
+    from django.db import connection as db
+
+    from apps.tenants.tasks import tenant_task_enqueue
+
+    tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)
+    return run
+
+
+def replay_preview(*, items: QuerySet[RunItem] | list[RunItem], mapping_version: MappingVersion | None = None
+                   ) -> list[dict]:
+    """What a replay would do, per record, without sending anything."""
+    from apps.runs.outbound import outbound_plan
+
+    preview = []
+    for flow, group in _by_flow(items).items():
+        if flow is not None and flow.direction == FlowDirection.OUTBOUND:
+            ids = sorted({i.canonical_id for i in group if i.canonical_id})
+            run = Run(flow=flow, connection=flow.connection, object_name=flow.object_name,
+                      object_type=flow.object_type)
+            for plan in outbound_plan(run, connection_kind(flow.connection), ids, mapping_version=mapping_version):
+                preview.append({"flow": flow.slug, "canonical_id": plan.canonical_id, "action": plan.action,
+                                "payload": plan.payload, "message": plan.message})
+        else:
+            preview.extend(_inbound_preview(flow, group, mapping_version))
+    return preview
+
+
+def _inbound_preview(flow, group, mapping_version) -> list[dict]:
+    version = mapping_version or (flow.mapping.published_version() if flow and flow.mapping_id else None)
+    payloads = [i.payload_before for i in group if i.payload_before is not None]
+    if version is None:
+        kind = connection_kind(group[0].run.connection)
+        results = []
+        for payload in payloads:
+            canonical = kind.to_canonical(group[0].run.object_name, payload)
+            results.append({"flow": flow.slug if flow else None, "action": "store", "input": payload,
+                            "output": {"external_id": canonical.external_id,
+                                       "fields": {k: str(v) for k, v in canonical.fields.items()}}})
+        return results
+    results = []
+    for mapped in apply_rules(version.rules, payloads, variables=flow.variables if flow else {}):
+        output = None
+        if mapped.ok:
+            canonical = to_canonical_input(version.mapping.object_type, mapped)
+            output = {"external_id": canonical.external_id, "fields": {k: str(v) for k, v in canonical.fields.items()}}
+        results.append({"flow": flow.slug if flow else None, "action": "store" if mapped.ok else "fail",
+                        "input": mapped.source, "output": output,
+                        "errors": [{"target": e.target, "message": e.message} for e in mapped.errors]})
+    return results
+
+
+def _by_flow(items) -> dict[Flow | None, list[RunItem]]:
+    groups: dict = defaultdict(list)
+    for item in items:
+        groups[item.run.flow].append(item)
+    return groups
