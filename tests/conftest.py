@@ -17,8 +17,9 @@ from apps.tenants.choices import Role
 from apps.tenants.models import Customer, Partner
 from tests.factories import MembershipFactory, PartnerFactory, UserFactory
 
-# Session fixtures prism_harvest, prism_xero_accounting, prism_xero_projects (vendor mock servers).
-pytest_plugins = ["tests.vendor_mocks.prism"]
+# Session fixtures prism_harvest, prism_xero_accounting, prism_xero_projects (vendor mock servers);
+# tryton (a real Tryton server).
+pytest_plugins = ["tests.vendor_mocks.prism", "tests.tryton.conftest_plugin"]
 
 
 @dataclass

@@ -1,0 +1,287 @@
+"""A small client for Tryton's JSON-RPC (``POST <base>/<database>/rpc/``).
+
+Tryton sends dates, times, durations, decimals and bytes as tagged objects
+(``{"__class__": "date", "year": ..}``, ``{"__class__": "Decimal", "decimal": "12.50"}``,
+``{"__class__": "timedelta", "seconds": 5400.0}``); this client turns them into Python values and back.
+
+Every model method takes the user's context as its last argument; the client fetches it once at
+login (the user's company, employee and language) and adds it to every model call.
+
+The HTTP transport is one injectable callable, ``send(method, url, json, headers) -> (status, body)``,
+so it can move to the project's outbound client without touching the protocol code. ``send``
+raises ``OSError`` (``ConnectionError``, ``TimeoutError``) when the request did not get an answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from itertools import count
+from typing import Any
+
+import httpx
+
+from apps.common.errors import ErrorCategory
+from apps.connectors.errors import ConnectorError
+
+Send = Callable[[str, str, Any, dict[str, str]], tuple[int, bytes]]
+
+# Tryton's exception names (the first item of a JSON-RPC "error") that a retry cannot fix.
+_PERMANENT_FAULTS = {"UserError": ErrorCategory.VALIDATION, "UserWarning": ErrorCategory.VALIDATION,
+                     "LoginException": ErrorCategory.AUTH}
+_TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+# Answered at the server's root, without a database or a session.
+_ANONYMOUS_METHODS = {"common.server.version", "common.db.list", "common.authentication.services"}
+
+
+class TrytonError(ConnectorError):
+    """A Tryton call failed. ``permanent`` failures (validation, access, unknown model or method,
+    bad credentials) come back the same if retried as they stand; transport failures, time-outs,
+    rate limits and record locks may pass on a later try.
+
+    ``category`` is an ``ErrorCategory``; ``fault`` is Tryton's own exception name when it gave one
+    ("UserError", "UserWarning", "ConcurrencyException", "KeyError"); ``status`` the HTTP status.
+    """
+
+    def __init__(
+        self, message: str, *, permanent: bool, category: str = ErrorCategory.TRANSPORT, fault: str | None = None,
+        status: int | None = None,
+    ):
+        super().__init__(message, permanent=permanent, category=category, status=status)
+        self.fault = fault
+
+
+def encode(value: Any) -> Any:
+    """Python values to Tryton's JSON shapes (datetime before date: it is a subclass)."""
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [encode(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return {"__class__": "datetime", "year": value.year, "month": value.month, "day": value.day,
+                "hour": value.hour, "minute": value.minute, "second": value.second,
+                "microsecond": value.microsecond}
+    if isinstance(value, dt.date):
+        return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
+    if isinstance(value, dt.time):
+        return {"__class__": "time", "hour": value.hour, "minute": value.minute, "second": value.second,
+                "microsecond": value.microsecond}
+    if isinstance(value, dt.timedelta):
+        return {"__class__": "timedelta", "seconds": value.total_seconds()}
+    if isinstance(value, Decimal):
+        return {"__class__": "Decimal", "decimal": str(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"__class__": "bytes", "base64": base64.b64encode(value).decode()}
+    return value
+
+
+_DECODERS: dict[str, Callable[[dict], Any]] = {
+    "datetime": lambda d: dt.datetime(d["year"], d["month"], d["day"], d["hour"], d["minute"], d["second"],
+                                      d.get("microsecond", 0)),
+    "date": lambda d: dt.date(d["year"], d["month"], d["day"]),
+    "time": lambda d: dt.time(d["hour"], d["minute"], d["second"], d.get("microsecond", 0)),
+    "timedelta": lambda d: dt.timedelta(seconds=d["seconds"]),
+    "Decimal": lambda d: Decimal(d["decimal"]),
+    "bytes": lambda d: base64.b64decode(d["base64"]),
+}
+
+
+def _decode_object(obj: dict) -> Any:
+    decoder = _DECODERS.get(obj.get("__class__"))
+    return decoder(obj) if decoder else obj
+
+
+def decode(body: bytes | str) -> Any:
+    """Tryton's JSON text to Python values."""
+    return json.loads(body, object_hook=_decode_object)
+
+
+class HttpxSend:
+    """The default transport, for now. Moving to ``apps.common.http.OutboundClient`` needs an adapter that
+    hands back a 401 as a status (it raises on 4xx, and a 401 here means "log in again"), lets other
+    errors through as ``TrytonError``, and allows loopback addresses for local and test servers."""
+
+    def __init__(self, *, timeout: float = 30.0):
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+
+    def __call__(self, method: str, url: str, json: Any, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            response = self._client.request(method, url, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.content
+
+
+class _SessionExpired(Exception):
+    pass
+
+
+class TrytonRpc:
+    """One user's session with one Tryton database. Not thread-safe; make one per worker."""
+
+    def __init__(
+        self, base_url: str, database: str, username: str, password: str, *, http: Send | None = None,
+        language: str = "en",
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.database = database
+        self.username = username
+        self._password = password
+        self._send = http or HttpxSend()
+        self.language = language
+        self.user_id: int | None = None
+        self.context: dict[str, Any] = {}
+        self._authorization: str | None = None
+        self._ids = count(1)
+
+    # -- session --------------------------------------------------------------------------------------------
+
+    def login(self) -> int:
+        """Open a session and load the user's context; return the user id."""
+        self._authorization = None
+        try:
+            user_id, token, *_ = self._post("common.db.login", [self.username, {"password": self._password},
+                                                                 self.language])
+        except _SessionExpired:  # Tryton answers a wrong password with 401
+            raise TrytonError(f"Tryton refused the login of {self.username!r} to {self.database!r}.",
+                              permanent=True, category=ErrorCategory.AUTH, status=401)
+        credentials = f"{self.username}:{user_id}:{token}".encode()
+        self._authorization = "Session " + base64.b64encode(credentials).decode()
+        self.user_id = user_id
+        self.context = self._post("model.res.user.get_preferences", [True, {}])
+        return user_id
+
+    def call(self, method: str, *params: Any) -> Any:
+        """Call ``method`` with ``params`` as given (model methods need the context last: see ``execute``).
+
+        A session the server no longer knows is opened again once, then the call is repeated: Tryton
+        refuses such calls before running them, so repeating is safe even for writes.
+        """
+        if method in _ANONYMOUS_METHODS:
+            return self._post(method, list(params))
+        if self._authorization is None:
+            self.login()
+        try:
+            return self._post(method, list(params))
+        except _SessionExpired:
+            self.login()
+        try:
+            return self._post(method, list(params))
+        except _SessionExpired:
+            raise TrytonError(f"Tryton refused {method} right after a fresh login.", permanent=True,
+                              category=ErrorCategory.AUTH, status=401)
+
+    # -- model methods ----------------------------------------------------------------------------------------
+
+    def execute(self, model: str, method: str, *args: Any, context: dict | None = None) -> Any:
+        """Call ``model.<model>.<method>(*args, context)`` with the user's context (plus ``context``)."""
+        if self._authorization is None:
+            self.login()
+        return self.call(f"model.{model}.{method}", *args, {**self.context, **(context or {})})
+
+    def search(self, model: str, domain: Sequence, *, offset: int = 0, limit: int | None = None,
+               order: Sequence | None = None, context: dict | None = None) -> list[int]:
+        return self.execute(model, "search", list(domain), offset, limit, order, context=context)
+
+    def search_read(self, model: str, domain: Sequence, fields: Sequence[str], *, offset: int = 0,
+                    limit: int | None = None, order: Sequence | None = None,
+                    context: dict | None = None) -> list[dict]:
+        """Records matching ``domain`` (e.g. ``[["description", "=", "ref"]]``), with ``fields`` and ``id``.
+
+        ``order`` is a list of ``[field, "ASC"|"DESC"]``; relations come back as ids, and
+        ``"party.name"`` style names read through them.
+        """
+        return self.execute(model, "search_read", list(domain), offset, limit, order, list(fields),
+                            context=context)
+
+    def read(self, model: str, ids: Sequence[int], fields: Sequence[str], *,
+             context: dict | None = None) -> list[dict]:
+        return self.execute(model, "read", list(ids), list(fields), context=context)
+
+    def create(self, model: str, values: Sequence[dict], *, context: dict | None = None) -> list[int]:
+        """Create one record per dict; return their ids in the same order."""
+        return self.execute(model, "create", list(values), context=context)
+
+    def write(self, model: str, ids: Sequence[int], values: dict, *, context: dict | None = None) -> None:
+        self.execute(model, "write", list(ids), values, context=context)
+
+    def delete(self, model: str, ids: Sequence[int], *, context: dict | None = None) -> None:
+        self.execute(model, "delete", list(ids), context=context)
+
+    # -- wire ---------------------------------------------------------------------------------------------
+
+    def _url(self, method: str) -> str:
+        # Calls outside a database (server version, database list) go to the root.
+        if method in _ANONYMOUS_METHODS:
+            return f"{self.base_url}/rpc/"
+        return f"{self.base_url}/{self.database}/rpc/"
+
+    def _post(self, method: str, params: list) -> Any:
+        payload = {"id": next(self._ids), "method": method, "params": encode(params)}
+        headers = {"Content-Type": "application/json"}
+        if self._authorization:
+            headers["Authorization"] = self._authorization
+        try:
+            status, body = self._send("POST", self._url(method), payload, headers)
+        except OSError as exc:
+            raise TrytonError(f"Tryton did not answer {method}: {exc}", permanent=False,
+                              category=ErrorCategory.TRANSPORT)
+        if status == 401:
+            raise _SessionExpired()
+        if status != 200:
+            raise _status_error(method, status, body)
+        try:
+            answer = decode(body)
+        except ValueError:
+            raise TrytonError(f"Tryton answered {method} with unreadable JSON.", permanent=False,
+                              category=ErrorCategory.PARSE, status=status)
+        if answer.get("error") is not None:
+            raise _fault_error(method, answer["error"])
+        return answer.get("result")
+
+
+def _status_error(method: str, status: int, body: bytes) -> TrytonError:
+    text = body[:300].decode("utf-8", "replace").strip()
+    if status == 403:
+        message, category = f"Tryton does not allow {method} over RPC (or it does not exist).", ErrorCategory.CONFIG
+    elif status == 404:
+        message, category = "Tryton has no such database, or the URL is not a Tryton server.", ErrorCategory.CONFIG
+    elif status == 429:
+        message, category = "Tryton asks us to slow down (too many requests).", ErrorCategory.RATE_LIMIT
+    elif status == 409:
+        message, category = "Tryton raised a warning that needs confirmation.", ErrorCategory.VALIDATION
+    elif status == 423:
+        message, category = "The record is locked by another change.", ErrorCategory.CONFLICT
+    else:
+        message, category = f"Tryton answered {method} with HTTP {status}: {text}", ErrorCategory.TRANSPORT
+    permanent = status not in _TRANSIENT_STATUSES and status != 423
+    return TrytonError(message, permanent=permanent, category=category, status=status)
+
+
+def _fault_error(method: str, error: Any) -> TrytonError:
+    """Tryton's error shapes: ``[name, args]`` for its own exceptions, ``[str(exc), traceback]`` otherwise."""
+    name, args = (error + [None, None])[:2] if isinstance(error, list) else (str(error), None)
+    if name in _PERMANENT_FAULTS:
+        parts = args if isinstance(args, list) else [args]
+        # UserError: [message, description, domain]; UserWarning: [name, message, description].
+        texts = parts[1:3] if name == "UserWarning" else parts[:2]
+        message = " - ".join(str(t) for t in texts if t)
+        return TrytonError(message or name, permanent=True, category=_PERMANENT_FAULTS[name], fault=name)
+    if name == "ConcurrencyException":
+        return TrytonError(str(args), permanent=False, category=ErrorCategory.CONFLICT, fault=name)
+    # Any other exception is a bug or a wrong call on the server side (unknown model, field or
+    # arguments): trying again sends the same request, so it is permanent. A KeyError arrives as
+    # its repr, the unknown name in quotes.
+    text = str(name)
+    missing = text[1:-1] if len(text) > 1 and text[0] == text[-1] == "'" else None
+    if missing and method.startswith(f"model.{missing}."):
+        return TrytonError(f"Tryton has no model {missing!r}; is its module activated?", permanent=True,
+                           category=ErrorCategory.CONFIG, fault="KeyError")
+    if missing:
+        return TrytonError(f"Tryton does not know {missing!r} in {method} (no such field or name).",
+                           permanent=True, category=ErrorCategory.VALIDATION, fault="KeyError")
+    return TrytonError(f"Tryton failed on {method}: {text}", permanent=True, category=ErrorCategory.VALIDATION,
+                       fault=text)
