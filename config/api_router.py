@@ -3,9 +3,13 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from apps.connectors.api.views import ConnectionViewSet
+
 router = DefaultRouter()
+router.register("connections", ConnectionViewSet, basename="connection")
 
 app_name = "api"
 urlpatterns = [
+    path("", include("apps.runs.api.urls")),  # commands that are not router resources (inbound webhooks)
     path("", include(router.urls)),
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.conf import settings as django_settings
 from django.db import connection as db
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -31,6 +32,30 @@ def connection_create(
     if credentials:
         _seal_into(connection, credentials)
     return save_attributed(connection, acting_user=acting_user, reason="Connection created")
+
+
+# What a person may change after creation; slug and kind stay, since webhook senders and flows name them.
+CONNECTION_EDITABLE_FIELDS = ("name", "description", "is_enabled", "settings", "allow_private_network")
+
+
+@transaction.atomic
+def connection_update(
+    *, connection: Connection, changes: dict, credentials: dict | None = None, acting_user,
+) -> Connection:
+    """Change editable fields (one history row naming them) and, if given, replace secrets."""
+    unknown = set(changes) - set(CONNECTION_EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"Not editable on a connection: {', '.join(sorted(unknown))}.")
+    changed = [name for name, value in changes.items() if getattr(connection, name) != value]
+    for name in changed:
+        setattr(connection, name, changes[name])
+    if changed:
+        save_attributed(connection, acting_user=acting_user, reason=f"Changed {', '.join(changed)}",
+                        update_fields=[*changed, "updated_at"])
+    if credentials:
+        connection = connection_set_credentials(connection=connection, credentials=credentials,
+                                                acting_user=acting_user)
+    return connection
 
 
 def connection_set_credentials(*, connection: Connection, credentials: dict, acting_user) -> Connection:

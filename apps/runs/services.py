@@ -1,18 +1,33 @@
-"""Running reads and flows, and writing the ledger."""
+"""Running reads and flows, writing the ledger, and receiving and processing inbound webhook events."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.canonical.services import HubResult, Outcome, hub_upsert
-from apps.common.errors import ExternalSystemError
+from apps.common.errors import ConflictError, ExternalSystemError
 from apps.common.objects import CanonicalInput
+from apps.connectors.errors import ConnectorError, CredentialsError
 from apps.connectors.kinds.base import ConnectorKind, RecordError
+from apps.connectors.kinds.webhook import BAD_SIGNATURE, InboundWebhookKind
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_kind
-from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
+from apps.runs import events
+from apps.runs.errors import EventInvalid, EventTooLarge, WebhookRefused
+from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
+from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
 PROBLEM_OUTCOMES = {Outcome.FAILED: ItemOutcome.FAILED, Outcome.CONFLICT: ItemOutcome.CONFLICT}
@@ -89,3 +104,180 @@ def _finish(run: Run, counts: dict[str, int], error_message: str = "") -> Run:
     run.save(update_fields=["status", "counts", "error_message", "finished_at", "cursor_end", "updated_at"])
     logger.info("run %s %s/%s: %s %s", run.pk, run.connection, run.object_name, status, counts)
     return run
+
+
+# --- inbound webhook events ----------------------------------------------------------------------
+MAX_EVENT_BYTES = 1024 * 1024  # larger bodies are refused with 413 before they are parsed
+MAX_EVENT_DEPTH = 64  # deeper nesting is refused: no real event needs it, and parsers pay for it
+EVENT_ID_MAX = InboundEvent._meta.get_field("event_id").max_length
+EVENT_TYPE_MAX = InboundEvent._meta.get_field("event_type").max_length
+_UNIX_SECONDS = re.compile(r"[0-9]{1,11}")
+
+
+@dataclass(frozen=True)
+class EventReceipt:
+    event: InboundEvent
+    created: bool  # False: a re-delivery of an event stored before
+
+
+def inbound_event_receive(
+    *, connection_slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None
+) -> EventReceipt:
+    """Authenticate a webhook request, store its event once, and queue its processing after commit.
+
+    Refusals store nothing. A re-delivery of a stored event id only counts the delivery.
+    """
+    if len(body) > MAX_EVENT_BYTES:
+        raise EventTooLarge(f"The body is larger than {MAX_EVENT_BYTES} bytes.")
+    connection = _webhook_authenticate(connection_slug, timestamp, signature, body, time.time() if now is None else now)
+    event_id, event_type, payload = _event_parse(body)
+    return _event_store(connection, event_id, event_type, payload)
+
+
+def _webhook_authenticate(
+    slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> Connection:
+    # Header checks come first and say what is wrong: they are the same for every slug.
+    if not timestamp or not signature:
+        raise WebhookRefused("Send the X-Weft-Timestamp and X-Weft-Signature headers.")
+    if not _UNIX_SECONDS.fullmatch(timestamp):
+        raise WebhookRefused("X-Weft-Timestamp must be unix time in whole seconds.")
+    # Unknown, disabled or not-a-webhook connections answer exactly like a wrong signature.
+    connection = Connection.objects.filter(slug=slug, kind=InboundWebhookKind.slug, is_enabled=True).first()
+    if connection is None:
+        raise WebhookRefused(BAD_SIGNATURE)
+    try:
+        connection_kind(connection).verify(timestamp=timestamp, signature=signature, body=body, now=now)
+    except CredentialsError:
+        logger.error("webhook %s: the signing secret cannot be decrypted; events are refused", connection)
+        raise WebhookRefused(BAD_SIGNATURE) from None
+    except ConnectorError as error:
+        raise WebhookRefused(error.message) from None
+    return connection
+
+
+def _event_parse(body: bytes) -> tuple[str, str, dict]:
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise EventInvalid("The body must be JSON encoded as UTF-8.") from None
+    except RecursionError:
+        raise EventInvalid(f"The body is nested more than {MAX_EVENT_DEPTH} levels deep.") from None
+    except ValueError as error:
+        raise EventInvalid(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(payload, dict):
+        raise EventInvalid("The body must be a JSON object: one event with an id and a type.")
+    event_id, event_type = payload.get("id"), payload.get("type")
+    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > EVENT_ID_MAX:
+        raise EventInvalid(f'The event needs an "id": a non-empty string of at most {EVENT_ID_MAX} characters.')
+    if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > EVENT_TYPE_MAX:
+        raise EventInvalid(f'The event needs a "type": a non-empty string of at most {EVENT_TYPE_MAX} characters.')
+    if "data" in payload and not isinstance(payload["data"], dict):
+        raise EventInvalid('"data", when sent, must be a JSON object.')
+    _check_storable(payload)
+    return event_id, event_type, payload
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_storable(payload: dict) -> None:
+    """Refuse what PostgreSQL's jsonb cannot hold (NUL characters, infinite numbers) or what nests absurdly."""
+    stack: list[tuple[object, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_EVENT_DEPTH:
+            raise EventInvalid(f"The body is nested more than {MAX_EVENT_DEPTH} levels deep.")
+        if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str) and "\x00" in value:
+            raise EventInvalid("The body contains a NUL character (\\u0000), which cannot be stored.")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise EventInvalid("The body contains a number too large to store.")
+
+
+@transaction.atomic
+def _event_store(connection: Connection, event_id: str, event_type: str, payload: dict) -> EventReceipt:
+    # get_or_create inserts in a savepoint and, if a concurrent delivery won the unique constraint,
+    # reads that row instead: exactly one row per (connection, event id).
+    event, created = InboundEvent.objects.get_or_create(
+        connection=connection, event_id=event_id, defaults={"event_type": event_type, "payload": payload},
+    )
+    if not created:
+        # A counter, not configuration: QuerySet.update() adds in the database, so no delivery is lost.
+        InboundEvent.objects.filter(pk=event.pk).update(deliveries=F("deliveries") + 1)
+        event.refresh_from_db(fields=["deliveries", "status", "processed_at"])
+    if created or _event_task_lost(event):
+        _event_enqueue(event)
+    return EventReceipt(event=event, created=created)
+
+
+def _event_task_lost(event: InboundEvent) -> bool:
+    """Unclaimed long after its task should have run (queueing after commit is not durable): queue it again."""
+    overdue = timezone.now() - timedelta(seconds=settings.Q_CLUSTER["retry"])
+    return event.status == InboundEvent.Status.RECEIVED and event.processed_at is None and event.received_at < overdue
+
+
+def _event_enqueue(event: InboundEvent) -> None:
+    tenant_task_enqueue(db.schema_name, "apps.runs.tasks.inbound_event_process", event.pk)
+
+
+def inbound_event_process(*, event_id: int) -> InboundEvent | None:
+    """Hand a stored event to the handler registered for its type, once, and record the outcome.
+
+    A worker claims the event by stamping ``processed_at`` on a ``received`` row with a conditional
+    UPDATE, so a duplicate task does nothing; ``processed_at`` is stamped again when it settles. A
+    claim older than the task timeout belongs to a worker that died, and may be taken over. Returns
+    None when the event is gone, settled, or being processed elsewhere.
+    """
+    if not _event_claim(event_id):
+        return None
+    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
+    handler = events.handler_for(event.event_type)
+    if handler is None:
+        return _event_settle(event, InboundEvent.Status.IGNORED, f"no flow handles {event.event_type} events")
+    try:
+        with transaction.atomic():  # a failing handler leaves nothing half-written
+            handler(event)
+    except Exception as error:  # whatever a handler raises is recorded; the event stays for reprocessing
+        logger.exception("inbound event %s (%s) failed", event.pk, event.event_type)
+        return _event_settle(event, InboundEvent.Status.FAILED, str(error) or type(error).__name__)
+    return _event_settle(event, InboundEvent.Status.PROCESSED, "")
+
+
+def _event_claim(event_id: int) -> bool:
+    now = timezone.now()
+    abandoned = now - timedelta(seconds=settings.Q_CLUSTER["timeout"])
+    unclaimed = Q(processed_at__isnull=True) | Q(processed_at__lt=abandoned)
+    claimable = InboundEvent.objects.filter(unclaimed, pk=event_id, status=InboundEvent.Status.RECEIVED)
+    return claimable.update(processed_at=now) == 1
+
+
+def _event_settle(event: InboundEvent, status: str, message: str) -> InboundEvent:
+    event.status, event.error_message, event.processed_at = status, message[:2000], timezone.now()
+    event.save(update_fields=["status", "error_message", "processed_at"])
+    logger.info("inbound event %s (%s): %s %s", event.pk, event.event_type, status, message)
+    return event
+
+
+def inbound_event_reprocess(*, event: InboundEvent, acting_user=None) -> InboundEvent:
+    """Queue a stored event for processing again: after a fix, or once a flow handles its type.
+
+    Failed and ignored events go back to ``received``; a ``received`` one is queued again (its first
+    task may have been lost). Processed events are refused: their effects have happened.
+    """
+    event.refresh_from_db()
+    if event.status == InboundEvent.Status.PROCESSED:
+        raise ConflictError(f"Event {event.event_id} was processed already; it is not processed twice.")
+    # Operational state, not configuration: QuerySet.update(), conditional so a racing worker is not undone.
+    InboundEvent.objects.filter(
+        pk=event.pk, status__in=[InboundEvent.Status.FAILED, InboundEvent.Status.IGNORED]
+    ).update(status=InboundEvent.Status.RECEIVED, processed_at=None, error_message="")
+    logger.info("inbound event %s (%s): reprocessing requested by %s", event.pk, event.event_type, acting_user)
+    _event_enqueue(event)
+    event.refresh_from_db()
+    return event

@@ -1,0 +1,45 @@
+"""Connections API: list and read for viewers, create and change for configurers, test for operators."""
+
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from apps.connectors import services
+from apps.connectors.api import serializers
+from apps.connectors.models import Connection
+from apps.tenants.choices import Capability
+
+
+class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Connections of the customer whose domain the request came to (the schema is the scope)."""
+
+    queryset = Connection.objects.order_by("name")
+    lookup_field = "slug"
+    write_capability = Capability.CONFIGURE  # read by CanViewTenant; the test action lowers it to OPERATE
+
+    def get_serializer_class(self):
+        return serializers.ConnectionSerializer if self.action == "list" else serializers.ConnectionDetailSerializer
+
+    def create(self, request) -> Response:
+        data = _validated(serializers.ConnectionCreateSerializer, request.data)
+        connection = services.connection_create(**data, acting_user=request.user)
+        return Response(serializers.ConnectionDetailSerializer(connection).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, slug: str) -> Response:
+        data = _validated(serializers.ConnectionUpdateSerializer, request.data)
+        credentials = data.pop("credentials", None)
+        connection = services.connection_update(
+            connection=self.get_object(), changes=data, credentials=credentials, acting_user=request.user,
+        )
+        return Response(serializers.ConnectionDetailSerializer(connection).data)
+
+    @action(detail=True, methods=["post"], write_capability=Capability.OPERATE)
+    def test(self, request, slug: str) -> Response:
+        result = services.connection_test(connection=self.get_object())
+        return Response(serializers.ConnectionTestResultSerializer(result).data)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)

@@ -1,0 +1,34 @@
+"""Inbound webhooks: other systems push signed events; the signature is the only authentication."""
+
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.runs import services
+
+
+class InboundWebhookApi(APIView):
+    """``POST /api/v1/hooks/<connection>/``: store a signed event, answer 202 (new) or 200 (re-delivery).
+
+    No session or basic auth (so no CSRF check either): the HMAC signature under the connection's
+    secret proves the sender. The raw body is what was signed, so it is read as bytes, never parsed first.
+    """
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def post(self, request, connection_slug: str) -> Response:
+        receipt = services.inbound_event_receive(
+            connection_slug=connection_slug, timestamp=request.headers.get("X-Weft-Timestamp"),
+            signature=request.headers.get("X-Weft-Signature"), body=request.body,
+        )
+        if receipt.created:
+            return Response({"status": "accepted", "event": receipt.event.event_id}, status=status.HTTP_202_ACCEPTED)
+        return Response({"status": "duplicate", "event": receipt.event.event_id}, status=status.HTTP_200_OK)
+
+    def handle_exception(self, exc) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Weft-Signature realm="webhooks"'
+        return response
