@@ -1,7 +1,20 @@
 """Thin tasks: ids in, call a service. Queued through apps.tenants.tasks with the schema name."""
 
-from apps.runs import services
+from apps.runs import engine, services
+
+
+def run_execute(run_id: int) -> None:
+    engine.run_execute(run_id=run_id)
 
 
 def inbound_event_process(event_id: int) -> None:
     services.inbound_event_process(event_id=event_id)
+
+
+def flow_scheduled_run(flow_id: int) -> None:
+    """A flow's schedule fired: queue a catch-up run (none if one is still unfinished)."""
+    from apps.runs.models import Flow, Trigger
+
+    flow = Flow.objects.filter(pk=flow_id, is_enabled=True).first()
+    if flow is not None:
+        engine.flow_run_request(flow=flow, trigger=Trigger.SCHEDULE)
