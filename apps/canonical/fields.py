@@ -40,27 +40,46 @@ _FALSE = {"false", "0", "no", "n", "f", ""}
 
 def _decimal(field: models.DecimalField) -> Callable[[Any], Decimal | None]:
     limit = Decimal(10) ** (field.max_digits - field.decimal_places)
+    exponent = Decimal(1).scaleb(-field.decimal_places)
 
-    def convert(value):
-        if value is None or value == "":
-            return None
+    def parse(value):
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
             raise ValueError(f"{value!r} is not a number") from None
         if not number.is_finite():
             raise ValueError(f"{value!r} is not a finite number")
-        quantized = number.quantize(Decimal(1).scaleb(-field.decimal_places))
+        quantized = number.quantize(exponent)
         if abs(quantized) >= limit:
             raise ValueError(f"{value} is out of range")
         return quantized
 
+    return _cached_for_text(parse)
+
+
+def _cached_for_text(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``parse`` with its results for text remembered: loads repeat the same few hundred values (dates,
+    hours, amounts) hundreds of thousands of times. Only immutable results are cached; the cache is
+    bounded and starts over when full."""
+    cache: dict[str, Any] = {}
+
+    def convert(value):
+        if value is None or value == "":
+            return None
+        if type(value) is not str:
+            return parse(value)
+        found = cache.get(value)
+        if found is None:
+            found = parse(value)  # raises for bad values, which are never cached
+            if len(cache) >= 20_000:
+                cache.clear()
+            cache[value] = found
+        return found
+
     return convert
 
 
-def _date(value):
-    if value is None or value == "":
-        return None
+def _parse_date(value):
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -69,6 +88,9 @@ def _date(value):
     if parsed is None:
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
     return parsed
+
+
+_date = _cached_for_text(_parse_date)
 
 
 def _datetime(value):
@@ -104,6 +126,7 @@ def _bool(value):
 
 def _text(field: models.CharField | models.TextField):
     max_length = getattr(field, "max_length", None)
+    choices = {c[0] for c in field.choices} if field.choices else None
 
     def convert(value):
         if value is None:
@@ -112,8 +135,10 @@ def _text(field: models.CharField | models.TextField):
         text = text.strip()
         if max_length and len(text) > max_length:
             raise ValueError(f"is {len(text)} characters; at most {max_length}")
-        if field.choices and text and text not in {c[0] for c in field.choices}:
+        if choices and text and text not in choices:
             raise ValueError(f"{text!r} is not one of {', '.join(c[0] for c in field.choices)}")
+        if "\x00" in text:  # PostgreSQL cannot store it: one such value would fail the whole batch
+            raise ValueError("contains a NUL character")
         return text
 
     return convert
@@ -174,3 +199,24 @@ def field_plans(object_type: str) -> dict[str, FieldPlan]:
             target_type=target,
         )
     return plans
+
+
+@dataclass(frozen=True)
+class RecordPlan:
+    """``field_plans`` arranged for converting one record after another with as little work as possible."""
+
+    converters: dict[str, tuple[str, Callable[[Any], Any]]]  # field name -> (attname, convert); no relations
+    defaults: dict[str, Any]  # attname -> value, for the optional fields a record leaves out
+    required: tuple[tuple[str, str], ...]  # (name, attname) of required fields that are not relations
+    relations: tuple[tuple[str, str, str, bool], ...]  # (name, attname, target type, required)
+
+
+@cache
+def record_plan(object_type: str) -> RecordPlan:
+    plans = field_plans(object_type).values()
+    return RecordPlan(
+        converters={p.name: (p.attname, p.convert) for p in plans if not p.target_type},
+        defaults={p.attname: p.default for p in plans if not p.target_type and not p.required},
+        required=tuple((p.name, p.attname) for p in plans if not p.target_type and p.required),
+        relations=tuple((p.name, p.attname, p.target_type, p.required) for p in plans if p.target_type),
+    )

@@ -20,7 +20,7 @@ from django.db import connection as db
 from django.db import transaction
 from django.utils import timezone
 
-from apps.canonical.fields import FieldPlan, field_plans
+from apps.canonical.fields import RecordPlan, field_plans, record_plan
 from apps.canonical.hashing import content_hash
 from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
 from apps.common.errors import ErrorCategory
@@ -102,6 +102,7 @@ def _lock_stream(connection: Connection, object_type: str) -> None:
 
 def _upsert_batch(connection: Connection, object_type: str, batch: list[CanonicalInput]) -> list[HubResult]:
     plans = field_plans(object_type)
+    plan = record_plan(object_type)
     model = OBJECT_MODELS[object_type]
     owners = _owners(object_type)
     results: dict[int, HubResult] = {}
@@ -112,12 +113,13 @@ def _upsert_batch(connection: Connection, object_type: str, batch: list[Canonica
             deletions[index] = record
             continue
         try:
-            prepared[index] = _Prepared(record, _convert(plans, record))
+            prepared[index] = _Prepared(record, _convert(plan, record))
         except _RecordProblem as problem:
             results[index] = problem.result(record)
-    _resolve_refs(connection, plans, prepared, results)
+    _resolve_refs(connection, plan, prepared, results)
+    hashed = model.HASHED_FIELDS
     for item in prepared.values():
-        item.hash = content_hash(model.HASHED_FIELDS, item.values)
+        item.hash = content_hash(hashed, item.values)
     _attach_known(connection, object_type, prepared)
     creates, updates = [], []
     for index, item in prepared.items():
@@ -150,92 +152,94 @@ class _RecordProblem(Exception):
                          category=self.category)
 
 
-def _convert(plans: dict[str, FieldPlan], record: CanonicalInput) -> dict[str, Any]:
+_MISSING = object()
+
+
+def _convert(plan: RecordPlan, record: CanonicalInput) -> dict[str, Any]:
+    """Typed values by attname. Per record this touches only the fields it brings, plus the required ones."""
     if not record.external_id:
         raise _RecordProblem("The record has no external id.", field=None, category=ErrorCategory.VALIDATION)
-    values: dict[str, Any] = {}
+    values = plan.defaults.copy()
+    converters = plan.converters
     for name, raw in record.fields.items():
-        plan = plans.get(name)
-        if plan is None or plan.target_type:
+        found = converters.get(name)
+        if found is None:
             raise _RecordProblem(f"Unknown field {name!r} for a {record.object_type}.", field=name,
                                  category=ErrorCategory.MAPPING)
         try:
-            values[plan.attname] = plan.convert(raw)
+            values[found[0]] = found[1](raw)
         except ValueError as error:
             raise _RecordProblem(f"{name}: {error}", field=name, category=ErrorCategory.VALIDATION) from None
-    for plan in plans.values():
-        if plan.target_type or plan.attname in values:
-            continue
-        if plan.required:
-            raise _RecordProblem(f"{plan.name} is required but missing.", field=plan.name,
-                                 category=ErrorCategory.VALIDATION)
-        values[plan.attname] = plan.default
-    for plan in plans.values():
-        if plan.required and not plan.target_type and values.get(plan.attname) in (None, ""):
-            raise _RecordProblem(f"{plan.name} is required but empty.", field=plan.name,
-                                 category=ErrorCategory.VALIDATION)
+    for name, attname in plan.required:
+        if attname not in values:
+            raise _RecordProblem(f"{name} is required but missing.", field=name, category=ErrorCategory.VALIDATION)
+    for name, attname in plan.required:
+        if values[attname] is None or values[attname] == "":
+            raise _RecordProblem(f"{name} is required but empty.", field=name, category=ErrorCategory.VALIDATION)
     return values
 
 
-def _resolve_refs(connection, plans, prepared: dict[int, _Prepared], results: dict[int, HubResult]) -> None:
+def _resolve_refs(connection, plan: RecordPlan, prepared: dict[int, _Prepared],
+                  results: dict[int, HubResult]) -> None:
     """Turn every ``Ref`` in the batch into a canonical id with one query per (object type, kind of key)."""
+    targets = {name: target for name, _, target, _ in plan.relations}
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
     for item in prepared.values():
         for name, ref in item.record.refs.items():
-            plan = plans.get(name)
-            if plan is not None and plan.target_type and ref is not None:
-                wanted[(plan.target_type, ref.by)].add(ref.value)
+            target = targets.get(name)
+            if target is not None and ref is not None:
+                wanted[(target, ref.by)].add(ref.value)
     found: dict[tuple[str, str, str], int] = {}
-    for (target_type, by), keys in wanted.items():
-        if by == "external":
-            rows = ExternalRef.objects.filter(connection=connection, object_type=target_type, external_id__in=keys)
-            found.update({(target_type, by, r.external_id): r.canonical_id for r in rows.only("external_id",
-                                                                                               "canonical_id")})
-        else:
-            rows = OBJECT_MODELS[target_type].objects.filter(code__in=keys).values_list("code", "pk")
-            found.update({(target_type, by, code): pk for code, pk in rows})
+    with db.cursor() as cursor:
+        for (target_type, by), keys in wanted.items():
+            if by == "external":
+                cursor.execute("SELECT external_id, canonical_id FROM canonical_externalref WHERE connection_id = %s "
+                               "AND object_type = %s AND external_id = ANY(%s)",
+                               [connection.pk, target_type, list(keys)])
+            else:
+                cursor.execute(f"SELECT code, id FROM {OBJECT_MODELS[target_type]._meta.db_table} "
+                               f"WHERE code = ANY(%s)", [list(keys)])
+            found.update({(target_type, by, key): pk for key, pk in cursor.fetchall()})
     for index, item in list(prepared.items()):
         try:
-            _apply_refs(plans, item, found, connection)
+            _apply_refs(plan, targets, item, found, connection)
         except _RecordProblem as problem:
             results[index] = problem.result(item.record)
             del prepared[index]
 
 
-def _apply_refs(plans, item: _Prepared, found, connection) -> None:
-    for name, ref in item.record.refs.items():
-        plan = plans.get(name)
-        if plan is None or not plan.target_type:
-            raise _RecordProblem(f"Unknown reference {name!r} for a {item.record.object_type}.", field=name,
-                                 category=ErrorCategory.MAPPING)
+def _apply_refs(plan: RecordPlan, targets: dict[str, str], item: _Prepared, found, connection) -> None:
+    refs, values = item.record.refs, item.values
+    if not refs.keys() <= targets.keys():
+        name = next(name for name in refs if name not in targets)
+        raise _RecordProblem(f"Unknown reference {name!r} for a {item.record.object_type}.", field=name,
+                             category=ErrorCategory.MAPPING)
+    for name, attname, target_type, required in plan.relations:
+        ref = refs.get(name)
         if ref is None:
-            if plan.required:
+            if required:
                 raise _RecordProblem(f"{name} is required but missing.", field=name,
                                      category=ErrorCategory.MISSING_REFERENCE)
-            item.values[plan.attname] = None
+            values[attname] = None
             continue
-        canonical_id = found.get((plan.target_type, ref.by, ref.value))
+        canonical_id = found.get((target_type, ref.by, ref.value))
         if canonical_id is None:
             where = f"{connection.name} id {ref.value}" if ref.by == "external" else f"code {ref.value}"
-            raise _RecordProblem(f"{name}: no {plan.target_type.replace('_', ' ')} with {where} is known yet.",
+            raise _RecordProblem(f"{name}: no {target_type.replace('_', ' ')} with {where} is known yet.",
                                  field=name, category=ErrorCategory.MISSING_REFERENCE)
-        item.values[plan.attname] = canonical_id
-    for plan in plans.values():
-        if plan.target_type and plan.attname not in item.values:
-            if plan.required:
-                raise _RecordProblem(f"{plan.name} is required but missing.", field=plan.name,
-                                     category=ErrorCategory.MISSING_REFERENCE)
-            item.values[plan.attname] = None
+        values[attname] = canonical_id
 
 
 def _attach_known(connection, object_type: str, prepared: dict[int, _Prepared]) -> None:
     """Find which incoming records the hub already knows: by cross-reference, else by business code."""
     by_external = {item.record.external_id: item for item in prepared.values()}
-    refs = ExternalRef.objects.filter(connection=connection, object_type=object_type,
-                                      external_id__in=list(by_external))
-    for external_id, canonical_id, stored_hash in refs.values_list("external_id", "canonical_id", "last_synced_hash"):
-        item = by_external[external_id]
-        item.canonical_id, item.stored_hash = canonical_id, stored_hash
+    with db.cursor() as cursor:  # = ANY(array): one parameter, not thousands for Django and psycopg to bind
+        cursor.execute("SELECT external_id, canonical_id, last_synced_hash FROM canonical_externalref "
+                       "WHERE connection_id = %s AND object_type = %s AND external_id = ANY(%s)",
+                       [connection.pk, object_type, list(by_external)])
+        for external_id, canonical_id, stored_hash in cursor.fetchall():
+            item = by_external[external_id]
+            item.canonical_id, item.stored_hash = canonical_id, stored_hash
     model = OBJECT_MODELS[object_type]
     if not hasattr(model, "code"):
         return
@@ -343,11 +347,13 @@ def _insert(connection, object_type, model, plans, creates: list[tuple[int, _Pre
         attnames = [p.attname for p in plans.values()]
         columns = ["id", *[p.column for p in plans.values()], "created_at", "updated_at", "content_hash",
                    "source_connection_id"]
-        json_columns = {p.attname for p in plans.values() if p.name == "extra"}
+        json_at = [position for position, p in enumerate(plans.values()) if p.name == "extra"]
         with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for new_id, (index, item) in zip(ids, creates, strict=True):
-                row = [_copy_value(item.values[a], a in json_columns) for a in attnames]
-                copy.write_row([new_id, *row, now, now, item.hash, connection.pk])
+                row = [new_id, *map(item.values.__getitem__, attnames), now, now, item.hash, connection.pk]
+                for position in json_at:
+                    row[position + 1] = _json_text(row[position + 1])
+                copy.write_row(row)
                 item.canonical_id = new_id
                 results[index].canonical_id = new_id
         _link(cursor, connection, object_type, [item for _, item in creates], now)
@@ -391,8 +397,8 @@ def _update(connection, object_type, model, updates: list[tuple[int, _Prepared]]
             )
 
 
-def _copy_value(value: Any, is_json: bool) -> Any:
-    return json.dumps(value if value is not None else {}) if is_json else value
+def _json_text(value: Any) -> str:
+    return json.dumps(value) if value else "{}"
 
 
 def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user=None) -> Ownership:

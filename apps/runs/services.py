@@ -76,7 +76,9 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
         for result in results:
             counts[result.outcome] = counts.get(result.outcome, 0) + 1
             if result.outcome in PROBLEM_OUTCOMES:
-                problems.append(_hub_problem_item(run, object_type, result, raw_by_id.get(result.external_id)))
+                raw = raw_by_id.get(result.external_id)
+                where = kind.record_location(object_name, raw) if raw is not None else ""
+                problems.append(_hub_problem_item(run, object_type, result, raw, where))
     RunItem.objects.bulk_create(problems)
 
 
@@ -86,10 +88,11 @@ def _read_error_item(run: Run, object_type: str, error: RecordError) -> RunItem:
                    error_message=f"{error.reference}: {error.message}")
 
 
-def _hub_problem_item(run: Run, object_type: str, result: HubResult, raw: dict | None) -> RunItem:
+def _hub_problem_item(run: Run, object_type: str, result: HubResult, raw: dict | None, where: str = "") -> RunItem:
     return RunItem(run=run, object_type=object_type, external_id=result.external_id, canonical_id=result.canonical_id,
                    outcome=PROBLEM_OUTCOMES[result.outcome], error_category=result.category or "",
-                   error_field=result.field or "", error_message=result.message, payload_before=raw)
+                   error_field=result.field or "", payload_before=raw,
+                   error_message=f"{where}: {result.message}" if where else result.message)
 
 
 def _finish(run: Run, counts: dict[str, int], error_message: str = "") -> Run:

@@ -153,6 +153,11 @@ class ConnectorKind:
         """The kind's default payload for a canonical record; ``refs`` are this system's ids of related records."""
         raise NotImplementedError
 
+    def record_location(self, object_name: str, record: dict) -> str:
+        """Where a native record came from, to put in front of its error messages ("time.csv row 17");
+        empty when its external id says enough."""
+        return ""
+
     # --- helpers for kinds -------------------------------------------------------------------
     def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:
         return self.context.http_factory(base_url, headers or {})

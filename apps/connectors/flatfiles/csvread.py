@@ -1,0 +1,421 @@
+"""Reading one CSV file as a stream of records, with every problem named by file, row and field.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2.
+Problems come in two sizes. A *row* problem (wrong number of columns, an empty or duplicate id, a
+value the layout cannot read) costs that row only: it becomes a ``RecordError`` and reading goes on.
+A *file* problem (not valid in the encoding, empty, a required column missing, a quote that is never
+closed, a truncated last line) means the file cannot be read to its end: ``CsvFile.fatal`` says why,
+and the caller moves the file aside. Rows read before a file problem are still handed over; loading
+them again later is harmless, because the hub skips unchanged content.
+
+The file is read twice, both times streaming: a fast binary pass checks the encoding (so the error
+can name the exact byte offset and line) and counts lines; the second pass parses.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from apps.common.errors import ErrorCategory
+from apps.connectors.kinds.base import RecordError
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_CHARS = 4 << 20  # bounds memory on a file with no line ends; a real CSV line is far shorter
+SNIFF_CHARS = 64 * 1024
+DELIMITERS = ",;\t|"
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_TRUE = {"true", "1", "yes", "y", "t", "x"}
+_FALSE = {"false", "0", "no", "n", "f", ""}
+
+
+class FileProblem(Exception):
+    """The file cannot be read to its end; ``message`` is written for the person who sent it."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What one object's files hold: the record keys a column can fill, which a file must have, and the
+    header names each key is recognised by (lower case, spaces and dashes as underscores)."""
+
+    object_name: str
+    aliases: Mapping[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    numbers: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # yes/no columns the reader turns into booleans
+    lower: tuple[str, ...] = ()  # values compared case-insensitively (choices)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.aliases)
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    encoding: str = "utf-8"
+    delimiter: str | None = None  # None: sniff
+    columns: Mapping[str, str | None] = field(default_factory=dict)  # header -> record key (None: ignore)
+    decimal_separator: str = "."
+    date_format: str | None = None  # strptime format; None: ISO dates
+    extra_columns: tuple[str, ...] = ()  # headers copied into ``extra``; ("*",): every unmapped column
+    batch_size: int = 2000
+
+
+def normalize_header(name: str) -> str:
+    return name.replace("\ufeff", "").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+@dataclass
+class _Scan:
+    codec: str
+    lines: int  # physical lines, counting a last line without a line end
+    ends_with_newline: bool
+    has_nul: bool
+
+
+def scan_encoding(path: Path, encoding: str) -> _Scan:
+    """Decode the whole file once, streaming; name the byte and line of the first invalid byte."""
+    with path.open("rb") as raw:
+        head = raw.read(4)
+        codec = next((name for bom, name in _BOMS if head.startswith(bom)), encoding)
+        if codec == "utf-8" or codecs.lookup(codec).name == "utf-8":
+            codec = "utf-8-sig"  # tolerate a byte-order mark
+        raw.seek(0)
+        decoder = codecs.getincrementaldecoder(codec)(errors="strict")
+        offset = newlines = 0
+        has_text = has_nul = False
+        last = b""
+        while chunk := raw.read(CHUNK_BYTES):
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as error:  # error.object ends where this chunk ends
+                at = offset + len(chunk) - len(error.object) + error.start
+                raise _decode_problem(path, codec, error, at) from None
+            newlines += chunk.count(b"\n")
+            has_nul = has_nul or b"\x00" in chunk
+            has_text = has_text or bool(text.strip())
+            offset += len(chunk)
+            last = chunk[-1:]
+        try:
+            has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
+        except UnicodeDecodeError as error:
+            raise _decode_problem(path, codec, error, offset - len(error.object) + error.start) from None
+    if not has_text:
+        raise FileProblem("The file is empty: there is no header row and no data.")
+    ends = last == b"\n"
+    return _Scan(codec, newlines + (0 if ends else 1), ends, has_nul)
+
+
+def _decode_problem(path: Path, codec: str, error: UnicodeDecodeError, offset: int) -> FileProblem:
+    with path.open("rb") as raw:
+        before = raw.read(offset)
+        bad = raw.read(min(4, error.end - error.start) or 1)
+    line = before.count(b"\n") + 1
+    column = offset - (before.rfind(b"\n") + 1) + 1
+    return FileProblem(
+        f"The file is not valid {codec.removesuffix('-sig')}: byte 0x{bad[:1].hex()} at byte offset {offset} "
+        f"(line {line}, column {column}) cannot be decoded. Set the connection's 'encoding' to the one the "
+        f"file was written in (e.g. cp1252 or latin-1), or export it as UTF-8."
+    )
+
+
+@dataclass
+class _Columns:
+    """The header resolved against a layout: which column fills which record key, and the row checks."""
+
+    width: int
+    keys: tuple[str, ...]
+    getter: Callable[[list[str]], Any]
+    id_index: int
+    extra: list[tuple[int, str]]
+    fixers: list[Callable[[dict], tuple[str, str] | None]]
+
+
+class CsvFile:
+    """One CSV file read as batches of records (dicts keyed by the layout's keys, plus ``_file`` and
+    ``_row``) and row errors. After ``batches()`` is exhausted, ``fatal`` is None if the whole file was
+    read, else the reason it could not be."""
+
+    def __init__(self, path: Path, name: str, layout: Layout, options: CsvOptions):
+        self.path, self.name, self.layout, self.options = path, name, layout, options
+        self.fatal: str | None = None
+        self.fatal_error: RecordError | None = None  # the recorded error that says so
+        self.rows = 0
+        self._last_line = ""
+        self._keys_by_index: dict[int, str] = {}
+
+    def batches(self) -> Iterator[tuple[list[dict], list[RecordError]]]:
+        """Always yields at least once, so even an empty or unreadable file reports."""
+        try:
+            scan = scan_encoding(self.path, self.options.encoding)
+            with self.path.open(encoding=scan.codec, newline="") as text:
+                reader = csv.reader(self._lines(text), self._dialect(text), strict=True)
+                columns = self._columns(reader)
+                yield from self._rows(reader, columns, scan)
+        except FileProblem as problem:
+            yield [], [self._fail(None, problem.message, field=problem.field)]
+        except (UnicodeDecodeError, OSError) as error:  # changed or vanished under us
+            yield [], [self._fail(None, f"The file could not be read: {error}.")]
+
+    def _fail(self, row_no: int | None, message: str, **extra) -> RecordError:
+        """The file cannot be read to its end: remember why, and the error that tells."""
+        self.fatal = f"Row {row_no}: {message}" if row_no else message
+        reference = f"{self.name} row {row_no}" if row_no else self.name
+        self.fatal_error = RecordError(reference, message, **extra)
+        return self.fatal_error
+
+    # --- set-up ----------------------------------------------------------------------------------
+    def _lines(self, text) -> Iterator[str]:
+        read = partial(text.readline, MAX_LINE_CHARS + 1)
+        for number, line in enumerate(iter(read, ""), start=1):
+            if len(line) > MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+                raise FileProblem(f"Line {number} is longer than {MAX_LINE_CHARS:,} characters; this is not a CSV "
+                                  f"file this connection can read.")
+            self._last_line = line
+            yield line
+
+    def _dialect(self, text) -> type[csv.Dialect]:
+        delimiter = self.options.delimiter or self._sniff(text)
+
+        class Dialect(csv.excel):
+            pass
+
+        Dialect.delimiter = delimiter
+        return Dialect
+
+    def _sniff(self, text) -> str:
+        sample = text.read(SNIFF_CHARS)
+        text.seek(0)
+        sample = sample[: sample.rfind("\n") + 1] or sample
+        first_line = sample.splitlines()[0] if sample else ""
+        try:
+            delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
+        except csv.Error:
+            delimiter = ","
+        if delimiter not in first_line:  # the sniffer guessed from data; the header must agree
+            counts = {d: first_line.count(d) for d in DELIMITERS}
+            delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+        return delimiter
+
+    def _columns(self, reader) -> _Columns:
+        try:
+            header = next(reader, None)
+        except csv.Error as error:
+            raise FileProblem(f"Row 1 (the header) cannot be read: {error}.") from None
+        if not header or not any(h.strip() for h in header):
+            raise FileProblem("Row 1 is empty; the header must be the first row.")
+        keys_by_index = self._keys_by_index = self._map_header(header)
+        missing = [key for key in self.layout.required if key not in keys_by_index.values()]
+        if missing:
+            found = ", ".join(repr(h) for h in header)
+            raise FileProblem(
+                f"Missing required column(s) {', '.join(missing)} for {self.layout.object_name}. The header has "
+                f"{found}. Rename the columns or map them with the connection's 'columns' setting.",
+                field=missing[0],
+            )
+        indexes = list(keys_by_index)
+        keys = tuple(keys_by_index.values())
+        getter = itemgetter(*indexes) if len(indexes) > 1 else (lambda row, i=indexes[0]: (row[i],))
+        id_index = next(i for i, key in keys_by_index.items() if key == "external_id")
+        return _Columns(len(header), keys, getter, id_index, self._extra(header, keys_by_index),
+                        self._fixers(set(keys)))
+
+    def _map_header(self, header: list[str]) -> dict[int, str]:
+        explicit = {normalize_header(h): key for h, key in self.options.columns.items()}
+        by_alias = {alias: key for key, aliases in self.layout.aliases.items() for alias in (key, *aliases)}
+        seen: dict[str, str] = {}
+        mapped: dict[int, str] = {}
+        for index, raw in enumerate(header):
+            name = normalize_header(raw)
+            if name in seen:
+                raise FileProblem(f"The header names the column {raw!r} twice.")
+            seen[name] = raw
+            key = explicit[name] if name in explicit else by_alias.get(name)
+            if not key or key not in self.layout.aliases:
+                continue
+            other = next((header[i] for i, k in mapped.items() if k == key), None)
+            if other is not None:
+                raise FileProblem(f"Columns {other!r} and {raw!r} both give {key}; map one of them to nothing with "
+                                  f"the connection's 'columns' setting.", field=key)
+            mapped[index] = key
+        return mapped
+
+    def _extra(self, header: list[str], mapped: dict[int, str]) -> list[tuple[int, str]]:
+        wanted = self.options.extra_columns
+        if not wanted:
+            return []
+        every = "*" in wanted
+        names = {normalize_header(n) for n in wanted}
+        return [(i, h.strip()) for i, h in enumerate(header)
+                if i not in mapped and (every or normalize_header(h) in names)]
+
+    def _fixers(self, present: set[str]) -> list[Callable[[dict], tuple[str, str] | None]]:
+        """Per-row conversions this file needs (only those: a plain ISO file pays for none)."""
+        layout, options = self.layout, self.options
+        fixers = [_lowercase(key) for key in layout.lower if key in present]
+        fixers += [_flag(key) for key in layout.flags if key in present]
+        if options.decimal_separator != ".":
+            fixers += [_decimal_comma(key, options.decimal_separator) for key in layout.numbers if key in present]
+        if options.date_format:
+            fixers += [_date_format(key, options.date_format) for key in layout.dates if key in present]
+        return fixers
+
+    # --- the rows --------------------------------------------------------------------------------
+    def _rows(self, reader, columns: _Columns, scan: _Scan) -> Iterator[tuple[list[dict], list[RecordError]]]:
+        name, batch_size = self.name, self.options.batch_size
+        width, keys, getter, id_index = columns.width, columns.keys, columns.getter, columns.id_index
+        extra, fixers, has_nul = columns.extra, columns.fixers, scan.has_nul
+        seen: dict[str, int] = {}
+        records: list[dict] = []
+        errors: list[RecordError] = []
+        row_no, end = 1, reader.line_num
+        while True:
+            try:
+                for row in reader:
+                    row_no += 1
+                    end = reader.line_num
+                    if len(row) != width or has_nul:
+                        problem = self._odd_row(row, row_no, width, end, scan)
+                        if problem is not None:
+                            errors.append(problem)
+                            if self.fatal:
+                                break
+                        if problem is not None or len(row) != width:
+                            continue
+                    external_id = row[id_index].strip()
+                    if not external_id or external_id in seen:
+                        errors.append(self._id_problem(external_id, row_no, seen, row))
+                        continue
+                    seen[external_id] = row_no
+                    record = dict(zip(keys, getter(row), strict=True))
+                    record["external_id"], record["_file"], record["_row"] = external_id, name, row_no
+                    if extra:
+                        record["extra"] = {header: row[i] for i, header in extra}
+                    if fixers and (bad := _apply(fixers, record)):
+                        errors.append(RecordError(f"{name} row {row_no}", bad[1], field=bad[0], raw=record))
+                        continue
+                    records.append(record)
+                    if len(records) + len(errors) >= batch_size:
+                        yield records, errors
+                        records, errors = [], []
+                break
+            except csv.Error as error:
+                row_no += 1
+                local = self._csv_problem(error, row_no, end, reader.line_num)
+                end = reader.line_num
+                errors.append(local)
+                if self.fatal:
+                    break
+            except FileProblem as problem:
+                errors.append(self._fail(row_no + 1, problem.message))
+                break
+        self.rows = row_no - 1
+        yield records, errors
+
+    def _odd_row(self, row: list[str], row_no: int, width: int, end: int, scan: _Scan) -> RecordError | None:
+        where = f"{self.name} row {row_no}"
+        if len(row) != width:
+            if not any(cell.strip() for cell in row):
+                return None  # a blank line (or only separators) holds no record
+            if end >= scan.lines and not scan.ends_with_newline and len(row) < width:
+                return self._fail(row_no, f"has {len(row)} of {width} columns and the file ends without a line end: "
+                                          f"the file looks truncated (cut off while it was written or sent).", raw=row)
+            return RecordError(where, f"has {len(row)} columns; the header has {width}. The row was not loaded.",
+                               raw=row)
+        bad = next((i for i, cell in enumerate(row) if "\x00" in cell), None)
+        if bad is None:
+            return None
+        return RecordError(where, "contains a NUL character (a binary or corrupted value); the row was not loaded.",
+                           field=self._key_at(bad), raw=[c.replace("\x00", "\\0") for c in row])
+
+    def _key_at(self, index: int) -> str | None:
+        return self._keys_by_index.get(index)
+
+    def _id_problem(self, external_id: str, row_no: int, seen: dict[str, int], row: list[str]) -> RecordError:
+        where = f"{self.name} row {row_no}"
+        if not external_id:
+            return RecordError(where, "the id is empty; every row needs one.", field="external_id", raw=row)
+        return RecordError(where, f"duplicate row: id {external_id} is already on row {seen[external_id]}; "
+                                  f"only that first row was loaded.", field="external_id",
+                           category=ErrorCategory.DUPLICATE, raw=row)
+
+    def _csv_problem(self, error: csv.Error, row_no: int, end_before: int, end_now: int) -> RecordError:
+        """A row the csv module refused: local to that row if it was one line with balanced quotes."""
+        text = str(error)
+        start = end_before + 1
+        balanced = self._last_line.count('"') % 2 == 0
+        if "unexpected end of data" in text or end_now - end_before > 1 or not balanced:
+            return self._fail(row_no, f"a quoted field that starts on line {start} is never closed (an unbalanced \"); "
+                                      f"the rest of the file from line {start} on could not be read.")
+        if "field larger than field limit" in text:
+            message = f"a field is longer than {csv.field_size_limit():,} characters; the row was not loaded."
+        elif "expected after" in text:
+            message = ("a quote inside a field is not doubled (inside a quoted field write \"\" for \"); "
+                       "the row was not loaded.")
+        else:
+            message = f"cannot be read as CSV ({text}); the row was not loaded."
+        return RecordError(f"{self.name} row {row_no}", message)
+
+
+def _apply(fixers, record: dict) -> tuple[str, str] | None:
+    for fix in fixers:
+        problem = fix(record)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _lowercase(key: str):
+    def fix(record: dict):
+        record[key] = record[key].strip().lower()
+
+    return fix
+
+
+def _flag(key: str):
+    def fix(record: dict):
+        value = record[key].strip().lower()
+        if value in _TRUE:
+            record[key] = True
+        elif value in _FALSE:
+            record[key] = False if value else None
+        else:
+            return key, f"{key}: {record[key]!r} is not yes/no."
+        return None
+
+    return fix
+
+
+def _decimal_comma(key: str, separator: str):
+    def fix(record: dict):
+        value = record[key]
+        if separator in value:
+            record[key] = value.replace(separator, ".")
+
+    return fix
+
+
+def _date_format(key: str, date_format: str):
+    def fix(record: dict):
+        value = record[key].strip()
+        if not value:
+            return None
+        try:
+            record[key] = datetime.strptime(value, date_format).date().isoformat()
+        except ValueError:
+            return key, f"{key}: {value!r} does not match the date format {date_format!r}."
+        return None
+
+    return fix

@@ -1,0 +1,168 @@
+"""Where CSV files come from, and where they go once read: a local drop folder, or a folder on SFTP.
+
+Every connection has a private file area (``connection_files_root``)::
+
+    inbox/                 the default drop folder
+    archive/YYYY/MM/<name> originals read completely (for SFTP: the downloaded copy)
+    rejected/<name>        files that could not be read to their end, each with <name>.error.txt
+    outbox/                export files written for other systems
+    staging/               SFTP downloads being read
+
+A file is never overwritten: a second ``time.csv`` in the same archive month becomes ``time-2.csv``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePosixPath
+
+from django.utils import timezone
+
+from apps.common.errors import ErrorCategory
+from apps.connectors.errors import ConnectorError
+from apps.connectors.flatfiles.sftp import SftpSession
+
+# Names senders use while a file is still being written; such files are left alone until renamed.
+PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".uploading")
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    name: str
+    size: int
+    mtime: float
+
+
+def is_candidate(name: str, pattern: str) -> bool:
+    lowered = name.lower()
+    return (not name.startswith(".") and not lowered.endswith(PARTIAL_SUFFIXES)
+            and fnmatchcase(lowered, pattern.lower()))
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    candidate = folder / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    number = 1
+    while candidate.exists() or candidate.with_name(candidate.name + ".error.txt").exists():
+        number += 1
+        candidate = folder / f"{stem}-{number}{suffix}"
+    return candidate
+
+
+class Folders:
+    """The connection's file area; folders are made when first needed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.inbox, self.rejected = root / "inbox", root / "rejected"
+        self.outbox, self.staging = root / "outbox", root / "staging"
+
+    def archive_dir(self) -> Path:
+        today = timezone.localdate()
+        return self.root / "archive" / f"{today.year:04d}" / f"{today.month:02d}"
+
+    def keep(self, source: Path, folder: Path) -> Path:
+        """Move ``source`` into ``folder`` under a name not taken yet; returns where it went."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = unique_path(folder, source.name)
+        shutil.move(source, target)
+        return target
+
+    def reject(self, source: Path, note: str) -> Path:
+        kept = self.keep(source, self.rejected)
+        kept.with_name(kept.name + ".error.txt").write_text(note, encoding="utf-8")
+        return kept
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """One reader per object and connection on this machine; a second one is told to come back."""
+        locks = self.root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with (locks / f"{name}.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConnectorError(f"Another read of {name} is running for this connection; try again when it "
+                                     f"ends.", permanent=False, category=ErrorCategory.CONFLICT) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class LocalInbox:
+    """A folder on this machine (the connection's own inbox, or an allowed drop folder)."""
+
+    def __init__(self, folders: Folders, directory: Path):
+        self.folders, self.directory = folders, directory
+
+    def describe(self) -> str:
+        return str(self.directory)
+
+    def pending(self, pattern: str, settle_seconds: float) -> list[InboxFile]:
+        if not self.directory.is_dir():
+            raise ConnectorError(f"The inbox {self.directory} does not exist.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
+        now = time.time()
+        found = []
+        with os.scandir(self.directory) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False) and is_candidate(entry.name, pattern):
+                    info = entry.stat(follow_symlinks=False)
+                    if now - info.st_mtime >= settle_seconds:  # younger files may still be being written
+                        found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
+        return sorted(found, key=lambda f: f.name)
+
+    def fetch(self, file: InboxFile) -> Path:
+        return self.directory / file.name
+
+    def archive(self, file: InboxFile, local: Path) -> str:
+        return str(self.folders.keep(local, self.folders.archive_dir()))
+
+    def reject(self, file: InboxFile, local: Path, note: str) -> str:
+        return str(self.folders.reject(local, note))
+
+
+class SftpInbox:
+    """A folder on an SFTP server. Each file is downloaded into staging/ and read from there. Afterwards the
+    server's copy is moved into the archive (or rejected) folder on the server, and the downloaded copy is
+    kept in the connection's own archive/ (or rejected/), so the original survives on both sides."""
+
+    def __init__(self, folders: Folders, session: SftpSession, path: str, archive_path: str, rejected_path: str):
+        self.folders, self.session = folders, session
+        self.path, self.archive_path, self.rejected_path = path, archive_path, rejected_path
+
+    def describe(self) -> str:
+        return f"sftp://{self.session.target.host}:{self.session.target.port}{self.path}"
+
+    def pending(self, pattern: str, settle_seconds: float) -> list[InboxFile]:
+        now = time.time()
+        return [InboxFile(f.name, f.size, f.mtime) for f in self.session.list_files(self.path)
+                if is_candidate(f.name, pattern) and "/" not in f.name and now - f.mtime >= settle_seconds]
+
+    def fetch(self, file: InboxFile) -> Path:
+        self.folders.staging.mkdir(parents=True, exist_ok=True)
+        local = self.folders.staging / file.name
+        self.session.download(self._remote(file), local)
+        return local
+
+    def archive(self, file: InboxFile, local: Path) -> str:
+        moved = self.session.move(self._remote(file), self.archive_path)
+        self.folders.keep(local, self.folders.archive_dir())
+        return moved
+
+    def reject(self, file: InboxFile, local: Path, note: str) -> str:
+        moved = self.session.move(self._remote(file), self.rejected_path)
+        self.session.write_text(moved + ".error.txt", note)
+        self.folders.reject(local, note)
+        return moved
+
+    def _remote(self, file: InboxFile) -> str:
+        return str(PurePosixPath(self.path) / file.name)

@@ -1,0 +1,371 @@
+"""CSV files from a drop folder or an SFTP server, and export files for systems that import journals.
+
+Reading: files whose names match the object's pattern (``time*.csv``, ``expense*.csv``) are read in
+name order, streaming, in pages of ``batch_size`` rows. A file is moved on only once all its pages
+were stored (when the next page is asked for, or the read ends): read to its end, it goes to
+``archive/YYYY/MM/``; if it could not be read to its end, to ``rejected/`` with ``<name>.error.txt``.
+A worker that dies mid-file leaves the file in the inbox, and the next read starts it again: rows
+already stored are unchanged content, which the hub skips. The cursor is the last file finished; it
+is a bookmark for people, not a filter (the inbox itself is the queue).
+
+Writing: ``journal_export`` appends one line per record to ``outbox/journal-<day>.csv`` (or
+``.jsonl``), idempotent by our reference. See docs/connectors.md, "CSV files".
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from apps.common.errors import ErrorCategory
+from apps.common.objects import CanonicalInput, ObjectType, Ref
+from apps.connectors.errors import ConnectorError
+from apps.connectors.flatfiles.csvread import CsvFile, CsvOptions, Layout
+from apps.connectors.flatfiles.export import FORMATS, ROTATIONS, JournalExport
+from apps.connectors.flatfiles.sftp import SftpSession, SftpTarget, server_host_key
+from apps.connectors.flatfiles.sources import Folders, InboxFile, LocalInbox, SftpInbox
+from apps.connectors.kinds import register
+from apps.connectors.kinds.base import (
+    Capabilities,
+    ConnectorKind,
+    FieldSpec,
+    ObjectSpec,
+    Page,
+    TestResult,
+    WriteResult,
+)
+
+logger = logging.getLogger(__name__)
+
+_PERSON = ("person_code", "employee", "employee_code", "employee_id", "person_id", "user", "consultant")
+_PROJECT = ("project_code", "project_id", "job", "engagement")
+_COMMON = {
+    "billable": ("is_billable",),
+    "approval_status": ("status",),
+    "approved": ("is_approved",),
+    "approved_at": (),
+    "notes": ("note", "description", "comment", "comments"),
+    "deleted": ("is_deleted", "void", "voided"),
+}
+LAYOUTS = {
+    "time_entries": Layout(
+        "time_entries",
+        aliases={"external_id": ("id", "entry_id", "time_entry_id", "uid"), "person": _PERSON, "project": _PROJECT,
+                 "date": ("work_date", "spent_date", "day"), "hours": ("quantity", "duration", "duration_hours"),
+                 "task": ("task_name", "activity"), "approver": ("approved_by",), "bill_rate": (), "cost_rate": (),
+                 "currency": ("currency_code",), **_COMMON},
+        required=("external_id", "person", "project", "date", "hours"),
+        numbers=("hours", "bill_rate", "cost_rate"), dates=("date",), flags=("approved", "deleted"),
+        lower=("approval_status",),
+    ),
+    "expenses": Layout(
+        "expenses",
+        aliases={"external_id": ("id", "expense_id", "uid"), "person": _PERSON, "project": _PROJECT,
+                 "date": ("spent_date", "expense_date", "day"), "amount": ("total", "total_cost", "cost"),
+                 "currency": ("currency_code",), "category": ("expense_category", "type", "expense_type"),
+                 **_COMMON},
+        required=("external_id", "person", "project", "date", "amount", "currency"),
+        numbers=("amount",), dates=("date",), flags=("approved", "deleted"), lower=("approval_status",),
+    ),
+}
+DEFAULT_PATTERNS = {"time_entries": "time*.csv", "expenses": "expense*.csv"}
+OBJECT_TYPES = {"time_entries": ObjectType.TIME_ENTRY, "expenses": ObjectType.EXPENSE}
+NOT_FIELDS = frozenset({"external_id", "person", "project", "approved", "deleted", "_file", "_row"})
+JOURNAL_COLUMNS = ("date", "person", "project", "task", "hours", "billable", "approval_status", "currency",
+                   "bill_rate", "cost_rate", "notes")
+DEFAULT_SETTLE_SECONDS = 10
+REJECTED_HINT = " The file goes to rejected/ with an .error.txt; fix it and drop it in again."
+
+
+@register
+class CsvFilesKind(ConnectorKind):
+    slug = "csv"
+    label = "CSV files (folder or SFTP)"
+    capabilities = Capabilities(objects=(
+        ObjectSpec("time_entries", ObjectType.TIME_ENTRY, incremental=True),
+        ObjectSpec("expenses", ObjectType.EXPENSE, incremental=True),
+        ObjectSpec("journal_export", ObjectType.TIME_ENTRY, readable=False, writable=True),
+    ), batch_size=2000)
+    settings_fields = (
+        FieldSpec("inbox_dir", "Drop folder", required=False,
+                  help="Default: the connection's own inbox/. Other folders must be under WEFT_FILES_ALLOWED_DIRS."),
+        FieldSpec("sftp_host", "SFTP host", required=False, help="Set to read from SFTP instead of a folder."),
+        FieldSpec("sftp_port", "SFTP port", required=False, help="Default 22."),
+        FieldSpec("sftp_path", "SFTP folder", required=False, help="The folder files are dropped in."),
+        FieldSpec("sftp_archive_path", "SFTP archive folder", required=False, help="Default <sftp_path>/archive."),
+        FieldSpec("sftp_rejected_path", "SFTP rejected folder", required=False,
+                  help="Default <sftp_path>/rejected."),
+        FieldSpec("sftp_host_key", "SFTP host key", required=False,
+                  help="The server's public key line ('ssh-ed25519 AAAA...'); 'Test' shows what the server offers."),
+        FieldSpec("time_entries_pattern", "Time entry files", required=False, help="Default time*.csv."),
+        FieldSpec("expenses_pattern", "Expense files", required=False, help="Default expense*.csv."),
+        FieldSpec("delimiter", "Delimiter", required=False, help="Default: detected; ',' when unsure. 'tab' for tabs."),
+        FieldSpec("encoding", "Encoding", required=False, help="Default utf-8 (with or without BOM); e.g. cp1252."),
+        FieldSpec("columns", "Column mapping", required=False,
+                  help='{"CSV header": "field"}, or per object {"time_entries": {...}}; null ignores a column.'),
+        FieldSpec("extra_columns", "Extra columns", required=False,
+                  help='Headers kept in the record\'s extra data; ["*"] for every unmapped column.'),
+        FieldSpec("decimal_separator", "Decimal separator", required=False, help="Default '.'; ',' for 7,5."),
+        FieldSpec("date_format", "Date format", required=False, help="strptime format, e.g. %d.%m.%Y; default ISO."),
+        FieldSpec("person_ref", "People are named by", required=False, help="'code' (default) or 'external' id."),
+        FieldSpec("project_ref", "Projects are named by", required=False, help="'code' (default) or 'external' id."),
+        FieldSpec("batch_size", "Rows per page", required=False, help="Default 2000."),
+        FieldSpec("settle_seconds", "Settle time (s)", required=False,
+                  help="Files younger than this may still be being written and wait for the next read (default 10)."),
+        FieldSpec("export_format", "Export format", required=False, help="csv (default) or jsonl."),
+        FieldSpec("export_rotation", "Export files", required=False, help="day (default) or run."),
+        FieldSpec("export_columns", "Export columns", required=False, help="Default: date, person, project, ..."),
+    )
+    credential_fields = (
+        FieldSpec("sftp_username", "SFTP user", required=False),
+        FieldSpec("sftp_password", "SFTP password", required=False),
+        FieldSpec("sftp_private_key", "SFTP private key", required=False, help="OpenSSH or PEM private key."),
+        FieldSpec("sftp_private_key_passphrase", "Private key passphrase", required=False),
+    )
+
+    def __init__(self, context):
+        self.folders = Folders(context.files_root)  # before the base class checks the configuration
+        self._export: JournalExport | None = None
+        self._refs: dict[tuple[str, str | None], Ref | None] = {}
+        super().__init__(context)
+
+    # --- reading ---------------------------------------------------------------------------------
+    def read(self, object_name: str, *, cursor: str | None = None) -> Iterator[Page]:
+        spec = self.capabilities.spec(object_name)
+        if not spec.readable:
+            yield from super().read(object_name, cursor=cursor)
+            return
+        layout, options = LAYOUTS[object_name], self._csv_options(object_name)
+        pattern = self.setting(f"{object_name}_pattern") or DEFAULT_PATTERNS[object_name]
+        with self.folders.lock(object_name), self._inbox() as inbox:
+            for file in inbox.pending(pattern, float(self.setting("settle_seconds", DEFAULT_SETTLE_SECONDS))):
+                yield from self._read_file(inbox, file, layout, options, cursor)
+                cursor = file.name
+
+    def _read_file(self, inbox, file: InboxFile, layout: Layout, options: CsvOptions, cursor) -> Iterator[Page]:
+        local = inbox.fetch(file)
+        reader = CsvFile(local, file.name, layout, options)
+        batches = reader.batches()
+        current = next(batches)
+        while current is not None:
+            following = next(batches, None)
+            records, errors = current
+            if following is None and reader.fatal_error:
+                reader.fatal_error.message += REJECTED_HINT
+            yield Page(records, next_cursor=file.name if following is None else cursor, errors=errors)
+            current = following
+        # Resumed after the last page: its records are stored, so the original can move on.
+        if reader.fatal:
+            where = inbox.reject(file, local, self._rejection_note(file, layout, reader))
+            logger.warning("%s: rejected %s (%s) -> %s", self.context.connection_name, file.name, reader.fatal, where)
+        else:
+            where = inbox.archive(file, local)
+            logger.info("%s: read %s (%s rows) -> %s", self.context.connection_name, file.name, reader.rows, where)
+
+    def _rejection_note(self, file: InboxFile, layout: Layout, reader: CsvFile) -> str:
+        return (
+            f"File: {file.name}\n"
+            f"Rejected: {timezone.now():%Y-%m-%d %H:%M:%S %Z} by connection {self.context.connection_name!r} "
+            f"({layout.object_name})\n"
+            f"Why: {reader.fatal}\n\n"
+            f"Rows before the problem were read and loaded; the run's log lists every row that was not.\n"
+            f"Fix the file and put it in the inbox again: rows already loaded are recognised and not duplicated.\n"
+        )
+
+    @contextmanager
+    def _inbox(self):
+        if not self.setting("sftp_host"):
+            directory = self._inbox_dir()
+            if directory == self.folders.inbox:
+                directory.mkdir(parents=True, exist_ok=True)
+            yield LocalInbox(self.folders, directory)
+            return
+        path = self.setting("sftp_path").rstrip("/") or "/"
+        with SftpSession(self._sftp_target(), name=self.context.connection_name) as session:
+            yield SftpInbox(self.folders, session, path,
+                            self.setting("sftp_archive_path") or f"{path.rstrip('/')}/archive",
+                            self.setting("sftp_rejected_path") or f"{path.rstrip('/')}/rejected")
+
+    def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
+        fields = {k: v for k, v in record.items() if k not in NOT_FIELDS and v != "" and v is not None}
+        approved = record.get("approved")
+        if approved is not None and "approval_status" not in fields:
+            fields["approval_status"] = "approved" if approved else "submitted"
+        return CanonicalInput(
+            OBJECT_TYPES[object_name], record["external_id"], fields,
+            refs={"person": self._ref("person", record.get("person")),
+                  "project": self._ref("project", record.get("project"))},
+            deleted=bool(record.get("deleted")),
+        )
+
+    def _ref(self, name: str, value: str | None) -> Ref | None:
+        """The same few hundred people and projects recur on every row: make each Ref once."""
+        key = (name, value)
+        ref = self._refs.get(key, False)
+        if ref is False:
+            by_external = self.setting(f"{name}_ref") == "external"
+            ref = (Ref.external if by_external else Ref.code)((value or "").strip())
+            if len(self._refs) < 100_000:
+                self._refs[key] = ref
+        return ref
+
+    def record_location(self, object_name: str, record: dict) -> str:
+        return f"{record['_file']} row {record['_row']}" if "_file" in record else ""
+
+    # --- writing ---------------------------------------------------------------------------------
+    def write(self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None) -> WriteResult:
+        if not self.capabilities.spec(object_name).writable:
+            return super().write(object_name, payload, reference=reference, external_id=external_id)
+        written, created = self.export.append(reference, payload)
+        return WriteResult(external_id=written, created=created)
+
+    def find(self, object_name: str, *, reference: str) -> str | None:
+        return self.export.find(reference) if object_name == "journal_export" else None
+
+    def from_canonical(self, object_name: str, canonical: dict, refs: dict[str, str | None]) -> dict:
+        return {column: _plain(refs.get(column) or canonical.get(column)) for column in JOURNAL_COLUMNS}
+
+    @property
+    def export(self) -> JournalExport:
+        if self._export is None:  # one per instance: "run" rotation means one file per instance
+            columns = self.setting("export_columns")
+            self._export = JournalExport(
+                self.folders.outbox, fmt=self.setting("export_format") or "csv",
+                rotation=self.setting("export_rotation") or "day", columns=tuple(columns) if columns else None,
+            )
+        return self._export
+
+    # --- testing ---------------------------------------------------------------------------------
+    def test(self) -> TestResult:
+        if self.setting("sftp_host") and not self.setting("sftp_host_key"):
+            offered = server_host_key(self.setting("sftp_host"), self._sftp_port())
+            hint = f" The server offers: {offered}" if offered else " The server did not answer."
+            return TestResult(False, f"Set sftp_host_key to the server's public key, checked with its admin.{hint}")
+        with self._inbox() as inbox:
+            waiting = {name: len(inbox.pending(self.setting(f"{name}_pattern") or DEFAULT_PATTERNS[name], 0))
+                       for name in LAYOUTS}
+            where = inbox.describe()
+        if not self.setting("sftp_host"):
+            directory = Path(where)
+            if not directory.is_dir():
+                return TestResult(False, f"The inbox {where} does not exist.")
+            if not _can_use(directory):
+                return TestResult(False, f"The inbox {where} is not readable and writable by Weft.")
+        summary = ", ".join(f"{count} {name.replace('_', ' ')}" for name, count in waiting.items())
+        return TestResult(True, f"Inbox {where} is readable; files waiting: {summary}.")
+
+    # --- configuration ---------------------------------------------------------------------------
+    def _check_configuration(self) -> None:
+        super()._check_configuration()
+        problems = list(_setting_problems(self.context.settings, self.context.credentials))
+        if not problems and not self.setting("sftp_host"):
+            try:
+                self._inbox_dir()
+            except ConnectorError as error:
+                problems.append(error.message)
+        if problems:
+            raise ConnectorError(f"{self.context.connection_name}: {' '.join(problems)}", permanent=True,
+                                 category=ErrorCategory.CONFIG)
+
+    def _inbox_dir(self) -> Path:
+        configured = self.setting("inbox_dir")
+        if not configured:
+            return self.folders.inbox
+        path = Path(configured)
+        path = (path if path.is_absolute() else self.context.files_root / path).resolve()
+        allowed = [self.context.files_root.resolve(),
+                   *(Path(p).resolve() for p in django_settings.WEFT_FILES_ALLOWED_DIRS)]
+        if not any(path.is_relative_to(base) for base in allowed):
+            raise ConnectorError(f"inbox_dir {configured} is outside the connection's folder and the folders listed "
+                                 f"in WEFT_FILES_ALLOWED_DIRS.", permanent=True, category=ErrorCategory.CONFIG)
+        return path
+
+    def _csv_options(self, object_name: str) -> CsvOptions:
+        columns = self.setting("columns") or {}
+        if columns and all(isinstance(v, dict) for v in columns.values()):
+            columns = columns.get(object_name, {})
+        delimiter = self.setting("delimiter") or None
+        return CsvOptions(
+            encoding=self.setting("encoding") or "utf-8",
+            delimiter={"tab": "\t", "\\t": "\t"}.get(delimiter, delimiter),
+            columns=columns, decimal_separator=self.setting("decimal_separator") or ".",
+            date_format=self.setting("date_format") or None,
+            extra_columns=tuple(self.setting("extra_columns") or ()),
+            batch_size=int(self.setting("batch_size") or self.capabilities.batch_size),
+        )
+
+    def _sftp_port(self) -> int:
+        return int(self.setting("sftp_port") or 22)
+
+    def _sftp_target(self) -> SftpTarget:
+        return SftpTarget(
+            host=self.setting("sftp_host"), port=self._sftp_port(), username=self.credential("sftp_username"),
+            host_key=self.setting("sftp_host_key") or "", password=self.context.credentials.get("sftp_password"),
+            private_key=self.context.credentials.get("sftp_private_key"),
+            passphrase=self.context.credentials.get("sftp_private_key_passphrase"),
+        )
+
+
+def _setting_problems(settings: dict[str, Any], credentials: dict[str, Any]) -> Iterator[str]:
+    delimiter = settings.get("delimiter")
+    if delimiter and delimiter not in ("tab", "\\t") and len(delimiter) != 1:
+        yield f"delimiter must be one character (or 'tab'), not {delimiter!r}."
+    if settings.get("encoding"):
+        try:
+            codecs.lookup(settings["encoding"])
+        except LookupError:
+            yield f"encoding {settings['encoding']!r} is not known."
+    for name in ("person_ref", "project_ref"):
+        if settings.get(name) not in (None, "", "code", "external"):
+            yield f"{name} must be 'code' or 'external'."
+    if settings.get("export_format") not in (None, "", *FORMATS):
+        yield f"export_format must be one of {', '.join(FORMATS)}."
+    if settings.get("export_rotation") not in (None, "", *ROTATIONS):
+        yield f"export_rotation must be one of {', '.join(ROTATIONS)}."
+    yield from _column_problems(settings.get("columns") or {})
+    if settings.get("sftp_host"):
+        if not settings.get("sftp_path"):
+            yield "sftp_path is required with sftp_host."
+        if not credentials.get("sftp_username"):
+            yield "credential sftp_username is required with sftp_host."
+        if not (credentials.get("sftp_password") or credentials.get("sftp_private_key")):
+            yield "set credential sftp_password or sftp_private_key."
+
+
+def _column_problems(columns: Any) -> Iterator[str]:
+    if not isinstance(columns, dict):
+        yield "columns must be an object mapping CSV headers to fields."
+        return
+    nested = columns and all(isinstance(v, dict) for v in columns.values())
+    groups = columns.items() if nested else [(None, columns)]
+    for object_name, mapping in groups:
+        layouts = [LAYOUTS[object_name]] if object_name in LAYOUTS else list(LAYOUTS.values())
+        if nested and object_name not in LAYOUTS:
+            yield f"columns names {object_name!r}, which is not an object this kind reads."
+            continue
+        names = " or ".join(layout.object_name for layout in layouts)
+        for header, key in mapping.items():
+            if key and not any(key in layout.aliases for layout in layouts):
+                yield f"columns maps {header!r} to {key!r}, which is not a field of {names}."
+
+
+def _can_use(directory: Path) -> bool:
+    return os.access(directory, os.R_OK | os.W_OK | os.X_OK)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
