@@ -10,6 +10,8 @@ from apps.connectors.errors import UnknownKindError
 KIND_MODULES = [
     # Each module defines one kind and decorates it with @register.
     "apps.connectors.kinds.webhook",
+    "apps.connectors.kinds.harvest",
+    "apps.connectors.kinds.xero",
     "apps.connectors.kinds.files",
 ]
 REGISTRY: dict[str, type] = {}
