@@ -116,6 +116,7 @@ def _upsert_batch(connection: Connection, object_type: str, batch: list[Canonica
             prepared[index] = _Prepared(record, _convert(plan, record))
         except _RecordProblem as problem:
             results[index] = problem.result(record)
+    _refuse_duplicates(prepared, results)
     _resolve_refs(connection, plan, prepared, results)
     hashed = model.HASHED_FIELDS
     for item in prepared.values():
@@ -140,6 +141,25 @@ def _upsert_batch(connection: Connection, object_type: str, batch: list[Canonica
     _update(connection, object_type, model, updates, results)
     results.update(_delete(connection, object_type, model, owners, deletions))
     return [results[i] for i in range(len(batch))]
+
+
+def _refuse_duplicates(prepared: dict[int, _Prepared], results: dict[int, HubResult]) -> None:
+    """Two records in one batch with the same external id or business code: the first lands, the
+    others fail visibly (storing both would break the cross-reference, and silently merging loses one)."""
+    seen: dict[tuple[str, str], str] = {}
+    for index, item in list(prepared.items()):
+        keys = [("external id", item.record.external_id)]
+        if item.values.get("code"):
+            keys.append(("code", str(item.values["code"])))
+        clash = next((key for key in keys if key in seen), None)
+        if clash is None:
+            seen.update({key: item.record.external_id for key in keys})
+            continue
+        results[index] = HubResult(item.record.external_id, Outcome.FAILED, category=ErrorCategory.DUPLICATE,
+                                   field="code" if clash[0] == "code" else None,
+                                   message=f"Duplicate: {clash[0]} {clash[1]} appears twice in one read "
+                                           f"(first as {seen[clash]}); only the first was stored.")
+        del prepared[index]
 
 
 class _RecordProblem(Exception):

@@ -162,3 +162,16 @@ def test_our_own_write_read_back_is_recognised_as_an_echo(harvest, erp):
 
     assert _load(erp, ObjectType.TIME_ENTRY, [echo]).counts == {Outcome.UNCHANGED: 1}
     assert TimeEntry.objects.count() == 1
+
+
+def test_duplicates_within_one_read_fail_visibly_instead_of_breaking_the_batch(harvest):
+    summary = _load(harvest, ObjectType.CUSTOMER, [
+        CanonicalInput("customer", "c1", {"code": "ACME", "name": "Acme"}),
+        CanonicalInput("customer", "c2", {"code": "ACME", "name": "Acme again"}),
+        CanonicalInput("customer", "c1", {"code": "ACME2", "name": "Same id twice"}),
+        CanonicalInput("customer", "c3", {"code": "GLOBEX", "name": "Globex"}),
+    ])
+    assert summary.counts == {Outcome.CREATED: 2, Outcome.FAILED: 2}
+    assert all(p.category == ErrorCategory.DUPLICATE and "appears twice" in p.message for p in summary.problems)
+    assert sorted(ExternalRef.objects.filter(object_type="customer").values_list("external_id", flat=True)) == [
+        "c1", "c3"]
