@@ -62,6 +62,12 @@ def _public_schema_after_each_test():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _private_data_dir(settings, tmp_path):
+    """Connection files (inboxes, archives, exports) live under a fresh folder per test, like the rows do."""
+    settings.WEFT_DATA_DIR = tmp_path / "weft-data"
+
+
 @pytest.fixture
 def in_alpha(cast):
     with schema_context(cast.alpha.schema_name):

@@ -162,8 +162,12 @@ def _rule_values(rule, records, variables, lookup, results) -> list[Any]:
     target = rule["target"]
     if "expression" in rule:
         raw = []
-        for outcome in evaluate_many(rule["expression"], records, variables={"vars": variables}):
-            raw.append(RuleError(target, outcome.error) if outcome.error else outcome.value)
+        try:
+            outcomes = evaluate_many(rule["expression"], records, variables={"vars": variables})
+        except ExpressionError as error:  # the expression itself is refused: every record fails alike
+            return [RuleError(target, error.message)] * len(records)
+        for outcome in outcomes:
+            raw.append(RuleError(target, outcome.error.message) if outcome.error else outcome.value)
     elif "constant" in rule:
         raw = [rule["constant"]] * len(records)
     elif "ref" in rule:

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Sum
 
+from apps.mappings.errors import ExpressionError
 from apps.mappings.expressions import evaluate_many
 from apps.mappings.models import RuleKind
 from apps.mappings.rules import _MISSING, get_path
@@ -165,9 +166,13 @@ def _amount_range(params, views, **_) -> list[str | None]:
 
 def _expression(params, views, *, variables, **_) -> list[str | None]:
     results = []
-    for outcome in evaluate_many(params["expression"], views, variables={"vars": variables}):
+    try:
+        outcomes = evaluate_many(params["expression"], views, variables={"vars": variables})
+    except ExpressionError as error:
+        return [f"Rule expression refused: {error.message}"] * len(views)
+    for outcome in outcomes:
         if outcome.error:
-            results.append(f"Rule expression failed: {outcome.error}")
+            results.append(f"Rule expression failed: {outcome.error.message}")
         else:
             results.append(None if outcome.value else f"Failed the check {params['expression']}.")
     return results

@@ -45,13 +45,18 @@ def inbound_slice(run: Run, *, budget: int) -> bool:
     return True
 
 
-def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fanout: bool = False) -> list[int]:
-    """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids."""
+def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fanout: bool = False,
+                       deleted: bool = False) -> list[int]:
+    """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids.
+
+    ``deleted`` marks every record as deleted at the source (a webhook's deletion event)."""
     started = time.monotonic()
     items: list[RunItem] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
                                   category=error.category, field=error.field,
                                   message=f"{error.reference}: {error.message}") for error in page.errors]
     inputs, raw_by_id = _translate(run, kind, page.records, items)
+    for canonical in inputs:
+        canonical.deleted = canonical.deleted or deleted
     changed: list[int] = []
     inputs_by_id = {i.external_id: i for i in inputs}
     with transaction.atomic():
