@@ -155,6 +155,17 @@ def test_a_european_expense_export_reads_with_its_settings(masters):
     assert expense.notes == "Zug München-Köln" and expense.category == "Reise"
 
 
+def test_a_date_that_does_not_match_the_date_format_fails_its_row(masters):
+    connection, root = _drop_folder(date_format="%d.%m.%Y")
+    drop(root / "inbox", "time.csv", HEADER + ROWS[0].replace("2026-11-02", "02.11.2026") + ROWS[1])
+
+    run = pull_run(connection=connection, object_name="time_entries")
+
+    item = _problems(run)["time.csv row 3"]
+    assert _counts(run) == {"created": 1, "failed": 1} and item.error_field == "date"
+    assert item.error_message == "time.csv row 3: date: '2026-11-02' does not match the date format '%d.%m.%Y'."
+
+
 def test_a_utf8_bom_and_tab_delimiter_are_handled(masters):
     connection, root = _drop_folder()
     drop(root / "inbox", "time.tsv.csv", "\ufeff" + (HEADER + ROWS[0]).replace(",", "\t"))
@@ -162,6 +173,16 @@ def test_a_utf8_bom_and_tab_delimiter_are_handled(masters):
     run = pull_run(connection=connection, object_name="time_entries")
 
     assert _counts(run) == {"created": 1} and TimeEntry.objects.get().task == "Design"
+
+
+def test_an_excel_unicode_text_export_is_read(masters):
+    connection, root = _drop_folder()
+    text = (HEADER + ROWS[0].replace("Design", "Entwurf für Müller")).replace(",", "\t")
+    drop(root / "inbox", "time_excel.csv", text.encode("utf-16"))  # UTF-16 with a byte-order mark, tabs
+
+    run = pull_run(connection=connection, object_name="time_entries")
+
+    assert _counts(run) == {"created": 1} and TimeEntry.objects.get().task == "Entwurf für Müller"
 
 
 def test_files_still_being_written_are_left_for_the_next_read(masters):
@@ -189,6 +210,32 @@ def test_a_worker_dying_mid_file_leaves_the_file_and_the_next_read_is_harmless(m
     run = pull_run(connection=connection, object_name="time_entries")
     assert _counts(run) == {"unchanged": 2, "created": 1} and TimeEntry.objects.count() == 3
     assert _archived(root) == ["time.csv"]
+
+
+
+def test_status_in_any_case_extra_columns_and_reversals(masters):
+    connection, root = _drop_folder(extra_columns=["Cost centre"])
+    header = "ID,Employee,Project Code,Work Date,Hours,Status,Cost centre,Deleted\n"
+    drop(root / "inbox", "time_1.csv", header + "T-1,ann,ACME-042,2026-11-02,2,Approved,CC-7,\n")
+    first = pull_run(connection=connection, object_name="time_entries")
+    drop(root / "inbox", "time_2.csv", header + "T-1,ann,ACME-042,2026-11-02,2,Approved,CC-7,yes\n")
+
+    second = pull_run(connection=connection, object_name="time_entries")
+
+    assert _counts(first) == {"created": 1} and _counts(second) == {"deleted": 1}
+    entry = TimeEntry.objects.get()
+    assert entry.approval_status == "approved" and entry.extra == {"Cost centre": "CC-7"}
+    assert entry.deleted_at is not None  # a reversal is kept as an event, not a deleted row
+
+
+def test_a_file_moved_away_by_another_reader_is_left_alone(masters):
+    connection, root = _drop_folder()
+    drop(root / "inbox", "time.csv", HEADER + ROWS[0])
+    pages = connection_kind(connection).read("time_entries")
+    next(pages)
+    (root / "inbox" / "time.csv").rename(root / "elsewhere.csv")  # a reader on another machine finished first
+
+    assert list(pages) == [] and _archived(root) == []
 
 
 # --- bad input -----------------------------------------------------------------------------------
@@ -407,6 +454,24 @@ def test_export_repairs_the_index_after_a_crash_between_line_and_index(in_alpha,
     assert kind.write("journal_export", {"hours": "3"}, reference="te-2").created
     lines = [json.loads(line) for line in (root / "outbox" / written.external_id.split(":")[0]).open()]
     assert [line["reference"] for line in lines] == ["te-1", "te-2"]
+
+
+def test_taking_an_exported_line_back_appends_one_reversal_and_frees_the_reference(in_alpha, files_dir):
+    connection, root = _drop_folder()
+    posted = connection_kind(connection).write("journal_export", {"hours": "7.50"}, reference="te-1")
+
+    connection_kind(connection).delete("journal_export", posted.external_id)
+    connection_kind(connection).delete("journal_export", posted.external_id)  # a retry: no second reversal
+    reposted = connection_kind(connection).write("journal_export", {"hours": "8.00"}, reference="te-1")
+
+    name = posted.external_id.split(":")[0]
+    rows = list(csv.DictReader((root / "outbox" / name).open()))
+    assert [(r["reference"], r["reverses"], r["hours"]) for r in rows] == [
+        ("te-1", "", "7.50"), (f"te-1#reversal:{posted.external_id}", posted.external_id, ""), ("te-1", "", "8.00")]
+    assert reposted.created and reposted.external_id == f"{name}:4"
+    assert connection_kind(connection).find("journal_export", reference="te-1") == reposted.external_id
+    with pytest.raises(ConnectorError, match="nothing to reverse"):
+        connection_kind(connection).delete("journal_export", f"{name}:99")
 
 
 def test_export_refuses_a_payload_that_does_not_fit_the_file(in_alpha, files_dir):

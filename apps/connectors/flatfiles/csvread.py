@@ -8,8 +8,8 @@ closed, a truncated last line) means the file cannot be read to its end: ``CsvFi
 and the caller moves the file aside. Rows read before a file problem are still handed over; loading
 them again later is harmless, because the hub skips unchanged content.
 
-The file is read twice, both times streaming: a fast binary pass checks the encoding (so the error
-can name the exact byte offset and line) and counts lines; the second pass parses.
+The file is read twice, both times streaming: a fast pass checks the encoding (so the error can name
+the exact byte offset and line before any row is loaded); the second pass parses.
 """
 
 from __future__ import annotations
@@ -80,7 +80,6 @@ def normalize_header(name: str) -> str:
 @dataclass
 class _Scan:
     codec: str
-    lines: int  # physical lines, counting a last line without a line end
     ends_with_newline: bool
     has_nul: bool
 
@@ -94,28 +93,26 @@ def scan_encoding(path: Path, encoding: str) -> _Scan:
             codec = "utf-8-sig"  # tolerate a byte-order mark
         raw.seek(0)
         decoder = codecs.getincrementaldecoder(codec)(errors="strict")
-        offset = newlines = 0
+        offset = 0
         has_text = has_nul = False
-        last = b""
+        last = ""
         while chunk := raw.read(CHUNK_BYTES):
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as error:  # error.object ends where this chunk ends
                 at = offset + len(chunk) - len(error.object) + error.start
                 raise _decode_problem(path, codec, error, at) from None
-            newlines += chunk.count(b"\n")
-            has_nul = has_nul or b"\x00" in chunk
+            has_nul = has_nul or "\x00" in text
             has_text = has_text or bool(text.strip())
             offset += len(chunk)
-            last = chunk[-1:]
+            last = text[-1:] or last
         try:
             has_text = bool(decoder.decode(b"", final=True).strip()) or has_text
         except UnicodeDecodeError as error:
             raise _decode_problem(path, codec, error, offset - len(error.object) + error.start) from None
     if not has_text:
         raise FileProblem("The file is empty: there is no header row and no data.")
-    ends = last == b"\n"
-    return _Scan(codec, newlines + (0 if ends else 1), ends, has_nul)
+    return _Scan(codec, last in ("\n", "\r"), has_nul)
 
 
 def _decode_problem(path: Path, codec: str, error: UnicodeDecodeError, offset: int) -> FileProblem:
@@ -161,6 +158,7 @@ class CsvFile:
         try:
             scan = scan_encoding(self.path, self.options.encoding)
             with self.path.open(encoding=scan.codec, newline="") as text:
+                self._text = text
                 reader = csv.reader(self._lines(text), self._dialect(text), strict=True)
                 columns = self._columns(reader)
                 yield from self._rows(reader, columns, scan)
@@ -287,7 +285,7 @@ class CsvFile:
                     row_no += 1
                     end = reader.line_num
                     if len(row) != width or has_nul:
-                        problem = self._odd_row(row, row_no, width, end, scan)
+                        problem = self._odd_row(row, row_no, width, scan)
                         if problem is not None:
                             errors.append(problem)
                             if self.fatal:
@@ -324,12 +322,12 @@ class CsvFile:
         self.rows = row_no - 1
         yield records, errors
 
-    def _odd_row(self, row: list[str], row_no: int, width: int, end: int, scan: _Scan) -> RecordError | None:
+    def _odd_row(self, row: list[str], row_no: int, width: int, scan: _Scan) -> RecordError | None:
         where = f"{self.name} row {row_no}"
         if len(row) != width:
             if not any(cell.strip() for cell in row):
                 return None  # a blank line (or only separators) holds no record
-            if end >= scan.lines and not scan.ends_with_newline and len(row) < width:
+            if len(row) < width and not scan.ends_with_newline and self._at_end():
                 return self._fail(row_no, f"has {len(row)} of {width} columns and the file ends without a line end: "
                                           f"the file looks truncated (cut off while it was written or sent).", raw=row)
             return RecordError(where, f"has {len(row)} columns; the header has {width}. The row was not loaded.",
@@ -339,6 +337,13 @@ class CsvFile:
             return None
         return RecordError(where, "contains a NUL character (a binary or corrupted value); the row was not loaded.",
                            field=self._key_at(bad), raw=[c.replace("\x00", "\\0") for c in row])
+
+    def _at_end(self) -> bool:
+        """Whether the row just read was the last one (only asked about odd rows, so its cost is no matter)."""
+        position = self._text.tell()
+        at_end = self._text.read(1) == ""
+        self._text.seek(position)
+        return at_end
 
     def _key_at(self, index: int) -> str | None:
         return self._keys_by_index.get(index)

@@ -126,8 +126,11 @@ class SftpSession:
         """Stream ``remote`` into ``local`` (replacing it), block by block."""
         self._run(self._sftp.get(remote, str(local)))
 
-    def move(self, remote: str, folder: str) -> str:
-        """Move ``remote`` into ``folder`` without overwriting anything there; returns the new path."""
+    def move(self, remote: str, folder: str) -> str | None:
+        """Move ``remote`` into ``folder`` without overwriting anything there; returns the new path (None: it
+        was gone already, moved by another reader)."""
+        if not self.exists(remote):
+            return None
         self.makedirs(folder)
         source = PurePosixPath(remote)
         stem, suffix = source.stem, source.suffix

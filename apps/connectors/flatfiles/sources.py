@@ -31,6 +31,7 @@ from apps.connectors.flatfiles.sftp import SftpSession
 
 # Names senders use while a file is still being written; such files are left alone until renamed.
 PARTIAL_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".crdownload", ".uploading")
+GONE = "(already moved by another reader)"
 
 
 @dataclass(frozen=True)
@@ -68,16 +69,20 @@ class Folders:
         today = timezone.localdate()
         return self.root / "archive" / f"{today.year:04d}" / f"{today.month:02d}"
 
-    def keep(self, source: Path, folder: Path) -> Path:
-        """Move ``source`` into ``folder`` under a name not taken yet; returns where it went."""
+    def keep(self, source: Path, folder: Path) -> Path | None:
+        """Move ``source`` into ``folder`` under a name not taken yet; returns where it went (None: another
+        reader moved it first)."""
+        if not source.exists():
+            return None
         folder.mkdir(parents=True, exist_ok=True)
         target = unique_path(folder, source.name)
         shutil.move(source, target)
         return target
 
-    def reject(self, source: Path, note: str) -> Path:
+    def reject(self, source: Path, note: str) -> Path | None:
         kept = self.keep(source, self.rejected)
-        kept.with_name(kept.name + ".error.txt").write_text(note, encoding="utf-8")
+        if kept is not None:
+            kept.with_name(kept.name + ".error.txt").write_text(note, encoding="utf-8")
         return kept
 
     @contextmanager
@@ -112,22 +117,25 @@ class LocalInbox:
                                  category=ErrorCategory.CONFIG)
         now = time.time()
         found = []
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False) and is_candidate(entry.name, pattern):
-                    info = entry.stat(follow_symlinks=False)
-                    if now - info.st_mtime >= settle_seconds:  # younger files may still be being written
-                        found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False) and is_candidate(entry.name, pattern):
+                        info = entry.stat(follow_symlinks=False)
+                        if now - info.st_mtime >= settle_seconds:  # younger files may still be being written
+                            found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
+        except OSError as error:
+            raise ConnectorError(f"The inbox {self.directory} cannot be listed: {error}", permanent=False) from None
         return sorted(found, key=lambda f: f.name)
 
     def fetch(self, file: InboxFile) -> Path:
         return self.directory / file.name
 
     def archive(self, file: InboxFile, local: Path) -> str:
-        return str(self.folders.keep(local, self.folders.archive_dir()))
+        return str(self.folders.keep(local, self.folders.archive_dir()) or GONE)
 
     def reject(self, file: InboxFile, local: Path, note: str) -> str:
-        return str(self.folders.reject(local, note))
+        return str(self.folders.reject(local, note) or GONE)
 
 
 class SftpInbox:
@@ -156,13 +164,14 @@ class SftpInbox:
     def archive(self, file: InboxFile, local: Path) -> str:
         moved = self.session.move(self._remote(file), self.archive_path)
         self.folders.keep(local, self.folders.archive_dir())
-        return moved
+        return moved or GONE
 
     def reject(self, file: InboxFile, local: Path, note: str) -> str:
         moved = self.session.move(self._remote(file), self.rejected_path)
-        self.session.write_text(moved + ".error.txt", note)
+        if moved:
+            self.session.write_text(moved + ".error.txt", note)
         self.folders.reject(local, note)
-        return moved
+        return moved or GONE
 
     def _remote(self, file: InboxFile) -> str:
         return str(PurePosixPath(self.path) / file.name)

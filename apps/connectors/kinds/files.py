@@ -165,12 +165,17 @@ class CsvFilesKind(ConnectorKind):
             yield Page(records, next_cursor=file.name if following is None else cursor, errors=errors)
             current = following
         # Resumed after the last page: its records are stored, so the original can move on.
-        if reader.fatal:
-            where = inbox.reject(file, local, self._rejection_note(file, layout, reader))
-            logger.warning("%s: rejected %s (%s) -> %s", self.context.connection_name, file.name, reader.fatal, where)
-        else:
-            where = inbox.archive(file, local)
-            logger.info("%s: read %s (%s rows) -> %s", self.context.connection_name, file.name, reader.rows, where)
+        try:
+            if reader.fatal:
+                where = inbox.reject(file, local, self._rejection_note(file, layout, reader))
+                logger.warning("%s: rejected %s (%s) -> %s", self.context.connection_name, file.name, reader.fatal,
+                               where)
+            else:
+                where = inbox.archive(file, local)
+                logger.info("%s: read %s (%s rows) -> %s", self.context.connection_name, file.name, reader.rows, where)
+        except OSError as error:  # the rows are stored; the file stays in the inbox and is read again, harmlessly
+            raise ConnectorError(f"{self.context.connection_name}: {file.name} was read but could not be moved out "
+                                 f"of the inbox: {error}", permanent=False) from None
 
     def _rejection_note(self, file: InboxFile, layout: Layout, reader: CsvFile) -> str:
         return (
@@ -223,7 +228,8 @@ class CsvFilesKind(ConnectorKind):
         return f"{record['_file']} row {record['_row']}" if "_file" in record else ""
 
     # --- writing ---------------------------------------------------------------------------------
-    def write(self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None) -> WriteResult:
+    def write(self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None,
+              idempotency_key: str | None = None) -> WriteResult:
         if not self.capabilities.spec(object_name).writable:
             return super().write(object_name, payload, reference=reference, external_id=external_id)
         written, created = self.export.append(reference, payload)
@@ -231,6 +237,12 @@ class CsvFilesKind(ConnectorKind):
 
     def find(self, object_name: str, *, reference: str) -> str | None:
         return self.export.find(reference) if object_name == "journal_export" else None
+
+    def delete(self, object_name: str, external_id: str) -> None:
+        """A journal line cannot be taken back, only cancelled: append a reversal line (once)."""
+        if object_name != "journal_export":
+            super().delete(object_name, external_id)
+        self.export.reverse(external_id)
 
     def from_canonical(self, object_name: str, canonical: dict, refs: dict[str, str | None]) -> dict:
         return {column: _plain(refs.get(column) or canonical.get(column)) for column in JOURNAL_COLUMNS}
