@@ -7,9 +7,10 @@ Tryton sends dates, times, durations, decimals and bytes as tagged objects
 Every model method takes the user's context as its last argument; the client fetches it once at
 login (the user's company, employee and language) and adds it to every model call.
 
-The HTTP transport is one injectable callable, ``send(method, url, json, headers) -> (status, body)``,
-so it can move to the project's outbound client without touching the protocol code. ``send``
-raises ``OSError`` (``ConnectionError``, ``TimeoutError``) when the request did not get an answer.
+The HTTP transport is one injectable callable, ``send(method, url, json, headers) -> (status, body)``:
+``OutboundSend`` (the project's outbound client, used by the connector kind) or ``HttpxSend`` (bare,
+for the test server's set-up). ``send`` raises ``OSError`` (``ConnectionError``, ``TimeoutError``)
+when the request did not get an answer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from apps.common.errors import ErrorCategory
+from apps.common.errors import ErrorCategory, ExternalSystemError
+from apps.common.http import OutboundClient
 from apps.connectors.errors import ConnectorError
 
 Send = Callable[[str, str, Any, dict[str, str]], tuple[int, bytes]]
@@ -100,9 +102,8 @@ def decode(body: bytes | str) -> Any:
 
 
 class HttpxSend:
-    """The default transport, for now. Moving to ``apps.common.http.OutboundClient`` needs an adapter that
-    hands back a 401 as a status (it raises on 4xx, and a 401 here means "log in again"), lets other
-    errors through as ``TrytonError``, and allows loopback addresses for local and test servers."""
+    """A bare transport for tools and tests outside a connection (the test server's set-up). Connector
+    code uses ``OutboundSend``, which goes through the project's one HTTP client."""
 
     def __init__(self, *, timeout: float = 30.0):
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
@@ -112,6 +113,33 @@ class HttpxSend:
             response = self._client.request(method, url, json=json, headers=headers)
         except httpx.TransportError as exc:
             raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        return response.status_code, response.content
+
+
+class OutboundSend:
+    """The transport through ``apps.common.http.OutboundClient`` (rate limiter, private-address guard,
+    redacted logging, size cap).
+
+    The client raises on every HTTP error; this hands a status back instead, so that ``TrytonRpc`` can
+    tell a 401 ("log in again") from the rest and word Tryton's errors itself. A request that got no
+    answer comes back as ``ConnectionError`` (transient); the client's own refusals (a private address
+    the connection does not allow, a response over the size cap) keep their classification. POST is
+    not repeated by the client after a server error, so a write is never sent twice by the transport.
+    """
+
+    def __init__(self, client: OutboundClient):
+        self.client = client
+
+    def __call__(self, method: str, url: str, json: Any, headers: dict[str, str]) -> tuple[int, bytes]:
+        try:
+            response = self.client.request(method, url, json_body=json, headers=headers)
+        except ExternalSystemError as error:
+            if error.status is not None and error.category != ErrorCategory.TOO_LARGE:
+                return error.status, error.message.encode()
+            if error.category == ErrorCategory.TRANSPORT:
+                raise ConnectionError(error.message) from error
+            raise TrytonError(error.message, permanent=error.permanent, category=error.category,
+                              status=error.status) from error
         return response.status_code, response.content
 
 
