@@ -383,6 +383,8 @@ def test_misconfiguration_is_refused_before_any_file_is_touched(in_alpha, files_
         connection_kind(connection_create(name="Bad", kind="csv", settings={"columns": {"Stunden": "hourz"}}))
     with pytest.raises(ConnectorError, match="outside the connection's folder"):
         connection_kind(connection_create(name="Sneaky", kind="csv", settings={"inbox_dir": "/etc"}))
+    with pytest.raises(ConnectorError, match="encoding 'klingon' is not known.*batch_size must be a number"):
+        connection_kind(connection_create(name="Odd", kind="csv", settings={"encoding": "klingon", "batch_size": 0}))
     with pytest.raises(ConnectorError, match="outside the connection's folder"):
         connection_kind(connection_create(name="Sneakier", kind="csv", settings={"inbox_dir": "../../beta/x"}))
 

@@ -148,7 +148,7 @@ class CsvFilesKind(ConnectorKind):
         layout, options = LAYOUTS[object_name], self._csv_options(object_name)
         pattern = self.setting(f"{object_name}_pattern") or DEFAULT_PATTERNS[object_name]
         with self.folders.lock(object_name), self._inbox() as inbox:
-            for file in inbox.pending(pattern, float(self.setting("settle_seconds", DEFAULT_SETTLE_SECONDS))):
+            for file in inbox.pending(pattern, self._settle_seconds()):
                 yield from self._read_file(inbox, file, layout, options, cursor)
                 cursor = file.name
 
@@ -316,6 +316,10 @@ class CsvFilesKind(ConnectorKind):
             batch_size=int(self.setting("batch_size") or self.capabilities.batch_size),
         )
 
+    def _settle_seconds(self) -> float:
+        value = self.setting("settle_seconds")
+        return DEFAULT_SETTLE_SECONDS if value in (None, "") else float(value)
+
     def _sftp_port(self) -> int:
         return int(self.setting("sftp_port") or 22)
 
@@ -345,6 +349,10 @@ def _setting_problems(settings: dict[str, Any], credentials: dict[str, Any]) -> 
     if settings.get("export_rotation") not in (None, "", *ROTATIONS):
         yield f"export_rotation must be one of {', '.join(ROTATIONS)}."
     yield from _column_problems(settings.get("columns") or {})
+    for name, smallest in (("batch_size", 1), ("settle_seconds", 0), ("sftp_port", 1)):
+        value = settings.get(name)
+        if value not in (None, "") and not _is_number_from(value, smallest):
+            yield f"{name} must be a number of at least {smallest}, not {value!r}."
     if settings.get("sftp_host"):
         if not settings.get("sftp_path"):
             yield "sftp_path is required with sftp_host."
@@ -369,6 +377,13 @@ def _column_problems(columns: Any) -> Iterator[str]:
         for header, key in mapping.items():
             if key and not any(key in layout.aliases for layout in layouts):
                 yield f"columns maps {header!r} to {key!r}, which is not a field of {names}."
+
+
+def _is_number_from(value: Any, smallest: float) -> bool:
+    try:
+        return float(value) >= smallest
+    except (TypeError, ValueError):
+        return False
 
 
 def _can_use(directory: Path) -> bool:
