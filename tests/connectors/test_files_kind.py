@@ -196,6 +196,13 @@ def test_files_still_being_written_are_left_for_the_next_read(masters):
     assert sorted(p.name for p in (root / "inbox").iterdir()) == ["time_now.csv", "time_upload.csv.part"]
 
 
+def test_a_settle_time_of_zero_reads_a_file_at_once(masters):
+    connection, root = _drop_folder(settle_seconds=0)
+    drop(root / "inbox", "time_now.csv", HEADER + ROWS[0], age=0)
+
+    assert _counts(pull_run(connection=connection, object_name="time_entries")) == {"created": 1}
+
+
 def test_a_worker_dying_mid_file_leaves_the_file_and_the_next_read_is_harmless(masters):
     connection, root = _drop_folder(batch_size=2)
     drop(root / "inbox", "time.csv", HEADER + "".join(ROWS))
