@@ -134,9 +134,13 @@ def _upsert_batch(connection: Connection, object_type: str, batch: list[Canonica
                                        content_hash=item.hash)
         else:
             updates.append((index, item))
-    conflicts = _ownership_conflicts(owners, connection, object_type, model, [item for _, item in updates])
+    current = _current_rows(model, [item for _, item in updates])
+    for _, item in updates:
+        _keep_only_provided(plan, item)  # a record that leaves a field out must not blank it
+    conflicts = _ownership_conflicts(owners, connection, object_type, current, [item for _, item in updates])
     results.update({index: conflicts[id(item)] for index, item in updates if id(item) in conflicts})
     updates = [(index, item) for index, item in updates if id(item) not in conflicts]
+    updates = _merge_or_settle(model, current, updates, results)
     _insert(connection, object_type, model, plans, creates, results)
     _update(connection, object_type, model, updates, results)
     results.update(_delete(connection, object_type, model, owners, deletions))
@@ -287,14 +291,45 @@ def _blocked_creation(owners: dict[str, int], connection, object_type: str, item
                                   f"{connection.name} may not create them.")
 
 
-def _ownership_conflicts(owners, connection, object_type, model, updates: list[_Prepared]) -> dict[int, HubResult]:
+def _current_rows(model, items: list[_Prepared]) -> dict[int, dict]:
+    if not items:
+        return {}
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    return {row["id"]: row for row in model.objects.filter(pk__in=[i.canonical_id for i in items]).values(*attnames)}
+
+
+def _keep_only_provided(plan: RecordPlan, item: _Prepared) -> None:
+    provided = {plan.converters[name][0] for name in item.record.fields}
+    provided |= {attname for name, attname, _, _ in plan.relations if name in item.record.refs}
+    item.values = {attname: value for attname, value in item.values.items() if attname in provided}
+
+
+def _merge_or_settle(model, current: dict[int, dict], updates: list[tuple[int, _Prepared]], results) -> list:
+    """Lay each update's fields over the stored record; if nothing differs, it is unchanged (an echo of
+    our own write, or a system that sends fewer fields than the hub keeps)."""
+    changed = []
+    for index, item in updates:
+        row = current[item.canonical_id]
+        merged = {**{a: v for a, v in row.items() if a not in _SYSTEM_ATTNAMES}, **item.values}
+        item.hash = content_hash(model.HASHED_FIELDS, merged)
+        if item.hash == row["content_hash"] and item.stored_hash is not None:
+            results[index] = HubResult(item.record.external_id, Outcome.UNCHANGED, item.canonical_id,
+                                       content_hash=item.hash)
+            continue
+        item.values = merged
+        changed.append((index, item))
+    return changed
+
+
+_SYSTEM_ATTNAMES = {"id", "created_at", "updated_at", "content_hash", "source_connection_id"}
+
+
+def _ownership_conflicts(owners, connection, object_type, current: dict[int, dict],
+                         updates: list[_Prepared]) -> dict[int, HubResult]:
     """Updates that would change fields another connection owns, keyed by ``id(item)``."""
     foreign = {group: owner for group, owner in owners.items() if owner != connection.pk}
     if not foreign or not updates:
         return {}
-    attnames = [f.attname for f in model._meta.concrete_fields]
-    current = {row["id"]: row for row in model.objects.filter(pk__in=[u.canonical_id for u in updates])
-               .values(*attnames)}
     conflicts = {}
     for item in updates:
         changed = {name for name, value in item.values.items() if current[item.canonical_id].get(name) != value}

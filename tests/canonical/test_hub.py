@@ -175,3 +175,17 @@ def test_duplicates_within_one_read_fail_visibly_instead_of_breaking_the_batch(h
     assert all(p.category == ErrorCategory.DUPLICATE and "appears twice" in p.message for p in summary.problems)
     assert sorted(ExternalRef.objects.filter(object_type="customer").values_list("external_id", flat=True)) == [
         "c1", "c3"]
+
+
+def test_a_system_that_sends_fewer_fields_never_blanks_the_others(harvest, erp):
+    _load(erp, ObjectType.PERSON, [CanonicalInput("person", "e7", {
+        "code": "ann", "name": "Ann", "email": "ann@acme.example", "practice": "Advisory", "cost_rate": "80"})])
+    # Harvest knows the same person (by code) but sends no practice or cost rate.
+    summary = _load(harvest, ObjectType.PERSON, [CanonicalInput("person", "u1", {"code": "ann", "name": "Ann Lee"})])
+
+    assert summary.counts == {Outcome.UPDATED: 1}
+    person = Person.objects.get()
+    assert (person.name, person.practice, person.cost_rate) == ("Ann Lee", "Advisory", Decimal("80.00"))
+    assert person.content_hash == record_hash(person)
+    again = _load(harvest, ObjectType.PERSON, [CanonicalInput("person", "u1", {"code": "ann", "name": "Ann Lee"})])
+    assert again.counts == {Outcome.UNCHANGED: 1}
