@@ -13,6 +13,9 @@ SECRET_KEY = env_str("WEFT_SECRET_KEY", None)
 DEBUG = env_bool("WEFT_DEBUG", False)
 ALLOWED_HOSTS = env_list("WEFT_ALLOWED_HOSTS", ["*"])  # the Domain table is the real host allow-list
 WEFT_DATA_DIR = Path(env_str("WEFT_DATA_DIR", str(BASE_DIR / ".weft"))).resolve()
+# Drop folders outside a connection's own file area that CSV connections may read (every listed folder is
+# open to every connection: list per-customer folders).
+WEFT_FILES_ALLOWED_DIRS = env_list("WEFT_FILES_ALLOWED_DIRS", [])
 WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
 WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
 # Hosts that serve the platform (public schema) pages when no partner or customer domain matches.
