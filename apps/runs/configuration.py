@@ -19,6 +19,7 @@ from apps.canonical.services import ownership_set
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
 from apps.connectors.models import Connection
+from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, RuleSet, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs.models import Flow
@@ -87,6 +88,8 @@ def configuration_install(
     resolved = substitute({k: v for k, v in definition.items() if k != "variables"}, values)
     report = InstallReport()
     with transaction.atomic():
+        for spec in resolved.get("connections", []):
+            _install_connection(spec, acting_user, report)
         mappings = {spec["slug"]: _install_mapping(spec, acting_user, report) for spec in resolved.get("mappings", [])}
         rule_sets = {spec["slug"]: _install_rule_set(spec, acting_user, report)
                      for spec in resolved.get("rule_sets", [])}
@@ -95,6 +98,23 @@ def configuration_install(
         for spec in resolved.get("ownership", []):
             _install_ownership(spec, acting_user, report)
     return report
+
+
+def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
+    """A connection the definition needs: created disabled, without secrets, if the customer lacks it.
+    An existing connection is never changed by an install."""
+    if Connection.objects.filter(slug=spec["slug"]).exists():
+        report.note(f"connection {spec['slug']}", None)
+        return
+    name = spec.get("name", spec["slug"])
+    if Connection.objects.filter(name=name).exists():
+        name = f"{name} ({spec['slug']})"
+    connection = connection_create(name=name, slug=spec["slug"], kind=spec["kind"],
+                                   settings=spec.get("settings", {}), acting_user=acting_user,
+                                   description=spec.get("description", "Created by a template: enter its "
+                                                                       "credentials and settings, then enable it."))
+    Connection.objects.filter(pk=connection.pk).update(is_enabled=False)
+    report.note(f"connection {spec['slug']} (disabled until its credentials are entered)", True)
 
 
 def _connection(slug: str) -> Connection:

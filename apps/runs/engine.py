@@ -66,6 +66,8 @@ def run_execute(*, run_id: int) -> Run | None:
     run = run_claim(run_id)
     if run is None:
         return None
+    if not run.connection.is_enabled:
+        return run_finish(run, status=RunStatus.PAUSED, error_message=f"{run.connection} is disabled.")
     if not _circuit_allows(run.connection):
         return run_finish(run, status=RunStatus.PAUSED,
                           error_message=f"{run.connection} is failing; its flows pause until a probe succeeds.")

@@ -46,6 +46,16 @@ class Plan:
     category: str = ""
 
 
+# Records a target needs before this one can be written: a project needs its customer, and so on.
+DEPENDENCIES = {
+    "project": ("customer",),
+    "time_entry": ("project", "person"),
+    "expense": ("project", "person"),
+    "assignment": ("project", "person"),
+    "invoice": ("customer", "project"),
+}
+
+
 def outbound_slice(run: Run, *, budget: int) -> bool:
     kind = connection_kind(run.connection)
     handled = 0
@@ -53,6 +63,7 @@ def outbound_slice(run: Run, *, budget: int) -> bool:
         ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))
         if not ids:
             return True
+        _send_dependencies_first(run, ids)
         for plan in outbound_plan(run, kind, ids):
             _execute(run, kind, plan)
             if run.status == RunStatus.PAUSED:
@@ -61,6 +72,27 @@ def outbound_slice(run: Run, *, budget: int) -> bool:
         run_heartbeat(run)
         handled += len(ids)
     return not _next_ids(run, limit=1)
+
+
+def _send_dependencies_first(run: Run, ids: list[int]) -> None:
+    """Write the related records the target lacks (a new project's customer) through their own flows first."""
+    from apps.runs.engine import flow_run_request, run_execute
+    from apps.runs.models import Flow, FlowDirection, Trigger
+
+    model = OBJECT_MODELS[run.object_type]
+    for dependency in DEPENDENCIES.get(run.object_type, ()):
+        flow = Flow.objects.filter(direction=FlowDirection.OUTBOUND, object_type=dependency, is_enabled=True,
+                                   connection=run.connection).first()
+        if flow is None:
+            continue
+        related = set(model.objects.filter(pk__in=ids).exclude(**{f"{dependency}_id": None})
+                      .values_list(f"{dependency}_id", flat=True))
+        known = set(ExternalRef.objects.filter(connection=run.connection, object_type=dependency,
+                                               canonical_id__in=related).values_list("canonical_id", flat=True))
+        if related - known:
+            first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(related - known),
+                                     enqueue=False)
+            run_execute(run_id=first.pk)
 
 
 def _next_ids(run: Run, *, limit: int) -> list[int]:
