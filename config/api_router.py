@@ -4,9 +4,13 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from apps.connectors.api.views import ConnectionViewSet
+from apps.runs.api.flows import FlowViewSet, RunItemViewSet, RunViewSet
 
 router = DefaultRouter()
 router.register("connections", ConnectionViewSet, basename="connection")
+router.register("flows", FlowViewSet, basename="flow")
+router.register("runs", RunViewSet, basename="run")
+router.register("run-items", RunItemViewSet, basename="run-item")
 
 app_name = "api"
 urlpatterns = [

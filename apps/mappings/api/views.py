@@ -1,0 +1,42 @@
+"""Mappings over the API: list with versions, and a preview of any version over sample payloads."""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.mappings.models import Mapping, MappingVersion
+from apps.mappings.services import mapping_preview
+from apps.tenants.choices import Capability
+
+
+class MappingListApi(APIView):
+    def get(self, request) -> Response:
+        mappings = Mapping.objects.prefetch_related("versions").order_by("name")
+        return Response([
+            {"slug": m.slug, "name": m.name, "direction": m.direction, "object_type": m.object_type,
+             "connector_kind": m.connector_kind,
+             "versions": [{"number": v.number, "status": v.status, "published_at": v.published_at, "rules": v.rules}
+                          for v in m.versions.all()]}
+            for m in mappings
+        ])
+
+
+class PreviewInput(serializers.Serializer):
+    samples = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=200)
+    variables = serializers.DictField(required=False, default=dict)
+
+
+class MappingPreviewApi(APIView):
+    """``POST /api/v1/mappings/<slug>/versions/<number>/preview/``: each sample's result and every rule's error."""
+
+    write_capability = Capability.VIEW  # a preview changes nothing
+
+    def post(self, request, slug: str, number: int) -> Response:
+        version = get_object_or_404(MappingVersion.objects.select_related("mapping"), mapping__slug=slug,
+                                    number=number)
+        data = PreviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response({"mapping": slug, "version": number, "status": version.status,
+                         "results": mapping_preview(version=version, samples=data.validated_data["samples"],
+                                                    variables=data.validated_data["variables"])})

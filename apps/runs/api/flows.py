@@ -1,0 +1,152 @@
+"""Flows, runs, the ledger, replay and accelerator installs over the API (customer domains only)."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.canonical.models import OBJECT_MODELS
+from apps.mappings.models import MappingVersion
+from apps.runs import engine, replay
+from apps.runs.api import serializers
+from apps.runs.models import Flow, Run, RunItem, Trigger
+from apps.runs.templates import template_install, templates_for_customer
+from apps.tenants.choices import Capability
+
+
+class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    queryset = Flow.objects.select_related("connection", "mapping", "rule_set").order_by("name")
+    serializer_class = serializers.FlowSerializer
+    lookup_field = "slug"
+    write_capability = Capability.OPERATE
+
+    @action(detail=True, methods=["post"], write_capability=Capability.OPERATE)
+    def run(self, request, slug: str) -> Response:
+        """Start a manual run (or return the unfinished one already queued)."""
+        run = engine.flow_run_request(flow=self.get_object(), trigger=Trigger.MANUAL)
+        return Response(serializers.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = serializers.RunSerializer
+
+    def get_queryset(self):
+        runs = Run.objects.select_related("flow", "connection").order_by("-created_at")
+        params = self.request.query_params
+        if params.get("flow"):
+            runs = runs.filter(flow__slug=params["flow"])
+        if params.get("status"):
+            runs = runs.filter(status=params["status"])
+        if params.get("since"):
+            runs = runs.filter(created_at__gte=params["since"])
+        return runs
+
+
+class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The ledger. Filters: run, flow, outcome, object_type, external_id, canonical_id, date_from/date_to
+    (when the item was recorded), and the business key ``project`` (a project code: items about that
+    project's records)."""
+
+    serializer_class = serializers.RunItemSerializer
+
+    def get_queryset(self):
+        items = RunItem.objects.select_related("run").order_by("-created_at")
+        params = self.request.query_params
+        simple = {"run": "run_id", "flow": "run__flow__slug", "outcome": "outcome", "object_type": "object_type",
+                  "external_id": "external_id", "canonical_id": "canonical_id", "date_from": "created_at__date__gte",
+                  "date_to": "created_at__date__lte"}
+        items = items.filter(**{lookup: params[name] for name, lookup in simple.items() if params.get(name)})
+        if params.get("project"):
+            items = _about_project(items, params["project"], params.get("object_type"))
+        return items
+
+
+def _about_project(items, code: str, object_type: str | None):
+    types = [object_type] if object_type else ["time_entry", "expense", "assignment", "project"]
+    keep = RunItem.objects.none()
+    for name in types:
+        model = OBJECT_MODELS[name]
+        lookup = "code" if name == "project" else "project__code"
+        ids = model.objects.filter(**{lookup: code}).values("pk")
+        keep = keep | items.filter(object_type=name, canonical_id__in=ids)
+    return keep
+
+
+class _ReplayBase(APIView):
+    write_capability = Capability.OPERATE
+
+    def _selection(self, request):
+        selection = serializers.ItemSelectionSerializer(data=request.data)
+        selection.is_valid(raise_exception=True)
+        data = selection.validated_data
+        if data.get("items"):
+            items = RunItem.objects.filter(pk__in=data["items"]).select_related("run__flow", "run__connection")
+        else:
+            flow = get_object_or_404(Flow, slug=data["flow"]) if data.get("flow") else None
+            run = get_object_or_404(Run, pk=data["run"]) if data.get("run") else None
+            items = replay.items_matching(outcome=data.get("outcome"), flow=flow, run=run,
+                                          error_category=data.get("error_category"))
+            items = _latest_per_record(items)
+        version = get_object_or_404(MappingVersion, pk=data["mapping_version"]) if data.get(
+            "mapping_version") else None
+        return list(items[:10000]), version
+
+
+def _latest_per_record(items):
+    """A filter can match several failed items for one record; replay each record once."""
+    newest = RunItem.objects.filter(run__flow=OuterRef("run__flow"), canonical_id=OuterRef("canonical_id"),
+                                    external_id=OuterRef("external_id")).order_by("-created_at").values("pk")[:1]
+    return items.filter(pk=Subquery(newest))
+
+
+class ReplayPreviewApi(_ReplayBase):
+    """``POST /api/v1/replay/preview/``: what a replay would send, per record; nothing is sent."""
+
+    write_capability = Capability.VIEW
+
+    def post(self, request) -> Response:
+        items, version = self._selection(request)
+        return Response({"items": len(items), "preview": replay.replay_preview(items=items,
+                                                                               mapping_version=version)})
+
+
+class ReplayApi(_ReplayBase):
+    """``POST /api/v1/replay/``: queue replay runs for the selected items."""
+
+    def post(self, request) -> Response:
+        items, version = self._selection(request)
+        if not items:
+            return Response({"detail": "No items match."}, status=status.HTTP_400_BAD_REQUEST)
+        runs = replay.replay_request(items=items, mapping_version=version)
+        return Response({"runs": serializers.RunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)
+
+
+class TemplateListApi(APIView):
+    """``GET /api/v1/templates/``: accelerators this customer may install."""
+
+    def get(self, request) -> Response:
+        templates = templates_for_customer(request.tenant).order_by("name")
+        return Response([{"slug": t.slug, "name": t.name, "version": t.version, "description": t.description,
+                          "premium": t.is_premium, "variables": t.definition.get("variables") or {}}
+                         for t in templates])
+
+
+class TemplateInstallApi(APIView):
+    """``POST /api/v1/templates/<slug>/install/`` with ``{"variables": {...}}``."""
+
+    write_capability = Capability.CONFIGURE
+
+    def post(self, request, slug: str) -> Response:
+        template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
+        if template is None:
+            return Response({"detail": "No such template."}, status=status.HTTP_404_NOT_FOUND)
+        data = serializers.TemplateInstallSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = template_install(template=template, variables=data.validated_data["variables"],
+                                  customer=request.tenant, acting_user=request.user)
+        return Response({"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
+                        status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)
