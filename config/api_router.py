@@ -15,5 +15,7 @@ router.register("run-items", RunItemViewSet, basename="run-item")
 app_name = "api"
 urlpatterns = [
     path("", include("apps.runs.api.urls")),  # commands that are not router resources (inbound webhooks)
+    path("", include("apps.reporting.api.urls")),  # figures as JSON and CSV under reports/
+    path("", include("apps.exceptions.api.urls")),  # exceptions: list, detail, triage commands, replay
     path("", include(router.urls)),
 ]

@@ -1,0 +1,56 @@
+"""Reports API: every figure as JSON under /api/v1/reports/<name>/, or as CSV with ?format=csv or .../csv/.
+
+Reads need VIEW on the customer the host selects (``CanViewTenant``); the filters and options are the
+query parameters the pages use (see docs/reporting.md).
+"""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.urls import reverse
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.reporting.exports import csv_response
+from apps.reporting.figures import FIGURES, figure_get, figure_table
+from apps.reporting.filters import FILTER_PARAMS
+from apps.reporting.tables import table_json
+
+
+class CSVRenderer(BaseRenderer):
+    """Lets DRF accept ``?format=csv``; the view streams the file itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes | str) else b""
+
+
+class ReportListApi(APIView):
+    """The figures there are, with their URLs and the parameters each takes."""
+
+    def get(self, request: Request) -> Response:
+        return Response([{"name": f.name, "title": f.title, "url": request.build_absolute_uri(_url(f.name)),
+                          "csv": request.build_absolute_uri(_url(f.name, csv=True)),
+                          "parameters": [*FILTER_PARAMS, *f.option_names]} for f in FIGURES.values()])
+
+
+class ReportApi(APIView):
+    """One figure: ``columns``, ``rows``, ``summary`` and ``notes`` (Decimals as exact strings)."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CSVRenderer]
+    as_csv = False
+
+    def get(self, request: Request, name: str):
+        figure = figure_get(name)
+        table = figure_table(name, request.query_params)
+        if self.as_csv or request.accepted_renderer.format == "csv":
+            return csv_response(table, f"{connection.schema_name}-{figure.name}.csv")
+        return Response({"name": figure.name, "title": figure.title, **table_json(table)})
+
+
+def _url(name: str, *, csv: bool = False) -> str:
+    return reverse("api:report-csv" if csv else "api:report", kwargs={"name": name})
