@@ -71,6 +71,7 @@ SHARED_APPS = [
     "django_q",
     "simple_history",
     "apps.portal",
+    "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -183,6 +184,10 @@ WEFT_TASK_MODULE_PREFIXES = ("apps.",)
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
 WEFT_CIRCUIT_THRESHOLD = env_int("WEFT_CIRCUIT_THRESHOLD", 5)  # consecutive transient failures that open it
 WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # task names travel through the database: only our code runs
+# Integration exceptions: how far back the tick looks for runs and events the signal missed; monitors' thresholds.
+WEFT_EXCEPTIONS_SWEEP_HOURS = env_int("WEFT_EXCEPTIONS_SWEEP_HOURS", 24)
+WEFT_EXCEPTIONS_BACKLOG_HOURS = env_int("WEFT_EXCEPTIONS_BACKLOG_HOURS", 24)
+WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT", 90)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -8,6 +8,11 @@ from apps.tenants.selectors import active_firm_schemas
 PLATFORM_SCHEDULES = [
     # name, func, schedule type, minutes
     ("platform:clear-sessions", "django.core.management.call_command", Schedule.DAILY, None, "'clearsessions'"),
+    # Integration exceptions: sweep, escalate and notify every minute; monitors every five (apps/exceptions/tasks.py).
+    ("platform:exceptions-tick", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 1,
+     "'apps.exceptions.tasks.exceptions_tick'"),
+    ("platform:exceptions-monitors", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 5,
+     "'apps.exceptions.tasks.monitors_tick'"),
 ]
 
 

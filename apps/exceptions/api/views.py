@@ -1,0 +1,187 @@
+"""Exceptions API: list and read for viewers; commands (comment, acknowledge, assign, resolve, ignore, reopen,
+payload, replay-preview, replay, bulk) as views with input serializers that call services.
+
+Who may do what is ``apps.exceptions.services.ACTION_CAPABILITIES``; the schema of the request's host is the scope.
+"""
+
+from django.shortcuts import get_object_or_404
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.exceptions import fixing, selectors, services
+from apps.exceptions.api import serializers as s
+from apps.exceptions.errors import TriageRefused
+from apps.exceptions.models import IntegrationException
+from apps.tenants.models import User
+
+
+class MayDo(BasePermission):
+    """The view's ``action_name`` (``view`` for reads) checked against the caller's roles on this customer."""
+
+    def has_permission(self, request, view) -> bool:
+        action = "view" if request.method in ("GET", "HEAD", "OPTIONS") else view.action_name
+        return services.user_may(request.user, getattr(request, "tenant", None), action)
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ExceptionListApi(APIView):
+    """``GET /api/v1/exceptions/?kind=&status=&owner=&min_age_hours=&project=&customer=&min_amount=&min_severity=``"""
+
+    permission_classes = (MayDo,)
+
+    def get(self, request) -> Response:
+        filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
+        queryset = selectors.exceptions_list(filters=filters, user=request.user)
+        paginator = self.settings.DEFAULT_PAGINATION_CLASS()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(s.ExceptionSerializer(page, many=True).data)
+
+
+class ExceptionDetailApi(APIView):
+    permission_classes = (MayDo,)
+
+    def get(self, request, pk: int) -> Response:
+        exception = selectors.exception_detail(pk=pk)
+        if exception is None:
+            return Response({"detail": "No such exception."}, status=status.HTTP_404_NOT_FOUND)
+        records = exception.records.order_by("-is_open", "-last_seen")[:200]
+        return Response({**s.ExceptionSerializer(exception).data,
+                         "records": s.RecordSerializer(records, many=True).data,
+                         "comments": s.CommentSerializer(exception.comments.all(), many=True).data,
+                         "history": selectors.exception_history(exception)})
+
+
+class _Command(APIView):
+    """A POST that changes one exception and answers with its new state."""
+
+    permission_classes = (MayDo,)
+    action_name = ""
+    input_serializer = None
+
+    def post(self, request, pk: int) -> Response:
+        exception = get_object_or_404(IntegrationException, pk=pk)
+        data = _validated(self.input_serializer, request.data) if self.input_serializer else {}
+        result = self.perform(request, exception, data)
+        if result is not None:
+            return result
+        exception.refresh_from_db()
+        return Response(s.ExceptionSerializer(exception).data)
+
+    def perform(self, request, exception, data):
+        raise NotImplementedError
+
+
+class ExceptionCommentApi(_Command):
+    action_name, input_serializer = "comment", s.CommentInput
+
+    def perform(self, request, exception, data):
+        comment = services.exception_comment(exception=exception, body=data["body"], acting_user=request.user)
+        return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+
+
+class ExceptionAcknowledgeApi(_Command):
+    action_name = "acknowledge"
+
+    def perform(self, request, exception, data):
+        services.exception_acknowledge(exception=exception, acting_user=request.user)
+
+
+class ExceptionAssignApi(_Command):
+    action_name, input_serializer = "assign", s.AssignInput
+
+    def perform(self, request, exception, data):
+        services.exception_assign(exception=exception, owner=_user(data["owner"]), acting_user=request.user,
+                                  customer=request.tenant)
+
+
+class ExceptionResolveApi(_Command):
+    action_name, input_serializer = "resolve", s.ReasonInput
+
+    def perform(self, request, exception, data):
+        services.exception_resolve(exception=exception, acting_user=request.user, reason=data["reason"])
+
+
+class ExceptionIgnoreApi(_Command):
+    action_name, input_serializer = "ignore", s.IgnoreInput
+
+    def perform(self, request, exception, data):
+        services.exception_ignore(exception=exception, acting_user=request.user, reason=data["reason"])
+
+
+class ExceptionReopenApi(_Command):
+    action_name, input_serializer = "reopen", s.ReasonInput
+
+    def perform(self, request, exception, data):
+        services.exception_reopen(exception=exception, acting_user=request.user, reason=data["reason"])
+
+
+class ExceptionPayloadApi(_Command):
+    action_name, input_serializer = "edit_payload", s.PayloadInput
+
+    def perform(self, request, exception, data):
+        edit = fixing.exception_payload_edit(exception=exception, record_key=data["record_key"],
+                                             payload=data["payload"], acting_user=request.user, reason=data["reason"])
+        return Response({"record_key": data["record_key"], "run_item": edit.run_item_id, "payload": edit.after},
+                        status=status.HTTP_201_CREATED)
+
+
+class ExceptionReplayPreviewApi(_Command):
+    """``POST`` (or ``GET`` for all open records): what a replay would send, per record; nothing is sent."""
+
+    action_name, input_serializer = "view", s.RecordsInput
+
+    def get(self, request, pk: int) -> Response:
+        exception = get_object_or_404(IntegrationException, pk=pk)
+        return Response({"preview": fixing.exception_replay_preview(exception=exception)})
+
+    def perform(self, request, exception, data):
+        return Response({"preview": fixing.exception_replay_preview(exception=exception,
+                                                                    record_keys=data.get("record_keys"))})
+
+
+class ExceptionReplayApi(_Command):
+    action_name, input_serializer = "replay", s.RecordsInput
+
+    def perform(self, request, exception, data):
+        runs = fixing.exception_replay(exception=exception, acting_user=request.user,
+                                       record_keys=data.get("record_keys"))
+        return Response({"runs": [r.pk for r in runs]}, status=status.HTTP_202_ACCEPTED)
+
+
+class ExceptionBulkApi(APIView):
+    """``POST /api/v1/exceptions/bulk/ {"ids": [...], "action": "resolve", "reason": "..."}``"""
+
+    permission_classes = (MayDo,)
+    action_name = "resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
+
+    def check_permissions(self, request) -> None:
+        self.action_name = "acknowledge" if request.data.get("action") == "acknowledge" else "resolve"
+        super().check_permissions(request)
+
+    def post(self, request) -> Response:
+        data = _validated(s.BulkInput, request.data)
+        exceptions = list(IntegrationException.objects.filter(pk__in=data["ids"]))
+        params = {"reason": data["reason"], "customer": request.tenant}
+        if data["action"] == "assign":
+            params["owner"] = _user(data.get("owner"))
+        result = services.exceptions_bulk(exceptions=exceptions, action=data["action"], acting_user=request.user,
+                                          **params)
+        missing = set(data["ids"]) - {e.pk for e in exceptions}
+        return Response({"done": result.done, "refused": {**result.refused, **{i: "No such exception." for i in
+                                                                                 missing}}})
+
+
+def _user(username: str | None):
+    if not username:
+        return None
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise TriageRefused(f"No active user {username!r}.")
+    return user

@@ -1,0 +1,270 @@
+"""Integration exceptions: work items made from failed ledger items, failed runs, webhook events and monitors.
+
+One ``IntegrationException`` per fingerprint (the same failure grouped, with a growing count); its
+``ExceptionRecord`` rows are the records involved (one per record, open while it still fails), and
+``ExceptionItem`` links every ledger item that was counted. Triage changes are saved with history
+(django-simple-history, naming the person); counters and totals are operational and written with
+``QuerySet.update()`` (no history rows).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from apps.common.models import TimeStampedModel
+from apps.common.objects import ObjectType
+from apps.connectors.models import Connection
+from apps.exceptions.choices import (
+    ACTIVE_STATUSES,
+    Channel,
+    Kind,
+    NotificationStatus,
+    Severity,
+    Source,
+    Status,
+)
+from apps.runs.models import Flow, Run, RunItem
+
+# Operational fields: written by ingestion with QuerySet.update(), kept out of history.
+COUNTER_FIELDS = [
+    "message", "occurrences", "last_seen", "open_records", "records_total", "hours_at_risk", "amount_at_risk",
+    "currency", "amounts", "customers", "projects", "people", "period_start", "period_end", "updated_at",
+]
+
+
+class IntegrationException(TimeStampedModel):
+    """One failure, grouped by fingerprint, as a work item: who owns it, how bad it is, what is at risk."""
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.LEDGER)
+    title = models.CharField(max_length=300, help_text="The failure with what varies per record taken out.")
+    message = models.TextField(blank=True, help_text="The latest full message, as the system said it.")
+    error_field = models.CharField(max_length=120, blank=True)
+    flow = models.ForeignKey(Flow, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    connection = models.ForeignKey(Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices, blank=True)
+    severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    status_reason = models.TextField(blank=True, help_text="Why it was ignored or resolved.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    opened_at = models.DateTimeField(help_text="Start of the current cycle (first seen, or reopened).")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    cycle = models.PositiveIntegerField(default=1, help_text="Goes up each time it reopens.")
+    occurrences = models.PositiveIntegerField(default=0)
+    open_records = models.PositiveIntegerField(default=0)
+    records_total = models.PositiveIntegerField(default=0)
+    hours_at_risk = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    amount_at_risk = models.DecimalField(max_digits=16, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, blank=True, help_text="Of amount_at_risk (the largest if mixed).")
+    amounts = models.JSONField(default=dict, blank=True, help_text="Open amounts by currency.")
+    customers = models.JSONField(default=list, blank=True)
+    projects = models.JSONField(default=list, blank=True)
+    people = models.JSONField(default=list, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    last_replay_at = models.DateTimeField(null=True, blank=True)
+    last_replay_runs = models.JSONField(default=list, blank=True)
+    history = HistoricalRecords(excluded_fields=COUNTER_FIELDS)
+
+    class Meta:
+        ordering = ["-severity", "-last_seen"]
+        indexes = [
+            models.Index(fields=["status", "-severity", "-last_seen"]),
+            models.Index(fields=["kind", "status"]),
+            models.Index(fields=["flow", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.title[:80]}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def age(self, now: datetime) -> timedelta:
+        """How long the current cycle has been open."""
+        return now - self.opened_at
+
+
+class ExceptionRecord(models.Model):
+    """One record involved in an exception: open while it still fails, closed when a later item succeeds."""
+
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="records")
+    record_key = models.CharField(max_length=255, help_text="Which record, within the flow (or connection).")
+    object_type = models.CharField(max_length=24, blank=True)
+    external_id = models.CharField(max_length=255, blank=True)
+    canonical_id = models.BigIntegerField(null=True, blank=True)
+    last_item = models.ForeignKey(RunItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    is_open = models.BooleanField(default=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True, help_text="When it stopped counting as failing.")
+    cleared_by = models.CharField(max_length=16, blank=True, help_text=(
+        "success (a later item succeeded), moved (it fails for another reason now), person (resolved by hand), "
+        "monitor (the condition cleared)."))
+    hours = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    context = models.JSONField(default=dict, blank=True, help_text="customer, project, person, date as labels.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exception", "record_key"], name="one_row_per_record")]
+        indexes = [models.Index(fields=["record_key", "is_open"])]
+
+    def __str__(self) -> str:
+        return f"{self.record_key} ({'open' if self.is_open else 'cleared'})"
+
+
+class ExceptionItem(models.Model):
+    """A ledger item counted in an exception (each item counts once, however often it is ingested)."""
+
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="items")
+    record = models.ForeignKey(ExceptionRecord, on_delete=models.CASCADE, related_name="items")
+    run_item = models.ForeignKey(RunItem, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exception", "run_item"], name="one_link_per_item")]
+
+    def __str__(self) -> str:
+        return f"item {self.run_item_id} in exception {self.exception_id}"
+
+
+class ExceptionComment(models.Model):
+    """A note on an exception; separate rows, so two people commenting at once never overwrite each other."""
+
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.author or 'system'}: {self.body[:60]}"
+
+
+class PayloadEdit(models.Model):
+    """An edited source payload of a failed inbound item, with the original kept (the ledger item is changed)."""
+
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="payload_edits")
+    record = models.ForeignKey(ExceptionRecord, on_delete=models.CASCADE, related_name="payload_edits")
+    run_item = models.ForeignKey(RunItem, on_delete=models.CASCADE, related_name="+")
+    before = models.JSONField(null=True)
+    after = models.JSONField()
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+")
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"payload of item {self.run_item_id} edited by {self.edited_by or 'system'}"
+
+
+class RunIngest(models.Model):
+    """Marks a finished run as turned into exceptions, so the signal and the sweep never count it twice."""
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, related_name="+")
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} ingested"
+
+
+class PolicyFields(models.Model):
+    """An escalation policy: rules (JSON, checked by ``apps.exceptions.escalation.parse_rules``), channels,
+    quiet hours. Customers have their own (``EscalationPolicy``); partners set defaults for customers that
+    have none (``apps.exceptions.defaults.PartnerEscalationPolicy``)."""
+
+    name = models.CharField(max_length=120)
+    is_active = models.BooleanField(default=True)
+    rules = models.JSONField(default=list, blank=True, help_text=(
+        'A list of rules: {"name": "...", "min_age_minutes": 60, "min_severity": "medium", "kinds": ["auth"], '
+        '"min_amount": "1000", "min_hours": "8", "raise_to": "high", "assign_to": "username", "notify": true}.'))
+    email_recipients = models.JSONField(default=list, blank=True, help_text="Email addresses for digests.")
+    notify_owner = models.BooleanField(default=True, help_text="Also mail the exception's owner.")
+    webhook_url = models.URLField(blank=True, help_text="POSTed a JSON digest; blank: no webhook.")
+    webhook_allow_private_network = models.BooleanField(default=False)
+    quiet_start = models.TimeField(null=True, blank=True, help_text="No notifications from (local time).")
+    quiet_end = models.TimeField(null=True, blank=True, help_text="…until (local time).")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, for quiet hours.")
+
+    class Meta:
+        abstract = True
+
+    def clean(self) -> None:
+        from apps.exceptions.escalation import check_policy
+
+        try:
+            check_policy(self)
+        except Exception as error:  # PolicyInvalid carries the message a form should show
+            raise ValidationError(getattr(error, "message", str(error))) from None
+
+
+class EscalationPolicy(PolicyFields, TimeStampedModel):
+    """The customer's own escalation policy; the first active one applies (else the partner's default)."""
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "escalation policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EscalationMark(models.Model):
+    """A rule fired for an exception in a cycle: the same rule does not fire (or notify) again until it reopens."""
+
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="marks")
+    rule_key = models.CharField(max_length=200)
+    cycle = models.PositiveIntegerField()
+    fired_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["exception", "rule_key", "cycle"], name="one_mark_per_cycle")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_key} fired for {self.exception_id} (cycle {self.cycle})"
+
+
+class Notification(TimeStampedModel):
+    """One digest to one recipient (an email address or a webhook URL); failed sends are retried by the tick."""
+
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    recipient = models.CharField(max_length=500)
+    subject = models.CharField(max_length=300, blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    payload = models.JSONField(null=True, blank=True, help_text="Webhook body.")
+    exceptions = models.ManyToManyField(IntegrationException, related_name="notifications", blank=True)
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    send_after = models.DateTimeField(help_text="Held until then (quiet hours, retry back-off).")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    allow_private_network = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "send_after"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient}: {self.status}"

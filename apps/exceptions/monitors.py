@@ -1,0 +1,136 @@
+"""Monitors: trouble no failed record shows. Each finding is an exception that resolves itself when it clears.
+
+- expected run missed: a scheduled flow whose last good run is older than twice its interval;
+- connection health: a connection whose last health check failed;
+- backlog: hub records an outbound flow still has to send, or failed records, older than a threshold;
+- quota: a connection that has spent most of its kind's daily API allowance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from croniter import croniter
+from django.conf import settings
+
+from apps.common.errors import ApplicationError
+from apps.connectors.kinds import get_kind
+from apps.connectors.models import ApiCallWindow, Connection, HealthStatus
+from apps.connectors.ratelimit import DAY
+from apps.exceptions.choices import ACTIVE_STATUSES, Kind, Source
+from apps.exceptions.classify import signature
+from apps.exceptions.models import ExceptionRecord, IntegrationException
+from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
+from apps.runs.models import Flow, FlowDirection, Run, RunStatus
+from apps.runs.outbound import pending_records
+
+
+@dataclass
+class MonitorReport:
+    raised: list[str] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+
+def monitors_check(*, now: datetime) -> MonitorReport:
+    report = MonitorReport()
+    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota):
+        check(now, report)
+    return report
+
+
+def _finding(report: MonitorReport, *, kind: str, scope: str, found: bool, message: str, now: datetime,
+             connection_id=None, flow_id=None, records: list[RecordAtRisk] | None = None) -> None:
+    """Raise the monitor's exception while the condition holds; resolve it (by the system) once it clears."""
+    if found:
+        exception_raise(kind=kind, message=message, fingerprint_text=kind, scope=scope, source=Source.MONITOR,
+                        connection_id=connection_id, flow_id=flow_id, records=records, now=now)
+        report.raised.append(scope)
+        return
+    fingerprint = signature(kind=kind, message=kind, flow_id=flow_id, connection_id=connection_id, object_type="",
+                            error_field="", scope=scope).fingerprint
+    existing = IntegrationException.objects.filter(fingerprint=fingerprint, status__in=ACTIVE_STATUSES).first()
+    if existing is not None:
+        exception_clear(exception=existing, now=now, reason="Resolved by the system: the monitor's condition cleared.")
+        report.cleared.append(scope)
+
+
+# --- expected run missed -----------------------------------------------------------------------------
+def flow_interval(flow: Flow, now: datetime) -> timedelta:
+    if flow.schedule_cron:
+        schedule = croniter(flow.schedule_cron, now)
+        first = schedule.get_next(datetime)
+        return schedule.get_next(datetime) - first
+    return timedelta(minutes=max(flow.schedule_minutes, 1))
+
+
+def _missed_runs(now: datetime, report: MonitorReport) -> None:
+    flows = Flow.objects.filter(is_enabled=True, on_schedule=True, connection__is_enabled=True)
+    for flow in flows:
+        interval = flow_interval(flow, now)
+        last = (Run.objects.filter(flow=flow, status__in=[RunStatus.SUCCEEDED, RunStatus.PARTIAL])
+                .order_by("-finished_at").values_list("finished_at", flat=True).first())
+        since = last or flow.created_at
+        missed = now - since > 2 * interval
+        minutes = int(interval.total_seconds() // 60)
+        message = (f"{flow.name} should run every {minutes} min; its last good run was "
+                   f"{'at ' + since.isoformat(timespec='minutes') if last else 'never'}.")
+        _finding(report, kind=Kind.MISSED_RUN, scope=f"missed_run:{flow.pk}", found=missed, message=message,
+                 now=now, flow_id=flow.pk, connection_id=flow.connection_id)
+
+
+# --- connection health ---------------------------------------------------------------------------------
+def _connection_health(now: datetime, report: MonitorReport) -> None:
+    for connection in Connection.objects.filter(is_enabled=True):
+        failing = connection.health_status == HealthStatus.FAILING
+        message = f"{connection.name} fails its health check: {connection.last_check_message or 'no reason given'}"
+        _finding(report, kind=Kind.CONNECTION_HEALTH, scope=f"health:{connection.pk}", found=failing,
+                 message=message, now=now, connection_id=connection.pk)
+
+
+# --- backlog -------------------------------------------------------------------------------------------
+def _outbound_backlog(now: datetime, report: MonitorReport) -> None:
+    threshold = now - timedelta(hours=settings.WEFT_EXCEPTIONS_BACKLOG_HOURS)
+    for flow in Flow.objects.filter(direction=FlowDirection.OUTBOUND, is_enabled=True).select_related("connection"):
+        stale = pending_records(flow).filter(updated_at__lt=threshold)
+        count = stale.count()
+        message = (f"{flow.name}: {count} record(s) waiting to be sent for more than "
+                   f"{settings.WEFT_EXCEPTIONS_BACKLOG_HOURS} h.")
+        _finding(report, kind=Kind.BACKLOG, scope=f"backlog:{flow.pk}", found=count > 0, message=message, now=now,
+                 flow_id=flow.pk, connection_id=flow.connection_id,
+                 records=[RecordAtRisk(key=f"backlog:{flow.pk}", context={"waiting": count})])
+
+
+def _failed_backlog(now: datetime, report: MonitorReport) -> None:
+    threshold = now - timedelta(hours=settings.WEFT_EXCEPTIONS_BACKLOG_HOURS)
+    old = (ExceptionRecord.objects.filter(is_open=True, first_seen__lt=threshold,
+                                          exception__status__in=ACTIVE_STATUSES)
+           .exclude(exception__source=Source.MONITOR))
+    count = old.count()
+    message = f"{count} failed record(s) older than {settings.WEFT_EXCEPTIONS_BACKLOG_HOURS} h are still open."
+    _finding(report, kind=Kind.BACKLOG, scope="backlog:failed", found=count > 0, message=message, now=now,
+             records=[RecordAtRisk(key="backlog:failed", context={"failed": count})])
+
+
+# --- daily API quota -----------------------------------------------------------------------------------
+def daily_allowance(connection: Connection) -> int | None:
+    try:
+        limit = get_kind(connection.kind).capabilities.rate_limit
+    except ApplicationError:
+        return None
+    return next((calls for calls, seconds in limit.windows if seconds == DAY), None)
+
+
+def _quota(now: datetime, report: MonitorReport) -> None:
+    start = datetime.fromtimestamp(int(now.timestamp()) // DAY * DAY, tz=UTC)
+    used = dict(ApiCallWindow.objects.filter(window_seconds=DAY, window_start=start)
+                .values_list("connection_id", "calls"))
+    for connection in Connection.objects.filter(is_enabled=True):
+        allowance = daily_allowance(connection)
+        if allowance is None:
+            continue
+        calls = used.get(connection.pk, 0)
+        nearly = calls >= allowance * settings.WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT / 100
+        message = f"{connection.name} has used {calls} of its {allowance} API calls today."
+        _finding(report, kind=Kind.QUOTA, scope=f"quota:{connection.pk}", found=nearly, message=message, now=now,
+                 connection_id=connection.pk)

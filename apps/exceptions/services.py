@@ -1,0 +1,255 @@
+"""Triage: assign, acknowledge, comment, resolve, ignore, reopen — one at a time or in bulk.
+
+Every change locks the exception's row (``select_for_update``), applies itself to the fresh row and
+saves only the fields it changes, so two people working the same exception at once both keep their
+change; each change is a history row naming the person and the reason. Comments are rows of their own.
+Who may do what: ``ACTION_CAPABILITIES`` (checked by the API and the admin through ``user_may``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import connection as db
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.exceptions.choices import ACTIVE_STATUSES, Severity, Source, Status
+from apps.exceptions.errors import TriageRefused
+from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
+from apps.tenants.access import user_can
+from apps.tenants.choices import Capability
+from apps.tenants.models import Customer, User
+
+# Any one of the capabilities allows the action. Finance approvers (APPROVE) may acknowledge: they
+# confirm the business knows; fixing, resolving, ignoring and replaying stay with partner operators.
+ACTION_CAPABILITIES: dict[str, frozenset[str]] = {
+    "view": frozenset({Capability.VIEW}),
+    "comment": frozenset({Capability.COMMENT}),
+    "acknowledge": frozenset({Capability.APPROVE, Capability.OPERATE}),
+    "assign": frozenset({Capability.OPERATE}),
+    "severity": frozenset({Capability.OPERATE}),
+    "resolve": frozenset({Capability.OPERATE}),
+    "ignore": frozenset({Capability.OPERATE}),
+    "reopen": frozenset({Capability.OPERATE}),
+    "edit_payload": frozenset({Capability.OPERATE}),
+    "replay": frozenset({Capability.OPERATE}),
+}
+
+
+def user_may(user, customer: Customer | None, action: str) -> bool:
+    return any(user_can(user, customer, capability) for capability in ACTION_CAPABILITIES[action])
+
+
+def current_customer() -> Customer | None:
+    """The customer whose schema is active (requests and tasks alike)."""
+    return Customer.objects.select_related("partner").filter(schema_name=db.schema_name).first()
+
+
+def _locked(exception: IntegrationException) -> IntegrationException:
+    return IntegrationException.objects.select_for_update().get(pk=exception.pk)
+
+
+def _save(exception: IntegrationException, fields: list[str], *, acting_user, reason: str) -> IntegrationException:
+    exception._history_user = acting_user
+    exception._change_reason = reason
+    exception.save(update_fields=[*fields, "updated_at"])
+    return exception
+
+
+@transaction.atomic
+def exception_assign(*, exception: IntegrationException, owner: User | None, acting_user,
+                     customer: Customer | None = None) -> IntegrationException:
+    """Give the exception to ``owner`` (None: nobody). The owner must be able to see this customer."""
+    if owner is not None and customer is not None and not user_can(owner, customer, Capability.VIEW):
+        raise TriageRefused(f"{owner.get_username()} cannot see this customer; assign someone who can.")
+    exception = _locked(exception)
+    if exception.owner_id == (owner.pk if owner else None):
+        return exception
+    exception.owner = owner
+    reason = f"Assigned to {owner.get_username()}" if owner else "Unassigned"
+    return _save(exception, ["owner"], acting_user=acting_user, reason=reason)
+
+
+@transaction.atomic
+def exception_acknowledge(*, exception: IntegrationException, acting_user, now: datetime | None = None
+                          ) -> IntegrationException:
+    """Someone knows and is on it: escalation rules for open exceptions stop firing."""
+    exception = _locked(exception)
+    if exception.status == Status.ACKNOWLEDGED:
+        return exception
+    if exception.status != Status.OPEN:
+        raise TriageRefused(f"Only open exceptions can be acknowledged; this one is {exception.get_status_display()}.")
+    exception.status, exception.acknowledged_at = Status.ACKNOWLEDGED, now or timezone.now()
+    return _save(exception, ["status", "acknowledged_at"], acting_user=acting_user, reason="Acknowledged")
+
+
+@transaction.atomic
+def exception_resolve(*, exception: IntegrationException, acting_user, reason: str = "",
+                      now: datetime | None = None) -> IntegrationException:
+    """Mark it fixed. Its records count as cleared: if one fails again, the exception reopens."""
+    now = now or timezone.now()
+    exception = _locked(exception)
+    if exception.status == Status.RESOLVED:
+        return exception
+    ExceptionRecord.objects.filter(exception=exception, is_open=True).update(is_open=False, cleared_at=now,
+                                                                             cleared_by="person")
+    exception.status, exception.resolved_at, exception.status_reason = Status.RESOLVED, now, reason.strip()
+    exception.open_records = 0
+    return _save(exception, ["status", "resolved_at", "status_reason", "open_records"], acting_user=acting_user,
+                 reason=f"Resolved: {reason.strip()}" if reason.strip() else "Resolved")
+
+
+@transaction.atomic
+def exception_ignore(*, exception: IntegrationException, acting_user, reason: str) -> IntegrationException:
+    """Stop treating it as work; new occurrences still count but do not reopen it. A reason is required."""
+    if not reason or not reason.strip():
+        raise TriageRefused("Say why the exception is ignored.")
+    exception = _locked(exception)
+    exception.status, exception.status_reason = Status.IGNORED, reason.strip()
+    return _save(exception, ["status", "status_reason"], acting_user=acting_user, reason=f"Ignored: {reason.strip()}")
+
+
+@transaction.atomic
+def exception_reopen(*, exception: IntegrationException, acting_user, reason: str = "",
+                     now: datetime | None = None) -> IntegrationException:
+    exception = _locked(exception)
+    if exception.status in ACTIVE_STATUSES:
+        return exception
+    _start_cycle(exception, now or timezone.now())
+    return _save(exception, ["status", "cycle", "opened_at", "resolved_at", "acknowledged_at", "status_reason"],
+                 acting_user=acting_user, reason=f"Reopened: {reason}" if reason else "Reopened")
+
+
+@transaction.atomic
+def exception_set_severity(*, exception: IntegrationException, severity: int, acting_user,
+                           reason: str = "") -> IntegrationException:
+    exception = _locked(exception)
+    if exception.severity == severity:
+        return exception
+    exception.severity = Severity(severity)
+    return _save(exception, ["severity"], acting_user=acting_user,
+                 reason=reason or f"Severity set to {exception.get_severity_display()}")
+
+
+def exception_comment(*, exception: IntegrationException, body: str, acting_user) -> ExceptionComment:
+    body = (body or "").strip()
+    if not body:
+        raise TriageRefused("A comment needs some text.")
+    return ExceptionComment.objects.create(exception=exception, author=acting_user, body=body[:10000])
+
+
+def _start_cycle(exception: IntegrationException, now: datetime) -> None:
+    exception.status, exception.cycle, exception.opened_at = Status.OPEN, exception.cycle + 1, now
+    exception.resolved_at = exception.acknowledged_at = None
+    exception.status_reason = ""
+
+
+@transaction.atomic
+def status_change_system(*, exception: IntegrationException, status: str, reason: str, now: datetime
+                         ) -> IntegrationException:
+    """The system resolves (every record succeeded, a monitor's condition cleared) or reopens an exception."""
+    exception = _locked(exception)
+    if exception.status == status:
+        return exception
+    if status == Status.OPEN:
+        _start_cycle(exception, now)
+        fields = ["status", "cycle", "opened_at", "resolved_at", "acknowledged_at", "status_reason"]
+    else:
+        exception.status, exception.resolved_at, exception.status_reason = status, now, reason
+        fields = ["status", "resolved_at", "status_reason"]
+    return _save(exception, fields, acting_user=None, reason=reason)
+
+
+# --- bulk ------------------------------------------------------------------------------------------
+BULK_ACTIONS = {
+    "acknowledge": lambda e, user, params: exception_acknowledge(exception=e, acting_user=user),
+    "resolve": lambda e, user, params: exception_resolve(exception=e, acting_user=user,
+                                                         reason=params.get("reason", "")),
+    "ignore": lambda e, user, params: exception_ignore(exception=e, acting_user=user, reason=params.get("reason", "")),
+    "assign": lambda e, user, params: exception_assign(exception=e, owner=params.get("owner"), acting_user=user,
+                                                       customer=params.get("customer")),
+    "reopen": lambda e, user, params: exception_reopen(exception=e, acting_user=user),
+}
+
+
+@dataclass
+class BulkResult:
+    done: list[int] = field(default_factory=list)
+    refused: dict[int, str] = field(default_factory=dict)
+
+
+def exceptions_bulk(*, exceptions, action: str, acting_user, **params) -> BulkResult:
+    """Apply one triage action to many exceptions; each is its own transaction, refusals are reported."""
+    if action not in BULK_ACTIONS:
+        raise TriageRefused(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
+    result = BulkResult()
+    for exception in exceptions:
+        try:
+            BULK_ACTIONS[action](exception, acting_user, params)
+        except TriageRefused as refusal:
+            result.refused[exception.pk] = refusal.message
+        else:
+            result.done.append(exception.pk)
+    return result
+
+
+# --- raised by monitors and reconciliation -----------------------------------------------------------
+@dataclass
+class RecordAtRisk:
+    key: str
+    context: dict = field(default_factory=dict)
+    hours: object = None
+    amount: object = None
+    currency: str = ""
+
+
+@transaction.atomic
+def exception_raise(*, kind: str, message: str, scope: str, source: str = Source.MONITOR, connection_id=None,
+                    flow_id=None, object_type: str = "", severity: int | None = None,
+                    records: list[RecordAtRisk] | None = None, fingerprint_text: str | None = None,
+                    now: datetime | None = None) -> IntegrationException:
+    """Raise (or count again) an exception that no ledger item carries: a monitor's finding, a
+    reconciliation mismatch. ``scope`` names what it is about: one exception per scope and message (or
+    per scope and ``fingerprint_text``, when the message carries figures that change every time)."""
+    from apps.exceptions import classify, ingest
+
+    now = now or timezone.now()
+    sig = classify.signature(kind=kind, message=fingerprint_text or message, flow_id=flow_id,
+                             connection_id=connection_id, object_type=object_type, error_field="", scope=scope)
+    exception, created = IntegrationException.objects.get_or_create(fingerprint=sig.fingerprint, defaults={
+        "kind": kind, "source": source, "title": classify.normalise(message, kind)[:300], "message": message[:4000],
+        "flow_id": flow_id,
+        "connection_id": connection_id, "object_type": object_type, "first_seen": now, "last_seen": now,
+        "opened_at": now, "severity": severity or ingest.DEFAULT_SEVERITY.get(kind, Severity.MEDIUM),
+        "occurrences": 0})
+    for record in records or [RecordAtRisk(key=scope)]:
+        ExceptionRecord.objects.update_or_create(exception=exception, record_key=record.key[:255], defaults={
+            "is_open": True, "last_seen": now, "context": record.context, "hours": record.hours,
+            "amount": record.amount, "currency": record.currency[:3]}, create_defaults={
+            "is_open": True, "first_seen": now, "last_seen": now, "context": record.context, "hours": record.hours,
+            "amount": record.amount, "currency": record.currency[:3]})
+    IntegrationException.objects.filter(pk=exception.pk).update(occurrences=F("occurrences") + 1, last_seen=now,
+                                                                 message=message[:4000])
+    ingest.exception_refresh(exception_id=exception.pk, now=now)
+    exception.refresh_from_db()
+    if exception.status == Status.RESOLVED:
+        exception = status_change_system(exception=exception, status=Status.OPEN, now=now,
+                                         reason="Reopened by the system: the condition is back.")
+    return exception
+
+
+def exception_clear(*, exception: IntegrationException, reason: str, now: datetime | None = None
+                    ) -> IntegrationException:
+    """A monitor's condition is gone: its records clear and the exception resolves (attributed to the system)."""
+    now = now or timezone.now()
+    ExceptionRecord.objects.filter(exception=exception, is_open=True).update(is_open=False, cleared_at=now,
+                                                                             cleared_by="monitor")
+    from apps.exceptions.ingest import exception_refresh
+
+    exception_refresh(exception_id=exception.pk, now=now)
+    if exception.status in ACTIVE_STATUSES:
+        return status_change_system(exception=exception, status=Status.RESOLVED, reason=reason, now=now)
+    return exception
