@@ -200,3 +200,34 @@ def _assignments(ann, bob, cid, p1, p2) -> None:
     Assignment.objects.create(person=bob, project=p2, start_date=date(2025, 6, 11), end_date=date(2025, 6, 20),
                               planned_hours=8)
     Assignment.objects.create(person=cid, project=p1, planned_hours=30)  # no dates: cannot be spread over weeks
+
+
+def build_more(n: int = 5) -> None:
+    """More of everything (projects, people, entries, invoices, ledger, exceptions): query counts must not move."""
+    tryton = Connection.objects.get(slug="tryton")
+    flow = Flow.objects.get(slug="time-to-tryton")
+    acme = Customer.objects.get(code="ACME")
+    run = Run.objects.create(flow=flow, connection=tryton, object_name="timesheet", object_type="time_entry",
+                             status="succeeded", started_at=at("06-12"), finished_at=at("06-12", 10))
+    for k in range(n):
+        project = Project.objects.create(code=f"MORE-{k}", name=f"More {k}", customer=acme, currency="EUR",
+                                         default_bill_rate=90)
+        person = Person.objects.create(code=f"MORE{k}", name=f"More {k}", practice=f"P{k}")
+        Assignment.objects.create(person=person, project=project, start_date=date(2025, 6, 2),
+                                  end_date=date(2025, 6, 27), planned_hours=60)
+        PersonCostRate.objects.create(person=person, effective_from=date(2025, 1, 1), amount=45, currency="EUR")
+        entries = [TimeEntry.objects.create(person=person, project=project, date=date(2025, 6, 2 + day),
+                                            hours=3, approval_status="approved", approved_at=at("06-20"),
+                                            content_hash=f"more-{k}-{day}") for day in range(0, 20, 3)]
+        for entry in entries[:3]:
+            _posted(tryton, entry, entry.content_hash)
+            RunItem.objects.create(run=run, object_type="time_entry", canonical_id=entry.pk, outcome="created",
+                                   external_id=str(entry.pk), latency_ms=3_600_000 * (k + 1))
+        invoice = Invoice.objects.create(number=f"M{k}", customer=acme, project=project, currency="EUR",
+                                         issue_date=date(2025, 6, 25), amount_net=100, amount_total=120)
+        InvoiceLine.objects.create(invoice=invoice, amount=100).time_entries.set(entries)
+        x = IntegrationException.objects.create(fingerprint=f"more-{k}", kind="mapping", title="more", flow=flow,
+                                                first_seen=at("06-20"), last_seen=at("06-20"), opened_at=at("06-20"),
+                                                open_records=1, amount_at_risk=270, currency="EUR")
+        ExceptionRecord.objects.create(exception=x, record_key=f"more:{entries[-1].pk}", object_type="time_entry",
+                                       canonical_id=entries[-1].pk, first_seen=at("06-20"), last_seen=at("06-20"))
