@@ -9,6 +9,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = demo.demo_seed()
+        self._seed_flows()
         port = settings.WEFT_SITE_PORT
         self.stdout.write(self.style.SUCCESS("\nWeft demo is ready.\n"))
         self.stdout.write(f"  Platform admin:         http://localhost:{port}/admin/")
@@ -18,3 +19,17 @@ class Command(BaseCommand):
         for username, what in logins:
             self.stdout.write(f"    {username:<20} {what}")
         self.stdout.write("")
+
+    def _seed_flows(self) -> None:
+        """Each demo customer gets the journal accelerator and a week of time run through it (first time only)."""
+        from django_tenants.utils import schema_context
+
+        from apps.runs.demo import demo_flows_seed
+        from apps.runs.templates import templates_sync_builtin
+        from apps.tenants.models import Customer
+
+        templates_sync_builtin()
+        for customer in Customer.objects.firms().filter(slug__in=[c[1] for c in demo.CUSTOMERS]):
+            with schema_context(customer.schema_name):
+                if demo_flows_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: demo flows installed and a time export run through them.")
