@@ -220,7 +220,7 @@ def exception_raise(*, kind: str, message: str, scope: str, source: str = Source
     sig = classify.signature(kind=kind, message=fingerprint_text or message, flow_id=flow_id,
                              connection_id=connection_id, object_type=object_type, error_field="", scope=scope)
     exception, created = IntegrationException.objects.get_or_create(fingerprint=sig.fingerprint, defaults={
-        "kind": kind, "source": source, "title": classify.normalise(message, kind)[:300], "message": message[:4000],
+        "kind": kind, "source": source, "title": message[:300], "message": message[:4000],
         "flow_id": flow_id,
         "connection_id": connection_id, "object_type": object_type, "first_seen": now, "last_seen": now,
         "opened_at": now, "severity": severity or ingest.DEFAULT_SEVERITY.get(kind, Severity.MEDIUM),
@@ -232,7 +232,7 @@ def exception_raise(*, kind: str, message: str, scope: str, source: str = Source
             "is_open": True, "first_seen": now, "last_seen": now, "context": record.context, "hours": record.hours,
             "amount": record.amount, "currency": record.currency[:3]})
     IntegrationException.objects.filter(pk=exception.pk).update(occurrences=F("occurrences") + 1, last_seen=now,
-                                                                 message=message[:4000])
+                                                                 message=message[:4000], title=message[:300])
     ingest.exception_refresh(exception_id=exception.pk, now=now)
     exception.refresh_from_db()
     if exception.status == Status.RESOLVED:
