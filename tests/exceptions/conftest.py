@@ -96,3 +96,8 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+
+
+def pytest_configure(config):
+    # test_classify drives the Harvest kind with tests.connectors' helpers, whose module marks tests "prism".
+    config.addinivalue_line("markers", "prism: talks HTTP to a Prism mock server of a vendor's OpenAPI spec")

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('tenants', '0004_plans_usage_health'),
+        ('tenants', '0003_historicalflowtemplate_flowtemplate'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
