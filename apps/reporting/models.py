@@ -43,3 +43,54 @@ class ReportingSettings(TimeStampedModel):
     def current(cls) -> ReportingSettings:
         """The stored settings, or unsaved defaults (reads never write)."""
         return cls.objects.order_by("pk").first() or cls()
+
+
+class Snapshot(models.Model):
+    """When the stored figures below were last refreshed (one row per snapshot name)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    refreshed_at = models.DateTimeField()
+    took_ms = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UnpostedEntry(models.Model):
+    """Stored answer of "which approved time has an outbound flow not posted?" (one row per flow and entry).
+
+    Finding it means comparing every approved entry with the cross-reference: seconds on a million
+    entries. ``services.reporting_refresh`` stores the answer after every finished run (the only way
+    posting state changes, besides edits in the admin) and the figures read these few rows.
+    """
+
+    flow_id = models.BigIntegerField()
+    time_entry_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    person_id = models.BigIntegerField()
+    work_date = models.DateField()
+    approved_day = models.DateField()
+    hours = models.DecimalField(max_digits=9, decimal_places=2)
+    billable_hours = models.DecimalField(max_digits=9, decimal_places=2)
+    value = models.DecimalField(max_digits=16, decimal_places=4)
+    unrated_hours = models.DecimalField(max_digits=9, decimal_places=2)
+    currency = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project_id", "approved_day"])]
+
+    def __str__(self) -> str:
+        return f"time entry {self.time_entry_id} not posted by flow {self.flow_id}"
+
+
+class InvoiceCycle(models.Model):
+    """Stored per invoice: days from the last approval of the time it bills to its issue date (for ROI)."""
+
+    invoice_id = models.BigIntegerField(unique=True)
+    project_id = models.BigIntegerField(null=True)
+    customer_id = models.BigIntegerField()
+    issue_date = models.DateField(db_index=True)
+    days = models.IntegerField()
+
+    def __str__(self) -> str:
+        return f"invoice {self.invoice_id}: {self.days} days"

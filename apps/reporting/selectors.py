@@ -21,6 +21,7 @@ from apps.reporting.sql import T, fetch, monday, month_start, next_month, scope,
 from apps.reporting.tables import Column, Table
 from apps.runs.models import Flow, FlowDirection
 
+SNAPSHOT = "figures"  # the name of the stored figures' Snapshot row
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
 RATIO = Decimal("0.0001")
@@ -90,50 +91,72 @@ def _age_case(expr: str) -> str:
     return f"CASE {arms} ELSE {len(AGE_BUCKETS) - 1} END"
 
 
+def unposted_entries_sql(flows: list[Flow]) -> tuple[str, list[Any]]:
+    """One row per (flow, entry) the flow still has to post: the live answer ``UnpostedEntry`` stores."""
+    parts, params = [], []
+    rate = "coalesce(te.bill_rate, p.default_bill_rate)"
+    for flow in flows:
+        pending, pending_params = _pending_sql([flow])
+        parts.append(f"""
+            SELECT %s::bigint AS flow_id, te.id AS time_entry_id, te.project_id, te.person_id, te.date AS work_date,
+                   coalesce((te.approved_at AT TIME ZONE 'UTC')::date, te.date) AS approved_day, te.hours,
+                   CASE WHEN te.billable THEN te.hours ELSE 0 END AS billable_hours,
+                   CASE WHEN te.billable THEN te.hours * coalesce({rate}, 0) ELSE 0 END AS value,
+                   CASE WHEN te.billable AND {rate} IS NULL THEN te.hours ELSE 0 END AS unrated_hours,
+                   coalesce(nullif(te.currency, ''), p.currency) AS currency
+            FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
+            WHERE te.approval_status = 'approved' AND te.deleted_at IS NULL AND {pending}""")
+        params += [flow.pk, *pending_params]
+    return " UNION ALL ".join(parts), params
+
+
 def unposted_time(*, filters: ReportFilters) -> Table:
-    """Approved, live time entries some enabled outbound time flow has not posted (as they stand now).
+    """Approved, live time entries some enabled outbound time flow has not posted (as they stand).
 
     Grouped by project and age (days from approval, or from the work date if no approval time, to
     ``as_of``). Value = billable hours × (entry bill rate, else the project's default rate).
-    ``start``/``end`` filter on the work date; without them all unposted time counts.
+    ``start``/``end`` filter on the work date; without them all unposted time counts. Read from the
+    snapshot ``services.reporting_refresh`` stores after each finished run when there is one (the notes
+    say as of when), else computed live.
     """
+    from apps.reporting.models import Snapshot, UnpostedEntry
+
     flows = outbound_flows(filters, ObjectType.TIME_ENTRY)
     if not flows:
         return Table(UNPOSTED_COLUMNS, [], _unposted_summary([]),
                      ["No enabled outbound time-entry flow: nothing is waiting to be posted."])
-    pending, params = _pending_sql(flows)
-    clauses, scope_params = scope(filters, "te")
-    if filters.start:
-        clauses.append("te.date >= %s")
-        scope_params.append(filters.start)
-    if filters.end:
-        clauses.append("te.date <= %s")
-        scope_params.append(filters.end)
-    approved_day = "coalesce((te.approved_at AT TIME ZONE 'UTC')::date, te.date)"
-    rate = "coalesce(te.bill_rate, p.default_bill_rate)"
+    snapshot = Snapshot.objects.filter(name=SNAPSHOT).first()
+    if snapshot is not None:
+        source, source_params = UnpostedEntry._meta.db_table, []
+    else:
+        live, source_params = unposted_entries_sql(flows)
+        source = f"({live})"
+    clauses, scope_params = scope(filters, "u")
+    for name, op in (("start", ">="), ("end", "<=")):
+        if getattr(filters, name):
+            clauses.append(f"u.work_date {op} %s")
+            scope_params.append(getattr(filters, name))
     sql = f"""
         WITH d AS (SELECT %s::date AS today)
         SELECT p.code AS project, p.name AS project_name, c.name AS customer, g.bucket, g.currency,
                g.entries, g.hours, g.billable_hours, round(g.value, 2) AS value, g.unrated_hours, g.oldest_approved
         FROM (
-            SELECT te.project_id, {_age_case(f"(d.today - {approved_day})")} AS bucket,
-                   coalesce(nullif(te.currency, ''), p.currency) AS currency,
-                   count(*) AS entries, sum(te.hours) AS hours,
-                   coalesce(sum(te.hours) FILTER (WHERE te.billable), 0) AS billable_hours,
-                   coalesce(sum(te.hours * coalesce({rate}, 0)) FILTER (WHERE te.billable), 0) AS value,
-                   coalesce(sum(te.hours) FILTER (WHERE te.billable AND {rate} IS NULL), 0) AS unrated_hours,
-                   min({approved_day}) AS oldest_approved
-            FROM d, {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
-            WHERE te.approval_status = 'approved' AND te.deleted_at IS NULL AND {pending} AND {where(clauses)}
+            SELECT u.project_id, {_age_case("(d.today - u.approved_day)")} AS bucket, u.currency,
+                   count(*) AS entries, sum(u.hours) AS hours, sum(u.billable_hours) AS billable_hours,
+                   sum(u.value) AS value, sum(u.unrated_hours) AS unrated_hours, min(u.approved_day) AS oldest_approved
+            FROM d, (SELECT DISTINCT ON (s.time_entry_id) s.* FROM {source} s WHERE s.flow_id = ANY(%s)) u
+            WHERE {where(clauses)}
             GROUP BY 1, 2, 3
         ) g
         JOIN {T['project']} p ON p.id = g.project_id JOIN {T['customer']} c ON c.id = p.customer_id
         ORDER BY p.code, g.bucket, g.currency
     """
-    rows = fetch(sql, [filters.today(), *params, *scope_params])
+    rows = fetch(sql, [filters.today(), *source_params, [f.pk for f in flows], *scope_params])
     for row in rows:
         row["age"] = AGE_BUCKETS[row.pop("bucket")][1]
     notes = [f"Unposted for: {', '.join(f.name for f in flows)}. Age counted to {filters.today().isoformat()}."]
+    if snapshot is not None:
+        notes.append(f"As of {snapshot.refreshed_at:%Y-%m-%d %H:%M} UTC (refreshed after every finished run).")
     return Table(UNPOSTED_COLUMNS, rows, _unposted_summary(rows), notes)
 
 
@@ -205,9 +228,10 @@ def _planned_by_week(filters, start: date, end: date) -> tuple[dict, int]:
         if a["planned_hours"] is None or not total_days:
             unplannable += 1
             continue
-        week = max(monday(a["start_date"]), start)
-        while week <= min(a["end_date"], end):
-            days = workdays(max(week, a["start_date"]), min(week + timedelta(days=6), a["end_date"]))
+        week, first, last = max(monday(a["start_date"]), start), a["start_date"], a["end_date"]
+        while week <= min(last, end):
+            inside = first <= week and week + timedelta(days=6) <= last
+            days = 5 if inside else workdays(max(week, first), min(week + timedelta(days=6), last))
             if days:
                 key = (a["person_id"], (a["project_id"], a["project"]), week)
                 planned[key] += a["planned_hours"] * days / total_days
@@ -218,7 +242,7 @@ def _planned_by_week(filters, start: date, end: date) -> tuple[dict, int]:
 def _actual_by_week(filters, start: date, end: date) -> dict:
     clauses, params = scope(filters, "te")
     rows = fetch(f"""
-        SELECT te.person_id, te.project_id, p.code AS project, date_trunc('week', te.date)::date AS week,
+        SELECT te.person_id, te.project_id, p.code AS project, date_trunc('week', te.date::timestamp)::date AS week,
                sum(te.hours) AS hours
         FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
         WHERE te.date BETWEEN %s AND %s AND te.deleted_at IS NULL AND te.approval_status <> 'rejected'
@@ -380,7 +404,7 @@ def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
     start, end = _month_window(filters, months=3)
     clauses, params = scope(filters, "te")
     hours = fetch(f"""
-        SELECT te.person_id, date_trunc('month', te.date)::date AS month,
+        SELECT te.person_id, date_trunc('month', te.date::timestamp)::date AS month,
                coalesce(sum(te.hours) FILTER (WHERE te.billable), 0) AS billable_hours, sum(te.hours) AS hours
         FROM {T['time']} te
         WHERE te.date BETWEEN %s AND %s AND te.deleted_at IS NULL AND te.approval_status <> 'rejected'
@@ -389,14 +413,15 @@ def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
     """, [start, end, *params])
     booked = {(r["person_id"], r["month"]): r for r in hours}
     people = _people_for_utilization(filters, {r["person_id"] for r in hours})
+    months = {m: Decimal(workdays(max(m, start), min(next_month(m) - timedelta(days=1), end))) / 5
+              for m in _months(start, end)}  # weeks of capacity in each month's part of the window
     rows = []
     for person in people:
-        for month in _months(start, end):
-            capacity = (person["capacity_hours_per_week"] * workdays(max(month, start), min(next_month(month)
-                        - timedelta(days=1), end)) / 5).quantize(CENT)
+        practice = person["practice"] or NO_PRACTICE
+        for month, weeks in months.items():
             got = booked.get((person["id"], month), {})
-            rows.append({"person": person["code"], "person_name": person["name"],
-                         "practice": person["practice"] or NO_PRACTICE, "month": month, "capacity_hours": capacity,
+            rows.append({"person": person["code"], "person_name": person["name"], "practice": practice,
+                         "month": month, "capacity_hours": (person["capacity_hours_per_week"] * weeks).quantize(CENT),
                          "billable_hours": got.get("billable_hours", ZERO), "hours": got.get("hours", ZERO)})
     if by == "practice":
         rows = _by_practice(rows)
@@ -474,7 +499,7 @@ def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
     """
     if basis not in BASES:
         raise ReportFilterError(f"basis must be one of: {', '.join(BASES)}.")
-    start, end = _month_window(filters, months=6)
+    start, end = _month_window(filters, months=3)
     cells: dict[tuple, dict] = defaultdict(lambda: {"hours": ZERO, "billable_value": ZERO, "billed_value": ZERO,
                                                     "cost": ZERO, "uncosted_hours": ZERO})
     for source in (_margin_time(filters, start, end), _margin_expenses(filters, start, end),
@@ -505,7 +530,7 @@ def _margin_time(filters, start: date, end: date) -> list[dict]:
                    lead(effective_from) OVER (PARTITION BY person_id ORDER BY effective_from) AS until
             FROM {T['cost_rate']}
         )
-        SELECT te.project_id, date_trunc('month', te.date)::date AS month, sum(te.hours) AS hours,
+        SELECT te.project_id, date_trunc('month', te.date::timestamp)::date AS month, sum(te.hours) AS hours,
                coalesce(sum(te.hours * coalesce(te.bill_rate, p.default_bill_rate, 0)) FILTER (WHERE te.billable), 0)
                    AS billable_value,
                sum(te.hours * coalesce({cost}, 0)) AS cost,
@@ -522,7 +547,7 @@ def _margin_time(filters, start: date, end: date) -> list[dict]:
 def _margin_expenses(filters, start: date, end: date) -> list[dict]:
     clauses, params = scope(filters, "e")
     return fetch(f"""
-        SELECT e.project_id, date_trunc('month', e.date)::date AS month,
+        SELECT e.project_id, date_trunc('month', e.date::timestamp)::date AS month,
                coalesce(sum(e.amount) FILTER (WHERE e.billable), 0) AS billable_value, sum(e.amount) AS cost
         FROM {T['expense']} e
         WHERE e.date BETWEEN %s AND %s AND e.deleted_at IS NULL AND e.approval_status <> 'rejected'
@@ -536,7 +561,8 @@ def _margin_invoices(filters, start: date, end: date) -> list[dict]:
         return []  # an invoice is not one person's: billed value is left out when filtering by people
     clauses, params = scope(filters, "i", people=False)
     return fetch(f"""
-        SELECT i.project_id, date_trunc('month', i.issue_date)::date AS month, sum(i.amount_net) AS billed_value
+        SELECT i.project_id, date_trunc('month', i.issue_date::timestamp)::date AS month,
+               sum(i.amount_net) AS billed_value
         FROM {T['invoice']} i
         WHERE i.project_id IS NOT NULL AND i.issue_date BETWEEN %s AND %s AND i.deleted_at IS NULL
           AND i.status <> 'void' AND {where(clauses)}
@@ -796,7 +822,7 @@ def _reconcile_status(row: dict, in_source: bool, in_target: bool) -> str:
 def _reconcile_source(filters, flow: Flow, start: date, end: date) -> list[dict]:
     clauses, params = scope(filters, "te")
     return fetch(f"""
-        SELECT te.project_id, date_trunc('week', te.date)::date AS week, sum(te.hours) AS hours,
+        SELECT te.project_id, date_trunc('week', te.date::timestamp)::date AS week, sum(te.hours) AS hours,
                sum(CASE WHEN te.billable THEN te.hours * coalesce(te.bill_rate, p.default_bill_rate, 0) ELSE 0 END)
                    AS amount
         FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
@@ -831,7 +857,7 @@ def _reconcile_target(filters, flow: Flow, start: date, end: date) -> list[dict]
             ) v ON TRUE
             WHERE NOT s.fresh
         )
-        SELECT t.project_id, date_trunc('week', t.date)::date AS week, sum(t.hours) AS hours,
+        SELECT t.project_id, date_trunc('week', t.date::timestamp)::date AS week, sum(t.hours) AS hours,
                sum(CASE WHEN t.billable THEN t.hours * coalesce(t.bill_rate, p.default_bill_rate, 0) ELSE 0 END)
                    AS amount
         FROM posted t JOIN {T['project']} p ON p.id = t.project_id
@@ -850,10 +876,10 @@ def roi(*, filters: ReportFilters, assumptions: dict | None = None) -> Table:
 
     Invoice-cycle days: per live, not void invoice with issue date and billed time, the days from the
     last approval of the time it bills to its issue date (never below 0); mean and median for invoices
-    issued before the go-live date and on or after it. Reconciliation hours saved per week =
-    manual hours before − flagged project-week differences × minutes each ÷ 60 (never below 0), over
-    the weeks since go-live in the window; value = hours × hourly cost. ``assumptions`` override the
-    stored ``ReportingSettings`` for a what-if.
+    issued before the go-live date and on or after it. Reconciliation hours saved = manual hours per
+    week before × whole weeks since go-live in the window − project-week differences reconciliation
+    raised as exceptions in those weeks × minutes each ÷ 60 (never below 0); value = hours × hourly cost.
+    ``assumptions`` override the stored ``ReportingSettings`` for a what-if.
     """
     from apps.reporting.models import ReportingSettings
 
@@ -911,22 +937,48 @@ def _go_live(settings) -> tuple[date | None, str]:
     return first.date(), "first successful outbound run (no go-live date set)"
 
 
+def invoice_cycles_sql() -> str:
+    """Per live, not void invoice with an issue date and billed approved time: days since its last approval."""
+    return f"""
+        SELECT i.id AS invoice_id, i.project_id, i.customer_id, i.issue_date,
+               greatest(0, i.issue_date - max((te.approved_at AT TIME ZONE 'UTC')::date)) AS days
+        FROM {T['invoice']} i JOIN {T['line']} l ON l.invoice_id = i.id
+        JOIN {T['line_time']} lt ON lt.invoiceline_id = l.id JOIN {T['time']} te ON te.id = lt.timeentry_id
+        WHERE i.deleted_at IS NULL AND i.status <> 'void' AND i.issue_date IS NOT NULL AND te.approved_at IS NOT NULL
+        GROUP BY i.id"""
+
+
 def _invoice_cycles(filters: ReportFilters, start: date, end: date, go_live: date | None) -> dict[bool, dict]:
-    clauses, params = _invoice_scope(filters.with_window(start, end))
+    from apps.reporting.models import InvoiceCycle, Snapshot
+
+    stored = Snapshot.objects.filter(name=SNAPSHOT).exists()
+    source = InvoiceCycle._meta.db_table if stored else f"({invoice_cycles_sql()})"
+    clauses, params = ["c.issue_date BETWEEN %s AND %s"], [start, end]
+    if filters.project:
+        clauses.append(f"c.project_id IN (SELECT id FROM {T['project']} WHERE code = %s)")
+        params.append(filters.project)
+    if filters.customer:
+        clauses.append(f"c.customer_id IN (SELECT id FROM {T['customer']} WHERE code = %s)")
+        params.append(filters.customer)
     rows = fetch(f"""
-        WITH cycles AS (
-            SELECT i.issue_date, greatest(0, i.issue_date - max((te.approved_at AT TIME ZONE 'UTC')::date)) AS days
-            FROM {T['invoice']} i JOIN {T['line']} l ON l.invoice_id = i.id
-            JOIN {T['line_time']} lt ON lt.invoiceline_id = l.id JOIN {T['time']} te ON te.id = lt.timeentry_id
-            WHERE i.deleted_at IS NULL AND i.status <> 'void' AND i.issue_date IS NOT NULL
-              AND te.approved_at IS NOT NULL AND {where(clauses)}
-            GROUP BY i.id, i.issue_date
-        )
-        SELECT coalesce(issue_date >= %s, FALSE) AS after, count(*) AS invoices, avg(days) AS mean,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median
-        FROM cycles GROUP BY 1
-    """, [*params, go_live])
+        SELECT coalesce(c.issue_date >= %s, FALSE) AS after, count(*) AS invoices, avg(c.days) AS mean,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY c.days) AS median
+        FROM {source} c WHERE {where(clauses)} GROUP BY 1
+    """, [go_live, *params])
     return {r["after"]: r for r in rows}
+
+
+def _flagged_weeks(filters: ReportFilters, first: date, last: date) -> int:
+    """Project-weeks reconciliation raised as exceptions (open or since cleared) in the weeks from first to last."""
+    from apps.exceptions.models import ExceptionRecord
+
+    records = ExceptionRecord.objects.filter(exception__kind="reconciliation", context__week__gte=first.isoformat(),
+                                             context__week__lte=last.isoformat())
+    if filters.project:
+        records = records.filter(context__project=filters.project)
+    if filters.flow:
+        records = records.filter(exception__flow__slug=filters.flow)
+    return records.count()
 
 
 def _reconciliation_savings(filters, values: dict, go_live: date | None, start: date, end: date) -> list[dict]:
@@ -936,7 +988,7 @@ def _reconciliation_savings(filters, values: dict, go_live: date | None, start: 
         last = end if end.weekday() == 6 else monday(end) - timedelta(days=1)  # the last Sunday up to end
         weeks = max(0, ((last - first).days + 1) // 7)
         if weeks:
-            flagged = reconciliation(filters=filters.with_window(first, last)).summary["flagged"]
+            flagged = _flagged_weeks(filters, first, last)
     before = values["manual_reconciliation_hours_per_week"]
     follow_up = Decimal(flagged) * values["minutes_per_flagged_difference"] / 60
     saved = max(ZERO, before * weeks - follow_up)
@@ -946,7 +998,8 @@ def _reconciliation_savings(filters, values: dict, go_live: date | None, start: 
                  "assumption"),
         _roi_row("Hourly cost (assumed)", values["hourly_cost"], values["currency"], "assumption"),
         _roi_row("Full weeks since go-live in the window", weeks, "weeks", "measured"),
-        _roi_row("Project-week differences flagged in those weeks", flagged, "differences", "measured"),
+        _roi_row("Project-week differences raised by reconciliation in those weeks", flagged, "differences",
+                 "measured"),
         _roi_row("Reconciliation hours saved", saved, "hours", "estimate"),
         _roi_row("Reconciliation hours saved per week", saved / weeks if weeks else None, "hours per week",
                  "estimate"),

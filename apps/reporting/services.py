@@ -6,14 +6,20 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, Project
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
-from apps.reporting.models import ReportingSettings
-from apps.reporting.selectors import outbound_flows, reconciliation
+from apps.reporting.models import InvoiceCycle, ReportingSettings, Snapshot, UnpostedEntry
+from apps.reporting.selectors import (
+    SNAPSHOT,
+    invoice_cycles_sql,
+    outbound_flows,
+    reconciliation,
+    unposted_entries_sql,
+)
 from apps.runs.models import Flow
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
@@ -136,3 +142,39 @@ def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | No
         if project_id is not None:
             keyed[(project_id, week)] = {"hours": Decimal(str(hours)), "amount": Decimal(str(amount))}
     return keyed
+
+
+UNPOSTED_COLUMNS = ("flow_id", "time_entry_id", "project_id", "person_id", "work_date", "approved_day", "hours",
+                    "billable_hours", "value", "unrated_hours", "currency")
+CYCLE_COLUMNS = ("invoice_id", "project_id", "customer_id", "issue_date", "days")
+
+
+@transaction.atomic
+def reporting_refresh(*, requested_at=None) -> Snapshot:
+    """Store what is unposted and the invoice cycles, as of now (seconds on a million entries; run in a task).
+
+    ``requested_at``: the finish time of the run that asked; a refresh that started after it covers it,
+    so queued duplicates do nothing. Concurrent refreshes of one schema queue behind a lock.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':reporting_refresh'))")
+    current = Snapshot.objects.filter(name=SNAPSHOT).first()
+    if current is not None and requested_at is not None and current.refreshed_at >= requested_at:
+        return current
+    started = timezone.now()
+    flows = outbound_flows(ReportFilters(), ObjectType.TIME_ENTRY)
+    _replace(UnpostedEntry, UNPOSTED_COLUMNS, *(unposted_entries_sql(flows) if flows else ("", [])))
+    _replace(InvoiceCycle, CYCLE_COLUMNS, invoice_cycles_sql(), [])
+    took = int((timezone.now() - started).total_seconds() * 1000)
+    snapshot, _ = Snapshot.objects.update_or_create(name=SNAPSHOT, defaults={"refreshed_at": started,
+                                                                             "took_ms": took})
+    return snapshot
+
+
+def _replace(model, columns: tuple[str, ...], select_sql: str, params: list) -> None:
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        if select_sql:
+            names = ", ".join(columns)
+            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ({select_sql}) s", params)

@@ -203,6 +203,9 @@ def test_reconciliation_differences_per_project_and_week(data):
 
 
 def test_roi_invoice_cycle_before_and_after_go_live_and_hours_saved(data):
+    from apps.reporting.services import reconciliation_check
+
+    reconciliation_check(filters=ReportFilters(start=date(2025, 6, 2), end=date(2025, 6, 29)), now=at("07-02"))
     table = selectors.roi(filters=ReportFilters(start=date(2025, 4, 1), end=date(2025, 6, 30), as_of=AS_OF))
     values = {row["metric"]: row["value"] for row in table.rows}
     # Before go-live (1 June): I6 issued 30 Apr, its time approved 2 Apr → 28 d; I5 30 May vs 21 May → 9 d.
@@ -211,7 +214,8 @@ def test_roi_invoice_cycle_before_and_after_go_live_and_hours_saved(data):
     assert (values["Invoice-cycle days before (mean)"], values["Invoice-cycle days after (mean)"]) == (
         D("18.5"), D("2.0"))
     assert values["Invoice cycle shortened by (mean)"] == D("16.5")
-    # Whole weeks 2–29 June = 4; 4 project-weeks flagged. Saved = 6 h × 4 − 4 × 15 min / 60 = 23 h; × 60 = 1380.
+    # Whole weeks 2–29 June = 4; reconciliation raised 4 project-weeks.
+    # Saved = 6 h × 4 − 4 × 15 min / 60 = 23 h; × 60 = 1380.
     assert values["Full weeks since go-live in the window"] == 4
     assert values["Reconciliation hours saved"] == D("23.00")
     assert values["Reconciliation hours saved per week"] == D("5.75")
@@ -237,3 +241,26 @@ def test_reading_a_figure_writes_nothing(data):
     ReportingSettings.objects.all().delete()
     selectors.roi(filters=ReportFilters(as_of=AS_OF))
     assert not ReportingSettings.objects.exists()
+
+
+def test_stored_figures_answer_like_the_live_ones_until_the_next_refresh(data):
+    from apps.canonical.models import ExternalRef
+    from apps.reporting.services import reporting_refresh
+
+    filters = ReportFilters(as_of=AS_OF)
+    live = selectors.unposted_time(filters=filters)
+    roi_filters = ReportFilters(start=date(2025, 4, 1), end=date(2025, 6, 30), as_of=AS_OF)
+    live_roi = selectors.roi(filters=roi_filters).rows
+    snapshot = reporting_refresh()
+    stored = selectors.unposted_time(filters=filters)
+    assert stored.rows == live.rows and stored.summary == live.summary
+    assert any(note.startswith("As of ") for note in stored.notes)
+    assert selectors.roi(filters=roi_filters).rows == live_roi
+    # E10 is posted: the stored figure still shows it until the refresh that follows the run.
+    e10 = data.entries["E10"]
+    ExternalRef.objects.create(object_type="time_entry", canonical_id=e10.pk, connection=data.tryton,
+                               external_id="T-10", last_synced_hash=e10.content_hash)
+    assert selectors.unposted_time(filters=filters).summary["hours"] == D("23.00")
+    assert reporting_refresh(requested_at=snapshot.refreshed_at) == snapshot  # already covered: nothing redone
+    reporting_refresh()
+    assert selectors.unposted_time(filters=filters).summary["hours"] == D("21.00")  # 23 − E10's 2 h

@@ -1,0 +1,17 @@
+"""Thin tasks: ids in, call a service (queued per schema with apps.tenants.tasks.tenant_task_enqueue)."""
+
+from __future__ import annotations
+
+from django.utils.dateparse import parse_datetime
+
+from apps.reporting import services
+from apps.reporting.filters import ReportFilters
+
+
+def reporting_refresh(requested_at: str | None = None) -> None:
+    services.reporting_refresh(requested_at=parse_datetime(requested_at) if requested_at else None)
+
+
+def reconciliation_check() -> None:
+    """The last 8 settled weeks, every enabled outbound time flow (schedule it daily per tenant)."""
+    services.reconciliation_check(filters=ReportFilters())
