@@ -44,6 +44,17 @@ def test_engineers_see_the_console_and_resolve_from_the_detail_page(cast, client
         assert current.status == Status.RESOLVED and current.history.latest("history_date").history_user == engineer
 
 
+def test_search_by_project_and_the_replay_preview_page(cast, client, exception):
+    engineer = member(Role.INTEGRATION_ENGINEER, partner=cast.xpartner, username="eng")
+
+    found = page(client, engineer, "?q=ACME-042", cast.alpha)
+    missing = page(client, engineer, "?q=ZZZ-999", cast.alpha)
+    preview = page(client, engineer, f"{exception.pk}/replay/", cast.alpha)
+
+    assert "ACME-042: totals differ" in found.text and "ACME-042: totals differ" not in missing.text
+    assert preview.status_code == 200 and "Nothing to replay" in preview.text  # a reconciliation has no items
+
+
 def test_an_analyst_comments_but_the_resolve_button_refuses(cast, client, exception):
     analyst = member(Role.ANALYST, partner=cast.xpartner, username="ana")
 
