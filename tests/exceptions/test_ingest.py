@@ -154,3 +154,28 @@ def test_a_run_that_fails_as_a_whole_is_an_exception_until_a_run_succeeds(setup)
     exception.refresh_from_db()
     assert exception.status == Status.RESOLVED
     assert Run.objects.filter(flow=setup["inbound"]).count() == 3
+
+
+def test_failed_webhook_events_are_exceptions_until_reprocessed(in_alpha):
+    from django.utils import timezone
+
+    from apps.connectors.services import connection_create
+    from apps.exceptions.ingest import exceptions_from_events
+    from apps.runs.models import InboundEvent
+
+    hooks = connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": "s" * 32})
+    events = [InboundEvent.objects.create(connection=hooks, event_id=f"evt-{n}", event_type="record.changed",
+                                          payload={}, status=InboundEvent.Status.FAILED, processed_at=timezone.now(),
+                                          error_message="No enabled flow reads time_entries from connection 'x' "
+                                                        "on webhook events.") for n in (1, 2)]
+
+    exceptions_from_events()
+    exceptions_from_events()  # counted once
+    exception = IntegrationException.objects.get()
+    assert (exception.source, exception.kind, exception.occurrences, exception.open_records) == (
+        "webhook", Kind.CONFIGURATION, 2, 2)
+
+    InboundEvent.objects.filter(pk__in=[e.pk for e in events]).update(status=InboundEvent.Status.PROCESSED)
+    exceptions_from_events()
+    exception.refresh_from_db()
+    assert exception.status == Status.RESOLVED
