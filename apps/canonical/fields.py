@@ -209,6 +209,7 @@ class RecordPlan:
     defaults: dict[str, Any]  # attname -> value, for the optional fields a record leaves out
     required: tuple[tuple[str, str], ...]  # (name, attname) of required fields that are not relations
     relations: tuple[tuple[str, str, str, bool], ...]  # (name, attname, target type, required)
+    relation_names: frozenset[str]
 
 
 @cache
@@ -219,4 +220,5 @@ def record_plan(object_type: str) -> RecordPlan:
         defaults={p.attname: p.default for p in plans if not p.target_type and not p.required},
         required=tuple((p.name, p.attname) for p in plans if not p.target_type and p.required),
         relations=tuple((p.name, p.attname, p.target_type, p.required) for p in plans if p.target_type),
+        relation_names=frozenset(p.name for p in plans if p.target_type),
     )

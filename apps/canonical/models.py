@@ -167,8 +167,10 @@ class Assignment(CanonicalRecord):
 class TimeEntry(CanonicalRecord):
     """Hours a person worked on a project on a day (owned by the time system)."""
 
-    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="time_entries")
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries")
+    # No single-column indexes on person and project: (person, date) and (project, date) below serve those
+    # lookups, and every index costs each of the hundreds of thousands of rows a load writes.
+    person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="time_entries", db_index=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="time_entries", db_index=False)
     task = models.CharField(max_length=255, blank=True)
     date = models.DateField()
     hours = models.DecimalField(max_digits=7, decimal_places=2)
@@ -197,7 +199,8 @@ class Expense(CanonicalRecord):
     """Money a person spent on a project (owned by the time and expense system)."""
 
     person = models.ForeignKey(Person, on_delete=models.PROTECT, related_name="expenses")
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="expenses")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="expenses",
+                                db_index=False)  # (project, date) below serves it
     date = models.DateField()
     category = models.CharField(max_length=120, blank=True)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -300,14 +303,20 @@ class ExternalRef(models.Model):
 
     ``last_synced_hash`` is the canonical content hash as of the last read from, or write to, that
     connection: an inbound record with that hash is unchanged (or our own write echoing back).
+    ``last_input_key`` fingerprints the input last read from that connection together with
+    ``last_synced_hash`` (see ``apps.canonical.services``): the same input read again is known to be
+    unchanged without converting and hashing it; any write that moves ``last_synced_hash`` voids it.
     """
 
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     canonical_id = models.BigIntegerField()
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="external_refs")
+    # The unique constraints below start with connection: they serve its lookups and cascades.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="external_refs",
+                                   db_index=False)
     external_id = models.CharField(max_length=255)
     last_synced_hash = models.CharField(max_length=64, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_input_key = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [

@@ -4,15 +4,28 @@ The hot path is built for volume: one query per batch to find what is already kn
 records skipped by content hash without touching their rows, new records written with COPY, and
 changed ones with a bulk UPDATE. Ownership is enforced here: a non-owner's change to owned fields is
 a conflict, never an overwrite.
+
+Re-reads are the common case (a schedule reads a system again; a file is dropped twice), so a record
+whose input is exactly what this connection sent last time is settled as unchanged before it is
+converted or hashed: ``ExternalRef.last_input_key`` fingerprints that input (its fields, the canonical
+ids its references resolve to now, the conversion rules' version) together with the stored
+``last_synced_hash``. Anything that could change the outcome changes the key: other input, a reference
+that now resolves elsewhere, new conversion code, or an outbound write that moved ``last_synced_hash``.
+Records with a business code (customers, people, projects: few, and matched by code too) always take
+the full path.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import zlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from itertools import islice
 from typing import Any
 
@@ -69,6 +82,15 @@ class _Prepared:
     hash: str = ""
     canonical_id: int | None = None
     stored_hash: str | None = None
+    input_text: str | None = None  # what last_input_key fingerprints; None: never keyed (see _input_text)
+    stored_key: str = ""
+
+
+@dataclass(slots=True)
+class _Known:
+    canonical_id: int
+    stored_hash: str
+    stored_key: str
 
 
 def hub_upsert(
@@ -100,38 +122,60 @@ def _lock_stream(connection: Connection, object_type: str) -> None:
                        [connection.pk, zlib.crc32(object_type.encode()) & 0x7FFFFFFF])
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """A batch allocates tens of thousands of short-lived objects and no cycles: the cyclic collector would
+    only re-scan the process's long-lived objects, again and again (≈15% of a reload's CPU)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _upsert_batch(connection: Connection, object_type: str, batch: list[CanonicalInput]) -> list[HubResult]:
+    with _gc_paused():
+        return _upsert_batch_now(connection, object_type, batch)
+
+
+def _upsert_batch_now(connection: Connection, object_type: str, batch: list[CanonicalInput]) -> list[HubResult]:
     plans = field_plans(object_type)
     plan = record_plan(object_type)
     model = OBJECT_MODELS[object_type]
     owners = _owners(object_type)
     results: dict[int, HubResult] = {}
+    deletions = {index: record for index, record in enumerate(batch) if record.deleted}
+    live = {index: record for index, record in enumerate(batch) if not record.deleted}
+    known = _known_refs(connection, object_type, [record.external_id for record in live.values()])
+    resolved = _resolve_ref_ids(connection, plan, live.values())
+    texts = _settle_unchanged_inputs(object_type, plan, live, known, resolved, results)
     prepared: dict[int, _Prepared] = {}
-    deletions: dict[int, CanonicalInput] = {}
-    for index, record in enumerate(batch):
-        if record.deleted:
-            deletions[index] = record
+    for index, record in live.items():
+        if index in results:
             continue
         try:
-            prepared[index] = _Prepared(record, _convert(plan, record))
+            prepared[index] = _Prepared(record, _convert(plan, record), input_text=texts.get(index))
         except _RecordProblem as problem:
             results[index] = problem.result(record)
     _refuse_duplicates(prepared, results)
-    _resolve_refs(connection, plan, prepared, results)
+    _apply_all_refs(connection, plan, prepared, resolved, results)
+    _attach_known(object_type, prepared, known)
     hashed = model.HASHED_FIELDS
-    for item in prepared.values():
-        item.hash = content_hash(hashed, item.values)
-    _attach_known(connection, object_type, prepared)
-    creates, updates = [], []
+    creates, updates, settled = [], [], []
     for index, item in prepared.items():
         if item.canonical_id is None:
             blocked = _blocked_creation(owners, connection, object_type, item)
-            results[index] = blocked or HubResult(item.record.external_id, Outcome.CREATED, content_hash=item.hash)
+            results[index] = blocked or HubResult(item.record.external_id, Outcome.CREATED)
             if not blocked:
-                creates.append((index, item))
-        elif item.hash == item.stored_hash:
+                creates.append((index, item))  # hashed while it is written (_insert)
+            continue
+        item.hash = content_hash(hashed, item.values)
+        if item.hash == item.stored_hash:
             results[index] = HubResult(item.record.external_id, Outcome.UNCHANGED, item.canonical_id,
                                        content_hash=item.hash)
+            settled.append(item)
         else:
             updates.append((index, item))
     current = _current_rows(model, [item for _, item in updates])
@@ -140,11 +184,93 @@ def _upsert_batch(connection: Connection, object_type: str, batch: list[Canonica
     conflicts = _ownership_conflicts(owners, connection, object_type, current, [item for _, item in updates])
     results.update({index: conflicts[id(item)] for index, item in updates if id(item) in conflicts})
     updates = [(index, item) for index, item in updates if id(item) not in conflicts]
-    updates = _merge_or_settle(model, current, updates, results)
+    updates = _merge_or_settle(model, current, updates, results, settled)
     _insert(connection, object_type, model, plans, creates, results)
     _update(connection, object_type, model, updates, results)
+    _key_settled(connection, object_type, settled)
     results.update(_delete(connection, object_type, model, owners, deletions))
     return [results[i] for i in range(len(batch))]
+
+
+# --- unchanged input, settled before conversion ------------------------------------------------------
+# Bump when conversion (fields.py) or hashing changes what the same input is stored as: every key changes.
+INPUT_KEY_VERSION = "1"
+
+
+def _known_refs(connection, object_type: str, external_ids: list[str]) -> dict[str, _Known]:
+    with db.cursor() as cursor:  # = ANY(array): one parameter, not thousands for Django and psycopg to bind
+        cursor.execute("SELECT external_id, canonical_id, last_synced_hash, last_input_key FROM canonical_externalref "
+                       "WHERE connection_id = %s AND object_type = %s AND external_id = ANY(%s)",
+                       [connection.pk, object_type, external_ids])
+        return {external_id: _Known(*rest) for external_id, *rest in cursor.fetchall()}
+
+
+def _settle_unchanged_inputs(object_type, plan: RecordPlan, live: dict[int, CanonicalInput], known, resolved,
+                             results: dict[int, HubResult]) -> dict[int, str]:
+    """Settle records whose input key matches as unchanged; returns the input text of every other keyable one."""
+    if "code" in plan.converters:
+        return {}
+    salt = _key_salt(object_type)
+    seen = Counter(record.external_id for record in live.values())
+    texts = {}
+    for index, record in live.items():
+        text = _input_text(plan, record, resolved) if seen[record.external_id] == 1 else None
+        if text is None:
+            continue
+        found = known.get(record.external_id)
+        if found is not None and found.stored_key and found.stored_key == _input_key(salt, found.stored_hash, text):
+            results[index] = HubResult(record.external_id, Outcome.UNCHANGED, found.canonical_id,
+                                       content_hash=found.stored_hash)
+        else:
+            texts[index] = text
+    return texts
+
+
+def _input_text(plan: RecordPlan, record: CanonicalInput, resolved) -> str | None:
+    """The record's fields as given and the canonical ids its references resolve to; None when a reference
+    does not resolve or is unknown (the full path reports those)."""
+    if not record.refs.keys() <= plan.relation_names:
+        return None
+    ids = []
+    for name, _, target_type, _ in plan.relations:
+        ref = record.refs.get(name)
+        if ref is None:
+            ids.append(None)
+            continue
+        canonical_id = resolved.get((target_type, ref.by, ref.value))
+        if canonical_id is None:
+            return None
+        ids.append(canonical_id)
+    return f"{record.fields!r}|{ids!r}"
+
+
+@cache
+def _key_salt(object_type: str) -> str:
+    return f"{INPUT_KEY_VERSION}|{object_type}|{OBJECT_MODELS[object_type].HASHED_FIELDS!r}|"
+
+
+def _input_key(salt: str, synced_hash: str, text: str) -> str:
+    return hashlib.sha256(f"{salt}{synced_hash}|{text}".encode()).hexdigest()
+
+
+def _item_key(object_type: str, item: _Prepared) -> str:
+    """The key to store with ``item.hash`` as the new ``last_synced_hash`` ('' when the input is not keyable)."""
+    return _input_key(_key_salt(object_type), item.hash, item.input_text) if item.input_text is not None else ""
+
+
+def _key_settled(connection, object_type: str, settled: list[_Prepared]) -> None:
+    """Unchanged records read the full way (their key was missing or stale): key them for next time."""
+    rows = [(item.record.external_id, key) for item in settled
+            if (key := _input_key(_key_salt(object_type), item.stored_hash, item.input_text)
+                if item.input_text is not None else "") != item.stored_key]
+    if not rows:
+        return
+    with db.cursor() as cursor:
+        cursor.execute(
+            "UPDATE canonical_externalref AS r SET last_input_key = v.key "
+            "FROM unnest(%s::text[], %s::text[]) AS v(external_id, key) "
+            "WHERE r.connection_id = %s AND r.object_type = %s AND r.external_id = v.external_id",
+            [[external_id for external_id, _ in rows], [key for _, key in rows], connection.pk, object_type])
 
 
 def _refuse_duplicates(prepared: dict[int, _Prepared], results: dict[int, HubResult]) -> None:
@@ -208,13 +334,12 @@ def _convert(plan: RecordPlan, record: CanonicalInput) -> dict[str, Any]:
     return values
 
 
-def _resolve_refs(connection, plan: RecordPlan, prepared: dict[int, _Prepared],
-                  results: dict[int, HubResult]) -> None:
-    """Turn every ``Ref`` in the batch into a canonical id with one query per (object type, kind of key)."""
+def _resolve_ref_ids(connection, plan: RecordPlan, records: Iterable[CanonicalInput]) -> dict[tuple, int]:
+    """Canonical ids for every ``Ref`` in the batch, with one query per (object type, kind of key)."""
     targets = {name: target for name, _, target, _ in plan.relations}
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for item in prepared.values():
-        for name, ref in item.record.refs.items():
+    for record in records:
+        for name, ref in record.refs.items():
             target = targets.get(name)
             if target is not None and ref is not None:
                 wanted[(target, ref.by)].add(ref.value)
@@ -229,6 +354,12 @@ def _resolve_refs(connection, plan: RecordPlan, prepared: dict[int, _Prepared],
                 cursor.execute(f"SELECT code, id FROM {OBJECT_MODELS[target_type]._meta.db_table} "
                                f"WHERE code = ANY(%s)", [list(keys)])
             found.update({(target_type, by, key): pk for key, pk in cursor.fetchall()})
+    return found
+
+
+def _apply_all_refs(connection, plan: RecordPlan, prepared: dict[int, _Prepared], found: dict[tuple, int],
+                    results: dict[int, HubResult]) -> None:
+    targets = {name: target for name, _, target, _ in plan.relations}
     for index, item in list(prepared.items()):
         try:
             _apply_refs(plan, targets, item, found, connection)
@@ -259,16 +390,13 @@ def _apply_refs(plan: RecordPlan, targets: dict[str, str], item: _Prepared, foun
         values[attname] = canonical_id
 
 
-def _attach_known(connection, object_type: str, prepared: dict[int, _Prepared]) -> None:
+def _attach_known(object_type: str, prepared: dict[int, _Prepared], known: dict[str, _Known]) -> None:
     """Find which incoming records the hub already knows: by cross-reference, else by business code."""
-    by_external = {item.record.external_id: item for item in prepared.values()}
-    with db.cursor() as cursor:  # = ANY(array): one parameter, not thousands for Django and psycopg to bind
-        cursor.execute("SELECT external_id, canonical_id, last_synced_hash FROM canonical_externalref "
-                       "WHERE connection_id = %s AND object_type = %s AND external_id = ANY(%s)",
-                       [connection.pk, object_type, list(by_external)])
-        for external_id, canonical_id, stored_hash in cursor.fetchall():
-            item = by_external[external_id]
-            item.canonical_id, item.stored_hash = canonical_id, stored_hash
+    for item in prepared.values():
+        found = known.get(item.record.external_id)
+        if found is not None:
+            item.canonical_id, item.stored_hash = found.canonical_id, found.stored_hash
+            item.stored_key = found.stored_key
     model = OBJECT_MODELS[object_type]
     if not hasattr(model, "code"):
         return
@@ -304,7 +432,8 @@ def _keep_only_provided(plan: RecordPlan, item: _Prepared) -> None:
     item.values = {attname: value for attname, value in item.values.items() if attname in provided}
 
 
-def _merge_or_settle(model, current: dict[int, dict], updates: list[tuple[int, _Prepared]], results) -> list:
+def _merge_or_settle(model, current: dict[int, dict], updates: list[tuple[int, _Prepared]], results,
+                     settled: list[_Prepared]) -> list:
     """Lay each update's fields over the stored record; if nothing differs, it is unchanged (an echo of
     our own write, or a system that sends fewer fields than the hub keeps)."""
     changed = []
@@ -315,6 +444,7 @@ def _merge_or_settle(model, current: dict[int, dict], updates: list[tuple[int, _
         if item.hash == row["content_hash"] and item.stored_hash is not None:
             results[index] = HubResult(item.record.external_id, Outcome.UNCHANGED, item.canonical_id,
                                        content_hash=item.hash)
+            settled.append(item)  # the cross-reference keeps its hash; the key is made with that one
             continue
         item.values = merged
         changed.append((index, item))
@@ -400,6 +530,7 @@ def _insert(connection, object_type, model, plans, creates: list[tuple[int, _Pre
         return
     now = timezone.now()
     table = model._meta.db_table
+    hashed = model.HASHED_FIELDS
     with db.cursor() as cursor:
         cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                        [table, len(creates)])
@@ -407,26 +538,31 @@ def _insert(connection, object_type, model, plans, creates: list[tuple[int, _Pre
         attnames = [p.attname for p in plans.values()]
         columns = ["id", *[p.column for p in plans.values()], "created_at", "updated_at", "content_hash",
                    "source_connection_id"]
-        json_at = [position for position, p in enumerate(plans.values()) if p.name == "extra"]
+        json_at = [position + 1 for position, p in enumerate(plans.values()) if p.name == "extra"]
+        # Rows are hashed as they are written: the server indexes the rows already sent meanwhile.
         with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for new_id, (index, item) in zip(ids, creates, strict=True):
-                row = [new_id, *map(item.values.__getitem__, attnames), now, now, item.hash, connection.pk]
+                values = item.values
+                item.hash = content_hash(hashed, values)
+                row = [new_id, *map(values.__getitem__, attnames), now, now, item.hash, connection.pk]
                 for position in json_at:
-                    row[position + 1] = _json_text(row[position + 1])
+                    row[position] = _json_text(row[position])
                 copy.write_row(row)
                 item.canonical_id = new_id
-                results[index].canonical_id = new_id
+                result = results[index]
+                result.canonical_id, result.content_hash = new_id, item.hash
         _link(cursor, connection, object_type, [item for _, item in creates], now)
 
 
 def _link(cursor, connection, object_type: str, items: list[_Prepared], now) -> None:
-    """Create cross-references for records new to this connection; re-point hashes for known ones."""
+    """Create cross-references for records new to this connection."""
     with cursor.cursor.copy(
         "COPY canonical_externalref (object_type, canonical_id, connection_id, external_id, last_synced_hash, "
-        "last_synced_at) FROM STDIN"
+        "last_synced_at, last_input_key) FROM STDIN"
     ) as copy:
         for item in items:
-            copy.write_row([object_type, item.canonical_id, connection.pk, item.record.external_id, item.hash, now])
+            copy.write_row([object_type, item.canonical_id, connection.pk, item.record.external_id, item.hash, now,
+                            _item_key(object_type, item)])
 
 
 def _update(connection, object_type, model, updates: list[tuple[int, _Prepared]], results) -> None:
@@ -450,10 +586,11 @@ def _update(connection, object_type, model, updates: list[tuple[int, _Prepared]]
             _link(cursor, connection, object_type, unlinked, now)
         if known:
             cursor.execute(
-                "UPDATE canonical_externalref AS r SET last_synced_hash = v.hash, last_synced_at = %s "
-                "FROM unnest(%s::text[], %s::text[]) AS v(external_id, hash) "
+                "UPDATE canonical_externalref AS r SET last_synced_hash = v.hash, last_synced_at = %s, "
+                "last_input_key = v.key FROM unnest(%s::text[], %s::text[], %s::text[]) AS v(external_id, hash, key) "
                 "WHERE r.connection_id = %s AND r.object_type = %s AND r.external_id = v.external_id",
-                [now, [i.record.external_id for i in known], [i.hash for i in known], connection.pk, object_type],
+                [now, [i.record.external_id for i in known], [i.hash for i in known],
+                 [_item_key(object_type, i) for i in known], connection.pk, object_type],
             )
 
 

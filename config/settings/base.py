@@ -91,6 +91,10 @@ ROOT_URLCONF = "config.urls_tenant"
 # New tenants are cloned from a fully migrated template schema: seconds, not minutes, per tenant.
 TENANT_BASE_SCHEMA = "weft_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# `SET search_path` only when the schema changes, not before every cursor (it was one round trip in two on the
+# engine's hot paths). Safe: django-tenants issues it again after every schema switch (schema_context,
+# set_tenant), rollback, savepoint rollback and reconnect, which are all the ways the setting can change.
+TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [

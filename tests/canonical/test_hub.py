@@ -189,3 +189,56 @@ def test_a_system_that_sends_fewer_fields_never_blanks_the_others(harvest, erp):
     assert person.content_hash == record_hash(person)
     again = _load(harvest, ObjectType.PERSON, [CanonicalInput("person", "u1", {"code": "ann", "name": "Ann Lee"})])
     assert again.counts == {Outcome.UNCHANGED: 1}
+
+
+def test_a_record_read_again_unchanged_is_settled_without_converting_it(harvest, monkeypatch):
+    _masters(harvest)
+    _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1"), _entry("t2", hours="2")])
+    # References made before input keys existed have none: the first unchanged re-read adds it.
+    ExternalRef.objects.filter(external_id="t2").update(last_input_key="")
+    assert _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1"), _entry("t2", hours="2")]).counts == {
+        Outcome.UNCHANGED: 2}
+
+    def no_conversion(*args):
+        raise AssertionError("an unchanged input was converted again")
+
+    monkeypatch.setattr("apps.canonical.services._convert", no_conversion)
+    again = _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1"), _entry("t2", hours="2")])
+
+    assert again.counts == {Outcome.UNCHANGED: 2}
+    with pytest.raises(AssertionError, match="converted again"):
+        _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1", hours="3")])
+
+
+def test_the_same_input_whose_reference_now_points_elsewhere_updates_the_record(harvest):
+    _masters(harvest)
+    _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1")])
+    _load(harvest, ObjectType.PROJECT, [CanonicalInput(
+        "project", "p9", {"code": "ACME-099", "name": "Follow-up"}, refs={"customer": Ref.external("c1")})])
+    moved = Project.objects.get(code="ACME-099")
+    # Harvest's project p1 turned out to be the follow-up project (the cross-reference was corrected).
+    ExternalRef.objects.filter(object_type="project", external_id="p9").delete()
+    ExternalRef.objects.filter(object_type="project", external_id="p1").update(canonical_id=moved.pk)
+
+    summary = _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1")])
+
+    assert summary.counts == {Outcome.UPDATED: 1}
+    assert TimeEntry.objects.get().project == moved
+
+
+def test_an_outbound_write_voids_the_remembered_input(harvest):
+    _masters(harvest)
+    _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1")])
+    # The hub's entry changed elsewhere and the engine sent the new content to Harvest, which recorded it as
+    # the hash last synced with Harvest.
+    entry = TimeEntry.objects.get()
+    entry.hours = Decimal("8.00")
+    entry.content_hash = record_hash(entry)
+    entry.save()
+    ExternalRef.objects.filter(external_id="t1").update(last_synced_hash=entry.content_hash)
+
+    # Harvest still has 7.5 h: its content comes back into the hub instead of passing as unchanged.
+    summary = _load(harvest, ObjectType.TIME_ENTRY, [_entry("t1")])
+
+    assert summary.counts == {Outcome.UPDATED: 1}
+    assert TimeEntry.objects.get().hours == Decimal("7.50")
