@@ -31,8 +31,15 @@ run: setup
 	echo "django-q2 cluster running (log: $(DATA)/qcluster.log). Ctrl-C stops Weft; 'make stop' stops the database."; \
 	$(PY) manage.py runserver $(PORT)
 
+CHROMIUM ?= /usr/bin/chromium
+
+# The browser tests (tests/browser, marker "browser") need Debian's Chromium; without it they are skipped
+# and this says so plainly after the run (.ci/run installs it, so CI always runs them).
 test: install
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@status=0; WEFT_CHROMIUM=$(CHROMIUM) $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "NOTE: the browser tests did NOT run: $(CHROMIUM) is missing (install it: apt-get install -y chromium)."; \
+	fi; exit $$status
 
 stop:
 	@$(PY) -m config.embedded_postgres stop $(DATA)

@@ -1,10 +1,23 @@
+"""The customer portal, on the customer's own domain (its schema)."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import views
+from apps.portal import customer, views
 
 urlpatterns = [
-    path("", views.customer_home, name="home"),
+    path("", customer.home, name="home"),
+    path("sync-status/", customer.sync_status, name="portal-sync-status"),
+    path("reports/", customer.report_index, name="portal-reports"),
+    path("reports/<slug:slug>/", customer.report_detail, name="portal-report"),
+    path("reports/<slug:slug>.csv", customer.report_csv, name="portal-report-csv"),
+    path("exceptions/", customer.exception_list, name="portal-exceptions"),
+    path("exceptions/<int:pk>/", customer.exception_detail, name="portal-exception"),
+    path("exceptions/<int:pk>/comment/", customer.exception_comment, name="portal-exception-comment"),
+    path("exceptions/<int:pk>/acknowledge/", customer.exception_acknowledge, name="portal-exception-acknowledge"),
+    path("review/", customer.review, name="portal-review-latest"),
+    path("review/<str:month>/", customer.review, name="portal-review"),
+    path("plan/", customer.plan, name="portal-plan"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -1,10 +1,24 @@
+"""The partner site, on a partner's host (public schema)."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import views
+from apps.portal import partner, views
 
 urlpatterns = [
-    path("", views.partner_home, name="home"),
+    path("", partner.partner_home, name="home"),
+    path("customers/<slug:slug>/", partner.customer_detail, name="partner-customer"),
+    path("customers/<slug:slug>/plan/", partner.customer_plan, name="partner-customer-plan"),
+    path("customers/<slug:slug>/domains/", partner.customer_domain, name="partner-customer-domain"),
+    path("customers/<slug:slug>/templates/", partner.customer_template, name="partner-customer-template"),
+    path("customers/<slug:slug>/refresh/", partner.customer_refresh, name="partner-customer-refresh"),
+    path("customers/<slug:slug>/review/<str:month>/", partner.customer_review, name="partner-customer-review"),
+    path("onboard/", partner.onboard, name="partner-onboard"),
+    path("plans/", partner.plan_list, name="partner-plans"),
+    path("plans/new/", partner.plan_edit, name="partner-plan-new"),
+    path("plans/<slug:slug>/", partner.plan_edit, name="partner-plan"),
+    path("usage/", partner.usage_month, name="partner-usage"),
+    path("usage/<str:month>.csv", partner.usage_csv, name="partner-usage-csv"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

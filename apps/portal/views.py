@@ -1,14 +1,22 @@
-"""Pages: the partner site (public schema) and the customer portal (a customer's schema)."""
+"""Pages shared by both sites, and the two access decorators every other portal view goes through.
+
+``partner_staff_view`` serves the partner site (public schema, the partner's own host);
+``portal_view`` serves a customer's portal (its schema, its own domain). Both answer 404 to people
+without access, exactly as for pages that do not exist.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, JsonResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from apps.connectors.models import Connection
-from apps.tenants import access, selectors
+from apps.tenants import access
 from apps.tenants.choices import Capability
 from apps.tenants.forms import SiteAuthenticationForm
 
@@ -27,23 +35,49 @@ def healthz(request):
     return JsonResponse({"status": "ok", "schema": connection.schema_name})
 
 
-@login_required
-def partner_home(request):
-    """The partner site's front page: every customer of the partner this host belongs to."""
-    partner = request.partner
-    customers = access.customers_for_user(request.user)
-    if partner is not None:
-        customers = customers.filter(partner=partner)
-    elif not request.user.is_superuser:
-        raise Http404("No partner site here.")
-    rows = [{"customer": c, "domain": selectors.primary_domain(c)} for c in customers.prefetch_related("domains")]
-    return render(request, "partner/home.html", {"rows": rows, "partner": partner})
+def partner_staff_view(capability: str = Capability.VIEW):
+    """A partner-site view: the host must be a partner's and the user its staff with ``capability``.
+
+    The view is called as ``view(request, partner, ...)``. With too little capability for an action
+    (an analyst posting a plan change) the answer is 403; without any access, 404.
+    """
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            partner = getattr(request, "partner", None)
+            granted = access.capabilities_on_partner(request.user, partner)
+            if partner is None or not granted:
+                raise Http404("No such page.")
+            if capability not in granted:
+                raise PermissionDenied("Your role does not allow this.")
+            return view(request, partner, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
-@login_required
-def customer_home(request):
-    """The customer portal's front page, on the customer's own domain."""
-    if not access.user_can(request.user, request.tenant, Capability.VIEW):
-        raise Http404("Nothing here.")
-    connections = Connection.objects.all()
-    return render(request, "portal/home.html", {"connections": connections})
+def portal_view(capability: str = Capability.VIEW):
+    """A customer-portal view: the user must be allowed ``capability`` on this domain's customer.
+
+    People who may not see the customer at all get 404; those who may see it but not do this, 403.
+    """
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            customer = request.tenant
+            if not access.user_can(request.user, customer, Capability.VIEW):
+                raise Http404("No such page.")
+            if not access.user_can(request.user, customer, capability):
+                raise PermissionDenied("Your role does not allow this.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+

@@ -45,3 +45,20 @@ class CustomerKind(models.TextChoices):
     FIRM = "firm", "Customer firm"
     PLATFORM = "platform", "Platform (public schema)"
     TEMPLATE = "template", "Schema template"
+
+
+class Feature(models.TextChoices):
+    """What a plan may include beyond the base service; checked by ``apps.tenants.plans.plan_allows``."""
+
+    ESCALATION = "escalation", "Exception escalation (email, webhook)"
+    RECONCILIATION = "reconciliation", "Reconciliation reports"
+    PREMIUM_TEMPLATES = "premium_templates", "Premium templates"
+
+
+class SlaStatus(models.TextChoices):
+    """How a customer's integration stands against the service its partner promised."""
+
+    OK = "ok", "On track"
+    AT_RISK = "at_risk", "At risk"
+    BREACHED = "breached", "Breached"
+    UNKNOWN = "unknown", "Not measured yet"

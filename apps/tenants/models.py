@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django_tenants.models import DomainMixin, TenantMixin
 from simple_history.models import HistoricalRecords
 
 from apps.common.models import TimeStampedModel
-from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
+from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Feature, Role, SlaStatus
 from apps.tenants.validators import (
+    validate_currency,
     validate_hex_colour,
     validate_hostname,
     validate_logo,
@@ -49,6 +53,50 @@ class Partner(TimeStampedModel):
         return f"{slug}.{self.domain_suffix}"
 
 
+class Plan(TimeStampedModel):
+    """What a partner sells a customer: a monthly price, included volumes and features.
+
+    Volumes left blank are unlimited. Usage beyond them is the partner's to invoice (see ``UsageMonth``).
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="plans")
+    name = models.CharField(max_length=80, validators=[validate_plain_text])
+    slug = models.SlugField(max_length=48, validators=[validate_slug])
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, default="EUR", validators=[validate_currency])
+    included_records = models.PositiveIntegerField(null=True, blank=True, help_text="Records synced per month; "
+                                                   "blank: unlimited.")
+    included_runs = models.PositiveIntegerField(null=True, blank=True, help_text="Runs per month; blank: unlimited.")
+    included_api_calls = models.PositiveIntegerField(null=True, blank=True, help_text="API calls per month; "
+                                                     "blank: unlimited.")
+    features = ArrayField(models.CharField(max_length=32, choices=Feature.choices), default=list, blank=True)
+    is_active = models.BooleanField(default=True, help_text="Retired plans stay on their customers but are not "
+                                                            "offered to new ones.")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["partner", "monthly_price", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "slug"], name="one_plan_slug_per_partner"),
+            models.UniqueConstraint(fields=["partner", "name"], name="one_plan_name_per_partner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def includes(self, feature: str) -> bool:
+        return feature in self.features
+
+    def feature_labels(self) -> list[str]:
+        return [Feature(f).label for f in self.features if f in Feature.values]
+
+    def clean(self) -> None:
+        unknown = set(self.features) - set(Feature.values)
+        if unknown:
+            raise ValidationError({"features": f"Unknown feature(s): {', '.join(sorted(unknown))}."})
+        self.features = sorted(set(self.features))
+
+
 class CustomerQuerySet(models.QuerySet):
     def firms(self) -> CustomerQuerySet:
         return self.filter(kind=CustomerKind.FIRM)
@@ -64,6 +112,8 @@ class Customer(TenantMixin, TimeStampedModel):
     slug = models.SlugField(max_length=48, unique=True, validators=[validate_slug, validate_schema_slug])
     kind = models.CharField(max_length=16, choices=CustomerKind.choices, default=CustomerKind.FIRM)
     is_active = models.BooleanField(default=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="customers",
+                             help_text="Blank: not on a plan (nothing is gated).")
     history = HistoricalRecords()
 
     auto_create_schema = True
@@ -86,6 +136,11 @@ class Customer(TenantMixin, TimeStampedModel):
     @staticmethod
     def schema_for_slug(slug: str) -> str:
         return slug.replace("-", "_")
+
+    def clean(self) -> None:
+        super().clean()
+        if self.plan_id and self.plan.partner_id != self.partner_id:
+            raise ValidationError({"plan": "Choose one of this customer's partner's plans."})
 
 
 class Domain(DomainMixin):
@@ -176,3 +231,60 @@ class FlowTemplate(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class UsageMonth(models.Model):
+    """One customer's metered use in one calendar month (UTC), for the partner's own invoicing.
+
+    The counters are operational fields: they are bumped by single upsert statements (no history, no
+    ``save()``), from the engine's ``run_finished`` signal and the API usage middleware. ``plan`` is the
+    plan in force for the month (set when the month's row is made, and when the plan changes).
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="usage_months")
+    month = models.DateField(help_text="The first day of the month.")
+    plan = models.ForeignKey(Plan, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    records_synced = models.BigIntegerField(default=0)
+    runs = models.BigIntegerField(default=0)
+    api_calls = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month", "customer"]
+        constraints = [models.UniqueConstraint(fields=["customer", "month"], name="one_usage_row_per_month")]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.month:%Y-%m}"
+
+
+class CustomerHealth(models.Model):
+    """A customer's health in a few numbers, kept in the public schema.
+
+    The partner overview reads this table alone, so a page about hundreds of customers never switches
+    through their schemas. The engine refreshes a customer's row after its runs finish and a periodic
+    task refreshes every row; ``stale`` says a refresh is queued (so finishing runs queue only one).
+    """
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="health")
+    open_exceptions = models.PositiveIntegerField(default=0)
+    money_at_risk = models.DecimalField(max_digits=14, decimal_places=2, default=0,
+                                        help_text="In money_at_risk_currency (the largest, if several).")
+    money_at_risk_currency = models.CharField(max_length=3, blank=True)
+    unposted_hours = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    unposted_value = models.DecimalField(max_digits=14, decimal_places=2, default=0,
+                                         help_text="In unposted_currency (the largest, if several).")
+    unposted_currency = models.CharField(max_length=3, blank=True)
+    failed_runs_24h = models.PositiveIntegerField(default=0)
+    last_good_sync_at = models.DateTimeField(null=True, blank=True, help_text="The oldest of the flows' last "
+                                             "successful runs: how far behind the laggard is.")
+    flows = models.JSONField(default=list, blank=True, help_text="Per flow: slug, name, last status, last success.")
+    sla_status = models.CharField(max_length=16, choices=SlaStatus.choices, default=SlaStatus.UNKNOWN)
+    sla_reason = models.CharField(max_length=255, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    stale = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "customer health"
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.get_sla_status_display()}"

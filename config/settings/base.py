@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
     "apps.tenants.middleware.TenantHostMiddleware",
+    "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -199,7 +200,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["apps.tenants.api.permissions.CanViewTenant"],
+    # CanViewTenant: the caller's role on this customer; PlanAllows: its plan, for views that name a feature.
+    "DEFAULT_PERMISSION_CLASSES": [
+        "apps.tenants.api.permissions.CanViewTenant",
+        "apps.tenants.api.permissions.PlanAllows",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",

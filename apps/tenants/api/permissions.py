@@ -16,3 +16,23 @@ class CanViewTenant(BasePermission):
         else:
             capability = getattr(view, "write_capability", Capability.OPERATE)
         return user_can(request.user, tenant, capability)
+
+
+class PlanAllows(BasePermission):
+    """Refuses (403) when the customer's plan lacks the feature the view needs; a no-op for other views.
+
+    A view declares ``plan_feature = Feature.X``, or defines ``plan_feature_for(request) -> str | None``
+    when the feature depends on the URL (one view serving several reports). It sits in
+    ``DEFAULT_PERMISSION_CLASSES`` after ``CanViewTenant``, so declaring the feature is all a view does.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        from apps.tenants.plans import plan_allows, plan_denied_message
+
+        finder = getattr(view, "plan_feature_for", None)
+        feature = finder(request) if callable(finder) else getattr(view, "plan_feature", None)
+        tenant = getattr(request, "tenant", None)
+        if feature is None or plan_allows(tenant, feature):
+            return True
+        self.message = plan_denied_message(tenant, feature) if tenant is not None else "Not available."
+        return False

@@ -13,6 +13,9 @@ PLATFORM_SCHEDULES = [
      "'apps.exceptions.tasks.exceptions_tick'"),
     ("platform:exceptions-monitors", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 5,
      "'apps.exceptions.tasks.monitors_tick'"),
+    # Customer health summary for the partner overview (apps/portal/tasks.py); runs also refresh it as they finish.
+    ("platform:customer-health", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 15,
+     "'apps.portal.tasks.customer_health_refresh'"),
 ]
 
 

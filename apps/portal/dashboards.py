@@ -1,0 +1,101 @@
+"""What the portal home, the partner's drill-in and the monthly review show, computed in the current schema.
+
+Every value here is evaluated (lists, dicts, numbers), so a page may render it after leaving the
+customer's schema.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.utils import timezone
+
+from apps.portal import reports
+from apps.portal.selectors import flows_with_status
+from apps.reporting.tables import Table
+from apps.tenants.branding import Brand
+from apps.tenants.choices import Feature
+from apps.tenants.models import Customer
+from apps.tenants.plans import plan_allows
+from apps.tenants.usage import month_start, usage_history
+
+
+@dataclass
+class Section:
+    """A figure on a page: the report it comes from, its table and chart, and whether the plan allows it."""
+
+    report: reports.Report
+    table: Table | None
+    chart: dict | None
+    allowed: bool = True
+
+
+def section(slug: str, params: dict, brand: Brand, customer: Customer) -> Section:
+    """The figure ``slug`` for query-style ``params`` (dates as ISO strings), unless the plan leaves it out."""
+    report = reports.REPORTS[slug]
+    if report.feature and not plan_allows(customer, report.feature):
+        return Section(report, None, None, allowed=False)
+    table = reports.report_table(report, params)
+    chart = report.chart(table, brand) if report.chart else None
+    return Section(report, table, chart)
+
+
+def window(start: date | None = None, end: date | None = None, as_of: date | None = None, **options) -> dict:
+    dates = {"start": start, "end": end, "as_of": as_of}
+    return {**{k: v.isoformat() for k, v in dates.items() if v}, **options}
+
+
+def customer_dashboard(*, customer: Customer, brand: Brand, today: date | None = None) -> dict:
+    """Sync status per flow and the headline figures of the last 90 days (latency) and today (backlogs)."""
+    today = today or timezone.localdate()
+    now = window(as_of=today)
+    return {
+        "flows": flows_with_status(),
+        "unposted": section("unposted-time", now, brand, customer),
+        "blocked": section("blocked-invoices", now, brand, customer),
+        "exceptions": section("exceptions", now, brand, customer),
+        "latency": section("posting-latency", window(start=today - timedelta(days=89), end=today), brand, customer),
+    }
+
+
+def month_bounds(month: date) -> tuple[date, date]:
+    first = month_start(month)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def monthly_review(*, customer: Customer, brand: Brand, month: date) -> dict:
+    """The monthly operational review: the month's figures, backlogs at month end, and usage against plan."""
+    first, last = month_bounds(month)
+    in_month = window(start=first, end=last, as_of=last)
+    at_end = window(as_of=last)
+    sections = [
+        section("run-health", in_month, brand, customer),
+        section("posting-latency", {**in_month, "period": "week"}, brand, customer),
+        section("unposted-time", at_end, brand, customer),
+        section("blocked-invoices", at_end, brand, customer),
+        section("exceptions", at_end, brand, customer),
+        section("utilization", {**in_month, "by": "practice"}, brand, customer),
+        section("project-margin", in_month, brand, customer),
+    ]
+    if plan_allows(customer, Feature.RECONCILIATION):
+        sections.append(section("reconciliation", in_month, brand, customer))
+    sections.append(section("roi", in_month, brand, customer))
+    usage = next((u for u in usage_history(customer, months=24) if u.month == first), None)
+    return {"month": first, "month_end": last, "sections": sections, "usage": usage, "plan": customer.plan}
+
+
+def parse_month(value: str | None, *, default: date) -> date | None:
+    """``YYYY-MM`` as the month's first day; None when it does not parse."""
+    if not value:
+        return month_start(default)
+    try:
+        year, month = (int(part) for part in value.split("-"))
+        return date(year, month, 1)
+    except ValueError:
+        return None
+
+
+def previous_month(today: date) -> date:
+    return month_start(month_start(today) - timedelta(days=1))

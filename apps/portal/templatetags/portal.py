@@ -1,0 +1,103 @@
+"""Formatting for figures on pages: one place decides how hours, money, ratios and times look."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from django import template
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.timesince import timesince
+
+register = template.Library()
+
+
+def _number(value, places: int) -> str:
+    return f"{Decimal(value):,.{places}f}"
+
+
+@register.simple_tag
+def cell(row: dict, column) -> str:
+    """A table cell shown as its column's kind says (reporting ``Column.kind``)."""
+    return show(row.get(column.key), column.kind)
+
+
+@register.filter
+def show(value, kind: str = "text") -> str:
+    if value is None or value == "":
+        return "—"
+    if kind == "money":
+        return _number(value, 2)
+    if kind == "hours":
+        return _number(value, 1)
+    if kind == "ratio":
+        return f"{Decimal(value) * 100:.1f}%"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "ms":
+        return f"{int(value):,} ms"
+    if kind == "days":
+        return f"{Decimal(value):,.1f} days"
+    if kind == "flag":
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "Y-m-d H:i")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@register.filter
+def amounts(by_currency) -> str:
+    """``{"EUR": Decimal("1200.00")}`` as ``EUR 1,200.00``; several currencies side by side."""
+    if not by_currency:
+        return "—"
+    return " · ".join(f"{currency or ''} {_number(amount, 2)}".strip() for currency, amount in by_currency.items())
+
+
+@register.filter
+def ago(value) -> str:
+    """"3 hours ago" for a datetime or an ISO string; "never" for none."""
+    if not value:
+        return "never"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return f"{timesince(value).split(',')[0]} ago"
+
+
+@register.filter
+def iso_datetime(value) -> str:
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return date_format(timezone.localtime(value), "Y-m-d H:i")
+
+
+@register.filter
+def get(mapping, key):
+    return mapping.get(key) if mapping else None
+
+
+@register.filter
+def usage_used(line, meter: str) -> int:
+    return line.used(meter)
+
+
+@register.filter
+def usage_included(line, meter: str):
+    return line.included(meter)
+
+
+@register.filter
+def usage_over(line, meter: str) -> int:
+    return line.overage(meter)
+
+
+@register.simple_tag
+def first_rows(rows, limit=None):
+    """``rows`` cut to ``limit`` when a limit is given (long tables in printed reviews)."""
+    return rows[: int(limit)] if limit not in (None, "") else rows

@@ -1,0 +1,126 @@
+"""Usage metering: records synced, runs and API calls per customer per month, exported for invoicing.
+
+Counters are bumped with one ``INSERT ... ON CONFLICT DO UPDATE`` each, so concurrent workers and web
+processes never lose a count and no row is read first. They are operational fields: no history.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import connection
+from django.utils import timezone
+
+from apps.tenants.models import Customer, Partner, UsageMonth
+
+METERS = ("records_synced", "runs", "api_calls")
+# API answers that are not the customer's use: refused callers, throttling, our own failures.
+UNMETERED_STATUSES = {401, 403, 429}
+
+
+def month_start(day: date | None = None) -> date:
+    day = day or timezone.now().date()
+    return day.replace(day=1)
+
+
+def usage_record(*, schema_name: str, records_synced: int = 0, runs: int = 0, api_calls: int = 0,
+                 day: date | None = None) -> None:
+    """Add to the month's counters of the customer whose schema is ``schema_name``."""
+    if not (records_synced or runs or api_calls):
+        return
+    table, customers, plan_of = UsageMonth._meta.db_table, Customer._meta.db_table, "plan_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO public.{table} (customer_id, month, plan_id, records_synced, runs, api_calls, updated_at)
+                SELECT c.id, %s, c.{plan_of}, %s, %s, %s, now() FROM public.{customers} c WHERE c.schema_name = %s
+                ON CONFLICT (customer_id, month) DO UPDATE SET
+                  records_synced = {table}.records_synced + EXCLUDED.records_synced,
+                  runs = {table}.runs + EXCLUDED.runs, api_calls = {table}.api_calls + EXCLUDED.api_calls,
+                  updated_at = now()""",
+            [month_start(day), records_synced, runs, api_calls, schema_name],
+        )
+
+
+def usage_plan_note(*, customer: Customer) -> None:
+    """The customer's plan changed: this month's usage is billed on the new plan."""
+    UsageMonth.objects.filter(customer=customer, month=month_start()).update(plan=customer.plan)  # operational
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """One customer's month, with what the plan includes and what goes beyond it."""
+
+    customer: Customer
+    usage: UsageMonth | None
+
+    def used(self, meter: str) -> int:
+        return getattr(self.usage, meter) if self.usage else 0
+
+    @property
+    def plan(self):
+        return self.usage.plan if self.usage and self.usage.plan_id else self.customer.plan
+
+    def included(self, meter: str) -> int | None:
+        return getattr(self.plan, f"included_{meter.removesuffix('_synced')}", None) if self.plan else None
+
+    def overage(self, meter: str) -> int:
+        included = self.included(meter)
+        return 0 if included is None else max(0, self.used(meter) - included)
+
+
+def usage_lines(partner: Partner, month: date) -> list[UsageLine]:
+    """Every customer of ``partner`` with its usage in ``month`` (zero when it used nothing): two queries."""
+    customers = list(Customer.objects.firms().filter(partner=partner).select_related("plan").order_by("name"))
+    rows = UsageMonth.objects.filter(customer__in=customers, month=month_start(month)).select_related("plan")
+    by_customer = {row.customer_id: row for row in rows}
+    return [UsageLine(customer=c, usage=by_customer.get(c.pk)) for c in customers]
+
+
+def usage_history(customer: Customer, months: int = 12) -> list[UsageMonth]:
+    return list(UsageMonth.objects.filter(customer=customer).select_related("plan").order_by("-month")[:months])
+
+
+CSV_HEADER = ["month", "customer", "customer_slug", "plan", "monthly_price", "currency", "records_synced",
+              "records_included", "records_over", "runs", "runs_included", "runs_over", "api_calls",
+              "api_calls_included", "api_calls_over"]
+
+
+def usage_csv(partner: Partner, month: date) -> str:
+    """The month's usage of every customer as CSV for the partner's own invoicing (blank included: unlimited)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for line in usage_lines(partner, month):
+        plan = line.plan
+        row = [f"{month:%Y-%m}", csv_safe(line.customer.name), line.customer.slug, csv_safe(plan.name) if plan else "",
+               plan.monthly_price if plan else "", plan.currency if plan else ""]
+        for meter in METERS:
+            included = line.included(meter)
+            row += [line.used(meter), "" if included is None else included, line.overage(meter)]
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def csv_safe(value: str) -> str:
+    """Spreadsheets run cells that start with = + - @ as formulas: quote them as text."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+class UsageMeterMiddleware:
+    """Counts API calls on customer domains (``/api/``) into the month's usage; place after the host middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        tenant = getattr(request, "tenant", None)
+        if (
+            request.path.startswith("/api/") and tenant is not None and tenant.kind == "firm"
+            and response.status_code < 500 and response.status_code not in UNMETERED_STATUSES
+        ):
+            usage_record(schema_name=tenant.schema_name, api_calls=1)
+        return response

@@ -1,0 +1,114 @@
+"""The public health summary: written after runs and by a schedule, judged against the SLA, read by the overview."""
+
+from datetime import timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_q.models import Schedule
+from django_tenants.utils import schema_context
+
+from apps.portal.health import customer_health_refresh
+from apps.portal.selectors import partner_overview
+from apps.runs.models import Run, RunStatus
+from apps.runs.signals import run_finished
+from apps.tenants.choices import SlaStatus
+from apps.tenants.health import HealthFigures, sla_assess
+from apps.tenants.models import Customer, CustomerHealth
+from apps.tenants.tasks import every_tenant_run
+from tests.reporting.dataset import build
+
+NOW = timezone.now()
+
+
+def flow(name="Time in", *, success_hours_ago=None, every_minutes=15, scheduled=True, created_hours_ago=100):
+    success = None if success_hours_ago is None else (NOW - timedelta(hours=success_hours_ago)).isoformat()
+    return {"name": name, "enabled": True, "scheduled": scheduled, "every_minutes": every_minutes,
+            "created_at": (NOW - timedelta(hours=created_hours_ago)).isoformat(), "last_success_at": success}
+
+
+@pytest.mark.parametrize("figures,status,reason", [
+    (HealthFigures(), SlaStatus.UNKNOWN, "No flows"),
+    (HealthFigures(flows=[flow(success_hours_ago=1)]), SlaStatus.OK, "synced recently"),
+    (HealthFigures(flows=[flow(success_hours_ago=13)]), SlaStatus.AT_RISK, "Time in: no successful run for 13 h"),
+    (HealthFigures(flows=[flow(success_hours_ago=30)]), SlaStatus.BREACHED, "Time in: no successful run for 30 h"),
+    (HealthFigures(flows=[flow(success_hours_ago=None)]), SlaStatus.BREACHED, "4 days"),  # never, made 100 h ago
+    (HealthFigures(flows=[flow(success_hours_ago=None, created_hours_ago=1)]), SlaStatus.OK, ""),  # just installed
+    (HealthFigures(flows=[flow(success_hours_ago=30, every_minutes=24 * 60)]), SlaStatus.AT_RISK, ""),  # daily flow
+    (HealthFigures(flows=[flow(success_hours_ago=300, scheduled=False)]), SlaStatus.OK, ""),  # event-driven: quiet
+    (HealthFigures(open_exceptions=2, flows=[flow(success_hours_ago=1)]), SlaStatus.AT_RISK, "2 open exception"),
+    (HealthFigures(open_exceptions=1, oldest_open_exception_at=NOW - timedelta(hours=25),
+                   flows=[flow(success_hours_ago=1)]), SlaStatus.BREACHED, "open for 25 h"),
+])
+def test_sla_status_from_sync_freshness_and_exceptions(figures, status, reason):
+    got, why = sla_assess(figures, now=NOW)
+    assert got == status and reason in why
+
+
+@pytest.fixture
+def alpha_data(in_alpha):
+    return build()
+
+
+def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, alpha_data):
+    with schema_context("alpha"):
+        health = customer_health_refresh()
+    assert health.customer == cast.alpha and not health.stale and health.computed_at
+    # The hand-computed data set (tests/reporting/dataset.py): E2, E4, E9, E10 approved and not posted.
+    assert health.unposted_hours == Decimal("23.00") and health.unposted_value == Decimal("2670.00")
+    assert health.open_exceptions >= 1 and health.unposted_currency == "EUR"
+    assert [f["slug"] for f in health.flows] == [alpha_data.flow.slug]
+    assert health.flows[0]["last_success_at"] is not None
+
+
+def test_a_burst_of_finished_runs_queues_one_refresh(cast, django_capture_on_commit_callbacks):
+    with mock.patch("apps.portal.signals.tenant_task_enqueue") as enqueue, schema_context("alpha"):
+        for _ in range(3):
+            run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
+    enqueue.assert_called_once_with("alpha", "apps.portal.tasks.customer_health_refresh")
+    assert CustomerHealth.objects.get(customer=cast.alpha).stale
+
+
+def test_the_queued_refresh_runs_after_commit_in_the_customers_schema(cast, django_capture_on_commit_callbacks):
+    with schema_context("alpha"), django_capture_on_commit_callbacks(execute=True):
+        run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
+    health = CustomerHealth.objects.get(customer=cast.alpha)
+    assert health.computed_at and not health.stale  # django-q2 runs synchronously in the tests
+
+
+def test_bookkeeping_failures_never_break_the_run(cast):
+    with mock.patch("apps.portal.signals.usage_record", side_effect=RuntimeError("db hiccup")), \
+            schema_context("alpha"):
+        run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={}))  # logged, not raised
+        assert connection.schema_name == "alpha"
+
+
+def test_the_schedule_refreshes_every_active_customer(cast):
+    assert every_tenant_run("apps.portal.tasks.customer_health_refresh") >= 3
+    assert {"alpha", "beta", "gamma"} <= set(
+        CustomerHealth.objects.filter(computed_at__isnull=False).values_list("customer__slug", flat=True))
+
+
+def test_weft_schedules_installs_the_health_schedule(cast):
+    call_command("weft_schedules", verbosity=0)
+    schedule = Schedule.objects.get(name="platform:customer-health")
+    assert schedule.func == "apps.tenants.tasks.every_tenant_run" and "customer_health_refresh" in schedule.args
+
+
+def test_overview_reads_public_tables_only_whatever_the_number_of_customers(cast):
+    """Customers made here have no schema at all: the overview would fail if it switched into one."""
+    many = [Customer(partner=cast.xpartner, slug=f"firm-{n}", name=f"Firm {n}", schema_name=f"firm_{n}")
+            for n in range(60)]
+    Customer.objects.bulk_create(many)
+    CustomerHealth.objects.bulk_create([CustomerHealth(customer=c, open_exceptions=n, computed_at=NOW)
+                                        for n, c in enumerate(Customer.objects.filter(slug__startswith="firm-"))])
+    with CaptureQueriesContext(connection) as queries:
+        rows = partner_overview(cast.xpartner)
+        assert len(rows) == 62 and sum(r.health.open_exceptions for r in rows if r.health) == sum(range(60))
+    selects = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET search_path")]
+    assert len(selects) == 3  # customers with plan and health, this month's usage, domains
+    assert connection.schema_name == "public"
