@@ -2,8 +2,13 @@
 
 A run is claimed with a conditional UPDATE (so a duplicate or re-delivered task does no harm),
 works for one slice, then either finishes or goes back on the queue behind other tenants' work.
-A crash leaves the run "running" with a stale heartbeat; the queue re-delivers the task and the
-next claim takes it over from its saved cursor.
+A crash leaves the run "running" with a stale heartbeat; the queue re-delivers the task (and a
+scheduled request for the flow queues it again) and the next claim takes it over from its saved
+cursor, once the heartbeat is older than ``WEFT_RUN_STALE_SECONDS``.
+
+The claim is a lease: ``updated_at`` as the claim left it. Every heartbeat, the re-queue and the
+finish are conditional on it, so a worker that was presumed dead and taken over notices at its next
+heartbeat (``RunLost``) and stops, instead of working on beside the new owner.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection as db
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.common.errors import ExternalSystemError
@@ -23,17 +29,30 @@ from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trig
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
-STALE_AFTER = timedelta(seconds=60)
+
+
+class RunLost(Exception):
+    """This worker's claim on a run was taken over (it was presumed dead); it must stop working on it."""
+
+
+def stale_after() -> timedelta:
+    """How long a running run may go without a heartbeat before another worker may take it over."""
+    return timedelta(seconds=settings.WEFT_RUN_STALE_SECONDS)
 
 
 def flow_run_request(
     *, flow: Flow, trigger: str, record_ids: list[int] | None = None, mapping_version=None,
     replay_payloads: bool = False, enqueue: bool = True,
 ) -> Run:
-    """Queue a run of ``flow``. A scheduled or manual run while one is unfinished returns that one."""
+    """Queue a run of ``flow``. A scheduled or manual run while one is unfinished returns that one,
+    queued again if it looks abandoned (its worker died, or its task was lost), so it resumes."""
     if record_ids is None and not replay_payloads:
         pending = Run.objects.filter(flow=flow, record_ids__isnull=True).exclude(status__in=FINISHED).first()
         if pending is not None:
+            if enqueue and pending.updated_at < timezone.now() - stale_after():
+                logger.warning("run %s of %s looks abandoned (last heartbeat %s); queued again", pending.pk, flow,
+                               pending.updated_at)
+                tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", pending.pk)
             return pending
     run = Run.objects.create(
         flow=flow, connection=flow.connection, object_name=flow.object_name, object_type=flow.object_type,
@@ -46,26 +65,36 @@ def flow_run_request(
 
 
 def run_claim(run_id: int) -> Run | None:
-    """Take the run for this worker, or None if another worker has it or it is finished."""
+    """Take the run for this worker, or None if another worker has it or it is finished.
+
+    The returned run carries ``lease``: the ``updated_at`` this claim wrote (see ``run_heartbeat``)."""
     now = timezone.now()
-    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, updated_at__lt=now - STALE_AFTER)
-    claimed = Run.objects.filter(claimable, pk=run_id).update(status=RunStatus.RUNNING, updated_at=now)
+    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, updated_at__lt=now - stale_after())
+    # Operational fields only: QuerySet.update(), in one statement so the lease is exactly ``now``.
+    claimed = Run.objects.filter(claimable, pk=run_id).update(
+        status=RunStatus.RUNNING, updated_at=now, started_at=Coalesce(F("started_at"), now))
     if not claimed:
         return None
     run = Run.objects.select_related("flow__mapping", "flow__rule_set", "connection", "mapping_version").get(pk=run_id)
-    if run.started_at is None:
-        run.started_at = now
-        run.save(update_fields=["started_at"])
+    run.lease = now
     return run
 
 
 def run_execute(*, run_id: int) -> Run | None:
-    """Work one slice of a run; re-queue it if more remains."""
-    from apps.runs import inbound, outbound
-
+    """Work one slice of a run; re-queue it if more remains. None if the run is not (or no longer) ours."""
     run = run_claim(run_id)
     if run is None:
         return None
+    try:
+        return _run_slice(run)
+    except RunLost:
+        logger.warning("run %s was taken over by another worker; this one stops", run.pk)
+        return None
+
+
+def _run_slice(run: Run) -> Run:
+    from apps.runs import inbound, outbound
+
     if not run.connection.is_enabled:
         return run_finish(run, status=RunStatus.PAUSED, error_message=f"{run.connection} is disabled.")
     if not _circuit_allows(run.connection):
@@ -82,14 +111,27 @@ def run_execute(*, run_id: int) -> Run | None:
     if run.status == RunStatus.PAUSED:
         return run_finish(run, status=RunStatus.PAUSED, error_message=run.error_message)
     if not done:
-        Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, updated_at=timezone.now())
+        run_heartbeat(run, status=RunStatus.QUEUED)
         tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)  # back of the queue
         return run
     return run_finish(run)
 
 
-def run_heartbeat(run: Run) -> None:
-    Run.objects.filter(pk=run.pk).update(updated_at=timezone.now(), counts=run.counts, cursor_end=run.cursor_end)
+def run_heartbeat(run: Run, **fields) -> None:
+    """Save progress (counts, cursor) and renew the lease; raise ``RunLost`` if another worker took the run.
+
+    A run without a lease (one not claimed through ``run_claim``) is saved unconditionally."""
+    now = timezone.now()
+    query = Run.objects.filter(pk=run.pk)
+    lease = getattr(run, "lease", None)
+    if lease is not None:
+        query = query.filter(updated_at=lease)
+    # Operational fields: QuerySet.update(), conditional on the lease.
+    if not query.update(updated_at=now, counts=run.counts, cursor_end=run.cursor_end, **fields):
+        raise RunLost(f"Run {run.pk} was taken over by another worker.")
+    run.updated_at = run.lease = now
+    for name, value in fields.items():
+        setattr(run, name, value)
 
 
 def run_count(run: Run, outcome: str, n: int = 1) -> None:
@@ -97,11 +139,12 @@ def run_count(run: Run, outcome: str, n: int = 1) -> None:
 
 
 def run_finish(run: Run, *, status: str | None = None, error_message: str = "") -> Run:
+    """Settle the run (only if this worker still holds it) and announce it."""
     failures = run.counts.get("failed", 0) + run.counts.get("conflict", 0)
     run.status = status or (RunStatus.PARTIAL if failures else RunStatus.SUCCEEDED)
     run.error_message = error_message or run.error_message
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "counts", "error_message", "finished_at", "cursor_end", "updated_at"])
+    run_heartbeat(run, status=run.status, error_message=run.error_message, finished_at=run.finished_at)
     logger.info("run %s (%s) %s: %s", run.pk, run.flow or run.connection, run.status, run.counts)
     from apps.runs.signals import run_finished
 

@@ -34,15 +34,22 @@ def inbound_slice(run: Run, *, budget: int) -> bool:
     cursor = run.cursor_end or run.cursor_start or None
     handled = 0
     for page in kind.read(run.object_name, cursor=cursor):
+        before = _work_done(run)
         inbound_page_store(run, kind, page)
         if spec.incremental and page.next_cursor:
             SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
         run.cursor_end = page.next_cursor or run.cursor_end
         run_heartbeat(run)
-        handled += len(page.records) + len(page.errors)
+        # Records the hub already had do not use up the budget: a source that can only resume from
+        # the start of a file (the CSV inbox) re-reads what an earlier slice stored, and must get past it.
+        handled += _work_done(run) - before
         if handled >= budget and page.next_cursor:
             return False
     return True
+
+
+def _work_done(run: Run) -> int:
+    return sum(n for outcome, n in run.counts.items() if outcome != ItemOutcome.UNCHANGED)
 
 
 def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fanout: bool = False,

@@ -5,6 +5,11 @@ key that changes with its content. Before creating, the engine asks the target w
 has the reference (a worker killed after the write but before the ledger entry leaves exactly that
 situation), so resuming never makes a duplicate. The cross-reference keeps the hash of what was
 sent: unchanged content is not sent again, and our own write read back is recognised as an echo.
+
+What the target answered is settled in one transaction per record: the cross-reference, the ledger
+item and the run's progress (counts, cursor, heartbeat). A worker killed at any point therefore
+leaves either all of them or none; in the second case the resumed run finds the record by its
+reference and records it then, so every record the target holds is in the ledger exactly once.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def outbound_slice(run: Run, *, budget: int) -> bool:
             _execute(run, kind, plan)
             if run.status == RunStatus.PAUSED:
                 return True
-        run.cursor_end = str(ids[-1])
+        run.cursor_end = str(ids[-1])  # past records the plan dropped too (gone from the hub meanwhile)
         run_heartbeat(run)
         handled += len(ids)
     return not _next_ids(run, limit=1)
@@ -208,12 +213,12 @@ def _rule_specs(flow) -> list[RuleSpec]:
 def _execute(run: Run, kind: ConnectorKind, plan: Plan) -> None:
     started = time.monotonic()
     if plan.action in ("skip", "unchanged"):
-        run_count(run, ItemOutcome.SKIPPED if plan.action == "skip" else ItemOutcome.UNCHANGED)
-        if run.record_ids is not None:  # targeted runs say what happened to each record they were asked about
-            _record(run, plan, ItemOutcome.SKIPPED if plan.action == "skip" else ItemOutcome.UNCHANGED, started)
+        outcome = ItemOutcome.SKIPPED if plan.action == "skip" else ItemOutcome.UNCHANGED
+        # Targeted runs say what happened to each record they were asked about; catch-up runs only count.
+        _settle(run, plan, outcome, started, ledger=run.record_ids is not None)
         return
     if plan.action == "fail":
-        _record(run, plan, ItemOutcome.FAILED, started, message=plan.message, category=plan.category)
+        _settle(run, plan, ItemOutcome.FAILED, started, message=plan.message, category=plan.category)
         return
     attempts = 0
     while True:
@@ -224,52 +229,80 @@ def _execute(run: Run, kind: ConnectorKind, plan: Plan) -> None:
             if not error.permanent and attempts < ITEM_ATTEMPTS and not (error.retry_after or 0) > 30:
                 time.sleep(min(2 ** attempts * 0.25, 5))
                 continue
-            _record(run, plan, ItemOutcome.FAILED, started, message=error.message, category=error.category,
+            _settle(run, plan, ItemOutcome.FAILED, started, message=error.message, category=error.category,
                     attempts=attempts, response={"status": error.status} if error.status else None)
             if not error.permanent and circuit_record_failure(run.connection):
                 run.status, run.error_message = RunStatus.PAUSED, f"{run.connection} keeps failing: {error.message}"
             return
         circuit_record_success(run.connection)
-        _record(run, plan, outcome, started, attempts=attempts, external_id=external_id, response=response)
+        _settle(run, plan, outcome, started, attempts=attempts, external_id=external_id, response=response)
         return
 
 
 def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | None]:
-    object_type, content_hash = run.object_type, plan.view.get("content_hash", "")
+    """Make the change in the target; the caller records it (cross-reference and ledger) in one go."""
     if plan.action == "reverse":
         kind.delete(run.object_name, plan.external_id)
-        ExternalRef.objects.filter(connection=run.connection, object_type=object_type,
-                                   canonical_id=plan.canonical_id).delete()
         return ItemOutcome.DELETED, plan.external_id, None
-    reference = record_reference(object_type, plan.canonical_id)
-    key = idempotency_key(run.connection_id, object_type, plan.canonical_id, content_hash)
+    reference = record_reference(run.object_type, plan.canonical_id)
+    key = idempotency_key(run.connection_id, run.object_type, plan.canonical_id, plan.view.get("content_hash", ""))
     external_id = plan.external_id or kind.find(run.object_name, reference=reference)
     result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,
                         idempotency_key=key)
-    ExternalRef.objects.update_or_create(
-        connection=run.connection, object_type=object_type, canonical_id=plan.canonical_id,
-        defaults={"external_id": result.external_id, "last_synced_hash": content_hash,
-                  "last_synced_at": timezone.now()},
-    )
     outcome = ItemOutcome.CREATED if result.created and not external_id else ItemOutcome.UPDATED
     return outcome, result.external_id, result.response
 
 
-def _record(run, plan: Plan, outcome: str, started: float, *, message: str = "", category: str = "",
-            attempts: int = 1, external_id: str | None = None, response: dict | None = None) -> None:
+def _settle(run, plan: Plan, outcome: str, started: float, *, ledger: bool = True, message: str = "",
+            category: str = "", attempts: int = 1, external_id: str | None = None,
+            response: dict | None = None) -> None:
+    """The cross-reference, the ledger item and the run's progress, in one transaction (see the module doc)."""
     now = timezone.now()
+    if outcome in WRITTEN and (other := _held_by_another(run, plan, external_id)):
+        outcome, category = ItemOutcome.FAILED, ErrorCategory.DUPLICATE
+        message = (f"{run.connection} record {external_id} already stands for {run.object_type.replace('_', ' ')} "
+                   f"{other} in Weft, and this one was written onto it: two records cannot share one. Rename or "
+                   "merge them, then replay.")
     with transaction.atomic():
-        RunItem.objects.create(
-            run=run, object_type=run.object_type, canonical_id=plan.canonical_id, outcome=outcome,
-            idempotency_key=idempotency_key(run.connection_id, run.object_type, plan.canonical_id,
-                                            plan.view.get("content_hash", "")),
-            external_id=str(plan.canonical_id), target_external_id=external_id or plan.external_id or "",
-            payload_before=plan.view, payload_after=plan.payload, target_response=response,
-            error_message=message or (plan.message if outcome in (ItemOutcome.SKIPPED, ItemOutcome.DELETED) else ""),
-            error_category=category, attempts=attempts, duration_ms=int((time.monotonic() - started) * 1000),
-            latency_ms=_latency_ms(plan.view, now) if outcome in (ItemOutcome.CREATED, ItemOutcome.UPDATED) else None,
-        )
-    run_count(run, outcome)
+        _sync_ref(run, plan, outcome, external_id, now)
+        if ledger:
+            RunItem.objects.create(
+                run=run, object_type=run.object_type, canonical_id=plan.canonical_id, outcome=outcome,
+                idempotency_key=idempotency_key(run.connection_id, run.object_type, plan.canonical_id,
+                                                plan.view.get("content_hash", "")),
+                external_id=str(plan.canonical_id), target_external_id=external_id or plan.external_id or "",
+                payload_before=plan.view, payload_after=plan.payload, target_response=response,
+                error_message=message or (plan.message if outcome in QUIET_OUTCOMES else ""),
+                error_category=category, attempts=attempts, duration_ms=int((time.monotonic() - started) * 1000),
+                latency_ms=_latency_ms(plan.view, now) if outcome in WRITTEN else None,
+            )
+        run_count(run, outcome)
+        run.cursor_end = str(plan.canonical_id)
+        run_heartbeat(run)  # raises RunLost (undoing this record's entries) if another worker took the run
+
+
+WRITTEN = (ItemOutcome.CREATED, ItemOutcome.UPDATED)
+QUIET_OUTCOMES = (ItemOutcome.SKIPPED, ItemOutcome.UNCHANGED, ItemOutcome.DELETED)
+
+
+def _held_by_another(run: Run, plan: Plan, external_id: str | None) -> int | None:
+    """The hub record already linked to ``external_id`` in the target, if not this one (a target that
+    matches records by name can answer a write with a record another hub record was sent to)."""
+    return (ExternalRef.objects.filter(connection=run.connection, object_type=run.object_type, external_id=external_id)
+            .exclude(canonical_id=plan.canonical_id).values_list("canonical_id", flat=True).first())
+
+
+def _sync_ref(run: Run, plan: Plan, outcome: str, external_id: str | None, now: datetime) -> None:
+    """Keep the cross-reference in step with what the target now holds."""
+    key = {"connection": run.connection, "object_type": run.object_type, "canonical_id": plan.canonical_id}
+    if outcome in WRITTEN:  # one INSERT ... ON CONFLICT (one reference per record and connection)
+        ExternalRef.objects.bulk_create(
+            [ExternalRef(**key, external_id=external_id, last_synced_hash=plan.view.get("content_hash", ""),
+                         last_synced_at=now)],
+            update_conflicts=True, unique_fields=["connection", "object_type", "canonical_id"],
+            update_fields=["external_id", "last_synced_hash", "last_synced_at"])
+    elif outcome == ItemOutcome.DELETED:
+        ExternalRef.objects.filter(**key).delete()
 
 
 def _latency_ms(view: dict, now: datetime) -> int | None:

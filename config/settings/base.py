@@ -187,6 +187,8 @@ Q_CLUSTER = {
 WEFT_TASK_MODULE_PREFIXES = ("apps.",)
 # The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
+# A running run whose heartbeat is older than this is presumed dead and may be taken over by another worker.
+WEFT_RUN_STALE_SECONDS = env_int("WEFT_RUN_STALE_SECONDS", 60)
 WEFT_CIRCUIT_THRESHOLD = env_int("WEFT_CIRCUIT_THRESHOLD", 5)  # consecutive transient failures that open it
 WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # task names travel through the database: only our code runs
 # Integration exceptions: how far back the tick looks for runs and events the signal missed; monitors' thresholds.

@@ -1,0 +1,79 @@
+"""Fixtures for the end-to-end tests: the stateful fake vendors routed behind the engine, accelerators
+loaded, and hub-change fan-out that runs in the same call (the cluster tests use a real queue instead)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django_q.conf import Conf
+
+from apps.common.http import OutboundClient
+from apps.runs import engine
+from apps.runs.templates import templates_sync_builtin
+from apps.tenants.models import Customer
+from tests.e2e.live import committed
+from tests.e2e.vendors import HARVEST_URL, XERO_PROJECTS_URL, FakeHarvest, FakeXeroProjects, Routes
+
+
+@pytest.fixture
+def routes(monkeypatch) -> Routes:
+    routes = Routes()
+    monkeypatch.setattr("apps.connectors.services.OutboundClient", routes.client_factory(OutboundClient))
+    return routes
+
+
+@pytest.fixture
+def harvest(routes):
+    fake = FakeHarvest()
+    routes.vendors[HARVEST_URL] = fake
+    yield fake
+    fake.transport.assert_clean()  # no request (or scripted answer) broke Harvest's spec, even if swallowed
+
+
+@pytest.fixture
+def xero_projects(routes):
+    fake = FakeXeroProjects()
+    routes.vendors[XERO_PROJECTS_URL] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
+@pytest.fixture
+def templates(db) -> None:
+    templates_sync_builtin()
+
+
+@dataclass
+class Fanout:
+    """Whether hub changes run their outbound flows at once (True) or only queue them (False)."""
+
+    inline: bool = True
+
+
+@pytest.fixture
+def fanout(monkeypatch) -> Fanout:
+    switch = Fanout()
+    original = engine.hub_changed
+    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": switch.inline}))
+    return switch
+
+
+# --- tests with a real cluster process -----------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _django_db_marker(request) -> None:
+    """pytest-django's marker fixture, except for cluster tests: their ``django_db`` marker only makes sure
+    the test database is set up (even when they run alone); they commit, so no transaction is wrapped
+    around them (``live``)."""
+    if request.node.get_closest_marker("cluster"):
+        return
+    if request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("_django_db_helper")
+
+
+@pytest.fixture
+def live(django_db_setup, django_db_blocker, monkeypatch):
+    """Committed writes a cluster process can see, in alpha and beta; all of it removed afterwards."""
+    monkeypatch.setattr(Conf, "SYNC", False)  # this process queues; the cluster process runs
+    with django_db_blocker.unblock(), committed(["alpha", "beta"]):
+        yield {c.schema_name: c for c in Customer.objects.filter(schema_name__in=["alpha", "beta"])}
