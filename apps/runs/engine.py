@@ -135,6 +135,7 @@ def run_heartbeat(run: Run, **fields) -> None:
 
 
 def run_count(run: Run, outcome: str, n: int = 1) -> None:
+    outcome = str(outcome)  # plain strings in counts (choices' members would print as ItemOutcome.CREATED)
     run.counts[outcome] = run.counts.get(outcome, 0) + n
 
 

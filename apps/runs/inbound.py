@@ -33,7 +33,8 @@ def inbound_slice(run: Run, *, budget: int) -> bool:
         Run.objects.filter(pk=run.pk).update(cursor_start=run.cursor_start)
     cursor = run.cursor_end or run.cursor_start or None
     handled = 0
-    for page in kind.read(run.object_name, cursor=cursor):
+    pages = iter(kind.read(run.object_name, cursor=cursor))
+    for page in pages:
         before = _work_done(run)
         inbound_page_store(run, kind, page)
         if spec.incremental and page.next_cursor:
@@ -44,7 +45,9 @@ def inbound_slice(run: Run, *, budget: int) -> bool:
         # the start of a file (the CSV inbox) re-reads what an earlier slice stored, and must get past it.
         handled += _work_done(run) - before
         if handled >= budget and page.next_cursor:
-            return False
+            # Asking for the next page is how a source learns the last one was stored (the CSV inbox then
+            # archives a finished file). That page is not stored now: the next slice reads it again.
+            return next(pages, None) is None
     return True
 
 
@@ -61,9 +64,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
     items: list[RunItem] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
                                   category=error.category, field=error.field,
                                   message=f"{error.reference}: {error.message}") for error in page.errors]
-    inputs, raw_by_id = _translate(run, kind, page.records, items)
-    for canonical in inputs:
-        canonical.deleted = canonical.deleted or deleted
+    inputs, raw_by_id = _translate(run, kind, page.records, items, deleted=deleted)
     changed: list[int] = []
     inputs_by_id = {i.external_id: i for i in inputs}
     with transaction.atomic():
@@ -87,33 +88,48 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
     return changed
 
 
-def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem]):
-    """Native records → canonical inputs, through the flow's mapping or the kind's default translation."""
+def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem], *, deleted: bool = False):
+    """Native records → canonical inputs, through the flow's mapping or the kind's default translation.
+
+    With ``deleted`` (a deletion event) only the record's id matters: a sender may send nothing else."""
     inputs: list[CanonicalInput] = []
     raw_by_id: dict[str, dict] = {}
-    version = _mapping_version(run)
-    if version is not None:
-        for mapped in apply_rules(version.rules, records, variables=run.flow.variables):
-            if mapped.ok:
-                canonical = to_canonical_input(run.object_type, mapped)
-                inputs.append(canonical)
-                raw_by_id[canonical.external_id] = mapped.source
-            else:
-                message = "; ".join(f"{e.target}: {e.message}" for e in mapped.errors)
-                items.append(_item(run, str(mapped.source.get("id", "")), ItemOutcome.FAILED,
-                                   payload_before=mapped.source, category=ErrorCategory.MAPPING,
-                                   field=mapped.errors[0].target, message=f"Mapping failed: {message}"))
-        return inputs, raw_by_id
-    for record in records:
-        try:
-            canonical = kind.to_canonical(run.object_name, record)
-        except ExternalSystemError as error:
-            items.append(_item(run, str(record.get("id", "")), ItemOutcome.FAILED, payload_before=record,
-                               category=error.category, message=error.message))
+    for record, canonical, failure in _translations(run, kind, records):
+        if deleted and (external_id := (canonical.external_id if canonical else _deleted_id(record, failure))):
+            canonical = CanonicalInput(run.object_type, external_id, {}, deleted=True)
+        elif canonical is None:
+            items.append(failure)
             continue
         inputs.append(canonical)
         raw_by_id[canonical.external_id] = record
     return inputs, raw_by_id
+
+
+def _translations(run: Run, kind: ConnectorKind, records: list[dict]):
+    """(record, canonical input or None, failed ledger item or None) per record."""
+    version = _mapping_version(run)
+    if version is not None:
+        for mapped in apply_rules(version.rules, records, variables=run.flow.variables):
+            if mapped.ok:
+                yield mapped.source, to_canonical_input(run.object_type, mapped), None
+                continue
+            message = "; ".join(f"{e.target}: {e.message}" for e in mapped.errors)
+            failure = _item(run, str(mapped.value.get("external_id") or mapped.source.get("id", "")),
+                            ItemOutcome.FAILED, payload_before=mapped.source, category=ErrorCategory.MAPPING,
+                            field=mapped.errors[0].target, message=f"Mapping failed: {message}")
+            yield mapped.source, None, failure
+        return
+    for record in records:
+        try:
+            yield record, kind.to_canonical(run.object_name, record), None
+        except ExternalSystemError as error:
+            yield record, None, _item(run, str(record.get("id", "")), ItemOutcome.FAILED, payload_before=record,
+                                      category=error.category, message=error.message)
+
+
+def _deleted_id(record: dict, failure: RunItem) -> str:
+    """The id of a deleted record that could not be translated in full (the mapping's, else the record's)."""
+    return failure.external_id or str(record.get("id") or "")
 
 
 def _mapping_version(run: Run) -> MappingVersion | None:

@@ -171,6 +171,7 @@ EMAIL_FILE_PATH = WEFT_DATA_DIR / "outbox"
 Q_CLUSTER = {
     "name": "weft",
     "orm": "default",
+    "broker_class": "apps.runs.queue.OrderedOrmBroker",  # the ORM broker, oldest task first (fairness)
     "workers": WEFT_Q_WORKERS,
     "timeout": WEFT_Q_TIMEOUT,
     "retry": WEFT_Q_RETRY,  # must exceed timeout, or a slow task is handed to a second worker

@@ -137,3 +137,21 @@ def test_an_approval_webhook_posts_the_entry_at_once_and_unapproval_reverses_it(
     assert reversal.target_external_id == str(line["id"]) and "Not approved" in reversal.error_message
     assert RunItem.objects.filter(run__flow__slug="time-to-erp", outcome=ItemOutcome.CREATED).count() == 1
     assert TimeEntry.objects.get(pk=item.canonical_id).hours == Decimal("5.00")
+
+
+def test_an_entry_deleted_in_harvest_after_posting_is_taken_back_from_tryton(chain, tryton, harvest, cast,
+                                                                            django_capture_on_commit_callbacks):
+    entry = harvest.add_time_entry(chain.user("bo"), chain.harvest_project, spent_date="2026-03-09", hours=6,
+                                   approved=True, notes="Entered twice")
+    run_flow("time-in")
+    [line] = posted(chain, tryton, entry)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = deliver(cast.alpha, {"id": "evt-delete", "type": "record.deleted",
+                                       "data": {"object": "time_entries", "record": {"id": entry["id"]}}})
+
+    assert deleted.status_code == 202
+    assert posted(chain, tryton, entry) == []
+    reversal = RunItem.objects.get(run__flow__slug="time-to-erp", outcome=ItemOutcome.DELETED)
+    assert reversal.target_external_id == str(line["id"]) and reversal.error_message == "Deleted at the source."
+    assert TimeEntry.objects.get(pk=reversal.canonical_id).deleted_at is not None

@@ -83,6 +83,17 @@ def test_a_target_that_stays_down_opens_the_circuit_and_the_run_after_the_cooldo
     assert cooling.status == RunStatus.PAUSED and "pause until a probe succeeds" in cooling.error_message
     assert len(harvest.requests) == calls_before  # not one call while the circuit is open
 
+    harvest.down = True  # cooled down, but still failing: the probe fails and the circuit stays open
+    Connection.objects.filter(pk=connection.pk).update(circuit_open_until=timezone.now() - timedelta(seconds=1))
+    probed = run_flow("customers-to-harvest")
+
+    assert probed.status == RunStatus.PAUSED and not RunItem.objects.filter(run=probed).exists()
+    assert {path for _, path in harvest.calls()[calls_before:]} == {"/users/me"}  # only the probe was sent
+    connection.refresh_from_db()
+    assert connection.circuit_open_until > timezone.now()  # another cooldown
+
+    harvest.down = False
+    calls_before = len(harvest.requests)
     Connection.objects.filter(pk=connection.pk).update(circuit_open_until=timezone.now() - timedelta(seconds=1))
     resumed = run_flow("customers-to-harvest")
 

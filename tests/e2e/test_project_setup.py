@@ -88,3 +88,17 @@ def test_a_harvest_edit_to_an_erp_owned_field_is_a_conflict_and_the_hub_keeps_th
     assert (hub.name, hub.default_bill_rate) == ("Website relaunch", Decimal("120.00"))
     assert len(harvest.calls("POST", "PATCH")) == sent_before  # a conflict triggers no writes either way
     assert Customer.objects.count() == 1
+
+
+def test_a_read_larger_than_a_slice_resumes_from_its_cursor_without_losing_or_repeating(erp, tryton, harvest,
+                                                                                        settings):
+    settings.WEFT_RUN_SLICE_ITEMS = 2
+    erp["tryton"].settings = {**erp["tryton"].settings, "page_size": 2}
+    erp["tryton"].save()
+    made = [tryton_customer(tryton) for _ in range(5)]
+
+    run = run_flow("erp-customers-in")
+
+    assert run.counts == {"created": 5}  # three slices of pages of two, each page stored once
+    assert sorted(Customer.objects.values_list("code", flat=True)) == sorted(c["code"] for c in made)
+    assert len(harvest.clients) == 5 and len(harvest.calls("POST")) == 5
