@@ -205,7 +205,7 @@ def _ingest_run_level(run: Run, report: IngestReport) -> set[int]:
         return set()
     if run.status == RunStatus.PAUSED and run.error_message.endswith("is disabled."):
         return set()  # switched off on purpose: not a failure
-    kind = classifying.classify(category="", message=run.error_message)
+    kind = classifying.classify(category=run.error_category, message=run.error_message)
     sig = classifying.signature(kind=kind, message=run.error_message, flow_id=run.flow_id,
                                 connection_id=run.connection_id, object_type=run.object_type, error_field="",
                                 scope="run")

@@ -107,7 +107,7 @@ def _run_slice(run: Run) -> Run:
         else:
             done = outbound.outbound_slice(run, budget=budget)
     except ExternalSystemError as error:
-        return run_finish(run, status=RunStatus.FAILED, error_message=error.message)
+        return run_finish(run, status=RunStatus.FAILED, error_message=error.message, error_category=error.category)
     if run.status == RunStatus.PAUSED:
         return run_finish(run, status=RunStatus.PAUSED, error_message=run.error_message)
     if not done:
@@ -139,13 +139,15 @@ def run_count(run: Run, outcome: str, n: int = 1) -> None:
     run.counts[outcome] = run.counts.get(outcome, 0) + n
 
 
-def run_finish(run: Run, *, status: str | None = None, error_message: str = "") -> Run:
+def run_finish(run: Run, *, status: str | None = None, error_message: str = "", error_category: str = "") -> Run:
     """Settle the run (only if this worker still holds it) and announce it."""
     failures = run.counts.get("failed", 0) + run.counts.get("conflict", 0)
     run.status = status or (RunStatus.PARTIAL if failures else RunStatus.SUCCEEDED)
     run.error_message = error_message or run.error_message
+    run.error_category = error_category or run.error_category
     run.finished_at = timezone.now()
-    run_heartbeat(run, status=run.status, error_message=run.error_message, finished_at=run.finished_at)
+    run_heartbeat(run, status=run.status, error_message=run.error_message, error_category=run.error_category,
+                  finished_at=run.finished_at)
     logger.info("run %s (%s) %s: %s", run.pk, run.flow or run.connection, run.status, run.counts)
     from apps.runs.signals import run_finished
 

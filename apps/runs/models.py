@@ -102,6 +102,7 @@ class Run(TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     error_message = models.TextField(blank=True)
+    error_category = models.CharField(max_length=24, blank=True, help_text="What kind of failure stopped the run.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -49,6 +49,7 @@ class Plan:
     external_id: str | None = None
     message: str = ""
     category: str = ""
+    field: str = ""  # the target field a mapping failure is about
 
 
 # Records a target needs before this one can be written: a project needs its customer, and so on.
@@ -177,6 +178,7 @@ def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) ->
             if any("not known to the target" in e.message for e in mapped.errors):
                 plan.category = ErrorCategory.MISSING_REFERENCE
             plan.message = "Mapping failed: " + "; ".join(f"{e.target}: {e.message}" for e in mapped.errors)
+            plan.field = mapped.errors[0].target
 
 
 def _related_ids(view: dict, lookup) -> dict[str, str | None]:
@@ -273,7 +275,8 @@ def _settle(run, plan: Plan, outcome: str, started: float, *, ledger: bool = Tru
                 external_id=str(plan.canonical_id), target_external_id=external_id or plan.external_id or "",
                 payload_before=plan.view, payload_after=plan.payload, target_response=response,
                 error_message=message or (plan.message if outcome in QUIET_OUTCOMES else ""),
-                error_category=category, attempts=attempts, duration_ms=int((time.monotonic() - started) * 1000),
+                error_category=category, error_field=plan.field if outcome == ItemOutcome.FAILED else "",
+                attempts=attempts, duration_ms=int((time.monotonic() - started) * 1000),
                 latency_ms=_latency_ms(plan.view, now) if outcome in WRITTEN else None,
             )
         run_count(run, outcome)

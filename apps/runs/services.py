@@ -27,6 +27,7 @@ from apps.connectors.services import connection_kind
 from apps.runs import events
 from apps.runs.errors import EventInvalid, EventTooLarge, WebhookRefused
 from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
+from apps.runs.signals import run_finished
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def pull_run(*, connection: Connection, object_name: str, trigger: str = Trigger
                 SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
                 run.cursor_end = page.next_cursor
     except ExternalSystemError as error:
-        return _finish(run, counts, error_message=error.message)
+        return _finish(run, counts, error_message=error.message, error_category=error.category)
     return _finish(run, counts)
 
 
@@ -95,7 +96,7 @@ def _hub_problem_item(run: Run, object_type: str, result: HubResult, raw: dict |
                    error_message=f"{where}: {result.message}" if where else result.message)
 
 
-def _finish(run: Run, counts: dict[str, int], error_message: str = "") -> Run:
+def _finish(run: Run, counts: dict[str, int], error_message: str = "", error_category: str = "") -> Run:
     failures = counts.get(Outcome.FAILED, 0) + counts.get(Outcome.CONFLICT, 0)
     if error_message:
         status = RunStatus.FAILED
@@ -104,8 +105,11 @@ def _finish(run: Run, counts: dict[str, int], error_message: str = "") -> Run:
     else:
         status = RunStatus.SUCCEEDED
     run.status, run.counts, run.error_message, run.finished_at = status, counts, error_message, timezone.now()
-    run.save(update_fields=["status", "counts", "error_message", "finished_at", "cursor_end", "updated_at"])
+    run.error_category = error_category
+    run.save(update_fields=["status", "counts", "error_message", "error_category", "finished_at", "cursor_end",
+                            "updated_at"])
     logger.info("run %s %s/%s: %s %s", run.pk, run.connection, run.object_name, status, counts)
+    run_finished.send(sender=Run, run=run)  # exceptions and reporting learn of pulls as of flow runs
     return run
 
 
