@@ -6,3 +6,11 @@ class PortalConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.portal import signals  # noqa: F401  (connects the run_finished receiver)
+        from apps.portal.reports import REPORTS
+        from apps.tenants.plans import plan_gate_route
+
+        # The reports API (apps.reporting.api) answers the same figures: gate them by the same features.
+        for report in REPORTS.values():
+            if report.feature:
+                for route in ("api:report", "api:report-csv"):
+                    plan_gate_route(route=route, feature=report.feature, name=report.slug)

@@ -9,18 +9,11 @@ from django_tenants.utils import schema_context
 from apps.common.errors import ApplicationError
 from apps.runs.configuration import InstallReport
 from apps.runs.templates import template_install
-from apps.tenants.choices import Feature
-from apps.tenants.errors import PlanFeatureDenied
+from apps.tenants.domains import domain_problem
+from apps.tenants.errors import DomainError
 from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
-from apps.tenants.plans import customer_plan_set, plan_allows
+from apps.tenants.plans import customer_plan_set, template_allowed
 from apps.tenants.services import customer_onboard
-
-
-def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
-    """Refuse premium templates to customers whose plan does not include them."""
-    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
-        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
-                                "include premium templates.")
 
 
 def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
@@ -47,6 +40,9 @@ def customer_onboard_from_template(
     (without it) and says why, so it can be installed from the customer's page once fixed."""
     if plan is not None and template is not None:
         template_allowed(customer=Customer(partner=partner, plan=plan), template=template)
+    problem = domain and domain_problem(domain.strip().lower(), customer=Customer(partner=partner))
+    if problem:
+        raise DomainError(problem)
     result = customer_onboard(partner=partner, slug=slug, name=name, domain=domain or None,
                               admin_email=admin_email, acting_user=acting_user)
     outcome = OnboardingOutcome(customer=result.customer, messages=list(result.messages))

@@ -8,8 +8,8 @@ from django.db import transaction
 
 from apps.common.history import save_attributed
 from apps.tenants.choices import Feature
-from apps.tenants.errors import PlanError
-from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.errors import PlanError, PlanFeatureDenied
+from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
 
 
 def plan_allows(customer: Customer | None, feature: str) -> bool:
@@ -23,6 +23,41 @@ def plan_allows(customer: Customer | None, feature: str) -> bool:
         return False
     plan = customer.plan if customer.plan_id else None
     return plan is None or plan.includes(feature)
+
+
+# URLs owned by other apps that need a plan feature: (view name with namespace, URL kwargs) -> feature.
+_GATED_ROUTES: dict[tuple[str, frozenset], str] = {}
+
+
+def plan_gate_route(*, route: str, feature: str, **kwargs: str) -> None:
+    """Gate a URL another app owns by a plan feature, e.g. ``route="api:report", name="reconciliation"``.
+
+    ``PlanAllows`` reads these for views that declare no feature themselves, so the catalogue of which
+    figure needs which feature can live in one place (the portal registers its reports' features)."""
+    if feature not in Feature.values:
+        raise ValueError(f"Unknown plan feature {feature!r}.")
+    _GATED_ROUTES[(route, frozenset(kwargs.items()))] = feature
+
+
+def route_feature(match) -> str | None:
+    """The feature a resolved URL (``request.resolver_match``) needs, if one was registered."""
+    if match is None:
+        return None
+    kwargs = {(k, str(v)) for k, v in match.kwargs.items()}
+    for (route, needed), feature in _GATED_ROUTES.items():
+        if route == match.view_name and needed <= kwargs:
+            return feature
+    return None
+
+
+def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
+    """Refuse (``PlanFeatureDenied``) a premium template to a customer whose plan does not include them.
+
+    Every install path calls this: the partner site's onboarding and template install, and should the
+    tenant admin or the API install templates, they too."""
+    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
+        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
+                                "include premium templates.")
 
 
 def plan_denied_message(customer: Customer, feature: str) -> str:

@@ -97,6 +97,7 @@ def _build() -> dict:
     from apps.tenants import plans, services
     from apps.tenants.choices import Feature, Role
     from apps.tenants.models import Partner
+    from apps.tenants.usage import usage_record
     from tests.reporting.dataset import build
 
     partner = Partner(name="Harbour Integrations", slug="harbour", display_name="Harbour Sync",
@@ -120,6 +121,7 @@ def _build() -> dict:
         user = services.user_create(username=username, email=f"{username}@example.com", password=PASSWORD,
                                     acting_user=None)
         services.membership_grant(user=user, role=role, acting_user=None, **scope)
+    usage_record(schema_name="acme", runs=12, records_synced=180, api_calls=40)  # Essentials includes 100 records
     with schema_context("acme"):
         build()  # the hand-computed reporting data set (tests/reporting/dataset.py)
         customer_health_refresh()

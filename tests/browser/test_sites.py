@@ -79,10 +79,14 @@ def test_partner_staff_see_every_customer_at_a_glance_in_their_brand(harbour, br
     assert page.locator("tr[data-plan=essentials]").inner_text().startswith("Essentials")
     screenshot(page, "partner-plans")
     page.goto(harbour.url(harbour.partner_host, "/usage/"))
-    assert page.locator("#usage tr[data-customer=acme]").count() == 1
+    cells = page.locator("#usage tr[data-customer=acme] td").all_inner_texts()
+    assert cells[1:6] == ["Essentials", "EUR 490.00", "180", "100", "80"]  # 80 records over the plan
     with page.expect_download() as download:
         page.click("text=Export CSV for invoicing")
     assert download.value.suggested_filename == f"harbour-usage-{timezone.localdate():%Y-%m}.csv"
+    exported = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert exported[0].startswith("month,customer,customer_slug,plan")
+    assert ",acme,Essentials,490.00,EUR,180,100,80," in exported[1]
     screenshot(page, "partner-usage")
 
 

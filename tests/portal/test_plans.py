@@ -13,6 +13,7 @@ from apps.tenants.choices import Feature
 from apps.tenants.errors import PlanError
 from apps.tenants.models import Customer
 from apps.tenants.plans import customer_plan_set, plan_allows, plan_update
+from tests.conftest import host
 from tests.portal.conftest import make_plan
 
 
@@ -92,3 +93,14 @@ def test_api_views_without_a_feature_are_not_affected(cast, basic, alice):
     request.tenant = cast.alpha
     request.user = alice
     assert Plain.as_view()(request).status_code == 200
+
+
+def test_the_reports_api_gates_reconciliation_by_the_plan_too(cast, client, alice, basic, premium):
+    client.force_login(alice)
+    customer_plan_set(customer=cast.alpha, plan=basic, acting_user=None)
+    refused = client.get("/api/v1/reports/reconciliation/", HTTP_HOST=host(cast.alpha))
+    assert refused.status_code == 403 and "not part of the Basic plan" in refused.json()["detail"]
+    assert client.get("/api/v1/reports/reconciliation/csv/", HTTP_HOST=host(cast.alpha)).status_code == 403
+    assert client.get("/api/v1/reports/run-health/", HTTP_HOST=host(cast.alpha)).status_code == 200
+    customer_plan_set(customer=cast.alpha, plan=premium, acting_user=None)
+    assert client.get("/api/v1/reports/reconciliation/", HTTP_HOST=host(cast.alpha)).status_code == 200

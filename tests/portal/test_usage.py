@@ -20,42 +20,56 @@ def usage(customer) -> UsageMonth:
     return UsageMonth.objects.get(customer=customer, month=month_start())
 
 
+def counters(customer, month=None) -> tuple[int, int, int]:
+    """(runs, records synced, API calls); zeros when nothing was metered. Tests compare before and after,
+    since tests that run a real cluster commit usage of their own."""
+    row = UsageMonth.objects.filter(customer=customer, month=month or month_start()).first()
+    return (row.runs, row.records_synced, row.api_calls) if row else (0, 0, 0)
+
+
+def added(before, after) -> tuple[int, ...]:
+    return tuple(b - a for a, b in zip(before, after, strict=True))
+
+
 def finished_run(counts: dict) -> Run:
     return Run(status=RunStatus.PARTIAL, counts=counts)
 
 
 def test_a_finished_run_is_metered_for_its_own_customer_only(cast, django_capture_on_commit_callbacks):
+    before = {c.slug: counters(c) for c in (cast.alpha, cast.beta, cast.gamma)}
     with schema_context("alpha"), django_capture_on_commit_callbacks():
         run_finished.send(sender=Run, run=finished_run({"created": 7, "updated": 2, "unchanged": 40, "failed": 3}))
         run_finished.send(sender=Run, run=finished_run({"deleted": 1}))
-    alpha = usage(cast.alpha)
-    assert (alpha.runs, alpha.records_synced, alpha.api_calls) == (2, 10, 0)  # unchanged and failed are not synced
-    assert not UsageMonth.objects.filter(customer__in=[cast.beta, cast.gamma]).exists()
+    assert added(before["alpha"], counters(cast.alpha)) == (2, 10, 0)  # unchanged and failed are not synced
+    assert counters(cast.beta) == before["beta"] and counters(cast.gamma) == before["gamma"]
 
 
 def test_counters_add_up_and_keep_months_apart(cast):
-    usage_record(schema_name="alpha", runs=1, records_synced=5, day=date(2026, 1, 31))
-    usage_record(schema_name="alpha", runs=1, records_synced=5, day=date(2026, 1, 2))
-    usage_record(schema_name="alpha", api_calls=3, day=date(2026, 2, 1))
-    rows = {u.month: (u.runs, u.records_synced, u.api_calls) for u in UsageMonth.objects.filter(customer=cast.alpha)}
-    assert rows == {date(2026, 1, 1): (2, 10, 0), date(2026, 2, 1): (0, 0, 3)}
+    january, february = date(2016, 1, 1), date(2016, 2, 1)  # months no other test meters
+    usage_record(schema_name="alpha", runs=1, records_synced=5, day=date(2016, 1, 31))
+    usage_record(schema_name="alpha", runs=1, records_synced=5, day=date(2016, 1, 2))
+    usage_record(schema_name="alpha", api_calls=3, day=date(2016, 2, 1))
+    assert counters(cast.alpha, january) == (2, 10, 0) and counters(cast.alpha, february) == (0, 0, 3)
 
 
 def test_api_calls_on_the_customers_domain_are_counted(cast, client, alice):
+    before = counters(cast.alpha)
     client.force_login(alice)
     assert client.get("/api/v1/flows/", HTTP_HOST=host(cast.alpha)).status_code == 200
     assert client.get("/api/v1/runs/", HTTP_HOST=host(cast.alpha)).status_code == 200
     client.logout()
     assert client.get("/api/v1/flows/", HTTP_HOST=host(cast.alpha)).status_code in (401, 403)  # refused: not counted
     client.get("/", HTTP_HOST=host(cast.alpha))  # a page, not the API
-    assert usage(cast.alpha).api_calls == 2
+    assert added(before, counters(cast.alpha)) == (0, 0, 2)
 
 
 def test_usage_export_shows_included_volumes_and_overage(cast):
     plan = make_plan(cast.xpartner, "basic", included_records=100, included_runs=None, included_api_calls=10)
     customer_plan_set(customer=cast.alpha, plan=plan, acting_user=None)
-    usage_record(schema_name="alpha", runs=3, records_synced=130, api_calls=4)
-    rows = list(csv.DictReader(io.StringIO(usage_csv(cast.xpartner, date.today()))))
+    month = date(2016, 3, 1)  # a month no other test meters
+    usage_record(schema_name="alpha", runs=3, records_synced=130, api_calls=4, day=month)
+    UsageMonth.objects.filter(customer=cast.alpha, month=month).update(plan=plan)
+    rows = list(csv.DictReader(io.StringIO(usage_csv(cast.xpartner, month))))
     assert [r["customer_slug"] for r in rows] == ["alpha", "beta"]  # only this partner's customers
     alpha = rows[0]
     assert (alpha["plan"], alpha["monthly_price"], alpha["currency"]) == ("Basic", "490.00", "EUR")
@@ -68,7 +82,7 @@ def test_usage_export_shows_included_volumes_and_overage(cast):
 def test_customer_names_cannot_smuggle_spreadsheet_formulas(cast):
     cast.beta.name = "=HYPERLINK(\"http://evil.example\")"
     cast.beta.save(update_fields=["name"])
-    rows = list(csv.reader(io.StringIO(usage_csv(cast.xpartner, date.today()))))
+    rows = list(csv.reader(io.StringIO(usage_csv(cast.xpartner, date(2016, 3, 1)))))
     assert rows[1][1].startswith("'=")
 
 

@@ -8,7 +8,6 @@ from decimal import Decimal
 from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -25,7 +24,7 @@ def cell(row: dict, column) -> str:
 
 @register.filter
 def show(value, kind: str = "text") -> str:
-    if value is None or value == "":
+    if value is None or value == "" or value == [] or value == ():
         return "—"
     if kind == "money":
         return _number(value, 2)
@@ -59,13 +58,18 @@ def amounts(by_currency) -> str:
 
 
 @register.filter
-def ago(value) -> str:
-    """"3 hours ago" for a datetime or an ISO string; "never" for none."""
+def ago(value, now: datetime | None = None) -> str:
+    """"3 hours ago" for a datetime or an ISO string; "never" for none. Cheap: long lists call it a lot."""
     if not value:
         return "never"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return f"{timesince(value).split(',')[0]} ago"
+    seconds = ((now or timezone.now()) - value).total_seconds()
+    for limit, unit, size in ((5400, "minute", 60), (129600, "hour", 3600), (5184000, "day", 86400)):
+        if seconds < limit:
+            count = max(int(seconds // size), 0)
+            return "just now" if unit == "minute" and count < 1 else f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return f"{int(seconds // 2592000)} months ago"
 
 
 @register.filter

@@ -10,6 +10,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         logins = demo.demo_seed()
         self._seed_flows()
+        self._seed_portal()
         port = settings.WEFT_SITE_PORT
         self.stdout.write(self.style.SUCCESS("\nWeft demo is ready.\n"))
         self.stdout.write(f"  Platform admin:         http://localhost:{port}/admin/")
@@ -33,3 +34,10 @@ class Command(BaseCommand):
             with schema_context(customer.schema_name):
                 if demo_flows_seed(customer=customer):
                     self.stdout.write(f"  {customer.name}: demo flows installed and a time export run through them.")
+
+    def _seed_portal(self) -> None:
+        """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""
+        from apps.portal.demo import demo_portal_seed
+
+        for line in demo_portal_seed([p["slug"] for p in demo.PARTNERS], [c[1] for c in demo.CUSTOMERS]):
+            self.stdout.write(f"  {line}")

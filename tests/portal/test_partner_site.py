@@ -1,0 +1,178 @@
+"""The partner site: health at a glance, drill-in, onboarding from a template on a plan, plans, domains."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from apps.runs.models import Flow
+from apps.runs.templates import templates_sync_builtin
+from apps.tenants.choices import SlaStatus
+from apps.tenants.models import Customer, CustomerHealth, Domain, FlowTemplate, Plan
+
+HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
+               "/customers/alpha/review/2026-01/"]
+
+
+def without_tokens(html: str) -> str:
+    return re.sub(r'"X-CSRFToken": "[^"]+"|name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def health(customer, **fields) -> CustomerHealth:
+    values = {"computed_at": timezone.now(), **fields}
+    return CustomerHealth.objects.update_or_create(customer=customer, defaults=values)[0]
+
+
+def test_overview_shows_each_customers_health_worst_first(cast, partner_site, analyst):
+    health(cast.alpha, open_exceptions=1, unposted_hours=Decimal("12.5"), sla_status=SlaStatus.OK)
+    health(cast.beta, open_exceptions=7, money_at_risk=Decimal("4200"), money_at_risk_currency="EUR",
+           sla_status=SlaStatus.BREACHED, sla_reason="Time in: no successful run for 30 h.")
+    health(cast.gamma, open_exceptions=99)  # another partner's customer
+    partner_site.client.force_login(analyst)
+    page = partner_site.get("/").text
+    assert page.index('data-customer="beta"') < page.index('data-customer="alpha"')  # breached first
+    assert "EUR 4,200.00" in page and "12.5" in page and "no successful run for 30 h" in page
+    assert "Gamma" not in page and "99" not in page
+    assert 'data-figure="open-exceptions">8<' in page  # 7 + 1, this partner's only
+
+
+def test_overview_refreshes_its_rows_alone_for_htmx(cast, partner_site, analyst):
+    partner_site.client.force_login(analyst)
+    rows = partner_site.client.get("/", HTTP_HOST=partner_site.host, HTTP_HX_REQUEST="true")
+    assert rows.text.lstrip().startswith("<tbody") and "<html" not in rows.text and 'data-customer="alpha"' in rows.text
+
+
+def test_the_platform_host_has_no_partner_site(cast, client, analyst):
+    client.force_login(analyst)
+    response = client.get("/", HTTP_HOST="localhost")
+    assert response.status_code == 302 and response.url == "/admin/"
+
+
+@pytest.mark.parametrize("path", HOSTS_PAGES)
+def test_customer_users_and_other_partners_get_404_on_every_partner_page(cast, partner_site, alice, charlie, path):
+    for outsider in (alice, charlie):
+        partner_site.client.force_login(outsider)
+        assert partner_site.get(path).status_code == 404, (outsider, path)
+
+
+def test_another_partners_customer_and_a_missing_one_answer_alike(cast, partner_site, analyst):
+    partner_site.client.force_login(analyst)
+    gamma, missing = partner_site.get("/customers/gamma/"), partner_site.get("/customers/no-such-firm/")
+    assert gamma.status_code == missing.status_code == 404
+    assert without_tokens(gamma.text) == without_tokens(missing.text)
+
+
+def test_drill_in_shows_the_customers_live_figures(cast, partner_site, analyst, in_alpha):
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.selectors import unposted_time
+    from tests.reporting.dataset import build
+
+    data = build()
+    expected = unposted_time(filters=ReportFilters(as_of=timezone.localdate())).summary["hours"]
+    partner_site.client.force_login(analyst)
+    page = partner_site.get("/customers/alpha/").text
+    assert f'data-figure="unposted-hours">{expected:,.1f} h<' in page
+    assert f'data-flow="{data.flow.slug}"' in page and "alpha.x.test" in page
+    assert "Change plan" not in page and "Add domain" not in page  # an analyst looks, does not administer
+
+
+def test_partner_admin_creates_and_edits_plans_with_history(cast, partner_site, partner_admin):
+    partner_site.client.force_login(partner_admin)
+    form = {"name": "Growth", "slug": "growth", "monthly_price": "990.00", "currency": "EUR",
+            "included_records": "20000", "included_runs": "", "included_api_calls": "5000",
+            "features": ["escalation", "reconciliation"], "is_active": "on"}
+    assert partner_site.post("/plans/new/", form).status_code == 302
+    plan = Plan.objects.get(partner=cast.xpartner, slug="growth")
+    assert plan.features == ["escalation", "reconciliation"] and plan.included_runs is None
+    assert partner_site.post("/plans/growth/", {**form, "monthly_price": "1090.00"}).status_code == 302
+    assert [h.history_user for h in plan.history.all()] == [partner_admin, partner_admin]
+    again = partner_site.post("/plans/new/", form)  # the slug is taken: a form error, not a crash
+    assert again.status_code == 200 and "already exists" in again.text
+    listing = partner_site.get("/plans/").text
+    assert "Growth" in listing and "EUR 1,090.00" in listing and "Reconciliation reports" in listing
+
+
+def test_analysts_may_not_change_plans(cast, partner_site, analyst, basic):
+    partner_site.client.force_login(analyst)
+    assert partner_site.post("/plans/new/", {"name": "X"}).status_code == 403
+    assert partner_site.post("/customers/alpha/plan/", {"plan": basic.pk}).status_code == 403
+    assert Customer.objects.get(pk=cast.alpha.pk).plan is None
+
+
+def test_partner_admin_puts_a_customer_on_a_plan(cast, partner_site, partner_admin, basic):
+    partner_site.client.force_login(partner_admin)
+    assert partner_site.post("/customers/alpha/plan/", {"plan": basic.pk}).status_code == 302
+    assert Customer.objects.get(pk=cast.alpha.pk).plan == basic
+
+
+def test_custom_domains_serve_the_portal_and_cannot_take_another_partners_host(cast, partner_site, partner_admin,
+                                                                               client):
+    partner_site.client.force_login(partner_admin)
+    partner_site.post("/customers/alpha/domains/", {"domain": "Integrations.Alpha.example"})
+    assert Domain.objects.get(domain="integrations.alpha.example").tenant == cast.alpha
+    assert client.get("/healthz", HTTP_HOST="integrations.alpha.example").json()["schema"] == "alpha"
+    for taken in ("beta.x.test", "anything.y.test", "y.test", "localhost", "not a host"):
+        response = partner_site.post("/customers/alpha/domains/", {"domain": taken}, follow=True)
+        assert Domain.objects.filter(domain=taken, tenant=cast.alpha).count() == 0, taken
+        assert 'class="error"' in response.text, taken
+
+
+@pytest.fixture
+def templates_loaded(db):
+    templates_sync_builtin()
+
+
+def test_onboarding_from_a_template_on_a_plan(cast, partner_site, partner_admin, basic, templates_loaded):
+    partner_site.client.force_login(partner_admin)
+    template = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    response = partner_site.post("/onboard/", {"name": "Kappa Advisory", "slug": "kappa", "plan": basic.pk,
+                                               "admin_email": "k@kappa.example", "template": template.pk})
+    assert response.status_code == 302 and response.url == "/customers/kappa/"
+    kappa = Customer.objects.get(slug="kappa")
+    assert kappa.plan == basic and kappa.domains.get().domain == "kappa.x.test"
+    with schema_context("kappa"):
+        assert set(Flow.objects.values_list("slug", flat=True)) == {"time-in", "time-to-journal"}
+
+
+def test_a_premium_template_needs_a_plan_that_includes_it(cast, partner_site, partner_admin, basic,
+                                                          templates_loaded):
+    builtin = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    premium = FlowTemplate.objects.create(partner=cast.xpartner, slug="premium-journal", name="Premium journal",
+                                          is_premium=True, definition=builtin.definition)
+    partner_site.client.force_login(partner_admin)
+    response = partner_site.post("/onboard/", {"name": "Lambda", "slug": "lambda", "admin_email": "l@lambda.example",
+                                               "plan": basic.pk, "template": premium.pk})
+    assert response.status_code == 200 and "does not include premium templates" in response.text
+    assert not Customer.objects.filter(slug="lambda").exists()  # refused before anything was made
+    installed = partner_site.post("/customers/alpha/templates/", {"template": premium.pk}, follow=True)
+    assert "Premium journal installed into Alpha" in installed.text  # alpha has no plan: not gated
+    with schema_context("alpha"):
+        assert Flow.objects.filter(installed_from="premium-journal@1").exists()
+
+
+def test_monthly_review_from_the_partner_site(cast, partner_site, analyst):
+    partner_site.client.force_login(analyst)
+    page = partner_site.get("/customers/alpha/review/2026-01/")
+    assert page.status_code == 200 and "Monthly operational review" in page.text and "January 2026" in page.text
+    assert partner_site.get("/customers/alpha/review/2026-13/").status_code == 404
+
+
+def test_overview_search_and_the_cap_on_listed_rows(cast, partner_site, analyst, monkeypatch):
+    partner_site.client.force_login(analyst)
+    found = partner_site.get("/", q="BET").text
+    assert 'data-customer="beta"' in found and 'data-customer="alpha"' not in found
+    monkeypatch.setattr("apps.portal.partner.OVERVIEW_ROWS", 1)
+    capped = partner_site.get("/").text
+    assert capped.count('<tr data-customer="') == 1 and "Show all" in capped
+    assert 'data-figure="customers">2<' in capped  # totals still cover every customer
+    assert partner_site.get("/", all="1").text.count('<tr data-customer="') == 2
+
+
+def test_onboarding_cannot_use_another_partners_host(cast, partner_site, partner_admin):
+    partner_site.client.force_login(partner_admin)
+    response = partner_site.post("/onboard/", {"name": "Mu", "slug": "mu", "admin_email": "m@mu.example",
+                                               "domain": "mu.y.test"})
+    assert response.status_code == 200 and "belongs to another partner" in response.text
+    assert not Customer.objects.filter(slug="mu").exists()
