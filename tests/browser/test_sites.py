@@ -15,10 +15,12 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from tests.browser.conftest import ARTIFACTS, login, screenshot
+from tests.browser.conftest import ARTIFACTS, browser_unavailable, login, screenshot
 
+UNAVAILABLE = browser_unavailable()
 # django_db: so the test database is set up; the data the live server shows is committed by ``harbour``.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db,
+              pytest.mark.skipif(UNAVAILABLE is not None, reason=f"Browser tests did not run: {UNAVAILABLE}.")]
 
 TOPBAR_COLOUR = "rgb(122, 31, 92)"  # the partner's primary colour, #7A1F5C
 REVIEW_MONTH = date(2025, 6, 1)  # the month of the hand-computed data set
