@@ -24,7 +24,7 @@ setup: install
 	@$(PY) manage.py weft_setup
 
 run: setup
-	@$(PY) manage.py seed_demo
+	@WEFT_SITE_PORT=$(PORT) $(PY) manage.py seed_demo
 	@mkdir -p $(DATA)
 	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; \

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 
@@ -96,10 +96,11 @@ def _drop_time_export(connection, people, projects, today: date, rng) -> None:
                 n += 1
                 project = projects[(i + day.day) % len(projects)]
                 approved = day < today - timedelta(days=3) or rng.random() < 0.3
-                approved_at = datetime.combine(day + timedelta(days=1), time(9, rng.randint(0, 59)))
+                # Approved within the hour before the export: the demo's latencies look like a live feed's.
+                approved_at = timezone.now() - timedelta(seconds=rng.randint(20, 3600))
                 writer.writerow([f"te-{n}", person, project, day.isoformat(), rng.choice(("6", "7.5", "8", "8.5")),
                                  "true" if i % 5 else "false", "approved" if approved else "submitted",
-                                 approved_at.isoformat() + "Z" if approved else "", "Client work"])
+                                 approved_at.isoformat() if approved else "", "Client work"])
         day += timedelta(days=1)
     names = {f"p{i}": p for i, p in enumerate(people)} | {f"j{i}": j for i, j in enumerate(projects)}
     for row_id, person, project, offset, hours, status, note in BAD_ROWS:
