@@ -23,7 +23,9 @@ from apps.exceptions.choices import ACTIVE_STATUSES, SEVERITY_BY_NAME, Kind, Sta
 from apps.exceptions.errors import PolicyInvalid, TriageRefused
 from apps.exceptions.models import EscalationMark, EscalationPolicy, IntegrationException
 from apps.exceptions.services import current_customer, exception_assign, exception_set_severity
+from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, User
+from apps.tenants.plans import plan_allows
 
 logger = logging.getLogger(__name__)
 RULE_KEYS = {"name", "min_age_minutes", "min_severity", "kinds", "min_amount", "min_hours", "raise_to", "assign_to",
@@ -172,8 +174,8 @@ def escalation_tick(*, now: datetime) -> list[Fired]:
     """Apply the effective policy's rules to active exceptions; digest and queue notifications for what fired."""
     customer = current_customer()
     policy = effective_policy(customer)
-    if policy is None:
-        return []
+    if policy is None or not plan_allows(customer, Feature.ESCALATION):
+        return []  # no policy, or the customer's plan does not include escalation
     try:
         rules = parse_rules(policy.rules)
     except PolicyInvalid as error:  # saved before validation existed, or edited in the database

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from apps.common.history import save_attributed
 from apps.runs.configuration import ConfigurationError, InstallReport, configuration_install
 from apps.tenants.models import Customer, FlowTemplate
+from apps.tenants.plans import template_allowed
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "accelerators"
 
@@ -43,6 +44,7 @@ def template_install(*, template: FlowTemplate, variables: dict, customer: Custo
     """Install ``template`` into ``customer`` (whose schema must be the current one)."""
     if not templates_for_customer(customer).filter(pk=template.pk).exists():
         raise ConfigurationError("That template is not available to this customer.")
+    template_allowed(customer=customer, template=template)  # premium templates need a plan that includes them
     return configuration_install(definition=template.definition, variables=variables, acting_user=acting_user,
                                  source=f"{template.slug}@{template.version}")
 

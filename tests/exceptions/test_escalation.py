@@ -196,3 +196,16 @@ def test_a_policy_with_a_broken_rule_is_refused_with_the_reason(in_alpha, rules,
 
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         EscalationPolicy(name="Bad", rules=rules).full_clean()
+
+
+def test_a_plan_without_escalation_never_escalates(policy, cast, hooks):
+    from apps.tenants.models import Plan
+
+    plan = Plan.objects.create(partner=cast.xpartner, name="Basic", slug="basic", monthly_price="99", currency="EUR",
+                               features=[])
+    cast.alpha.plan = plan
+    cast.alpha.save(update_fields=["plan"])
+    mismatch("ACME-1", "5000")
+
+    assert escalation_tick(now=T0 + timedelta(hours=2)) == []
+    assert not mail.outbox and not Notification.objects.exists()

@@ -119,3 +119,21 @@ def test_configuration_install_rolls_back_on_error(cast):
         from apps.mappings.models import RuleSet
 
         assert not RuleSet.objects.exists()
+
+
+def test_a_premium_template_needs_a_plan_that_includes_premium_templates(cast, builtins):
+    from apps.tenants.errors import PlanFeatureDenied
+    from apps.tenants.models import Plan
+
+    premium = FlowTemplate.objects.create(partner=cast.xpartner, slug="premium-x", name="Premium X", is_premium=True,
+                                          definition={"flows": []})
+    basic = Plan.objects.create(partner=cast.xpartner, name="Basic", slug="basic", monthly_price="99", features=[])
+    cast.alpha.plan = basic
+    cast.alpha.save(update_fields=["plan"])
+    with schema_context("alpha"), pytest.raises(PlanFeatureDenied, match="premium template"):
+        template_install(template=premium, variables={}, customer=cast.alpha, acting_user=None)
+    basic.features = ["premium_templates"]
+    basic.save()
+    cast.alpha.refresh_from_db()
+    with schema_context("alpha"):
+        template_install(template=premium, variables={}, customer=cast.alpha, acting_user=None)
