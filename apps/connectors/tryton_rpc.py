@@ -164,6 +164,7 @@ class TrytonRpc:
         self.context: dict[str, Any] = {}
         self._authorization: str | None = None
         self._ids = count(1)
+        self.on_login: Callable[[tuple[int, str, dict[str, Any]]], None] | None = None  # told of each new session
 
     # -- session --------------------------------------------------------------------------------------------
 
@@ -180,7 +181,20 @@ class TrytonRpc:
         self._authorization = "Session " + base64.b64encode(credentials).decode()
         self.user_id = user_id
         self.context = self._post("model.res.user.get_preferences", [True, {}])
+        if self.on_login is not None:
+            self.on_login(self.session_state())
         return user_id
+
+    def session_state(self) -> tuple[int, str, dict[str, Any]] | None:
+        """The open session (user id, token, context), for ``resume`` in another client; None before login."""
+        if self._authorization is None or self.user_id is None:
+            return None
+        return self.user_id, self._authorization, dict(self.context)
+
+    def resume(self, state: tuple[int, str, dict[str, Any]]) -> None:
+        """Use a session another client opened (a login costs Tryton a password hash). Should Tryton have
+        forgotten it, the next call logs in again (see ``call``)."""
+        self.user_id, self._authorization, self.context = state[0], state[1], dict(state[2])
 
     def call(self, method: str, *params: Any) -> Any:
         """Call ``method`` with ``params`` as given (model methods need the context last: see ``execute``).

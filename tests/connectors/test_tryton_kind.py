@@ -118,6 +118,20 @@ def test_an_expired_session_is_opened_again(kind, tryton):
     assert {r["id"] for r in records} >= set(tryton.employee_ids)
 
 
+def test_runs_share_the_session_and_one_tryton_forgot_is_opened_again(connection, monkeypatch):
+    logins = []
+    login = TrytonRpc.login
+    monkeypatch.setattr(TrytonRpc, "login", lambda rpc: logins.append(rpc) or login(rpc))
+    for _ in range(3):  # the engine makes a kind per run
+        assert connection_test(connection=connection).ok
+    assert len(logins) == 1
+
+    connection_kind(connection).session.rpc.call("common.db.logout")  # the server forgets it, as when it expires
+
+    assert connection_test(connection=connection).ok and connection_test(connection=connection).ok
+    assert len(logins) == 2
+
+
 def test_a_server_that_does_not_answer_is_a_transient_transport_error():
     url = f"http://127.0.0.1:{free_port()}"
     client = OutboundClient(base_url=url, name="Tryton", allow_private_network=True,

@@ -1,8 +1,10 @@
 """Onboarding creates schema, domain and first admin together, idempotently, or nothing at all."""
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.connectors.models import Connection
@@ -116,3 +118,13 @@ def test_onboarding_refuses_to_clone_a_stale_template(cast, monkeypatch):
 def test_template_is_fully_migrated_and_not_a_customer(cast):
     assert services.template_pending_migrations() == []
     assert not Customer.objects.firms().filter(schema_name="weft_template").exists()
+
+
+def test_a_new_tenant_has_every_migration_and_content_type_of_the_template(cast):
+    services.customer_onboard(
+        partner=cast.xpartner, slug="kilo-clone", name="Kilo", admin_email="k@kilo.example", acting_user=None
+    )
+    with schema_context("kilo_clone"):
+        executor = MigrationExecutor(connection)
+        assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
+        assert ContentType.objects.filter(app_label="canonical", model="timeentry").exists()
