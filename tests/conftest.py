@@ -40,13 +40,25 @@ def _onboard(partner: Partner, slug: str) -> Customer:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    # Set up the test database whenever a fixture asks for it, not only when a collected test uses `db`:
+    # the cluster tests commit through django_db_blocker and must find the schema even when run alone.
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
-        services.tenant_template_ensure()
-        xpartner = PartnerFactory(name="X Partner", slug="xpartner", domain_suffix="x.test")
-        ypartner = PartnerFactory(name="Y Partner", slug="ypartner", domain_suffix="y.test")
-        for partner, slug in [(xpartner, "alpha"), (xpartner, "beta"), (ypartner, "gamma")]:
-            _onboard(partner, slug)
+        db_cfg = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"})
+        _cast_create()
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+
+
+def _cast_create() -> None:
+    services.tenant_template_ensure()
+    xpartner = PartnerFactory(name="X Partner", slug="xpartner", domain_suffix="x.test")
+    ypartner = PartnerFactory(name="Y Partner", slug="ypartner", domain_suffix="y.test")
+    for partner, slug in [(xpartner, "alpha"), (xpartner, "beta"), (ypartner, "gamma")]:
+        _onboard(partner, slug)
 
 
 @pytest.fixture
