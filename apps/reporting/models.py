@@ -45,12 +45,34 @@ class ReportingSettings(TimeStampedModel):
         return cls.objects.order_by("pk").first() or cls()
 
 
+class Numeric(models.Field):
+    """PostgreSQL ``numeric`` without precision or scale: a stored sum keeps the exact value and scale it was
+    computed with, so figures summed from stored rows print exactly as the live ones (``14.00``, not ``14``)."""
+
+    description = "Exact number as computed"
+
+    def db_type(self, connection) -> str:
+        return "numeric"
+
+
 class Snapshot(models.Model):
-    """When the stored figures below were last refreshed (one row per snapshot name)."""
+    """When the stored figures below were last refreshed (one row per snapshot name), and what they cover.
+
+    ``config_hash`` fingerprints what stored amounts depend on besides the time entries (rates, project
+    currencies, enabled outbound flows); a change means a full refresh. ``full_at``: the last full
+    refresh (one is done at least daily, see ``services.reporting_refresh``). ``flow_ids``: the outbound
+    time flows stored. ``parts``: entry ranges the last refresh recomputed (None: all of them).
+    ``plan_hash``: fingerprint of the assignments ``PlanWeek`` was computed from.
+    """
 
     name = models.CharField(max_length=40, unique=True)
     refreshed_at = models.DateTimeField()
     took_ms = models.PositiveIntegerField(default=0)
+    config_hash = models.CharField(max_length=32, blank=True)
+    full_at = models.DateTimeField(null=True, blank=True)
+    flow_ids = models.JSONField(default=list, blank=True)
+    parts = models.IntegerField(null=True, blank=True)
+    plan_hash = models.CharField(max_length=32, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"
@@ -61,7 +83,8 @@ class UnpostedEntry(models.Model):
 
     Finding it means comparing every approved entry with the cross-reference: seconds on a million
     entries. ``services.reporting_refresh`` stores the answer after every finished run (the only way
-    posting state changes, besides edits in the admin) and the figures read these few rows.
+    posting state changes, besides edits in the admin) and the figures read these few rows. Amounts as
+    computed (``Numeric``), so stored and live figures print alike.
     """
 
     flow_id = models.BigIntegerField()
@@ -70,14 +93,14 @@ class UnpostedEntry(models.Model):
     person_id = models.BigIntegerField()
     work_date = models.DateField()
     approved_day = models.DateField()
-    hours = models.DecimalField(max_digits=9, decimal_places=2)
-    billable_hours = models.DecimalField(max_digits=9, decimal_places=2)
-    value = models.DecimalField(max_digits=16, decimal_places=4)
-    unrated_hours = models.DecimalField(max_digits=9, decimal_places=2)
+    hours = Numeric()
+    billable_hours = Numeric()
+    value = Numeric()
+    unrated_hours = Numeric()
     currency = models.CharField(max_length=3, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["project_id", "approved_day"])]
+        indexes = [models.Index(fields=["project_id", "approved_day"]), models.Index(fields=["time_entry_id"])]
 
     def __str__(self) -> str:
         return f"time entry {self.time_entry_id} not posted by flow {self.flow_id}"
@@ -94,3 +117,85 @@ class InvoiceCycle(models.Model):
 
     def __str__(self) -> str:
         return f"invoice {self.invoice_id}: {self.days} days"
+
+
+class TimeWeek(models.Model):
+    """Stored per person, project and week-within-a-month: live, not rejected time (what utilization, margin and
+    assignment vs actual add up). ``day`` is the first day of that piece of the week (its Monday, or the 1st
+    when a month starts mid-week), so months and ISO weeks are both whole sums of rows.
+
+    Sums are as ``apps.reporting.store.time_segments_sql`` computes them live; NULL where no entry
+    qualified (no billable hours, say). ``part`` = time entry id // ``store.PART``: a refresh recomputes
+    only the parts whose entries changed.
+    """
+
+    part = models.IntegerField()
+    person_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    day = models.DateField()
+    week = models.DateField()
+    month = models.DateField()
+    hours = Numeric()
+    billable_hours = Numeric(null=True)
+    billable_value = Numeric(null=True)
+    cost = Numeric(null=True)
+    uncosted_hours = Numeric(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["part"])]
+
+    def __str__(self) -> str:
+        return f"person {self.person_id}, project {self.project_id}, from {self.day}"
+
+
+class ReconciliationWeek(models.Model):
+    """Stored per outbound time flow, person, project and ISO week of the hub's entries: approved time in the hub
+    (``source_*``) and what the flow's target has of it (``target_*``), as ``store.reconciliation_rows_sql``
+    computes them live. The target side is reported under the project and week it was posted with
+    (``report_project_id``, ``report_week``), which differ from the hub's only for entries changed since.
+    NULL sums: that side has nothing there.
+    """
+
+    flow_id = models.BigIntegerField()
+    part = models.IntegerField()
+    person_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    week = models.DateField()
+    report_project_id = models.BigIntegerField()
+    report_week = models.DateField()
+    source_hours = Numeric(null=True)
+    source_amount = Numeric(null=True)
+    target_hours = Numeric(null=True)
+    target_amount = Numeric(null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["flow_id", "week"]), models.Index(fields=["part"])]
+
+    def __str__(self) -> str:
+        return f"flow {self.flow_id}, project {self.project_id}, week of {self.week}"
+
+
+class PlanWeek(models.Model):
+    """Stored per person, project and ISO week: hours the assignments plan (``selectors.planned_by_week``), to the
+    cent. Recomputed whole when the assignments change (``store.plan_hash``)."""
+
+    person_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    week = models.DateField(db_index=True)
+    hours = Numeric()
+
+    def __str__(self) -> str:
+        return f"person {self.person_id}, project {self.project_id}, week of {self.week}: {self.hours} h planned"
+
+
+class ActualWeek(models.Model):
+    """Stored per person, project and ISO week: the ``TimeWeek`` hours added up (``store.actual_weeks_sql``), so
+    assignment vs actual reads one row per pair. Recomputed for the weeks whose ``TimeWeek`` rows changed."""
+
+    person_id = models.BigIntegerField()
+    project_id = models.BigIntegerField()
+    week = models.DateField(db_index=True)
+    hours = Numeric()
+
+    def __str__(self) -> str:
+        return f"person {self.person_id}, project {self.project_id}, week of {self.week}: {self.hours} h booked"

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import repeat
 from typing import Any
+
+from django.db import connection
 
 from apps.canonical import models as hub_models
 from apps.canonical.models import Person
@@ -18,6 +21,7 @@ from apps.common.objects import ObjectType
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
 from apps.reporting.sql import T, fetch, monday, month_start, next_month, scope, where, workdays
+from apps.reporting.store import reconciliation_totals, time_rows, unposted_entries_sql, week_sources
 from apps.reporting.tables import Column, Table
 from apps.runs.models import Flow, FlowDirection
 
@@ -61,17 +65,23 @@ def outbound_flows(filters: ReportFilters, object_type: str) -> list[Flow]:
     return list(flows.filter(is_enabled=True))
 
 
-def _pending_sql(flows: list[Flow], alias: str = "te") -> tuple[str, list[Any]]:
-    """True where some flow still has to send the entry: not sent, or sent with other content (``pending_records``)."""
-    parts, params = [], []
-    for flow in flows:
-        parts.append(
-            f"({alias}.source_connection_id IS DISTINCT FROM %s AND NOT EXISTS (SELECT 1 FROM {T['ref']} r "
-            f"WHERE r.connection_id = %s AND r.object_type = %s AND r.canonical_id = {alias}.id "
-            f"AND r.last_synced_hash = {alias}.content_hash))"
-        )
-        params += [flow.connection_id, flow.connection_id, ObjectType.TIME_ENTRY]
-    return "(" + " OR ".join(parts) + ")", params
+def stored_snapshot():
+    """The stored figures' ``Snapshot`` (None before the first refresh: figures are then computed live)."""
+    from apps.reporting.models import Snapshot
+
+    return Snapshot.objects.filter(name=SNAPSHOT).first()
+
+
+def _as_of(snapshot) -> str:
+    return f"As of {snapshot.refreshed_at:%Y-%m-%d %H:%M} UTC (refreshed after every finished run)."
+
+
+def _stored_note(snapshot) -> list[str]:
+    """Time figures read stored weekly sums, and the days at a window's edges that are not whole weeks live."""
+    if snapshot is None:
+        return []
+    return [f"Whole weeks as of {snapshot.refreshed_at:%Y-%m-%d %H:%M} UTC (refreshed after every finished run); "
+            "days at the edges of the window live."]
 
 
 # --- unposted approved time ------------------------------------------------------------------------
@@ -91,25 +101,6 @@ def _age_case(expr: str) -> str:
     return f"CASE {arms} ELSE {len(AGE_BUCKETS) - 1} END"
 
 
-def unposted_entries_sql(flows: list[Flow]) -> tuple[str, list[Any]]:
-    """One row per (flow, entry) the flow still has to post: the live answer ``UnpostedEntry`` stores."""
-    parts, params = [], []
-    rate = "coalesce(te.bill_rate, p.default_bill_rate)"
-    for flow in flows:
-        pending, pending_params = _pending_sql([flow])
-        parts.append(f"""
-            SELECT %s::bigint AS flow_id, te.id AS time_entry_id, te.project_id, te.person_id, te.date AS work_date,
-                   coalesce((te.approved_at AT TIME ZONE 'UTC')::date, te.date) AS approved_day, te.hours,
-                   CASE WHEN te.billable THEN te.hours ELSE 0 END AS billable_hours,
-                   CASE WHEN te.billable THEN te.hours * coalesce({rate}, 0) ELSE 0 END AS value,
-                   CASE WHEN te.billable AND {rate} IS NULL THEN te.hours ELSE 0 END AS unrated_hours,
-                   coalesce(nullif(te.currency, ''), p.currency) AS currency
-            FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
-            WHERE te.approval_status = 'approved' AND te.deleted_at IS NULL AND {pending}""")
-        params += [flow.pk, *pending_params]
-    return " UNION ALL ".join(parts), params
-
-
 def unposted_time(*, filters: ReportFilters) -> Table:
     """Approved, live time entries some enabled outbound time flow has not posted (as they stand).
 
@@ -119,13 +110,15 @@ def unposted_time(*, filters: ReportFilters) -> Table:
     snapshot ``services.reporting_refresh`` stores after each finished run when there is one (the notes
     say as of when), else computed live.
     """
-    from apps.reporting.models import Snapshot, UnpostedEntry
+    from apps.reporting.models import UnpostedEntry
 
     flows = outbound_flows(filters, ObjectType.TIME_ENTRY)
     if not flows:
         return Table(UNPOSTED_COLUMNS, [], _unposted_summary([]),
                      ["No enabled outbound time-entry flow: nothing is waiting to be posted."])
-    snapshot = Snapshot.objects.filter(name=SNAPSHOT).first()
+    snapshot = stored_snapshot()
+    if snapshot is not None and not {f.pk for f in flows} <= set(snapshot.flow_ids):
+        snapshot = None  # a flow the refresh does not store (disabled, say): live
     if snapshot is not None:
         source, source_params = UnpostedEntry._meta.db_table, []
     else:
@@ -156,7 +149,7 @@ def unposted_time(*, filters: ReportFilters) -> Table:
         row["age"] = AGE_BUCKETS[row.pop("bucket")][1]
     notes = [f"Unposted for: {', '.join(f.name for f in flows)}. Age counted to {filters.today().isoformat()}."]
     if snapshot is not None:
-        notes.append(f"As of {snapshot.refreshed_at:%Y-%m-%d %H:%M} UTC (refreshed after every finished run).")
+        notes.append(_as_of(snapshot))
     return Table(UNPOSTED_COLUMNS, rows, _unposted_summary(rows), notes)
 
 
@@ -188,72 +181,94 @@ def assignment_mismatches(*, filters: ReportFilters, tolerance: Decimal = DEFAUL
     An assignment's planned hours are spread evenly over its Monday–Friday days between its start and
     end; assignments without dates or planned hours cannot be spread and are counted in the notes.
     Actual hours are live, not rejected time entries. Time on a project with no assignment is planned 0.
-    The window is widened to whole weeks. ``everything`` returns matching rows too.
+    The window is widened to whole weeks. ``everything`` returns matching rows too. Once refreshed, both
+    sides are read from the weekly sums the refresh stores (``PlanWeek``, ``ActualWeek``).
     """
     start, end = filters.window(default_days=8 * 7)
     start, end = monday(start), monday(end) + timedelta(days=6)
-    planned, unplannable = _planned_by_week(filters, start, end)
-    actual = _actual_by_week(filters, start, end)
-    people = _names(Person, {key[0] for key in planned | actual})
-    rows = []
-    for key in sorted(set(planned) | set(actual), key=lambda k: (people[k[0]][0], k[1][0], k[2])):
-        plan = planned.get(key, ZERO).quantize(CENT)
-        done = actual.get(key, ZERO)
-        difference = done - plan
-        if everything or abs(difference) > tolerance:
-            code, name = people[key[0]]
-            rows.append({"person": code, "person_name": name, "project": key[1][1], "week": key[2],
-                         "planned_hours": plan, "actual_hours": done, "difference": difference,
-                         "assigned": key in planned})
+    assignments = _assignments(filters, start, end)
+    snapshot = stored_snapshot()
+    planned = None if snapshot is not None else planned_by_week(assignments, start, end)
+    sources = week_sources(filters, start, end, planned)
+    rows, compared = _mismatch_rows(*sources, None if everything else tolerance)
     flagged = sum(1 for r in rows if abs(r["difference"]) > tolerance)
     notes = [f"Weeks {start.isoformat()} to {end.isoformat()}; flagged when |actual − planned| > {tolerance} h."]
+    unplannable = sum(1 for a in assignments if not _spreadable(a))
     if unplannable:
         notes.append(f"{unplannable} assignment(s) without start, end or planned hours were left out.")
-    return Table(MISMATCH_COLUMNS, rows, {"compared": len(set(planned) | set(actual)), "flagged": flagged,
-                                          "tolerance_hours": tolerance, "start": start, "end": end}, notes)
+    if snapshot is not None:
+        notes.append(_as_of(snapshot))
+    return Table(MISMATCH_COLUMNS, rows, {"compared": compared, "flagged": flagged, "tolerance_hours": tolerance,
+                                          "start": start, "end": end}, notes)
 
 
-def _planned_by_week(filters, start: date, end: date) -> tuple[dict, int]:
+def _assignments(filters, start: date, end: date) -> list[dict]:
+    """Live assignments in the filters' scope that overlap start..end (or have no dates)."""
     clauses, params = scope(filters, "a")
-    rows = fetch(f"""
-        SELECT a.person_id, a.project_id, p.code AS project, a.start_date, a.end_date, a.planned_hours
-        FROM {T['assignment']} a JOIN {T['project']} p ON p.id = a.project_id
+    return fetch(f"""
+        SELECT a.person_id, a.project_id, a.start_date, a.end_date, a.planned_hours
+        FROM {T['assignment']} a
         WHERE a.deleted_at IS NULL AND (a.start_date IS NULL OR a.start_date <= %s)
           AND (a.end_date IS NULL OR a.end_date >= %s) AND {where(clauses)}
     """, [end, start, *params])
+
+
+def assignments_all() -> list[dict]:
+    """Every live assignment (what ``PlanWeek`` is spread from)."""
+    return _assignments(ReportFilters(), date.min, date.max)
+
+
+def _spreadable(a: dict) -> bool:
+    return bool(a["planned_hours"] is not None and a["start_date"] and a["end_date"]
+                and workdays(a["start_date"], a["end_date"]))
+
+
+def planned_by_week(assignments: list[dict], start: date, end: date) -> dict[tuple, Decimal]:
+    """{(person id, project id, week): planned hours to the cent} in the weeks from start to end (Mondays)."""
     planned: dict[tuple, Decimal] = defaultdict(Decimal)
-    unplannable = 0
-    for a in rows:
-        total_days = workdays(a["start_date"], a["end_date"]) if a["start_date"] and a["end_date"] else 0
-        if a["planned_hours"] is None or not total_days:
-            unplannable += 1
-            continue
+    for a in filter(_spreadable, assignments):
+        total_days = workdays(a["start_date"], a["end_date"])
         week, first, last = max(monday(a["start_date"]), start), a["start_date"], a["end_date"]
         while week <= min(last, end):
             inside = first <= week and week + timedelta(days=6) <= last
             days = 5 if inside else workdays(max(week, first), min(week + timedelta(days=6), last))
             if days:
-                key = (a["person_id"], (a["project_id"], a["project"]), week)
-                planned[key] += a["planned_hours"] * days / total_days
+                planned[(a["person_id"], a["project_id"], week)] += a["planned_hours"] * days / total_days
             week += timedelta(days=7)
-    return planned, unplannable
+    return {key: hours.quantize(CENT) for key, hours in planned.items()}
 
 
-def _actual_by_week(filters, start: date, end: date) -> dict:
-    clauses, params = scope(filters, "te")
-    rows = fetch(f"""
-        SELECT te.person_id, te.project_id, p.code AS project, date_trunc('week', te.date::timestamp)::date AS week,
-               sum(te.hours) AS hours
-        FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
-        WHERE te.date BETWEEN %s AND %s AND te.deleted_at IS NULL AND te.approval_status <> 'rejected'
-          AND {where(clauses)}
-        GROUP BY 1, 2, 3, 4
-    """, [start, end, *params])
-    return {(r["person_id"], (r["project_id"], r["project"]), r["week"]): r["hours"] for r in rows}
-
-
-def _names(model, ids: set[int]) -> dict[int, tuple[str, str]]:
-    return {pk: (code, name) for pk, code, name in model.objects.filter(pk__in=ids).values_list("pk", "code", "name")}
+def _mismatch_rows(planned: str, actual: str, params: list, tolerance: Decimal | None) -> tuple[list[dict], int]:
+    """Planned against actual per (person, project, week), joined, compared and ordered in PostgreSQL (tens of
+    thousands of pairs on a large customer); rows past ``tolerance`` (None: all) and how many pairs there were."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+        WITH pairs AS (
+            SELECT coalesce(pl.person_id, a.person_id) AS person_id,
+                   coalesce(pl.project_id, a.project_id) AS project_id, coalesce(pl.week, a.week) AS week,
+                   coalesce(pl.hours, 0.00) AS planned_hours, coalesce(a.hours, 0) AS actual_hours,
+                   pl.person_id IS NOT NULL AS assigned
+            FROM ({planned}) pl FULL JOIN ({actual}) a
+              ON a.person_id = pl.person_id AND a.project_id = pl.project_id AND a.week = pl.week
+        ), people AS (  -- ordered by code as Python orders strings, then sorted by that rank (cheaper than text)
+            SELECT id, code, name, row_number() OVER (ORDER BY code COLLATE "C") AS rank FROM {T['person']}
+            WHERE id IN (SELECT person_id FROM pairs)
+        )
+        SELECT NULL AS person, NULL AS person_name, NULL AS project, NULL::date AS week,
+               NULL::numeric AS planned_hours, NULL::numeric AS actual_hours, NULL::numeric AS difference,
+               NULL::boolean AS assigned, 0 AS rank, NULL::bigint AS project_id, count(*) AS compared
+        FROM pairs
+        UNION ALL
+        SELECT pe.code, pe.name, pr.code, x.week, x.planned_hours, x.actual_hours, x.actual_hours - x.planned_hours,
+               x.assigned, pe.rank, x.project_id, NULL
+        FROM pairs x JOIN people pe ON pe.id = x.person_id JOIN {T['project']} pr ON pr.id = x.project_id
+        WHERE %s::numeric IS NULL OR abs(x.actual_hours - x.planned_hours) > %s::numeric
+        ORDER BY rank, project_id, week
+        """, [*params, tolerance, tolerance])
+        found = cursor.fetchall()
+    # The figure's columns come first, in order; zip stops there (rank, project id and count are for sorting).
+    keys = [c.key for c in MISMATCH_COLUMNS]
+    return list(map(dict, map(zip, repeat(keys), found[1:]))), found[0][-1]
 
 
 # --- approved → posted latency ----------------------------------------------------------------------
@@ -402,15 +417,12 @@ def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
     if by not in UTILIZATION_BY:
         raise ReportFilterError(f"by must be one of: {', '.join(UTILIZATION_BY)}.")
     start, end = _month_window(filters, months=3)
-    clauses, params = scope(filters, "te")
+    snapshot = stored_snapshot()
+    time, params = time_rows(filters, start, end, ("person_id", "month"), stored=snapshot is not None)
     hours = fetch(f"""
-        SELECT te.person_id, date_trunc('month', te.date::timestamp)::date AS month,
-               coalesce(sum(te.hours) FILTER (WHERE te.billable), 0) AS billable_hours, sum(te.hours) AS hours
-        FROM {T['time']} te
-        WHERE te.date BETWEEN %s AND %s AND te.deleted_at IS NULL AND te.approval_status <> 'rejected'
-          AND {where(clauses)}
-        GROUP BY 1, 2
-    """, [start, end, *params])
+        SELECT s.person_id, s.month, coalesce(sum(s.billable_hours), 0) AS billable_hours, sum(s.hours) AS hours
+        FROM ({time}) s GROUP BY 1, 2
+    """, params)
     booked = {(r["person_id"], r["month"]): r for r in hours}
     people = _people_for_utilization(filters, {r["person_id"] for r in hours})
     months = {m: Decimal(workdays(max(m, start), min(next_month(m) - timedelta(days=1), end))) / 5
@@ -428,9 +440,10 @@ def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
     for row in rows:
         row["utilization"] = ratio(row["billable_hours"], row["capacity_hours"])
     capacity, billable = sum((r["capacity_hours"] for r in rows), ZERO), sum((r["billable_hours"] for r in rows), ZERO)
+    notes = [f"Months {start.isoformat()} to {end.isoformat()}; capacity counts Monday–Friday days."]
     return Table(UTILIZATION_COLUMNS[by], rows, {"capacity_hours": capacity, "billable_hours": billable,
                                                  "utilization": ratio(billable, capacity), "start": start, "end": end},
-                 [f"Months {start.isoformat()} to {end.isoformat()}; capacity counts Monday–Friday days."])
+                 notes + _stored_note(snapshot))
 
 
 def _people_for_utilization(filters: ReportFilters, booked: set[int]) -> list[dict]:
@@ -502,8 +515,9 @@ def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
     start, end = _month_window(filters, months=3)
     cells: dict[tuple, dict] = defaultdict(lambda: {"hours": ZERO, "billable_value": ZERO, "billed_value": ZERO,
                                                     "cost": ZERO, "uncosted_hours": ZERO})
-    for source in (_margin_time(filters, start, end), _margin_expenses(filters, start, end),
-                   _margin_invoices(filters, start, end)):
+    snapshot = stored_snapshot()
+    for source in (_margin_time(filters, start, end, stored=snapshot is not None),
+                   _margin_expenses(filters, start, end), _margin_invoices(filters, start, end)):
         for row in source:
             cell = cells[(row.pop("project_id"), row.pop("month"))]
             for key, value in row.items():
@@ -518,30 +532,17 @@ def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
                      "margin_ratio": ratio(margin, revenue)})
     rows.sort(key=lambda r: (r["project"], r["month"]))
     return Table(MARGIN_COLUMNS, rows, _margin_summary(rows),
-                 [f"Months {start.isoformat()} to {end.isoformat()}; revenue is {basis} value."])
+                 [f"Months {start.isoformat()} to {end.isoformat()}; revenue is {basis} value.",
+                  *_stored_note(snapshot)])
 
 
-def _margin_time(filters, start: date, end: date) -> list[dict]:
-    clauses, params = scope(filters, "te")
-    cost = "coalesce(te.cost_rate, cr.amount, pe.cost_rate)"
+def _margin_time(filters, start: date, end: date, *, stored: bool) -> list[dict]:
+    time, params = time_rows(filters, start, end, ("project_id", "month"), stored=stored)
     return fetch(f"""
-        WITH rates AS (
-            SELECT person_id, effective_from, amount,
-                   lead(effective_from) OVER (PARTITION BY person_id ORDER BY effective_from) AS until
-            FROM {T['cost_rate']}
-        )
-        SELECT te.project_id, date_trunc('month', te.date::timestamp)::date AS month, sum(te.hours) AS hours,
-               coalesce(sum(te.hours * coalesce(te.bill_rate, p.default_bill_rate, 0)) FILTER (WHERE te.billable), 0)
-                   AS billable_value,
-               sum(te.hours * coalesce({cost}, 0)) AS cost,
-               coalesce(sum(te.hours) FILTER (WHERE {cost} IS NULL), 0) AS uncosted_hours
-        FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id JOIN {T['person']} pe ON pe.id = te.person_id
-        LEFT JOIN rates cr ON cr.person_id = te.person_id AND te.date >= cr.effective_from
-                          AND (cr.until IS NULL OR te.date < cr.until)
-        WHERE te.date BETWEEN %s AND %s AND te.deleted_at IS NULL AND te.approval_status <> 'rejected'
-          AND {where(clauses)}
-        GROUP BY 1, 2
-    """, [start, end, *params])
+        SELECT s.project_id, s.month, sum(s.hours) AS hours, coalesce(sum(s.billable_value), 0) AS billable_value,
+               sum(s.cost) AS cost, coalesce(sum(s.uncosted_hours), 0) AS uncosted_hours
+        FROM ({time}) s GROUP BY 1, 2
+    """, params)
 
 
 def _margin_expenses(filters, start: date, end: date) -> list[dict]:
@@ -705,11 +706,14 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
             FROM open_records WHERE object_type = 'invoice'
             UNION ALL
             SELECT l.invoice_id, 'time entries', o.canonical_id, o.kind, o.opened_at
-            FROM open_records o JOIN {T['line_time']} lt ON lt.timeentry_id = o.canonical_id
+            FROM open_records o CROSS JOIN LATERAL (  -- an index lookup per failing record, not a scan of every
+                SELECT lt.invoiceline_id FROM {T['line_time']} lt  -- billed entry (OFFSET 0 keeps it a lookup)
+                WHERE lt.timeentry_id = o.canonical_id OFFSET 0) lt
             JOIN {T['line']} l ON l.id = lt.invoiceline_id WHERE o.object_type = 'time_entry'
             UNION ALL
             SELECT l.invoice_id, 'expenses', o.canonical_id, o.kind, o.opened_at
-            FROM open_records o JOIN {line_expense} le ON le.expense_id = o.canonical_id
+            FROM open_records o CROSS JOIN LATERAL (
+                SELECT le.invoiceline_id FROM {line_expense} le WHERE le.expense_id = o.canonical_id OFFSET 0) le
             JOIN {T['line']} l ON l.id = le.invoiceline_id WHERE o.object_type = 'expense'
         )
         SELECT i.number, i.kind, c.name AS customer, p.code AS project, i.issue_date, i.status,
@@ -756,7 +760,7 @@ RECONCILIATION_COLUMNS = (
 TOLERANCE = Decimal("0.005")  # below a cent or a hundredth of an hour is rounding, not a difference
 
 
-def reconciliation(*, filters: ReportFilters, read_back: dict | None = None) -> Table:
+def reconciliation(*, filters: ReportFilters, read_back: dict | None = None, live: bool = False) -> Table:
     """Approved time per project and ISO week: the hub (source) against what each outbound time flow's target has.
 
     Source: approved, live entries the flow should send (not those that came from the target itself).
@@ -765,16 +769,21 @@ def reconciliation(*, filters: ReportFilters, read_back: dict | None = None) -> 
     entry changed, unapproved or deleted since posting counts as the target has it. Amount = billable
     hours × (bill rate, else project default rate). ``read_back`` (from ``reconciliation_read_back``)
     replaces the target side with totals the target system reported itself. Window: whole weeks,
-    default the last 8.
+    default the last 8. Read from the stored weekly sums once refreshed, unless ``live``.
     """
     start, end = filters.window(default_days=8 * 7)
     start, end = monday(start), monday(end) + timedelta(days=6)
+    flows = outbound_flows(filters, ObjectType.TIME_ENTRY)
+    snapshot = None if live else stored_snapshot()
+    stored_ids = set(snapshot.flow_ids) if snapshot is not None else set()
+    totals = reconciliation_totals(filters, flows, start, end, stored_ids)
     rows = []
-    for flow in outbound_flows(filters, ObjectType.TIME_ENTRY):
-        source = _keyed(_reconcile_source(filters, flow, start, end))
+    for flow in flows:
+        mine = [t for t in totals if t["flow_id"] == flow.pk]
+        source = _keyed(mine, "source")
         target = (read_back or {}).get(flow.pk)
         if target is None:
-            target = _keyed(_reconcile_target(filters, flow, start, end))
+            target = _keyed(mine, "target")
         rows += _reconcile_rows(flow, source, target)
     names = _projects({r["project_id"] for r in rows})
     for row in rows:
@@ -782,15 +791,19 @@ def reconciliation(*, filters: ReportFilters, read_back: dict | None = None) -> 
         row["project"], row["project_name"] = project.get("project", "?"), project.get("project_name", "")
     rows.sort(key=lambda r: (r["flow"], r["project"], r["week"]))
     flagged = [r for r in rows if r["flagged"]]
+    notes = [f"Weeks {start.isoformat()} to {end.isoformat()}; flagged when hours or amount differ by 0.01 or more."]
+    if any(f.pk in stored_ids for f in flows):
+        notes.append(_as_of(snapshot))
     return Table(RECONCILIATION_COLUMNS, rows, {
         "compared": len(rows), "flagged": len(flagged), "start": start, "end": end,
         "hours_difference": sum((r["hours_difference"] for r in flagged), ZERO),
-        "amount_difference": sum((r["amount_difference"] for r in flagged), ZERO)},
-        [f"Weeks {start.isoformat()} to {end.isoformat()}; flagged when hours or amount differ by 0.01 or more."])
+        "amount_difference": sum((r["amount_difference"] for r in flagged), ZERO)}, notes)
 
 
-def _keyed(rows: list[dict]) -> dict[tuple, dict]:
-    return {(r["project_id"], r["week"]): r for r in rows}
+def _keyed(rows: list[dict], side: str) -> dict[tuple, dict]:
+    """{(project id, week): {hours, amount}} of one side; a side with nothing in a project-week has NULL sums."""
+    return {(r["project_id"], r["week"]): {"hours": r[f"{side}_hours"], "amount": r[f"{side}_amount"]}
+            for r in rows if r[f"{side}_hours"] is not None}
 
 
 def _reconcile_rows(flow: Flow, source: dict, target: dict) -> list[dict]:
@@ -817,53 +830,6 @@ def _reconcile_status(row: dict, in_source: bool, in_target: bool) -> str:
     if not in_source or (row["source_hours"] == 0 and row["source_amount"] == 0):
         return "only in target"
     return "differs"
-
-
-def _reconcile_source(filters, flow: Flow, start: date, end: date) -> list[dict]:
-    clauses, params = scope(filters, "te")
-    return fetch(f"""
-        SELECT te.project_id, date_trunc('week', te.date::timestamp)::date AS week, sum(te.hours) AS hours,
-               sum(CASE WHEN te.billable THEN te.hours * coalesce(te.bill_rate, p.default_bill_rate, 0) ELSE 0 END)
-                   AS amount
-        FROM {T['time']} te JOIN {T['project']} p ON p.id = te.project_id
-        WHERE te.date BETWEEN %s AND %s AND te.approval_status = 'approved' AND te.deleted_at IS NULL
-          AND te.source_connection_id IS DISTINCT FROM %s AND {where(clauses)}
-        GROUP BY 1, 2
-    """, [start, end, flow.connection_id, *params])
-
-
-def _reconcile_target(filters, flow: Flow, start: date, end: date) -> list[dict]:
-    clauses, params = scope(filters, "te")
-    posted = "v.view"
-    return fetch(f"""
-        WITH sent AS (
-            SELECT te.id, te.project_id, te.date, te.hours, te.billable, te.bill_rate,
-                   r.last_synced_hash = te.content_hash AS fresh
-            FROM {T['time']} te JOIN {T['ref']} r
-              ON r.canonical_id = te.id AND r.connection_id = %s AND r.object_type = 'time_entry'
-            WHERE te.date BETWEEN %s AND %s AND te.source_connection_id IS DISTINCT FROM %s AND {where(clauses)}
-        ), posted AS (
-            SELECT project_id, date, hours, billable, bill_rate FROM sent WHERE fresh
-            UNION ALL
-            SELECT coalesce(({posted}->'project'->>'id')::bigint, s.project_id),
-                   coalesce(({posted}->>'date')::date, s.date), coalesce(({posted}->>'hours')::numeric, s.hours),
-                   coalesce(({posted}->>'billable')::boolean, s.billable),
-                   CASE WHEN {posted} IS NULL THEN s.bill_rate ELSE nullif({posted}->>'bill_rate', '')::numeric END
-            FROM sent s LEFT JOIN LATERAL (
-                SELECT ri.payload_before AS view FROM {T['item']} ri JOIN {T['run']} ru ON ru.id = ri.run_id
-                WHERE ri.object_type = 'time_entry' AND ri.canonical_id = s.id AND ru.connection_id = %s
-                  AND ri.outcome IN ('created', 'updated')
-                ORDER BY ri.id DESC LIMIT 1
-            ) v ON TRUE
-            WHERE NOT s.fresh
-        )
-        SELECT t.project_id, date_trunc('week', t.date::timestamp)::date AS week, sum(t.hours) AS hours,
-               sum(CASE WHEN t.billable THEN t.hours * coalesce(t.bill_rate, p.default_bill_rate, 0) ELSE 0 END)
-                   AS amount
-        FROM posted t JOIN {T['project']} p ON p.id = t.project_id
-        WHERE t.date BETWEEN %s AND %s
-        GROUP BY 1, 2
-    """, [flow.connection_id, start, end, flow.connection_id, *params, flow.connection_id, start, end])
 
 
 # --- ROI ----------------------------------------------------------------------------------------------
@@ -937,14 +903,17 @@ def _go_live(settings) -> tuple[date | None, str]:
     return first.date(), "first successful outbound run (no go-live date set)"
 
 
-def invoice_cycles_sql() -> str:
-    """Per live, not void invoice with an issue date and billed approved time: days since its last approval."""
+def invoice_cycles_sql(invoices: str = "TRUE") -> str:
+    """Per live, not void invoice with an issue date and billed approved time: days since its last approval.
+
+    ``invoices``: a condition on ``i`` (the refresh recomputes the invoices whose time or lines changed)."""
     return f"""
         SELECT i.id AS invoice_id, i.project_id, i.customer_id, i.issue_date,
                greatest(0, i.issue_date - max((te.approved_at AT TIME ZONE 'UTC')::date)) AS days
         FROM {T['invoice']} i JOIN {T['line']} l ON l.invoice_id = i.id
         JOIN {T['line_time']} lt ON lt.invoiceline_id = l.id JOIN {T['time']} te ON te.id = lt.timeentry_id
         WHERE i.deleted_at IS NULL AND i.status <> 'void' AND i.issue_date IS NOT NULL AND te.approved_at IS NOT NULL
+          AND {invoices}
         GROUP BY i.id"""
 
 

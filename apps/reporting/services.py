@@ -11,20 +11,37 @@ from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, Project
 from apps.common.objects import ObjectType
+from apps.reporting import store
 from apps.reporting.filters import ReportFilters
-from apps.reporting.models import InvoiceCycle, ReportingSettings, Snapshot, UnpostedEntry
+from apps.reporting.models import (
+    ActualWeek,
+    InvoiceCycle,
+    PlanWeek,
+    ReconciliationWeek,
+    ReportingSettings,
+    Snapshot,
+    TimeWeek,
+    UnpostedEntry,
+)
 from apps.reporting.selectors import (
     SNAPSHOT,
+    assignments_all,
     invoice_cycles_sql,
     outbound_flows,
+    planned_by_week,
     reconciliation,
-    unposted_entries_sql,
 )
 from apps.runs.models import Flow
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
                    "hourly_cost", "currency")
 SETTLE_DAYS = 2  # a week is reconciled only once it ended this long ago: the last entries of a week still travel
+# A refresh recomputes entries changed since the previous one started, less this margin: a change saved before
+# that start but committed after it was not visible to it.
+CHANGE_MARGIN = timedelta(hours=1)
+# At least this often a refresh recomputes everything: catches what leaves no trace in ``updated_at`` or the
+# ledger (a cross-reference edited in the admin, an entry deleted outright, a transaction open longer than the margin).
+FULL_EVERY = timedelta(hours=24)
 
 
 @transaction.atomic
@@ -71,7 +88,7 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
     flows = {f.name: f for f in outbound_flows(filters, ObjectType.TIME_ENTRY)}
     totals = {f.pk: t for f in flows.values() if read_back and (t := reconciliation_read_back(
         flow=f, start=start, end=end)) is not None}
-    table = reconciliation(filters=filters, read_back=totals)
+    table = reconciliation(filters=filters, read_back=totals, live=True)  # exceptions from the hub as it is now
     currencies = _project_currencies({r["project"] for r in table.rows})
     outcome = ReconciliationOutcome(compared=len(table.rows))
     for row in table.rows:
@@ -144,37 +161,97 @@ def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | No
     return keyed
 
 
-UNPOSTED_COLUMNS = ("flow_id", "time_entry_id", "project_id", "person_id", "work_date", "approved_day", "hours",
-                    "billable_hours", "value", "unrated_hours", "currency")
 CYCLE_COLUMNS = ("invoice_id", "project_id", "customer_id", "issue_date", "days")
 
 
 @transaction.atomic
-def reporting_refresh(*, requested_at=None) -> Snapshot:
-    """Store what is unposted and the invoice cycles, as of now (seconds on a million entries; run in a task).
+def reporting_refresh(*, requested_at=None, full: bool = False) -> Snapshot:
+    """Store what is unposted, the weekly time and reconciliation sums, and the invoice cycles, as of now.
 
+    Only the time entry ranges (``store.PART``) whose entries changed or were posted since the previous
+    refresh are recomputed; everything is when ``full``, before the first one, when rates, currencies or
+    the enabled outbound flows changed (``store.config_hash``), and at least every ``FULL_EVERY``.
     ``requested_at``: the finish time of the run that asked; a refresh that started after it covers it,
     so queued duplicates do nothing. Concurrent refreshes of one schema queue behind a lock.
     """
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':reporting_refresh'))")
+        # A full refresh groups a million entries; with the default 4 MB its sorts spill to disk (twice as slow).
+        cursor.execute("SET LOCAL work_mem = '64MB'")
     current = Snapshot.objects.filter(name=SNAPSHOT).first()
     if current is not None and requested_at is not None and current.refreshed_at >= requested_at:
         return current
     started = timezone.now()
     flows = outbound_flows(ReportFilters(), ObjectType.TIME_ENTRY)
-    _replace(UnpostedEntry, UNPOSTED_COLUMNS, *(unposted_entries_sql(flows) if flows else ("", [])))
-    _replace(InvoiceCycle, CYCLE_COLUMNS, invoice_cycles_sql(), [])
+    config = store.config_hash(flows)
+    full = (full or current is None or current.config_hash != config or current.full_at is None
+            or started - current.full_at >= FULL_EVERY)
+    since = None if full else current.refreshed_at - CHANGE_MARGIN
+    parts = None if since is None else store.touched_parts(since)
+    if parts is None or parts:
+        _store_time(flows, parts)
+    _store_cycles(parts, since)
+    plan = store.plan_hash()
+    if full or plan != current.plan_hash:
+        _store_plan()
+    if full:
+        _analyze()
     took = int((timezone.now() - started).total_seconds() * 1000)
-    snapshot, _ = Snapshot.objects.update_or_create(name=SNAPSHOT, defaults={"refreshed_at": started,
-                                                                             "took_ms": took})
+    snapshot, _ = Snapshot.objects.update_or_create(name=SNAPSHOT, defaults={
+        "refreshed_at": started, "took_ms": took, "config_hash": config, "flow_ids": [f.pk for f in flows],
+        "full_at": started if full else current.full_at, "parts": None if parts is None else len(parts),
+        "plan_hash": plan})
     return snapshot
 
 
-def _replace(model, columns: tuple[str, ...], select_sql: str, params: list) -> None:
-    table = model._meta.db_table
+def _analyze() -> None:
+    """Fresh planner statistics after rewriting every stored row: autovacuum would get there, minutes later."""
+    tables = (UnpostedEntry, TimeWeek, ActualWeek, PlanWeek, ReconciliationWeek, InvoiceCycle)
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table}")
-        if select_sql:
-            names = ", ".join(columns)
-            cursor.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM ({select_sql}) s", params)
+        cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in tables)}")
+
+
+def _store_plan() -> None:
+    """Spread every assignment over its weeks again (a few thousand rows; only when the assignments changed)."""
+    planned = planned_by_week(assignments_all(), date.min, date.max)
+    sql = store.PLANNED_SQL if planned else ""
+    store.store_replace(PlanWeek, ("person_id", "project_id", "week", "hours"), sql, [store.planned_json(planned)],
+                        parts=None)
+
+
+def _store_cycles(parts: list[int] | None, since) -> None:
+    """Recompute the invoice cycles of invoices changed since ``since``, or billing time in ``parts`` (None: all)."""
+    if parts is None:
+        store.store_replace(InvoiceCycle, CYCLE_COLUMNS, invoice_cycles_sql(), [], parts=None)
+        return
+    ids = store.touched_invoices(since, parts)
+    if ids:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {InvoiceCycle._meta.db_table} WHERE invoice_id = ANY(%s)", [ids])
+            names = ", ".join(CYCLE_COLUMNS)
+            cursor.execute(f"INSERT INTO {InvoiceCycle._meta.db_table} ({names}) SELECT {names} FROM "
+                           f"({invoice_cycles_sql('i.id = ANY(%s)')}) s", [ids])
+
+
+def _store_actual(weeks: set[date] | None) -> None:
+    """Add up the ``TimeWeek`` rows of ``weeks`` (None: all) again into ``ActualWeek``."""
+    table = ActualWeek._meta.db_table
+    clause, params = ("TRUE", []) if weeks is None else ("week = ANY(%s)", [sorted(weeks)])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE {clause}", params)
+        time = f"SELECT * FROM {TimeWeek._meta.db_table} WHERE {clause}"
+        cursor.execute(f"INSERT INTO {table} (person_id, project_id, week, hours) {store.actual_weeks_sql(time)}",
+                       params)
+
+
+def _store_time(flows: list[Flow], parts: list[int] | None) -> None:
+    """Recompute the stored rows of the time entries in ``parts`` (None: all)."""
+    clause, params = store.parts_clause(parts, "te.id")
+    unposted = store.unposted_entries_sql(flows, (clause,), tuple(params)) if flows else ("", [])
+    store.store_replace(UnpostedEntry, store.UNPOSTED_COLUMNS, *unposted, parts=parts, id_column="time_entry_id")
+    weeks = store.weeks_of(TimeWeek, parts)
+    store.store_replace(TimeWeek, store.TIME_COLUMNS, store.time_segments_sql([clause]), params, parts=parts)
+    _store_actual(None if parts is None else weeks | store.weeks_of(TimeWeek, parts))
+    sqls = [store.reconciliation_rows_sql(flow, [clause], params) for flow in flows]
+    store.store_replace(ReconciliationWeek, store.RECONCILIATION_COLUMNS, " UNION ALL ".join(s for s, _ in sqls),
+                        [p for _, flow_params in sqls for p in flow_params], parts=parts)

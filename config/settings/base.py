@@ -185,13 +185,13 @@ Q_CLUSTER = {
     "label": "Background tasks",
     "sync": bool(WEFT_Q_SYNC),
 }
-WEFT_TASK_MODULE_PREFIXES = ("apps.",)
+WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
 # The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
 # A running run whose heartbeat is older than this is presumed dead and may be taken over by another worker.
 WEFT_RUN_STALE_SECONDS = env_int("WEFT_RUN_STALE_SECONDS", 60)
 WEFT_CIRCUIT_THRESHOLD = env_int("WEFT_CIRCUIT_THRESHOLD", 5)  # consecutive transient failures that open it
-WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # task names travel through the database: only our code runs
+WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # how long an open one waits to try
 # Integration exceptions: how far back the tick looks for runs and events the signal missed; monitors' thresholds.
 WEFT_EXCEPTIONS_SWEEP_HOURS = env_int("WEFT_EXCEPTIONS_SWEEP_HOURS", 24)
 WEFT_EXCEPTIONS_BACKLOG_HOURS = env_int("WEFT_EXCEPTIONS_BACKLOG_HOURS", 24)

@@ -66,3 +66,31 @@ def test_reconciliation_leaves_weeks_that_are_still_settling(data):
                                    now=at("06-30"))
     assert outcome.flagged == 3
     assert "ACME-1:2025-06-23" not in reconciliation_exceptions()
+
+
+def test_the_daily_reconciliation_is_scheduled_for_every_tenant(cast):
+    from django.core.management import call_command
+    from django_q.models import Schedule
+
+    call_command("weft_schedules", verbosity=0)
+    schedule = Schedule.objects.get(name="platform:reconciliation-check")
+    assert (schedule.func, schedule.schedule_type) == ("apps.tenants.tasks.every_tenant_run", Schedule.DAILY)
+    assert "apps.reporting.tasks.reconciliation_check" in schedule.args
+
+
+def test_the_reconciliation_task_works_in_its_own_tenant_only(data):
+    from unittest import mock
+
+    from django_tenants.utils import schema_context
+
+    from apps.tenants.tasks import tenant_task_run
+
+    with mock.patch("django.utils.timezone.now", return_value=at("07-02")):  # the last 8 weeks settled by 2 July
+        tenant_task_run("beta", "apps.reporting.tasks.reconciliation_check")
+        assert not reconciliation_exceptions()  # beta's run raised nothing here (alpha)
+        tenant_task_run("alpha", "apps.reporting.tasks.reconciliation_check")
+    # The June differences, and E9 (20 May, never posted) in the week of 19 May.
+    assert sorted(reconciliation_exceptions()) == ["ACME-1:2025-05-19", "ACME-1:2025-06-02", "ACME-1:2025-06-16",
+                                                   "ACME-1:2025-06-23", "ACME-2:2025-06-09"]
+    with schema_context("beta"):
+        assert not IntegrationException.objects.exists()

@@ -16,6 +16,9 @@ PLATFORM_SCHEDULES = [
     # Customer health summary for the partner overview (apps/portal/tasks.py); runs also refresh it as they finish.
     ("platform:customer-health", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 15,
      "'apps.portal.tasks.customer_health_refresh'"),
+    # Reconciliation of the last 8 settled weeks, raising and clearing exceptions (apps/reporting/tasks.py).
+    ("platform:reconciliation-check", "apps.tenants.tasks.every_tenant_run", Schedule.DAILY, None,
+     "'apps.reporting.tasks.reconciliation_check'"),
 ]
 
 

@@ -1,0 +1,150 @@
+"""The portal pages on the reporting benchmark's large customer, and the partner overview over 100 customers.
+
+(a) The customer portal on bigfirm (1,000,000 time entries, seeded by bench/reporting.py in the same
+    database): home (sync status and the dashboard figures), the reports index, every report page,
+    the monthly review, exceptions and plan, through the Django test client as a viewer: p50/p95 over
+    --requests calls after a warm-up, the queries each makes (without django-tenants' ``SET
+    search_path``) and the HTML size.
+(b) ``customer_health_refresh`` on bigfirm (what fills its public summary row), and the partner overview
+    (the partner site's front page, reading the public CustomerHealth table only) with 100 customers:
+    bigfirm plus 99 public-schema rows without a schema, as partner staff. Target: p95 ≤ 500 ms.
+Runs in weft_bench_reporting: seeds bigfirm first if bench/reporting.py has not (≈ 3 min).
+Usage: python bench/portal.py [--requests 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench._setup import django_for_benchmarks, percentile, report  # noqa: E402
+
+CUSTOMERS = 100
+OVERVIEW_TARGET_MS = 500.0
+HOST = "bigfirm.bench.test"
+PARTNER_HOST = "bench.test"  # the benchmark partner's domain suffix: its partner site
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=20)
+    args = parser.parse_args()
+    django_for_benchmarks("weft_bench_reporting", fresh=False)
+    from django.conf import settings
+    from django_tenants.utils import schema_context
+
+    from apps.reporting.services import reporting_refresh
+    from bench.reporting import _tenant_and_viewer
+
+    settings.DEBUG = False
+    viewer, _ = _tenant_and_viewer(1_000_000, reuse=True)
+    with schema_context("bigfirm"):
+        reporting_refresh()  # the stored figures exist and are current, as after any run
+    load_before = os.getloadavg()[0]
+    pages = {path: _measure(viewer, HOST, path, args.requests) for path in _portal_paths()}
+    health = _health_refresh(5)
+    staff = _partner_with_customers(CUSTOMERS)
+    try:
+        overview = _measure(staff, PARTNER_HOST, "/", args.requests)
+    finally:
+        _remove_rows_only()  # customers without a schema would stop migrate_schemas in this database
+    report({
+        "benchmark": "portal", "requests": args.requests, "portal_pages": pages,
+        "customer_health_refresh_ms": health, "partner_overview": {"customers": CUSTOMERS, **overview},
+        "overview_target_p95_ms": OVERVIEW_TARGET_MS,
+        "overview_meets_target": overview["p95_ms"] <= OVERVIEW_TARGET_MS,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    })
+
+
+
+def _portal_paths() -> list[str]:
+    from apps.portal.reports import REPORTS
+
+    return ["/", "/sync-status/", "/reports/", *(f"/reports/{slug}/" for slug in REPORTS), "/review/",
+            "/exceptions/", "/plan/"]
+
+
+def _measure(user, host: str, path: str, requests: int) -> dict:
+    from django.db import connection
+    from django.test import Client
+
+    from bench.reporting import _Counter
+
+    client = Client()
+    client.force_login(user)
+    response = client.get(path, HTTP_HOST=host)  # warm-up
+    if response.status_code != 200:
+        raise SystemExit(f"{host}{path}: {response.status_code} {response.content[:300]!r}")
+    counter = _Counter()
+    with connection.execute_wrapper(counter):
+        client.get(path, HTTP_HOST=host)
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        client.get(path, HTTP_HOST=host)
+        timings.append((time.perf_counter() - started) * 1000)
+    result = {"p50_ms": round(percentile(timings, 50), 1), "p95_ms": round(percentile(timings, 95), 1),
+              "queries": counter.queries, "bytes": len(response.content)}
+    print(host, path, result, file=sys.stderr)
+    return result
+
+
+def _health_refresh(times: int) -> dict:
+    from django_tenants.utils import schema_context
+
+    from apps.portal.health import customer_health_refresh
+
+    timings = []
+    with schema_context("bigfirm"):
+        for _ in range(times + 1):
+            started = time.perf_counter()
+            customer_health_refresh()
+            timings.append((time.perf_counter() - started) * 1000)
+    timings = timings[1:]
+    return {"p50": round(percentile(timings, 50), 1), "p95": round(percentile(timings, 95), 1)}
+
+
+def _remove_rows_only() -> None:
+    from apps.tenants.models import Customer
+
+    Customer.objects.filter(slug__startswith="rows-", partner__slug="bench").delete()
+
+
+def _partner_with_customers(count: int):
+    """The benchmark partner's staff, and public rows for customers without a schema up to ``count`` in all."""
+    from django.utils import timezone
+
+    from apps.tenants import services
+    from apps.tenants.choices import Role, SlaStatus
+    from apps.tenants.models import Customer, CustomerHealth, Domain, Membership, Partner, User
+
+    _remove_rows_only()
+    partner = Partner.objects.get(slug="bench")
+    staff, created = User.objects.get_or_create(username="bench-partner-staff")
+    if created or not Membership.objects.filter(user=staff, partner=partner).exists():
+        services.membership_grant(user=staff, role=Role.ANALYST, partner=partner, acting_user=None)
+    existing = Customer.objects.filter(partner=partner).count()
+    rng, now = random.Random(count), timezone.now()
+    new = Customer.objects.bulk_create([
+        Customer(partner=partner, slug=f"rows-{n:04d}", name=f"Rows-only firm {n}", schema_name=f"rows_{n:04d}")
+        for n in range(existing, count)])
+    Domain.objects.bulk_create([Domain(domain=f"{c.slug}.{PARTNER_HOST}", tenant=c, is_primary=True) for c in new])
+    flows = [{"slug": f"flow-{i}", "name": f"Flow {i}", "enabled": True, "scheduled": True, "every_minutes": 15,
+              "created_at": now.isoformat(), "last_status": "succeeded", "last_success_at": now.isoformat()}
+             for i in range(5)]
+    CustomerHealth.objects.bulk_create([CustomerHealth(
+        customer=c, open_exceptions=rng.randint(0, 40), money_at_risk=Decimal(rng.randint(0, 90_000)),
+        money_at_risk_currency="EUR", unposted_hours=Decimal(rng.randint(0, 900)), flows=flows, computed_at=now,
+        sla_status=rng.choice(SlaStatus.values), sla_reason="bench") for c in new])
+    return staff
+
+
+if __name__ == "__main__":
+    main()
