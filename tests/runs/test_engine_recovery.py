@@ -64,19 +64,21 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
     drop(setup["in"], "time-01.csv", rows(3))
     monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])  # post later, in the run below
     engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
-    original, calls = RunItem.objects.create, []
+    setup["outbound"].batch_size = 1  # settled record by record: the crash comes after one was recorded
+    setup["outbound"].save()
+    original, calls = outbound.run_items_write, []
 
-    def dies_on_the_second_record(**fields):
-        calls.append(fields["canonical_id"])
+    def dies_on_the_second_record(items):
+        calls.extend(item.canonical_id for item in items)
         if len(calls) == 2:
             raise SystemExit("worker killed")  # not an error the engine handles: the process dies here
-        return original(**fields)
+        return original(items)
 
-    monkeypatch.setattr(RunItem.objects, "create", dies_on_the_second_record)
+    monkeypatch.setattr(outbound, "run_items_write", dies_on_the_second_record)
     run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
     with pytest.raises(SystemExit):
         engine.run_execute(run_id=run.pk)
-    monkeypatch.setattr(RunItem.objects, "create", original)
+    monkeypatch.setattr(outbound, "run_items_write", original)
     # The line went out, but neither its cross-reference nor its ledger item nor the run's progress did.
     assert len(journal_lines(setup["journal"])) == 2
     assert ExternalRef.objects.filter(connection=setup["journal"], canonical_id=calls[1]).count() == 0
@@ -90,6 +92,30 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
     assert len(journal_lines(setup["journal"])) == 3  # found by its reference: no second line
     outcomes = dict(RunItem.objects.filter(run=run).values_list("canonical_id", "outcome"))
     assert len(outcomes) == 3 and outcomes[calls[1]] == ItemOutcome.UPDATED
+
+
+def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resumed_run(setup, monkeypatch):
+    drop(setup["in"], "time-01.csv", rows(3))
+    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])
+    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
+
+    def dies(items):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(outbound, "run_items_write", dies)
+    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
+    with pytest.raises(SystemExit):
+        engine.run_execute(run_id=run.pk)
+    monkeypatch.undo()
+    assert len(journal_lines(setup["journal"])) == 3  # the batch went out; nothing of it was recorded
+    assert not ExternalRef.objects.filter(connection=setup["journal"], object_type="time_entry").exists()
+
+    Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    run, _ = run_to_end(run)
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"updated": 3}
+    assert len(journal_lines(setup["journal"])) == 3  # each found by its reference
+    assert RunItem.objects.filter(run=run, outcome=ItemOutcome.UPDATED).count() == 3
 
 
 def test_a_worker_that_was_taken_over_stops_and_each_record_is_recorded_once(setup, monkeypatch, settings):

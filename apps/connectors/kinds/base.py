@@ -141,6 +141,10 @@ class ConnectorKind:
         """The external id of the record we wrote under ``reference``, if the system has it."""
         return None
 
+    def flush(self) -> None:
+        """Make the writes so far durable. The engine calls it before it records them as done; a kind whose
+        every write is durable when it returns (an API call) has nothing to do."""
+
     def delete(self, object_name: str, external_id: str) -> None:
         raise ConnectorError(f"{self.label} cannot delete {object_name}.", permanent=True,
                              category=ErrorCategory.CONFIG)
