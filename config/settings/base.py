@@ -91,6 +91,8 @@ ROOT_URLCONF = "config.urls_tenant"
 # New tenants are cloned from a fully migrated template schema: seconds, not minutes, per tenant.
 TENANT_BASE_SCHEMA = "weft_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# migrate_schemas runs `migrate` only in schemas with something pending (one catalog query for the rest).
+GET_EXECUTOR_FUNCTION = "apps.tenants.migration_executor.get_executor"
 # `SET search_path` only when the schema changes, not before every cursor (it was one round trip in two on the
 # engine's hot paths). Safe: django-tenants issues it again after every schema switch (schema_context,
 # set_tenant), rollback, savepoint rollback and reconnect, which are all the ways the setting can change.
