@@ -13,12 +13,15 @@ all of them or none; in the second case the resumed run finds each record by its
 records it then, so every record the target holds is in the ledger exactly once. Settling a batch
 at a time, not a record at a time, is what lets a fast target (an export file) take thousands of
 records a second: one commit, one COPY of ledger items and one heartbeat instead of one each per record.
+A kind may hold its writes back until the batch ends (``kind.batch()``: the export file writes its lines
+with one fsync); they are durable before they are recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -76,17 +79,15 @@ def outbound_slice(run: Run, *, budget: int) -> bool:
         if not ids:
             return True
         _send_dependencies_first(run, ids)
-        done: list[Done] = []
-        since = time.monotonic()
-        for plan in outbound_plan(run, kind, ids):
-            done.append(_execute(run, kind, plan))
+        plans = iter(outbound_plan(run, kind, ids))
+        while True:
+            with kind.batch():  # what the target held back is durable once this ends, before it is recorded
+                done = _execute_some(run, kind, plans)
+            _settle(run, done)
             if run.status == RunStatus.PAUSED:
-                _settle(run, kind, done)
                 return True
-            if time.monotonic() - since >= SETTLE_SECONDS:
-                _settle(run, kind, done)
-                done, since = [], time.monotonic()
-        _settle(run, kind, done)
+            if not done:
+                break
         run.cursor_end = str(ids[-1])  # past records the plan dropped too (gone from the hub meanwhile)
         run_heartbeat(run)
         handled += len(ids)
@@ -240,6 +241,17 @@ class Done:
     response: dict | None = None
 
 
+def _execute_some(run: Run, kind: ConnectorKind, plans: Iterator[Plan]) -> list[Done]:
+    """Execute plans until they run out, the run pauses, or ``SETTLE_SECONDS`` have passed."""
+    done: list[Done] = []
+    since = time.monotonic()
+    for plan in plans:
+        done.append(_execute(run, kind, plan))
+        if run.status == RunStatus.PAUSED or time.monotonic() - since >= SETTLE_SECONDS:
+            break
+    return done
+
+
 def _execute(run: Run, kind: ConnectorKind, plan: Plan) -> Done:
     started = time.monotonic()
 
@@ -284,12 +296,11 @@ def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | 
 
 
 
-def _settle(run: Run, kind: ConnectorKind, done: list[Done]) -> None:
+def _settle(run: Run, done: list[Done]) -> None:
     """The cross-references, ledger items and the run's progress for ``done``, in one transaction (see the
-    module doc). The target's writes are made durable first: a record is never in the ledger but not there."""
+    module doc)."""
     if not done:
         return
-    kind.flush()
     now = timezone.now()
     _refuse_shared_targets(run, done)
     with transaction.atomic():

@@ -25,6 +25,7 @@ from apps.canonical.services import hub_upsert_all
 from apps.common.errors import ErrorCategory
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.errors import ConnectorError
+from apps.connectors.flatfiles import export
 from apps.connectors.services import connection_create, connection_files_root, connection_kind, connection_test
 from apps.runs.models import ItemOutcome, RunStatus, SyncCursor
 from apps.runs.services import pull_run
@@ -427,7 +428,8 @@ def test_export_writes_each_reference_once_even_across_restarts(in_alpha, files_
     first = kind.write("journal_export", payload, reference="te-1")
     again = kind.write("journal_export", payload, reference="te-1")
     second = kind.write("journal_export", {**payload, "hours": "1.00"}, reference="te-2")
-    restarted = connection_kind(connection)  # a new worker process: nothing in memory
+    export._SHARED.clear()  # a new worker process: nothing in memory
+    restarted = connection_kind(connection)
     after_restart = restarted.write("journal_export", payload, reference="te-1")
 
     name = f"journal-{timezone.localdate():%Y-%m-%d}.csv"
@@ -481,6 +483,36 @@ def test_taking_an_exported_line_back_appends_one_reversal_and_frees_the_referen
     assert connection_kind(connection).find("journal_export", reference="te-1") == reposted.external_id
     with pytest.raises(ConnectorError, match="nothing to reverse"):
         connection_kind(connection).delete("journal_export", f"{name}:99")
+
+
+def test_a_batch_of_export_lines_is_written_when_it_ends_and_numbered_as_if_one_by_one(in_alpha, files_dir):
+    connection, root = _drop_folder()
+    kind = connection_kind(connection)
+    first = kind.write("journal_export", {"date": "2026-11-02", "hours": "1"}, reference="te-1")
+    name = first.external_id.split(":")[0]
+    with kind.batch():
+        second = kind.write("journal_export", {"date": "2026-11-02", "hours": "2"}, reference="te-2")
+        third = kind.write("journal_export", {"date": "2026-11-02", "hours": "3"}, reference="te-3")
+        again = kind.write("journal_export", {"date": "2026-11-02", "hours": "2"}, reference="te-2")
+        assert len(list(csv.DictReader((root / "outbox" / name).open()))) == 1  # held back until the end
+
+    assert (second.external_id, third.external_id) == (f"{name}:3", f"{name}:4") and not again.created
+    rows = list(csv.DictReader((root / "outbox" / name).open()))
+    assert [(r["reference"], r["hours"]) for r in rows] == [("te-1", "1"), ("te-2", "2"), ("te-3", "3")]
+    export._SHARED.clear()  # a new worker process finds them all by their references
+    assert connection_kind(connection).find("journal_export", reference="te-3") == third.external_id
+
+
+def test_a_batch_that_ends_in_an_exception_writes_nothing_and_forgets_it(in_alpha, files_dir):
+    connection, root = _drop_folder(export_format="jsonl")
+    kind = connection_kind(connection)
+    with pytest.raises(SystemExit), kind.batch():
+        kind.write("journal_export", {"hours": "2"}, reference="te-1")
+        raise SystemExit("worker killed")
+
+    assert not list((root / "outbox").glob("journal-*"))
+    assert kind.find("journal_export", reference="te-1") is None
+    assert kind.write("journal_export", {"hours": "2"}, reference="te-1").created
 
 
 def test_export_refuses_a_payload_that_does_not_fit_the_file(in_alpha, files_dir):

@@ -122,18 +122,19 @@ def test_a_worker_that_was_taken_over_stops_and_each_record_is_recorded_once(set
     drop(setup["in"], "time-01.csv", rows(4))
     monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])
     engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
+    setup["outbound"].batch_size = 1  # worker A writes one record, then records it
+    setup["outbound"].save()
     run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
-    original_apply, taken_over = outbound._apply, []
+    original_settle, taken_over = outbound._settle, []
 
-    def slow_first_worker(run_, kind, plan):
-        result = original_apply(run_, kind, plan)
+    def slow_first_worker(run_, done):
         if not taken_over:  # worker A stalls after its first write; it is presumed dead and taken over
             taken_over.append(True)
             settings.WEFT_RUN_STALE_SECONDS = 0
             taken_over.append(engine.run_execute(run_id=run_.pk))  # worker B: claims and does the rest
-        return result
+        return original_settle(run_, done)
 
-    monkeypatch.setattr(outbound, "_apply", slow_first_worker)
+    monkeypatch.setattr(outbound, "_settle", slow_first_worker)
     assert engine.run_execute(run_id=run.pk) is None  # worker A notices at its next heartbeat and stops
 
     assert taken_over[1].status == RunStatus.SUCCEEDED

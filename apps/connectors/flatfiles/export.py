@@ -6,6 +6,15 @@ the file was collected still finds the first write. Each line also carries its r
 crash between writing the line and writing the index is repaired from the files still present.
 Writers on one machine take turns through a lock on the index.
 
+What the index says is kept per process and outbox (``_shared``), not per instance: the engine makes a
+new instance for every slice of a run, and each used to read the whole index (and scan every export
+file) again, which grows without end. Each instance still reads what others added since, and scans
+again any file that grew by someone else's hand.
+
+In a ``batch()`` (the engine's: a batch of records is recorded in one go) lines and index entries are
+held in memory under the lock and written when the batch ends, lines first, each file with one fsync,
+instead of two fsyncs per line; a batch that ends in an exception writes nothing, like a crash before.
+
 A journal is append-only, so taking a record back is a *reversal line*: reference
 ``<reference>#reversal:<file:line>``, column ``reverses`` naming the line it cancels, other columns
 empty. The reference is then free again: writing it later (the entry approved anew) adds a new line.
@@ -19,6 +28,7 @@ import io
 import json
 import os
 import secrets
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -37,6 +47,45 @@ INDEX_NAME = ".index.jsonl"
 LEADING_COLUMNS = ("reference", "reverses")  # every CSV export file starts with these
 
 
+class _Index:
+    """What the index and the export files say: shared by one process's instances over one outbox."""
+
+    def __init__(self, inode: int = 0):
+        self.inode = inode  # of the index file read; another file (rewritten, replaced) is read afresh
+        self.by_reference: dict[str, str] = {}  # reference -> file:line, for references currently written
+        self.ever: set[str] = set()  # every reference the index has named, released ones too
+        self.by_line: dict[str, str] = {}  # file:line -> reference
+        self.offset = 0  # bytes of the index read
+        self.line_counts: dict[str, tuple[int, int]] = {}  # file name -> (size, lines) as we last saw it
+        self.scanned: dict[str, int] = {}  # file name -> size up to which its references are known
+        self.columns: dict[str, tuple[int, list[str]]] = {}  # file name -> (inode, the columns its header names)
+
+
+class _Batch:
+    """Writes held in memory until a batch ends: text per file (the index too), and what it adds to each."""
+
+    def __init__(self):
+        self.texts: dict[Path, list[str]] = {}
+        self.lines: dict[Path, int] = {}
+        self.columns: dict[Path, list[str]] = {}  # of files this batch starts, header included
+
+    def add(self, path: Path, text: str) -> None:
+        self.texts.setdefault(path, []).append(text)
+        self.lines[path] = self.lines.get(path, 0) + text.count("\n")
+
+
+_SHARED: OrderedDict[tuple, _Index] = OrderedDict()
+_SHARED_OUTBOXES = 8  # a worker serves many tenants: keep the few most recently used
+
+
+def _shared(key: tuple) -> _Index:
+    index = _SHARED.pop(key, None) or _Index()
+    _SHARED[key] = index
+    while len(_SHARED) > _SHARED_OUTBOXES:
+        _SHARED.popitem(last=False)
+    return index
+
+
 class JournalExport:
     """Append-only export files, rotated per day (``journal-2026-11-02.csv``) or per run (one file per
     instance: ``journal-20261102T101500Z-3fa1.csv``)."""
@@ -45,22 +94,21 @@ class JournalExport:
                  columns: tuple[str, ...] | None = None):
         self.outbox, self.fmt, self.rotation, self.prefix, self.columns = outbox, fmt, rotation, prefix, columns
         self.run_stamp = f"{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-        self._index: dict[str, str] = {}  # reference -> file:line, for references currently written
-        self._ever: set[str] = set()  # every reference the index has named, released ones too
-        self._by_line: dict[str, str] = {}  # file:line -> reference
-        self._index_offset = 0
+        self._key = (str(outbox.resolve()), fmt, prefix)
+        self._state = _shared(self._key)
         self._repaired = False
-        self._line_counts: dict[str, tuple[int, int]] = {}  # file name -> (size, lines) as we last saw it
+        self._locks = 0  # depth: a batch holds the lock, the writes inside it do not take it again
+        self._pending: _Batch | None = None
 
     def find(self, reference: str) -> str | None:
         with self._locked():
-            return self._index.get(reference)
+            return self._state.by_reference.get(reference)
 
     def append(self, reference: str, payload: dict[str, Any]) -> tuple[str, bool]:
         """Write ``payload`` under ``reference`` unless it was written before; returns (file:line, created)."""
         with self._locked():
-            if reference in self._index:
-                return self._index[reference], False
+            if reference in self._state.by_reference:
+                return self._state.by_reference[reference], False
             external_id = self._write_line(reference, payload)
             self._remember(reference, external_id)
             return external_id, True
@@ -68,33 +116,72 @@ class JournalExport:
     def reverse(self, external_id: str) -> str:
         """Cancel the line ``external_id`` with a reversal line (once); returns the reversal's file:line."""
         with self._locked():
-            reference = self._by_line.get(external_id)
+            reference = self._state.by_line.get(external_id)
             if reference is None:
                 raise ConnectorError(f"No export line {external_id} is known, so there is nothing to reverse.",
                                      permanent=True, category=ErrorCategory.NOT_FOUND)
             reversal = f"{reference}#reversal:{external_id}"
-            if reversal in self._index:
-                return self._index[reversal]
+            if reversal in self._state.by_reference:
+                return self._state.by_reference[reversal]
             written = self._write_line(reversal, {}, reverses=external_id)
             self._remember(reversal, written)
-            if self._index.get(reference) == external_id:
+            if self._state.by_reference.get(reference) == external_id:
                 self._remember(reference, None)  # free: writing the record again adds a new line
             return written
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the lock and keep the writes in memory until the batch ends, then write them durably."""
+        with self._locked():
+            self._pending = _Batch()
+            try:
+                yield
+                self._write_pending()
+            except BaseException:
+                _SHARED.pop(self._key, None)  # the memory noted writes that never happened: read the disk again
+                self._state, self._repaired = _shared(self._key), False
+                raise
+            finally:
+                self._pending = None
+
+    def _write_pending(self) -> None:
+        index = self.outbox / INDEX_NAME
+        texts = self._pending.texts
+        for path, text in texts.items():  # the lines before the index entries that name them
+            if path != index:
+                self._append_to(path, "".join(text))
+        if index in texts:
+            torn = index.exists() and self._state.offset < index.stat().st_size  # end the torn line first
+            _append_durably(index, ("\n" if torn else "") + "".join(texts[index]))
+            found = index.stat()
+            self._state.offset, self._state.inode = found.st_size, found.st_ino
 
     # --- files -----------------------------------------------------------------------------------
     def _write_line(self, reference: str, payload: dict[str, Any], reverses: str = "") -> str:
         name = self._current_name()
         path = self.outbox / name
-        lines_before = self._lines_in(path)
+        lines_before = self._lines_in(path) + (self._pending.lines.get(path, 0) if self._pending else 0)
         text, header_lines = self._format(path, reference, payload, reverses)
-        _append_durably(path, text)
-        self._line_counts[name] = (path.stat().st_size, lines_before + text.count("\n"))
+        if self._pending is not None:
+            self._pending.add(path, text)
+        else:
+            self._append_to(path, text)
         return f"{name}:{lines_before + header_lines + 1}"
+
+    def _append_to(self, path: Path, text: str) -> None:
+        """Append durably, and remember the file's new size and lines (and that we know its references)."""
+        size = path.stat().st_size if path.exists() else 0
+        lines = self._lines_in(path)
+        _append_durably(path, text)
+        state = self._state
+        state.line_counts[path.name] = (path.stat().st_size, lines + text.count("\n"))
+        if state.scanned.get(path.name, 0) == size:
+            state.scanned[path.name] = path.stat().st_size
 
     def _lines_in(self, path: Path) -> int:
         """Lines already in ``path``; counted once, then kept up to date unless someone else appended."""
         size = path.stat().st_size if path.exists() else 0
-        known = self._line_counts.get(path.name)
+        known = self._state.line_counts.get(path.name)
         if known and known[0] == size:
             return known[1]
         return _count_lines(path)
@@ -107,7 +194,8 @@ class JournalExport:
         if self.fmt == "jsonl":
             line = {"reference": reference, **({"reverses": reverses} if reverses else {}), **payload}
             return json.dumps(line, default=_plain, ensure_ascii=False) + "\n", 0
-        columns = _csv_columns(path) or list(self.columns or payload)
+        known = self._file_columns(path)
+        columns = known or list(self.columns or payload)
         unknown = [key for key in payload if key not in columns]
         if unknown:
             raise ConnectorError(
@@ -118,37 +206,67 @@ class JournalExport:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         header_lines = 0
-        if not path.exists() or path.stat().st_size == 0:
+        if known is None:
             writer.writerow([*LEADING_COLUMNS, *columns])
             header_lines = buffer.getvalue().count("\n")
+            if self._pending is not None:
+                self._pending.columns[path] = columns
         writer.writerow([reference, reverses, *(_cell(payload.get(column)) for column in columns)])
         return buffer.getvalue(), header_lines
+
+    def _file_columns(self, path: Path) -> list[str] | None:
+        """The columns the header of ``path`` names (None: no header yet); read once per file."""
+        if self._pending is not None and path in self._pending.columns:
+            return self._pending.columns[path]
+        if not path.exists() or (found := path.stat()).st_size == 0:
+            return None
+        cached = self._state.columns.get(path.name)
+        if cached and cached[0] == found.st_ino:
+            return cached[1]
+        columns = _csv_columns(path)
+        self._state.columns[path.name] = (found.st_ino, columns)
+        return columns
 
     # --- the index -------------------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        if self._locks:  # a batch holds it
+            yield
+            return
         self.outbox.mkdir(parents=True, exist_ok=True)
         with (self.outbox / ".index.lock").open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._locks += 1
             try:
                 self._load_index()
                 if not self._repaired:
                     self._repair()
                 yield
             finally:
+                self._locks -= 1
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _load_index(self) -> None:
         """Read what other writers added since we last looked."""
         path = self.outbox / INDEX_NAME
         if not path.exists():
+            if self._state.offset:  # the index we read is gone: forget it too
+                _SHARED.pop(self._key, None)
+                self._state = _shared(self._key)
+            return
+        found = path.stat()
+        if found.st_ino != self._state.inode or found.st_size < self._state.offset:  # not the index we read
+            _SHARED.pop(self._key, None)
+            self._state = _shared(self._key)
+            self._state.inode = found.st_ino
+        if found.st_size == self._state.offset:
             return
         with path.open("rb") as handle:
-            handle.seek(self._index_offset)
+            handle.seek(self._state.offset)
             for raw in handle:
                 if not raw.endswith(b"\n"):
                     break  # a torn last line (crash mid-write): the repair scan covers it
-                self._index_offset += len(raw)
+                self._state.offset += len(raw)
                 try:
                     reference, external_id = json.loads(raw)
                 except ValueError:
@@ -156,30 +274,42 @@ class JournalExport:
                 self._note(reference, external_id)
 
     def _repair(self) -> None:
-        """Index lines the files hold but the index never named (a crash after the line, before the index)."""
+        """Index lines the files hold but the index never named (a crash after the line, before the index).
+        Files no one else appended to since this process last looked hold nothing new."""
         self._repaired = True
         for path in sorted(self.outbox.glob(f"{self.prefix}-*{FORMATS[self.fmt]}")):
+            size = path.stat().st_size
+            if self._state.scanned.get(path.name) == size:
+                continue
             for reference, line in _references_in(path, self.fmt):
-                if reference not in self._ever:
+                if reference not in self._state.ever:
                     self._remember(reference, f"{path.name}:{line}")
                     original, _, reversed_line = reference.rpartition("#reversal:")
-                    if original and self._index.get(original) == reversed_line:
+                    if original and self._state.by_reference.get(original) == reversed_line:
                         self._remember(original, None)
+            self._state.scanned[path.name] = size
 
     def _remember(self, reference: str, external_id: str | None) -> None:
         path = self.outbox / INDEX_NAME
-        torn = path.exists() and self._index_offset < path.stat().st_size  # end the torn line first
-        _append_durably(path, ("\n" if torn else "") + json.dumps([reference, external_id], ensure_ascii=False) + "\n")
+        line = json.dumps([reference, external_id], ensure_ascii=False) + "\n"
+        if self._pending is not None:
+            self._pending.add(path, line)
+            self._note(reference, external_id)
+            return
+        torn = path.exists() and self._state.offset < path.stat().st_size  # end the torn line first
+        _append_durably(path, ("\n" if torn else "") + line)
         self._note(reference, external_id)
-        self._index_offset = path.stat().st_size
+        found = path.stat()
+        self._state.offset, self._state.inode = found.st_size, found.st_ino
 
     def _note(self, reference: str, external_id: str | None) -> None:
-        self._ever.add(reference)
+        state = self._state
+        state.ever.add(reference)
         if external_id is None:
-            self._index.pop(reference, None)
+            state.by_reference.pop(reference, None)
         else:
-            self._index[reference] = external_id
-            self._by_line[external_id] = reference
+            state.by_reference[reference] = external_id
+            state.by_line[external_id] = reference
 
 
 def _append_durably(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ raises ``ConnectorError(message, permanent=...)`` for every failure.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -141,9 +142,11 @@ class ConnectorKind:
         """The external id of the record we wrote under ``reference``, if the system has it."""
         return None
 
-    def flush(self) -> None:
-        """Make the writes so far durable. The engine calls it before it records them as done; a kind whose
-        every write is durable when it returns (an API call) has nothing to do."""
+    def batch(self) -> AbstractContextManager:
+        """Writes inside may be held back, then made durable together when it ends without an exception (the
+        engine records them only after that). A kind whose every write is durable when it returns (an API
+        call) holds nothing back."""
+        return nullcontext()
 
     def delete(self, object_name: str, external_id: str) -> None:
         raise ConnectorError(f"{self.label} cannot delete {object_name}.", permanent=True,

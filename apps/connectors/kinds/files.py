@@ -18,7 +18,7 @@ import codecs
 import logging
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -234,6 +234,9 @@ class CsvFilesKind(ConnectorKind):
             return super().write(object_name, payload, reference=reference, external_id=external_id)
         written, created = self.export.append(reference, payload)
         return WriteResult(external_id=written, created=created)
+
+    def batch(self) -> AbstractContextManager:
+        return self.export.batch()  # lines and index entries written once per batch, not each with its fsync
 
     def find(self, object_name: str, *, reference: str) -> str | None:
         return self.export.find(reference) if object_name == "journal_export" else None
