@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -25,6 +28,9 @@ from apps.tenants.plans import plan_allows, plan_denied_message
 from apps.tenants.usage import usage_history
 
 PAGE_SIZE = 50
+# A report page lists its rows a page at a time: a large firm's mismatch table has tens of thousands (megabytes
+# of HTML, seconds to render). The chart still sums every row, and the CSV export has them all.
+REPORT_ROWS_PER_PAGE = 200
 
 
 def _brand(request):
@@ -66,7 +72,9 @@ def report_detail(request, slug: str):
     except ApplicationError as error:  # a filter that does not parse: say so, with the form to fix it
         return _report_error(request, report, error)
     chart = report.chart(table, _brand(request)) if report.chart else None
-    return render(request, "portal/report.html", {"report": report, "table": table, "chart": chart,
+    page = Paginator(table.rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    paged = dataclasses.replace(table, rows=page.object_list)
+    return render(request, "portal/report.html", {"report": report, "table": paged, "page": page, "chart": chart,
                                                   **_form(request, report)})
 
 
@@ -78,7 +86,13 @@ def _report_error(request, report, error: ApplicationError):
 def _form(request, report) -> dict:
     return {"params": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
             "options": [(name, choices, request.GET.get(name, "")) for name, choices in reports.report_options(report)],
-            "query": request.GET.urlencode()}
+            "query": request.GET.urlencode(), "query_without_page": _without(request.GET, "page")}
+
+
+def _without(query, name: str) -> str:
+    query = query.copy()
+    query.pop(name, None)
+    return query.urlencode()
 
 
 @portal_view()

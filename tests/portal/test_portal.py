@@ -154,3 +154,18 @@ def test_the_admin_carries_the_partners_brand_and_support_contact(cast, alpha_si
     assert page.status_code == 200
     assert cast.xpartner.display_name in page.text and cast.xpartner.support_email in page.text
     assert cast.xpartner.primary_colour in page.text and "Weft" not in page.text
+
+
+def test_a_long_report_is_listed_a_page_at_a_time_and_the_csv_has_every_row(cast, alpha_site, finance, data,
+                                                                            monkeypatch):
+    monkeypatch.setattr("apps.portal.customer.REPORT_ROWS_PER_PAGE", 3)  # the hand-computed figure has 4 rows
+    alpha_site.client.force_login(finance)
+    first = alpha_site.get("/reports/unposted-time/", as_of="2025-06-30").text
+    second = alpha_site.get("/reports/unposted-time/", as_of="2025-06-30", page="2").text
+    assert "Rows 1–3 of 4" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    assert "Rows 4–4 of 4" in second and 'rel="prev"' in second
+    cells = (">720.00<", ">1,000.00<", ">750.00<", ">200.00<")
+    assert sum(c in first for c in cells) == 3 and sum(c in second for c in cells) == 1
+    assert "page=2" in first and "as_of=2025-06-30" in first  # the filters travel with the pager
+    export = alpha_site.get("/reports/unposted-time.csv", as_of="2025-06-30", page="2")
+    assert len(b"".join(export.streaming_content).decode().splitlines()) == 5
