@@ -9,9 +9,10 @@ A rule is a small JSON object::
     {"target": "work", "lookup": {"object": "project", "source": "project.id"}}  outbound: that record's id
                                                                                   in the target system
 
-and may add ``value_map`` (``{"true": "approved"}``), ``transform`` (see ``TRANSFORMS``), ``default``
-and ``required``. Expressions run in a sandbox over a whole batch at once; every rule's failure is
-reported against the record with the rule's target named.
+and may add ``value_map`` (``{"true": "approved"}``; on a ``ref`` rule it maps the key looked up, e.g. a
+retired project code to the current one), ``transform`` (see ``TRANSFORMS``), ``default`` and
+``required``. Expressions run in a sandbox over a whole batch at once; every rule's failure is reported
+against the record with the rule's target named.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ def _rule_values(rule, records, variables, lookup, results) -> list[Any]:
         raw = [rule["constant"]] * len(records)
     elif "ref" in rule:
         spec = rule["ref"]
-        raw = [_ref_value(spec, record) for record in records]
+        raw = [_ref_value(spec, record, rule.get("value_map") or {}) for record in records]
     elif "lookup" in rule:
         spec = rule["lookup"]
         raw = []
@@ -189,11 +190,11 @@ def _rule_values(rule, records, variables, lookup, results) -> list[Any]:
     return [_finish(rule, value) for value in raw]
 
 
-def _ref_value(spec: dict, record: dict) -> Any:
+def _ref_value(spec: dict, record: dict, value_map: dict) -> Any:
     value = get_path(record, spec["source"])
     if value in (_MISSING, None, ""):
         return None
-    return Ref(spec.get("by", "external"), str(value))
+    return Ref(spec.get("by", "external"), str(value_map.get(str(value), value)))
 
 
 def _finish(rule: dict, value: Any) -> Any:
