@@ -89,19 +89,23 @@ def _inbound_preview(flow, group, mapping_version) -> list[dict]:
         for payload in payloads:
             canonical = kind.to_canonical(group[0].run.object_name, payload)
             results.append({"flow": flow.slug if flow else None, "action": "store", "input": payload,
-                            "output": {"external_id": canonical.external_id,
-                                       "fields": {k: str(v) for k, v in canonical.fields.items()}}})
+                            "output": _stored(canonical)})
         return results
     results = []
     for mapped in apply_rules(version.rules, payloads, variables=flow.variables if flow else {}):
         output = None
         if mapped.ok:
-            canonical = to_canonical_input(version.mapping.object_type, mapped)
-            output = {"external_id": canonical.external_id, "fields": {k: str(v) for k, v in canonical.fields.items()}}
+            output = _stored(to_canonical_input(version.mapping.object_type, mapped))
         results.append({"flow": flow.slug if flow else None, "action": "store" if mapped.ok else "fail",
                         "input": mapped.source, "output": output,
                         "errors": [{"target": e.target, "message": e.message} for e in mapped.errors]})
     return results
+
+
+def _stored(canonical) -> dict:
+    """What the hub would be given, references included: a missing-reference fix shows the record it now names."""
+    return {"external_id": canonical.external_id, "fields": {k: str(v) for k, v in canonical.fields.items()},
+            "refs": {k: f"{r.by}:{r.value}" if r else None for k, r in canonical.refs.items()}}
 
 
 def _by_flow(items) -> dict[Flow | None, list[RunItem]]:
