@@ -11,6 +11,7 @@ class Command(BaseCommand):
         logins = demo.demo_seed()
         self._seed_flows()
         self._seed_portal()
+        self._seed_escalation()
         port = settings.WEFT_SITE_PORT
         self.stdout.write(self.style.SUCCESS("\nWeft demo is ready.\n"))
         self.stdout.write(f"  Platform admin:         http://localhost:{port}/admin/")
@@ -40,4 +41,11 @@ class Command(BaseCommand):
         from apps.portal.demo import demo_portal_seed
 
         for line in demo_portal_seed([p["slug"] for p in demo.PARTNERS], [c[1] for c in demo.CUSTOMERS]):
+            self.stdout.write(f"  {line}")
+
+    def _seed_escalation(self) -> None:
+        """Each demo partner's default escalation policy: the bad rows' digest reaches the local outbox."""
+        from apps.exceptions.demo import demo_escalation_seed
+
+        for line in demo_escalation_seed([p["slug"] for p in demo.PARTNERS]):
             self.stdout.write(f"  {line}")
