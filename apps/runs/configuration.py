@@ -173,7 +173,10 @@ def _install_flow(spec, mappings, rule_sets, acting_user, report, source) -> Flo
     for name in FLOW_FIELDS:
         if name in spec:
             setattr(flow, name, spec[name])
-    flow.connection = _connection(spec["connection"])
+    connection = _connection(spec["connection"])
+    if not created and flow.connection_id != connection.pk:
+        _refuse_switching_another_templates_flow(flow, connection, source)
+    flow.connection = connection
     flow.mapping = _by_slug(mappings, Mapping, spec.get("mapping"))
     flow.rule_set = _by_slug(rule_sets, RuleSet, spec.get("rule_set"))
     flow.installed_from = source or flow.installed_from
@@ -185,6 +188,21 @@ def _install_flow(spec, mappings, rule_sets, acting_user, report, source) -> Flo
     else:
         report.note(f"flow {flow.slug}", None)
     return flow
+
+
+def _refuse_switching_another_templates_flow(flow: Flow, connection: Connection, source: str) -> None:
+    """Templates share flows by slug (every approved-time template reads time through ``time-in``). Installing one
+    must not silently move a flow another template (or a person) set up onto a different system: that flow's
+    records would stop arriving. Re-installing the same template may move it; so may a configuration import."""
+    template = source.partition("@")[0] if "@" in source else None
+    owner = flow.installed_from.partition("@")[0] or None
+    if template is None or owner == template:
+        return
+    raise ConfigurationError(
+        f"Flow {flow.slug!r} already reads from connection {flow.connection.slug!r}"
+        f"{f' (installed from {owner})' if owner else ''}; installing {template} would switch it to "
+        f"{connection.slug!r}. Set the template's variable to {flow.connection.slug!r} to share the flow, or change "
+        "the flow first.")
 
 
 def _by_slug(installed: dict, model, slug: str | None):

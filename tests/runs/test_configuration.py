@@ -67,6 +67,24 @@ def test_install_creates_missing_connections_disabled_until_credentials_are_ente
         assert run.status == "paused" and "disabled" in run.error_message
 
 
+def test_a_template_may_share_but_not_silently_move_another_templates_flow(cast, builtins):
+    with schema_context("alpha"):
+        _journal_connections()
+        template_install(template=builtins["approved-time-to-journal"], variables={}, customer=cast.alpha,
+                         acting_user=None)
+        # approved-time-to-erp's defaults read time from Harvest through the same time-in flow
+        with pytest.raises(ConfigurationError, match="'time-in' already reads from connection 'time-export'"):
+            template_install(template=builtins["approved-time-to-erp"], variables={}, customer=cast.alpha,
+                             acting_user=None)
+        assert Flow.objects.get(slug="time-in").connection.slug == "time-export"
+        assert not Connection.objects.filter(slug__in=["harvest", "tryton"]).exists()  # nothing half-installed
+
+        template_install(template=builtins["approved-time-to-erp"], customer=cast.alpha, acting_user=None,
+                         variables={"time_connection": "time-export", "read_people": False})
+        assert Flow.objects.get(slug="time-in").connection.slug == "time-export"
+        assert Flow.objects.filter(slug="time-to-erp").exists()
+
+
 def test_unknown_variables_are_refused(cast, builtins):
     with schema_context("alpha"), pytest.raises(ConfigurationError, match="Unknown variable"):
         template_install(template=builtins["project-setup"], variables={"colour": "blue"}, customer=cast.alpha,
