@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from functools import partial
 
 from django.db import transaction
 
@@ -60,7 +61,9 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
                        deleted: bool = False) -> list[int]:
     """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids.
 
-    ``deleted`` marks every record as deleted at the source (a webhook's deletion event)."""
+    With ``inline_fanout`` the outbound flows run in this process once the caller's transaction commits (at once
+    outside one); otherwise they are queued. ``deleted`` marks every record as deleted at the source (a webhook's
+    deletion event)."""
     started = time.monotonic()
     items: list[RunItem] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
                                   category=error.category, field=error.field,
@@ -85,7 +88,13 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
             item.duration_ms = duration
             run_count(run, item.outcome)
         run_items_write(items)  # COPY: the ledger of a page costs less than its hub upsert
-    hub_changed(object_type=run.object_type, canonical_ids=changed, inline=inline_fanout)
+    if inline_fanout and changed:
+        # Outbound runs settle each record in a transaction of their own. Inside the caller's (a webhook event's)
+        # they would hold its locks, the hub stream's among them, while the target answers, and every other
+        # event of the stream would wait for them: they start once the caller has committed.
+        transaction.on_commit(partial(hub_changed, object_type=run.object_type, canonical_ids=changed, inline=True))
+    elif changed:
+        hub_changed(object_type=run.object_type, canonical_ids=changed)
     return changed
 
 

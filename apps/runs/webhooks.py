@@ -1,5 +1,6 @@
 """Webhook events that drive flows: a system pushes one changed (or deleted) record, and the inbound
-flows that listen to webhooks store it at once; hub-change flows then post it within the same task.
+flows that listen to webhooks store it at once; hub-change flows then post it within the same task, once the
+store has committed (so the post holds no lock other events of the stream wait for).
 
 Event contract (the body of a signed POST to /api/v1/hooks/<connection>/)::
 
