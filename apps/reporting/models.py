@@ -73,6 +73,9 @@ class Snapshot(models.Model):
     flow_ids = models.JSONField(default=list, blank=True)
     parts = models.IntegerField(null=True, blank=True)
     plan_hash = models.CharField(max_length=32, blank=True)
+    # A finished run sets it and queues a refresh only if it was clear; the refresh clears it as it starts, so a
+    # burst of runs (one per webhook event) queues one refresh, not one each.
+    refresh_pending = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.name} at {self.refreshed_at:%Y-%m-%d %H:%M:%S}"

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
+from apps.reporting.services import reporting_refresh_request
 from apps.tenants.tasks import tenant_task_enqueue
 
 
 def on_run_finished(sender, run, **kwargs) -> None:
-    finished = (run.finished_at or timezone.now()).isoformat()
-    tenant_task_enqueue(connection.schema_name, "apps.reporting.tasks.reporting_refresh", finished)
+    if reporting_refresh_request():
+        finished = (run.finished_at or timezone.now()).isoformat()
+        tenant_task_enqueue(connection.schema_name, "apps.reporting.tasks.reporting_refresh", finished)

@@ -164,6 +164,18 @@ def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | No
 CYCLE_COLUMNS = ("invoice_id", "project_id", "customer_id", "issue_date", "days")
 
 
+def reporting_refresh_request() -> bool:
+    """A run finished: mark the stored figures stale. True when no refresh is waiting yet (so queue one); before
+    the first refresh there is nothing to mark, and every request queues one (all but the first find it done)."""
+    marked = Snapshot.objects.filter(name=SNAPSHOT, refresh_pending=False).update(refresh_pending=True)
+    return bool(marked) or not Snapshot.objects.filter(name=SNAPSHOT).exists()
+
+
+def reporting_refresh_claim() -> None:
+    """A queued refresh starts: clear the mark first, so a run finishing from now on queues the next one."""
+    Snapshot.objects.filter(name=SNAPSHOT, refresh_pending=True).update(refresh_pending=False)
+
+
 @transaction.atomic
 def reporting_refresh(*, requested_at=None, full: bool = False) -> Snapshot:
     """Store what is unposted, the weekly time and reconciliation sums, and the invoice cycles, as of now.

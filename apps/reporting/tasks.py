@@ -9,6 +9,7 @@ from apps.reporting.filters import ReportFilters
 
 
 def reporting_refresh(requested_at: str | None = None) -> None:
+    services.reporting_refresh_claim()  # committed before the refresh reads: later runs queue another one
     services.reporting_refresh(requested_at=parse_datetime(requested_at) if requested_at else None)
 
 

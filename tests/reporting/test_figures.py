@@ -264,3 +264,24 @@ def test_stored_figures_answer_like_the_live_ones_until_the_next_refresh(data):
     assert reporting_refresh(requested_at=snapshot.refreshed_at) == snapshot  # already covered: nothing redone
     reporting_refresh()
     assert selectors.unposted_time(filters=filters).summary["hours"] == D("21.00")  # 23 − E10's 2 h
+
+
+def test_a_burst_of_finished_runs_queues_one_refresh_until_it_starts(data, django_capture_on_commit_callbacks):
+    from apps.reporting.receivers import on_run_finished
+    from apps.reporting.services import reporting_refresh
+    from apps.runs.models import Run
+
+    reporting_refresh()
+    run = Run.objects.create(connection=data.tryton, object_type="time_entry")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        for _ in range(3):  # three webhook events' runs finish before the refresh is picked up
+            on_run_finished(sender=Run, run=run)
+    assert len(queued) == 1
+
+    from apps.reporting.tasks import reporting_refresh as refresh_task
+
+    refresh_task()  # the queued refresh starts: runs finishing from now on are not covered by it
+    with django_capture_on_commit_callbacks(execute=False) as queued_again:
+        on_run_finished(sender=Run, run=run)
+        on_run_finished(sender=Run, run=run)
+    assert len(queued_again) == 1
