@@ -82,6 +82,26 @@ def test_bad_filters_answer_400_and_unknown_reports_404(cast, client, data, view
     assert get(client, viewer, cast.alpha, "no-such-report/").status_code == 404
 
 
+def test_rows_come_a_page_at_a_time_with_links_and_the_summary_covers_all(cast, client, data, viewer):
+    everything = get(client, viewer, cast.alpha, "reconciliation/", start="2025-06-02", end="2025-06-29").json()
+    assert everything["count"] == 5 and everything["next"] is None and len(everything["rows"]) == 5
+
+    first = get(client, viewer, cast.alpha, "reconciliation/", start="2025-06-02", end="2025-06-29", page_size=2)
+    body = first.json()
+    assert (body["count"], body["page"], body["previous"]) == (5, 1, None)
+    assert body["rows"] == everything["rows"][:2] and body["summary"] == everything["summary"]
+    assert "page=2" in body["next"] and "start=2025-06-02" in body["next"] and "page_size=2" in body["next"]
+    second = client.get(body["next"], HTTP_HOST=host(cast.alpha)).json()  # following the link
+    assert second["rows"] == everything["rows"][2:4] and second["page"] == 2
+    last = get(client, viewer, cast.alpha, "reconciliation/", start="2025-06-02", end="2025-06-29", page_size=2,
+               page=3).json()
+    assert last["rows"] == everything["rows"][4:] and last["next"] is None and "page=2" in last["previous"]
+
+    for bad in ({"page": "0"}, {"page": "two"}, {"page_size": "10001"}, {"page_size": "-1"}):
+        response = get(client, viewer, cast.alpha, "reconciliation/", **bad)
+        assert response.status_code == 400 and "must be a whole number" in response.json()["detail"]
+
+
 def test_report_list_names_every_figure(cast, client, viewer):
     body = get(client, viewer, cast.alpha, "").json()
     assert [r["name"] for r in body] == list(FIGURES)

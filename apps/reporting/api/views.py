@@ -6,6 +6,8 @@ query parameters the pages use (see docs/reporting.md).
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 from django.db import connection
 from django.urls import reverse
@@ -15,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from apps.reporting.errors import ReportFilterError
 from apps.reporting.exports import csv_response
 from apps.reporting.figures import FIGURES, figure_get, figure_table
 from apps.reporting.filters import FILTER_PARAMS
@@ -41,17 +44,27 @@ class FigureJSONRenderer(JSONRenderer):
         return orjson.dumps(data, default=JSONEncoder().default)
 
 
+PAGE_SIZE = 1000  # rows per page of JSON; the CSV export always has every row
+MAX_PAGE_SIZE = 10_000
+PAGE_PARAMS = ("page", "page_size")
+
+
 class ReportListApi(APIView):
     """The figures there are, with their URLs and the parameters each takes."""
 
     def get(self, request: Request) -> Response:
         return Response([{"name": f.name, "title": f.title, "url": request.build_absolute_uri(_url(f.name)),
                           "csv": request.build_absolute_uri(_url(f.name, csv=True)),
-                          "parameters": [*FILTER_PARAMS, *f.option_names]} for f in FIGURES.values()])
+                          "parameters": [*FILTER_PARAMS, *f.option_names, *PAGE_PARAMS]} for f in FIGURES.values()])
 
 
 class ReportApi(APIView):
-    """One figure: ``columns``, ``rows``, ``summary`` and ``notes`` (Decimals as exact strings)."""
+    """One figure: ``columns``, ``rows``, ``summary`` and ``notes`` (Decimals as exact strings).
+
+    Rows come a page at a time (``page``, ``page_size``; ``count`` and ``next``/``previous`` links say how
+    many and where the rest are): a large firm's mismatch figure has tens of thousands. ``summary`` always
+    covers every row.
+    """
 
     renderer_classes = [FigureJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
     as_csv = False
@@ -61,7 +74,30 @@ class ReportApi(APIView):
         table = figure_table(name, request.query_params)
         if self.as_csv or request.accepted_renderer.format == "csv":
             return csv_response(table, f"{connection.schema_name}-{figure.name}.csv")
-        return Response({"name": figure.name, "title": figure.title, **table_json(table)})
+        page, size = _page_params(request.query_params)
+        start = (page - 1) * size
+        count = len(table.rows)
+        body = table_json(dataclasses.replace(table, rows=table.rows[start:start + size]))
+        return Response({"name": figure.name, "title": figure.title, **body, "count": count, "page": page,
+                         "page_size": size,
+                         "next": _page_url(request, page + 1) if start + size < count else None,
+                         "previous": _page_url(request, page - 1) if page > 1 else None})
+
+
+def _page_params(params) -> tuple[int, int]:
+    values = []
+    for name, default, most in (("page", 1, None), ("page_size", PAGE_SIZE, MAX_PAGE_SIZE)):
+        raw = params.get(name) or str(default)
+        if not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
+            raise ReportFilterError(f"{name} must be a whole number from 1{f' to {most}' if most else ''}.")
+        values.append(int(raw))
+    return values[0], values[1]
+
+
+def _page_url(request: Request, page: int) -> str:
+    query = request.query_params.copy()
+    query["page"] = str(page)
+    return request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
 
 
 def _url(name: str, *, csv: bool = False) -> str:
