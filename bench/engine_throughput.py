@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._setup import django_for_benchmarks, peak_rss_mb, report  # noqa: E402
+from bench._tenants import bench_partner_and_firm  # noqa: E402
 from bench._timecsv import copy_baselines, generate_approved, load_masters  # noqa: E402
 
 TEMPLATE = "approved-time-to-journal"
@@ -141,7 +142,6 @@ def main() -> None:
     from django_tenants.utils import schema_context
 
     from apps.connectors.services import connection_create
-    from apps.tenants import services
 
     work = Path(tempfile.mkdtemp(prefix="weft-bench-engine-"))
     settings.WEFT_DATA_DIR = work  # the connections' inbox and outbox live in the temporary folder
@@ -149,11 +149,7 @@ def main() -> None:
     try:
         source = work / "time-approved.csv"
         generate_approved(source, args.rows, args.people, args.projects)
-        partner = services.partner_create(
-            acting_user=None, name="Bench Partner", slug="bench", display_name="Bench",
-            support_email="b@bench.example", email_sender_name="Bench", domain_suffix="bench.test")
-        firm = services.customer_onboard(partner=partner, slug="enginefirm", name="Engine Firm",
-                                         admin_email="admin@bench.example", acting_user=None).customer
+        _, firm = bench_partner_and_firm("enginefirm", "Engine Firm")
         with schema_context(firm.schema_name):
             masters = connection_create(name="ERP master data", slug="erp-masters", kind="csv")
             masters_s = load_masters(masters, args.people, args.projects)

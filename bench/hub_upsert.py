@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._setup import django_for_benchmarks, peak_rss_mb, report  # noqa: E402
+from bench._tenants import bench_partner_and_firm  # noqa: E402
 from bench._timecsv import copy_baselines, generate, load_masters  # noqa: E402
 
 
@@ -62,18 +63,13 @@ def main() -> None:
     from django_tenants.utils import schema_context
 
     from apps.connectors.services import connection_create
-    from apps.tenants import services
 
     work = Path(tempfile.mkdtemp(prefix="weft-bench-hub-"))
     settings.WEFT_DATA_DIR = work  # the connection's files live in the temporary folder
     try:
         source = work / "time_entries.csv"
         generate(source, args.rows, args.people, args.projects)
-        partner = services.partner_create(
-            acting_user=None, name="Bench Partner", slug="bench", display_name="Bench",
-            support_email="b@bench.example", email_sender_name="Bench", domain_suffix="bench.test")
-        firm = services.customer_onboard(partner=partner, slug="hubfirm", name="Hub Firm",
-                                         admin_email="admin@bench.example", acting_user=None).customer
+        _, firm = bench_partner_and_firm("hubfirm", "Hub Firm")
         with schema_context(firm.schema_name):
             erp = connection_create(name="ERP", kind="csv")
             masters_s = load_masters(erp, args.people, args.projects)

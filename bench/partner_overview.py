@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._setup import django_for_benchmarks, percentile, report  # noqa: E402
+from bench._tenants import rows_only_customers  # noqa: E402
 
 SIZES = (30, 300, 1000)
 TARGET_MS = 300.0
@@ -99,27 +100,13 @@ def _refresh_times(tenants) -> dict:
 
 def _fill_rows(partner, size: int) -> None:
     """Public rows for customers without a schema, up to ``size`` customers in all."""
-    from django.utils import timezone
-
-    from apps.tenants.choices import SlaStatus
-    from apps.tenants.models import Customer, CustomerHealth, Domain, Plan, UsageMonth
+    from apps.tenants.models import Plan, UsageMonth
     from apps.tenants.usage import month_start
 
     plan = Plan.objects.filter(partner=partner).first() or Plan.objects.create(
         partner=partner, name="Bench", slug="bench", monthly_price=Decimal("490"), currency="EUR")
-    existing = Customer.objects.filter(partner=partner).count()
-    rng, now = random.Random(size), timezone.now()
-    new = Customer.objects.bulk_create([
-        Customer(partner=partner, slug=f"rows-{n:04d}", name=f"Rows-only firm {n}", schema_name=f"rows_{n:04d}",
-                 plan=plan) for n in range(existing, size)])
-    Domain.objects.bulk_create([Domain(domain=f"{c.slug}.{SUFFIX}", tenant=c, is_primary=True) for c in new])
-    flows = [{"slug": f"flow-{i}", "name": f"Flow {i}", "enabled": True, "scheduled": True, "every_minutes": 15,
-              "created_at": now.isoformat(), "last_status": "succeeded", "last_success_at": now.isoformat()}
-             for i in range(5)]
-    CustomerHealth.objects.bulk_create([CustomerHealth(
-        customer=c, open_exceptions=rng.randint(0, 40), money_at_risk=Decimal(rng.randint(0, 90_000)),
-        money_at_risk_currency="EUR", unposted_hours=Decimal(rng.randint(0, 900)), flows=flows, computed_at=now,
-        sla_status=rng.choice(SlaStatus.values), sla_reason="bench") for c in new])
+    rng = random.Random(size)
+    new = rows_only_customers(partner, size, host_suffix=SUFFIX, plan=plan)
     UsageMonth.objects.bulk_create([UsageMonth(customer=c, month=month_start(), plan=plan, runs=rng.randint(0, 3000),
                                                records_synced=rng.randint(0, 90_000)) for c in new])
 

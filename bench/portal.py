@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._setup import django_for_benchmarks, percentile, report  # noqa: E402
+from bench._tenants import rows_only_customers  # noqa: E402
 
 CUSTOMERS = 100
 OVERVIEW_TARGET_MS = 500.0
@@ -119,30 +118,16 @@ def _remove_rows_only() -> None:
 
 def _partner_with_customers(count: int):
     """The benchmark partner's staff, and public rows for customers without a schema up to ``count`` in all."""
-    from django.utils import timezone
-
     from apps.tenants import services
-    from apps.tenants.choices import Role, SlaStatus
-    from apps.tenants.models import Customer, CustomerHealth, Domain, Membership, Partner, User
+    from apps.tenants.choices import Role
+    from apps.tenants.models import Membership, Partner, User
 
     _remove_rows_only()
     partner = Partner.objects.get(slug="bench")
     staff, created = User.objects.get_or_create(username="bench-partner-staff")
     if created or not Membership.objects.filter(user=staff, partner=partner).exists():
         services.membership_grant(user=staff, role=Role.ANALYST, partner=partner, acting_user=None)
-    existing = Customer.objects.filter(partner=partner).count()
-    rng, now = random.Random(count), timezone.now()
-    new = Customer.objects.bulk_create([
-        Customer(partner=partner, slug=f"rows-{n:04d}", name=f"Rows-only firm {n}", schema_name=f"rows_{n:04d}")
-        for n in range(existing, count)])
-    Domain.objects.bulk_create([Domain(domain=f"{c.slug}.{PARTNER_HOST}", tenant=c, is_primary=True) for c in new])
-    flows = [{"slug": f"flow-{i}", "name": f"Flow {i}", "enabled": True, "scheduled": True, "every_minutes": 15,
-              "created_at": now.isoformat(), "last_status": "succeeded", "last_success_at": now.isoformat()}
-             for i in range(5)]
-    CustomerHealth.objects.bulk_create([CustomerHealth(
-        customer=c, open_exceptions=rng.randint(0, 40), money_at_risk=Decimal(rng.randint(0, 90_000)),
-        money_at_risk_currency="EUR", unposted_hours=Decimal(rng.randint(0, 900)), flows=flows, computed_at=now,
-        sla_status=rng.choice(SlaStatus.values), sla_reason="bench") for c in new])
+    rows_only_customers(partner, count, host_suffix=PARTNER_HOST)
     return staff
 
 
