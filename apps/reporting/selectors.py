@@ -777,14 +777,17 @@ def reconciliation(*, filters: ReportFilters, read_back: dict | None = None, liv
     snapshot = None if live else stored_snapshot()
     stored_ids = set(snapshot.flow_ids) if snapshot is not None else set()
     totals = reconciliation_totals(filters, flows, start, end, stored_ids)
-    rows = []
+    rows, read_from_target = [], []
     for flow in flows:
         mine = [t for t in totals if t["flow_id"] == flow.pk]
         source = _keyed(mine, "source")
         target = (read_back or {}).get(flow.pk)
         if target is None:
-            target = _keyed(mine, "target")
-        rows += _reconcile_rows(flow, source, target)
+            target, hours_only = _keyed(mine, "target"), False
+        else:
+            read_from_target.append(flow.name)
+            hours_only = any(v["amount"] is None for v in target.values())
+        rows += _reconcile_rows(flow, source, target, hours_only_target=hours_only)
     names = _projects({r["project_id"] for r in rows})
     for row in rows:
         project = names.get(row.pop("project_id"), {})
@@ -794,6 +797,9 @@ def reconciliation(*, filters: ReportFilters, read_back: dict | None = None, liv
     notes = [f"Weeks {start.isoformat()} to {end.isoformat()}; flagged when hours or amount differ by 0.01 or more."]
     if any(f.pk in stored_ids for f in flows):
         notes.append(_as_of(snapshot))
+    if read_from_target:
+        notes.append(f"Target side read from the target system itself for {', '.join(read_from_target)}; where it "
+                     "reports hours only, amounts are not compared.")
     return Table(RECONCILIATION_COLUMNS, rows, {
         "compared": len(rows), "flagged": len(flagged), "start": start, "end": end,
         "hours_difference": sum((r["hours_difference"] for r in flagged), ZERO),
@@ -806,16 +812,19 @@ def _keyed(rows: list[dict], side: str) -> dict[tuple, dict]:
             for r in rows if r[f"{side}_hours"] is not None}
 
 
-def _reconcile_rows(flow: Flow, source: dict, target: dict) -> list[dict]:
+def _reconcile_rows(flow: Flow, source: dict, target: dict, *, hours_only_target: bool = False) -> list[dict]:
+    """One row per project and week either side has. ``hours_only_target``: the target reports hours, not amounts
+    (a read-back from an ERP whose timesheet lines carry no bill amount); amounts are then not compared."""
     rows = []
     for key in set(source) | set(target):
         got, sent = source.get(key, {}), target.get(key, {})
+        hours_only = hours_only_target and key in target  # the target reported hours but no amount
         row = {"flow": flow.name, "project_id": key[0], "week": key[1],
                "source_hours": got.get("hours") or ZERO, "target_hours": sent.get("hours") or ZERO,
                "source_amount": (got.get("amount") or ZERO).quantize(CENT),
-               "target_amount": (sent.get("amount") or ZERO).quantize(CENT)}
+               "target_amount": None if hours_only else (sent.get("amount") or ZERO).quantize(CENT)}
         row["hours_difference"] = row["source_hours"] - row["target_hours"]
-        row["amount_difference"] = row["source_amount"] - row["target_amount"]
+        row["amount_difference"] = ZERO if hours_only else row["source_amount"] - row["target_amount"]
         row["flagged"] = abs(row["hours_difference"]) >= TOLERANCE * 2 or abs(row["amount_difference"]) >= TOLERANCE * 2
         row["status"] = _reconcile_status(row, key in source, key in target)
         rows.append(row)
@@ -825,7 +834,7 @@ def _reconcile_rows(flow: Flow, source: dict, target: dict) -> list[dict]:
 def _reconcile_status(row: dict, in_source: bool, in_target: bool) -> str:
     if not row["flagged"]:
         return "match"
-    if not in_target or (row["target_hours"] == 0 and row["target_amount"] == 0):
+    if not in_target or (row["target_hours"] == 0 and row["target_amount"] in (0, None)):
         return "missing in target"
     if not in_source or (row["source_hours"] == 0 and row["source_amount"] == 0):
         return "only in target"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, Project
+from apps.common.errors import ExternalSystemError
 from apps.common.objects import ObjectType
 from apps.reporting import store
 from apps.reporting.filters import ReportFilters
@@ -31,7 +33,10 @@ from apps.reporting.selectors import (
     planned_by_week,
     reconciliation,
 )
+from apps.reporting.sql import monday
 from apps.runs.models import Flow
+
+logger = logging.getLogger(__name__)
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
                    "hourly_cost", "currency")
@@ -87,7 +92,7 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
     filters = filters.with_window(start, end)
     flows = {f.name: f for f in outbound_flows(filters, ObjectType.TIME_ENTRY)}
     totals = {f.pk: t for f in flows.values() if read_back and (t := reconciliation_read_back(
-        flow=f, start=start, end=end)) is not None}
+        flow=f, start=monday(start), end=end)) is not None}  # whole weeks, as the comparison
     table = reconciliation(filters=filters, read_back=totals, live=True)  # exceptions from the hub as it is now
     currencies = _project_currencies({r["project"] for r in table.rows})
     outcome = ReconciliationOutcome(compared=len(table.rows))
@@ -115,8 +120,8 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
 
 def _message(flow: Flow, row: dict) -> str:
     return (f"Approved time for {row['project']} in the week of {row['week'].isoformat()}: the hub has "
-            f"{row['source_hours']} h / {row['source_amount']}, {flow.connection} has {row['target_hours']} h / "
-            f"{row['target_amount']} ({row['status']}).")
+            f"{row['source_hours']} h / {row['source_amount']}, {flow.connection} has {row['target_hours']} h"
+            f"{'' if row['target_amount'] is None else ' / ' + str(row['target_amount'])} ({row['status']}).")
 
 
 def _clear(flow: Flow, key: str, now) -> list[int]:
@@ -140,16 +145,22 @@ def _project_currencies(codes: set[str]) -> dict[str, str]:
 def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | None:
     """Totals the target reports itself, keyed like the reconciliation: {(project id, week): {hours, amount}}.
 
-    Only kinds with ``read_totals(object_name, *, start, end)`` offer this; it returns
-    ``{(project external id, week Monday): (hours, amount)}``. None where the kind has no such read.
+    Only kinds with ``read_totals(object_name, *, start, end)`` offer this (Tryton's timesheet lines); it returns
+    ``{(project external id, week Monday): (hours, amount or None)}``. None where the kind has no such read for
+    the flow's object, or the target cannot be reached (the check then compares with what Weft posted).
     """
     from apps.connectors.services import connection_kind
 
-    kind = connection_kind(flow.connection)
-    read_totals = getattr(kind, "read_totals", None)
-    if read_totals is None:
+    try:  # a connection not set up yet, or a target out of reach, is no reason to skip the check
+        kind = connection_kind(flow.connection)
+        read_totals = getattr(kind, "read_totals", None)
+        totals = None if read_totals is None else read_totals(flow.object_name, start=start, end=end)
+    except ExternalSystemError as error:
+        logger.warning("reconciliation read-back from %s failed (%s): comparing with what Weft posted",
+                       flow.connection, error.message)
         return None
-    totals = read_totals(flow.object_name, start=start, end=end)
+    if totals is None:
+        return None
     projects = dict(ExternalRef.objects.filter(connection_id=flow.connection_id, object_type=ObjectType.PROJECT,
                                                external_id__in=[str(k[0]) for k in totals])
                     .values_list("external_id", "canonical_id"))
@@ -157,7 +168,8 @@ def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | No
     for (external_id, week), (hours, amount) in totals.items():
         project_id = projects.get(str(external_id))
         if project_id is not None:
-            keyed[(project_id, week)] = {"hours": Decimal(str(hours)), "amount": Decimal(str(amount))}
+            keyed[(project_id, week)] = {"hours": Decimal(str(hours)).quantize(Decimal("0.01")),
+                                         "amount": None if amount is None else Decimal(str(amount))}
     return keyed
 
 

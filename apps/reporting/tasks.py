@@ -14,5 +14,6 @@ def reporting_refresh(requested_at: str | None = None) -> None:
 
 
 def reconciliation_check() -> None:
-    """The last 8 settled weeks, every enabled outbound time flow (schedule it daily per tenant)."""
-    services.reconciliation_check(filters=ReportFilters())
+    """The last 8 settled weeks, every enabled outbound time flow (schedule it daily per tenant); against what the
+    target itself holds where its kind can say (Tryton), else against what Weft posted."""
+    services.reconciliation_check(filters=ReportFilters(), read_back=True)

@@ -155,3 +155,32 @@ def test_an_entry_deleted_in_harvest_after_posting_is_taken_back_from_tryton(cha
     reversal = RunItem.objects.get(run__flow__slug="time-to-erp", outcome=ItemOutcome.DELETED)
     assert reversal.target_external_id == str(line["id"]) and reversal.error_message == "Deleted at the source."
     assert TimeEntry.objects.get(pk=reversal.canonical_id).deleted_at is not None
+
+
+def test_reconciliation_reads_tryton_back_and_flags_a_line_deleted_there_by_hand(chain, tryton, harvest):
+    """What Weft posted agrees with the hub; only reading Tryton back shows that someone deleted a line there."""
+    from apps.exceptions.models import IntegrationException
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.services import reconciliation_check
+
+    project = chain.harvest_project
+    kept = harvest.add_time_entry(chain.user("ann"), project, spent_date="2026-03-02", hours=6, approved=True)
+    gone = harvest.add_time_entry(chain.user("bo"), project, spent_date="2026-03-03", hours=2.5, approved=True)
+    run_flow("time-in")
+    weeks = ReportFilters(start=dt.date(2026, 3, 4), end=dt.date(2026, 3, 8))  # mid-week: the whole week counts
+    later = datetime(2026, 3, 20, tzinfo=UTC)
+
+    agreed = reconciliation_check(filters=weeks, read_back=True, now=later)
+    assert (agreed.compared, agreed.flagged) == (1, 0)
+
+    [line] = posted(chain, tryton, gone)
+    tryton.client.delete("timesheet.line", [line["id"]])  # a clerk removes it in Tryton
+    assert len(posted(chain, tryton, kept)) == 1
+
+    as_posted = reconciliation_check(filters=weeks, now=later)  # Weft's own record still says 8.5 h
+    assert as_posted.flagged == 0
+    read_back = reconciliation_check(filters=weeks, read_back=True, now=later)
+    assert read_back.flagged == 1
+    exception = IntegrationException.objects.get(pk=read_back.raised[0])
+    assert exception.kind == "reconciliation" and exception.hours_at_risk == Decimal("2.50")
+    assert "the hub has 8.50 h" in exception.message and "has 6.00 h (differs)" in exception.message

@@ -137,6 +137,14 @@ class TrytonKind(ConnectorKind):
             super().delete(object_name, external_id)
         handler.delete(as_id(external_id, "external id"))
 
+    def read_totals(self, object_name: str, *, start: dt.date, end: dt.date) -> dict | None:
+        """Reconciliation's read-back: {(project id, week Monday): (hours, None)} of the timesheet lines Tryton holds
+        (None for other objects). Tryton's lines carry no bill amount, so only hours are compared."""
+        if object_name != TimesheetLines.name:
+            return None
+        handler = TimesheetLines(self.session)
+        return {key: (hours, None) for key, hours in handler.hours_by_project_week(start, end).items()}
+
     def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
         return self._handler(object_name).to_canonical(record)
 
