@@ -89,7 +89,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
             run_count(run, item.outcome)
         run_items_write(items)  # COPY: the ledger of a page costs less than its hub upsert
     if inline_fanout and changed:
-        # Outbound runs settle each record in a transaction of their own. Inside the caller's (a webhook event's)
+        # Outbound runs settle what they wrote in transactions of their own. Inside the caller's (a webhook event's)
         # they would hold its locks, the hub stream's among them, while the target answers, and every other
         # event of the stream would wait for them: they start once the caller has committed.
         transaction.on_commit(partial(hub_changed, object_type=run.object_type, canonical_ids=changed, inline=True))
