@@ -4,20 +4,18 @@ project that has a bill rate, so failures carry hours and money at risk."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
 from apps.canonical.models import ExternalRef, Project
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, ObjectType, Ref
-from apps.connectors.services import connection_create, connection_files_root
+from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, RuleKind, RuleSet, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs import engine
-from apps.runs.models import Flow, Run, RunStatus, Trigger
+from apps.runs.models import Flow
 
-HEADER = "id,person,project,date,hours,approval_status,notes\n"
 JOURNAL_RULES = [
     {"target": "entry", "source": "id"},
     {"target": "project", "lookup": {"object": "project", "source": "project.id"}},
@@ -63,26 +61,6 @@ def setup(in_alpha):
 def publish(mapping, rules):
     version = mapping_version_create(mapping=mapping, acting_user=None, rules=rules)
     return mapping_version_publish(version=version, acting_user=None)
-
-
-def drop(connection, name: str, rows: str) -> Path:
-    inbox = connection_files_root(connection) / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
-    path = inbox / name
-    path.write_text(HEADER + rows)
-    return path
-
-
-def run_flow(flow, **kwargs) -> Run:
-    return run_until_done(engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, **kwargs))
-
-
-def run_until_done(run: Run) -> Run:
-    while True:
-        engine.run_execute(run_id=run.pk)
-        run.refresh_from_db()
-        if run.status != RunStatus.QUEUED:
-            return run
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from apps.exceptions.models import IntegrationException
 from apps.exceptions.services import RecordAtRisk, exception_raise
 from apps.tenants.choices import Role
 from tests.conftest import host, member
-from tests.exceptions.conftest import drop, run_flow, run_until_done
+from tests.runs.journal import drop, run_flow, run_until_done
 
 
 def raise_one(project: str = "ACME-042", amount: str = "1500", kind: str = Kind.RECONCILIATION):

@@ -17,7 +17,8 @@ from apps.exceptions.models import IntegrationException
 from apps.runs.services import pull_run
 from tests.connectors.scripted import vendor
 from tests.connectors.test_harvest import CREDENTIALS, SETTINGS, client, harvest, page
-from tests.exceptions.conftest import drop, publish, run_flow
+from tests.exceptions.conftest import publish
+from tests.runs.journal import drop, run_flow
 
 
 def kinds_of(run) -> dict[str, str]:

@@ -22,7 +22,7 @@ from apps.exceptions.notify import notifications_deliver
 from apps.exceptions.services import RecordAtRisk, exception_raise
 from apps.tenants.choices import Role
 from tests.conftest import member
-from tests.exceptions.conftest import drop, run_flow
+from tests.runs.journal import drop, run_flow
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=ZoneInfo("UTC"))
 RULES = [

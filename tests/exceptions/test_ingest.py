@@ -11,8 +11,8 @@ from apps.exceptions.ingest import exceptions_from_run, runs_sweep
 from apps.exceptions.models import ExceptionItem, IntegrationException, RunIngest
 from apps.mappings.models import RuleKind, ValidationRule
 from apps.runs.models import Run
-from tests.exceptions.conftest import drop, run_flow, run_until_done
 from tests.factories import UserFactory
+from tests.runs.journal import drop, run_flow, run_until_done
 
 BAD_ROWS = (
     "t1,ann,ACME-042,2026-11-02,7.5,approved,ok\n"

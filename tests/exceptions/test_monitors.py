@@ -11,7 +11,7 @@ from apps.exceptions.choices import Kind, Status
 from apps.exceptions.models import IntegrationException
 from apps.exceptions.monitors import monitors_check
 from apps.runs.models import Flow, Run, RunStatus
-from tests.exceptions.conftest import drop, run_flow
+from tests.runs.journal import drop, run_flow
 
 
 def _only(kind: str) -> IntegrationException:

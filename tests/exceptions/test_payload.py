@@ -8,8 +8,8 @@ from apps.exceptions import fixing
 from apps.exceptions.errors import PayloadInvalid
 from apps.exceptions.models import IntegrationException, PayloadEdit
 from apps.runs.models import RunItem
-from tests.exceptions.conftest import drop, run_flow, run_until_done
 from tests.factories import UserFactory
+from tests.runs.journal import drop, run_flow, run_until_done
 
 
 @pytest.fixture

@@ -9,19 +9,10 @@ from apps.canonical.models import ExternalRef
 from apps.mappings.models import RuleKind, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs import engine, replay
-from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus, Trigger
-from tests.runs.journal import drop, journal_lines
+from apps.runs.models import ItemOutcome, RunItem, RunStatus
+from tests.runs.journal import drop, journal_lines, run_flow
 
 # The ``setup`` fixture (a CSV time export, a journal export and the flows between them) is in conftest.py.
-
-
-def run_flow(flow, **kwargs) -> Run:
-    run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, **kwargs)
-    while True:
-        engine.run_execute(run_id=run.pk)
-        run.refresh_from_db()
-        if run.status != RunStatus.QUEUED:
-            return run
 
 
 @pytest.fixture(autouse=True)
