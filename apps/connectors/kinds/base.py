@@ -109,6 +109,7 @@ class KindContext:
     credentials: dict[str, Any]
     http_factory: Any  # (base_url, headers) -> OutboundClient
     files_root: Path
+    token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
 
 
 class ConnectorKind:
@@ -159,6 +160,11 @@ class ConnectorKind:
     def from_canonical(self, object_name: str, canonical: dict, refs: dict[str, str | None]) -> dict:
         """The kind's default payload for a canonical record; ``refs`` are this system's ids of related records."""
         raise NotImplementedError
+
+    def oauth2_spec(self):
+        """The vendor's OAuth2 endpoints (``apps.connectors.oauth2.OAuth2Spec``) if connections authorize with a
+        Connect button; None for kinds that take static credentials."""
+        return None
 
     def record_location(self, object_name: str, record: dict) -> str:
         """Where a native record came from, to put in front of its error messages ("time.csv row 17");
