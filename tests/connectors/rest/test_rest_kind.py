@@ -173,7 +173,8 @@ def test_429_waits_for_retry_after_then_goes_on():
 
 def test_the_vendors_remaining_quota_header_pauses_until_its_window_resets():
     manifest = copy.deepcopy(MANIFEST)
-    manifest["client"]["rate_limit"] = {"remaining_header": "X-RateLimit-Remaining", "reset_header": "X-RateLimit-Reset"}
+    manifest["client"]["rate_limit"] = {"remaining_header": "X-RateLimit-Remaining",
+                                        "reset_header": "X-RateLimit-Reset"}
     vendor = AcmeVendor(7)
     original = vendor._list
     vendor._list = lambda request: httpx.Response(200, json=original(request).json(),
@@ -345,7 +346,8 @@ def test_schema_problems_name_the_place_and_what_to_write():
     broken["objects"]["clients"]["read"]["pagination"]["type"] = "pages"
     broken["client"]["auth"] = {"type": "api_key"}
     problems = manifest_check(broken)
-    assert "At client.auth: 'name' is missing: give the header or query parameter name the vendor documents." in problems
+    assert ("At client.auth: 'name' is missing: give the header or query parameter name the vendor documents."
+            in problems)
     assert any(p.startswith("At objects.clients.read: 'records' is missing: give the JMESPath") for p in problems)
     assert any("At objects.clients.read.pagination.type: 'pages' is not allowed; use one of none, page_number" in p
                for p in problems)

@@ -63,7 +63,8 @@ class RestKind(ConnectorKind):
     label = "REST API (manifest)"
     capabilities = Capabilities(objects=())  # each connection's come from its manifest (see __init__)
     settings_fields = (
-        FieldSpec("manifest", "Manifest", required=False, help="The slug of a stored manifest (its published version)."),
+        FieldSpec("manifest", "Manifest", required=False,
+                  help="The slug of a stored manifest (its published version)."),
         FieldSpec("manifest_version", "Manifest version", required=False, help="Pin a version number instead."),
         FieldSpec("base_url", "Base URL", required=False, help="Overrides the manifest's (a sandbox, a test server)."),
     )
@@ -166,7 +167,8 @@ class RestKind(ConnectorKind):
         request = config.get(operation)
         if not request:
             raise ConnectorError(f"{self.manifest.name} cannot {operation} {object_name}: add write.{operation} to "
-                                 f"objects.{object_name} in the manifest.", permanent=True, category=ErrorCategory.CONFIG)
+                                 f"objects.{object_name} in the manifest.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
         body = dict(payload)
         if config.get("reference"):
             _set_path(body, config["reference"]["field"], reference)
@@ -174,7 +176,8 @@ class RestKind(ConnectorKind):
         if config.get("idempotency_header"):
             headers[config["idempotency_header"]] = idempotency_value(operation, idempotency_key or reference)
         variables = Variables({"payload": body, "id": external_id, "reference": reference}, settings=self.settings)
-        what = f"{operation.capitalize()} {self.manifest.name} {self.manifest.label(object_name)} {external_id or reference}"
+        label = f"{self.manifest.name} {self.manifest.label(object_name)}"
+        what = f"{operation.capitalize()} {label} {external_id or reference}"
         answer = self._request(request, variables, what, default_body="{payload}", headers=headers)
         written = search(request.get("id", "id"), answer.data) if answer.data is not None else None
         if operation == "create" and written in (None, ""):
@@ -322,7 +325,8 @@ class RestKind(ConnectorKind):
             for records, _ in self._pages(object_name, read, variables):
                 for record in records:
                     if size == 1 and isinstance(record, dict):
-                        record.update({name: search(path, group[0]) for name, path in (parent.get("attach") or {}).items()})
+                        attached = parent.get("attach") or {}
+                        record.update({name: search(path, group[0]) for name, path in attached.items()})
                 yield self._checked(object_name, records, incremental)
 
     # --- helpers ------------------------------------------------------------------------------------------

@@ -177,7 +177,8 @@ def _read_problems(read: dict, where: str, objects: dict, name: str) -> list[str
         example = "paging.next.after" if kind == "cursor" else "links.next"
         problems.append(f"At {where}.pagination: type {kind} needs 'cursor': the JMESPath to the next "
                         f"{'cursor' if kind == 'cursor' else 'page link'} in the answer (e.g. {example}).")
-    if kind in ("page_number", "offset", "cursor") and not paging.get("param") and not _uses(read, f"page.{_var(kind)}"):
+    placed = kind in ("page_number", "offset", "cursor") and _uses(read, f"page.{_var(kind)}")
+    if kind in ("page_number", "offset", "cursor") and not paging.get("param") and not placed:
         problems.append(f"At {where}.pagination: say where the {_var(kind)} goes: set 'param' (e.g. "
                         f"{ {'page_number': 'page', 'offset': 'offset', 'cursor': 'after'}[kind]}) or put "
                         f"{{page.{_var(kind)}}} in the params or body.")
@@ -195,7 +196,8 @@ def _read_problems(read: dict, where: str, objects: dict, name: str) -> list[str
         elif not (objects[parent["object"]].get("read")):
             problems.append(f"At {where}.parent: object {parent['object']!r} cannot be read (it has no read).")
         if parent.get("batch_size", 1) > 1 and "item" not in parent:
-            problems.append(f"At {where}.parent: batch_size above 1 needs 'item', what each parent adds to {{parents}}.")
+            problems.append(f"At {where}.parent: batch_size above 1 needs 'item', what each parent adds to "
+                            "{parents}.")
     return problems
 
 
