@@ -26,8 +26,6 @@ from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.http import parse_json
 from apps.connectors.errors import ConnectorError
 
-# Token endpoint answers that mean the grant itself is gone: a person has to connect again.
-REAUTHORIZE_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client", "access_denied"})
 DEFAULT_LIFETIME = 3600  # seconds, for token answers without expires_in
 
 
@@ -143,7 +141,8 @@ def _token_call(spec: OAuth2Spec, http_factory: HttpFactory, client_id: str, cli
 
 def _token_error(error: ExternalSystemError, what: str) -> ConnectorError:
     detail = error.message
-    if error.status in (400, 401) and any(code in detail for code in REAUTHORIZE_ERRORS):
+    # RFC 6749 5.2: 400/401 from a token endpoint (invalid_grant, invalid_client, ...) will not heal by retrying.
+    if error.status in (400, 401):
         return ReauthorizationNeeded(f"Re-authorization needed: the vendor refused the grant while {what} "
                                      f"({detail}). Someone at the customer must click Connect again.")
     return ConnectorError(f"OAuth2: {what} failed: {detail}", permanent=error.permanent, category=error.category,
@@ -202,18 +201,18 @@ class TokenManager:
     def refresh(self, *, force: bool) -> None:
         """Renew the token (``force``: even if it looks fresh, because the vendor just refused it)."""
         stale = self.credentials.get("access_token")
-        with self.store.locked() as stored:
-            if (stored.get("access_token") and stored.get("access_token") != stale and self._fresh(stored)) or (
-                    not force and self._fresh(stored)):
-                self.credentials = stored  # another worker renewed it meanwhile
-                return
-            try:
+        try:
+            with self.store.locked() as stored:
+                if (stored.get("access_token") and stored.get("access_token") != stale and self._fresh(stored)) or (
+                        not force and self._fresh(stored)):
+                    self.credentials = stored  # another worker renewed it meanwhile
+                    return
                 tokens = self._renew(stored)
-            except ReauthorizationNeeded as error:
-                self.store.mark(ok=False, message=error.message)
-                raise
-            self.credentials = {**stored, **tokens}
-            self.store.save(self.credentials)
+                self.credentials = {**stored, **tokens}
+                self.store.save(self.credentials)
+        except ReauthorizationNeeded as error:
+            self.store.mark(ok=False, message=error.message)  # outside the lock's transaction, which rolled back
+            raise
         self.store.mark(ok=True, expires_at=float(self.credentials["expires_at"]))
 
     def _fresh(self, credentials: dict) -> bool:
@@ -245,3 +244,35 @@ class TokenManager:
             what = "refreshing the access token"
         answer = _token_call(self.spec, self.http_factory, client_id, client_secret, body, what)
         return tokens_from_answer(answer, previous=stored, now=self.clock())
+
+
+class BearerClient:
+    """An outbound client whose calls carry the current OAuth2 access token (renewed before it expires). A 401
+    renews the token once and repeats the call; a second 401 means the vendor no longer honours the grant."""
+
+    def __init__(self, client, tokens: TokenManager):
+        self.client, self.tokens = client, tokens
+
+    def request(self, method: str, path: str, *, headers: dict | None = None, **kwargs):
+        for attempt in (1, 2):
+            bearer = {"Authorization": f"Bearer {self.tokens.access_token()}"}
+            try:
+                return self.client.request(method, path, headers={**(headers or {}), **bearer}, **kwargs)
+            except ExternalSystemError as error:
+                if error.status != 401:
+                    raise
+                if attempt == 1:
+                    self.tokens.refresh(force=True)
+                    continue
+                refused = ReauthorizationNeeded(f"{error.message}. Re-authorization needed: the vendor refuses the "
+                                                "connection's OAuth2 grant; someone at the customer must click Connect "
+                                                "again.")
+                self.tokens.store.mark(ok=False, message=refused.message)
+                raise refused from error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, method: str, path: str, **kwargs) -> Any:
+        return parse_json(self.client.name, self.request(method, path, **kwargs))
+
+    def close(self) -> None:
+        self.client.close()

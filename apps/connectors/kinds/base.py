@@ -8,6 +8,7 @@ raises ``ConnectorError(message, permanent=...)`` for every failure.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -174,6 +175,20 @@ class ConnectorKind:
     # --- helpers for kinds -------------------------------------------------------------------
     def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:
         return self.context.http_factory(base_url, headers or {})
+
+    def oauth2_tokens(self):
+        """A token manager for the connection's OAuth2 grant, or None when its credentials are a fixed token (no
+        refresh token and no client credentials to renew it with)."""
+        from apps.connectors.oauth2 import MemoryTokenStore, TokenManager
+
+        spec, credentials = self.oauth2_spec(), self.context.credentials
+        renewable = credentials.get("refresh_token") or (
+            spec is not None and spec.grant == "client_credentials" and credentials.get("client_id"))
+        if spec is None or not renewable:
+            return None
+        store = self.context.token_store or MemoryTokenStore(credentials)
+        return TokenManager(spec, store=store, credentials=credentials, http_factory=self.context.http_factory,
+                            clock=getattr(self, "clock", None) or time.time)
 
     def setting(self, name: str, default: Any = None) -> Any:
         return self.context.settings.get(name, default)
