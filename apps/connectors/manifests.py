@@ -113,7 +113,15 @@ def _checked(document: dict | str) -> dict:
 @cache
 def manifest_templates() -> dict[str, dict]:
     """The shipped manifests by slug (``hubspot-crm``, ``pipedrive``, ``finch``, ``quickbooks-online``)."""
-    return {path.stem: manifest_parse(path.read_text(encoding="utf-8")) for path in sorted(TEMPLATE_DIR.glob("*.yaml"))}
+    templates = {}
+    for path in sorted(TEMPLATE_DIR.glob("*.yaml")):
+        document = manifest_parse(path.read_text(encoding="utf-8"))
+        variants = document.pop("x-auth-variants", {})
+        templates[path.stem] = document
+        for suffix, variant in variants.items():  # the same objects, signed in another way the vendor documents
+            templates[f"{path.stem}-{suffix}"] = {**document, "name": variant["name"],
+                                                  "client": {**document["client"], "auth": variant["auth"]}}
+    return templates
 
 
 def manifest_template_install(*, template: str, acting_user) -> ManifestVersion:

@@ -19,7 +19,7 @@ from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.http import parse_json
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds.rest.manifest import Manifest
-from apps.connectors.kinds.rest.render import Variables, render_path
+from apps.connectors.kinds.rest.render import Variables, render, render_path
 from apps.connectors.oauth2 import OAuth2Spec, ReauthorizationNeeded, TokenManager
 
 DEFAULT_REAUTHORIZE = (401,)
@@ -49,7 +49,7 @@ class RestClient:
         headers.update(self._static_auth())
         self.tokens: TokenManager | None = None
         if manifest.auth["type"] in OAUTH2_TYPES:
-            self.tokens = TokenManager(OAuth2Spec.from_manifest(manifest.auth), store=token_store,
+            self.tokens = TokenManager(oauth2_spec(manifest, settings), store=token_store,
                                        credentials=credentials, http_factory=http_factory, clock=clock)
         self.http = http_factory(self.base_url, headers)
         errors = manifest.client.get("errors") or {}
@@ -196,6 +196,13 @@ class RestClient:
             raise ConnectorError(f"{self.name}: the vendor's rate-limit window is spent for {wait:.0f} s more.",
                                  permanent=False, category=ErrorCategory.RATE_LIMIT, retry_after=wait)
         self.sleep(wait)
+
+
+def oauth2_spec(manifest: Manifest, settings: dict) -> OAuth2Spec | None:
+    """The manifest's OAuth2 endpoints with the connection's settings filled in (``{settings.oauth_token_url}``)."""
+    if manifest.auth["type"] not in OAUTH2_TYPES:
+        return None
+    return OAuth2Spec.from_manifest(render(manifest.auth, Variables({}, settings=settings)))
 
 
 def base_url(manifest: Manifest, settings: dict) -> str:

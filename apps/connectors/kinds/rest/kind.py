@@ -34,8 +34,8 @@ from apps.connectors.kinds.base import (
     TestResult,
     WriteResult,
 )
-from apps.connectors.kinds.rest.client import RestClient
-from apps.connectors.kinds.rest.manifest import Manifest, search
+from apps.connectors.kinds.rest.client import RestClient, oauth2_spec
+from apps.connectors.kinds.rest.manifest import Manifest, search, uses_placeholder
 from apps.connectors.kinds.rest.paging import Incremental, Paginator, to_time
 from apps.connectors.kinds.rest.render import Variables, render, render_path
 from apps.connectors.oauth2 import MemoryTokenStore
@@ -171,7 +171,7 @@ class RestKind(ConnectorKind):
                                  category=ErrorCategory.CONFIG)
         body = dict(payload)
         if config.get("reference"):
-            _set_path(body, config["reference"]["field"], reference)
+            _set_path(body, render(config["reference"]["field"], Variables({}, settings=self.settings)), reference)
         headers = {}
         if config.get("idempotency_header"):
             headers[config["idempotency_header"]] = idempotency_value(operation, idempotency_key or reference)
@@ -233,6 +233,9 @@ class RestKind(ConnectorKind):
                                  permanent=True, category=ErrorCategory.PARSE)
         return record
 
+    def oauth2_spec(self):
+        return oauth2_spec(self.manifest, self.settings)
+
     @property
     def client(self) -> RestClient:
         if self._client is None:
@@ -248,7 +251,8 @@ class RestKind(ConnectorKind):
                keep_answer: bool = False):
         """(records, is last page) per page, following the manifest's pagination."""
         where = f"objects.{object_name}.read"
-        paginator = Paginator(read.get("pagination"), where, self.client.base_url)
+        paginator = Paginator(read.get("pagination"), where, self.client.base_url,
+                              size_sent=uses_placeholder(read, "page.size"))
         inc_query, inc_body = incremental.params() if incremental else ({}, {})
         for number in range(1, paginator.max_pages + 1):
             what = f"Reading {self.manifest.name} {object_name} (page {number})"

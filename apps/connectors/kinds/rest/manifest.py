@@ -201,6 +201,11 @@ def _read_problems(read: dict, where: str, objects: dict, name: str) -> list[str
     return problems
 
 
+def uses_placeholder(node: Any, name: str) -> bool:
+    """Whether ``{name}`` appears anywhere in ``node`` (a request, a read)."""
+    return _uses(node, name)
+
+
 def _var(kind: str) -> str:
     return {"page_number": "number", "offset": "offset", "cursor": "cursor"}[kind]
 
@@ -227,7 +232,7 @@ def _paths_problems(node: Any, where: str) -> list[str]:
     if isinstance(node, dict):
         for key, value in node.items():
             here = f"{where}.{key}"
-            if key in JMESPATH_KEYS and isinstance(value, str):
+            if key in JMESPATH_KEYS and isinstance(value, str) and not where.endswith(".reference"):
                 problem = jmespath_problem(value)
                 if problem:
                     problems.append(f"At {here}: {value!r} is not a valid JMESPath expression ({problem}).")

@@ -22,9 +22,11 @@ from apps.connectors.kinds.rest.manifest import search
 class Paginator:
     """The state of one paginated read."""
 
-    def __init__(self, config: dict | None, where: str, base_url: str = ""):
+    def __init__(self, config: dict | None, where: str, base_url: str = "", size_sent: bool = False):
         self.config = config or {"type": "none"}
         self.base_url = base_url
+        # A short page ends the read only when the page size was asked for (a size parameter or {page.size}).
+        self.size_sent = size_sent or bool(self.config.get("size_param"))
         self.kind = self.config["type"]
         self.where = where
         self.size = self.config.get("size", 100)
@@ -74,8 +76,7 @@ class Paginator:
         self._previous_ids = ids
 
     def _short(self, count: int) -> bool:
-        return self.config.get("stop_on_short_page", True) and bool(self.config.get("size_param")) and \
-            count < self.size
+        return self.config.get("stop_on_short_page", True) and self.size_sent and count < self.size
 
     def _advance_page_number(self, data: Any, response, count: int) -> bool:
         total = search(self.config.get("total"), data)
