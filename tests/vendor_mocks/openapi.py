@@ -33,6 +33,12 @@ SPEC_FILES = {
     "harvest": SPEC_DIR / "harvest" / "harvest-openapi.yaml",
     "xero_accounting": SPEC_DIR / "xero" / "xero_accounting.yaml",
     "xero_projects": SPEC_DIR / "xero" / "xero-projects.yaml",
+    "hubspot_companies": SPEC_DIR / "hubspot" / "hubspot_crm_companies.oas.json",
+    "hubspot_deals": SPEC_DIR / "hubspot" / "hubspot_crm_deals.oas.json",
+    "hubspot_owners": SPEC_DIR / "hubspot" / "hubspot_crm_owners.oas.json",
+    "pipedrive": SPEC_DIR / "pipedrive" / "pipedrive.oas.yaml",
+    "finch": SPEC_DIR / "finch" / "finch.oas.json",
+    "quickbooks": SPEC_DIR / "quickbooks" / "qbo.oas.json",
 }
 
 

@@ -30,3 +30,17 @@ def rest_kind(manifest: dict, transport: httpx.BaseTransport, *, credentials: di
         kind.clock = clock
     kind.sleep = sleeps.append
     return kind
+
+
+def live_rest_kind(manifest: dict, *, base_url: str, credentials: dict, settings: dict | None = None) -> RestKind:
+    """A REST kind that calls a real server on this machine (Prism) through the real outbound client."""
+
+    def http_factory(url: str, headers: dict) -> OutboundClient:
+        return OutboundClient(base_url=url, name="Prism", headers=headers, allow_private_network=True,
+                              sleep=lambda seconds: None)
+
+    context = KindContext(connection_id=None, connection_name="Prism",
+                          settings={"manifest_document": manifest, "base_url": base_url, **(settings or {})},
+                          credentials=credentials, http_factory=http_factory, files_root=Path("/nonexistent"),
+                          token_store=MemoryTokenStore(credentials))
+    return RestKind(context)

@@ -285,7 +285,10 @@ def compiled(expression: str):
 def search(expression: str | None, data: Any, default: Any = None) -> Any:
     if not expression:
         return default
-    value = compiled(expression).search(data)
+    try:
+        value = compiled(expression).search(data)
+    except JMESPathError:  # a function given the wrong type (join over a null): no value, reported by the caller
+        return default
     return default if value is None else value
 
 

@@ -32,7 +32,7 @@ class Paginator:
         self.size = self.config.get("size", 100)
         self.number = self.config.get("start", 1) if self.kind == "page_number" else 1
         self.offset = self.config.get("start", 0) if self.kind == "offset" else 0
-        self.cursor: str | None = None
+        self.cursor: str | None = self.config.get("first_cursor")
         self.next_url: str | None = None
         self.max_pages = self.config.get("max_pages", 10_000)
         self._previous_ids: list | None = None
