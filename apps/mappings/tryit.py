@@ -56,6 +56,7 @@ class TryResult:
     rules: list[dict] = field(default_factory=list)
     canonical: list[dict] = field(default_factory=list)
     failure: str = ""
+    page_count: int = 0  # records on the first page (at most 20 are shown)
 
 
 def rest_try(*, manifest: dict, object_name: str, settings: dict, credentials: dict, rules: list[dict] | None = None,
@@ -71,6 +72,7 @@ def rest_try(*, manifest: dict, object_name: str, settings: dict, credentials: d
         result.failure = error.message
         return result
     result.records, result.errors, result.warnings = preview.records[:20], preview.errors, preview.warnings
+    result.page_count = len(preview.records)
     result.fields = preview.fields or sorted(_schema_paths(obj.get("record_schema") or {}))
     result.rules = rules if rules is not None else mapping_suggest(
         object_type=obj["canonical"], fields=result.fields, id_path=obj.get("id", "id"))

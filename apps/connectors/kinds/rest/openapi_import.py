@@ -31,7 +31,7 @@ CANONICAL_WORDS = {
     "customer": ("compan", "client", "organi", "customer", "account", "contact"),
     "project": ("deal", "project", "engagement", "job", "matter", "opportunit"),
     "person": ("user", "owner", "employee", "people", "person", "individual", "director", "staff", "member",
-               "worker", "employment"),
+               "worker", "employment", "consultant", "resource", "contractor"),
     "time_entry": ("time", "timesheet", "hour"),
     "expense": ("expense", "receipt"),
     "invoice": ("invoice", "bill"),
