@@ -216,6 +216,8 @@ def _workbench_context(request, manifest, version, context: dict) -> dict:
         settings_values={**(connection.settings if connection else {}),
                          **{k[8:]: v for k, v in request.POST.items() if k.startswith("setting-")}},
         canonical_targets=_targets(objects.get(chosen, {}).get("canonical")),
+        private_network=request.POST.get("allow_private_network") == "on" or bool(
+            connection and connection.allow_private_network),
     )
     return context
 

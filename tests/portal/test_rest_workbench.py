@@ -115,7 +115,8 @@ def test_connect_signs_in_at_the_vendor_with_state_and_pkce_and_seals_the_tokens
     assert forged.status_code == 302 and not vendor.token_requests
 
     alpha_site.post(f"/connections/{connection.slug}/connect/")
-    state = parse_qs(urlsplit(alpha_site.post(f"/connections/{connection.slug}/connect/")["Location"]).query)["state"][0]
+    again = alpha_site.post(f"/connections/{connection.slug}/connect/")
+    state = parse_qs(urlsplit(again["Location"]).query)["state"][0]
     done = alpha_site.get("/oauth/callback/", code="good-code", state=state)
     assert done.status_code == 302
     [form] = vendor.token_requests
