@@ -34,7 +34,10 @@ class MonitorReport:
 
 def monitors_check(*, now: datetime) -> MonitorReport:
     report = MonitorReport()
-    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota):
+    from apps.exceptions.reauthorization import reauthorization_check
+
+    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota,
+                  reauthorization_check):
         check(now, report)
     return report
 
