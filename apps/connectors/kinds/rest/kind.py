@@ -219,6 +219,22 @@ class RestKind(ConnectorKind):
         return Preview(page.records, page.errors, f"{self.manifest.name} {object_name}", warnings,
                        sorted({key for r in page.records[:50] for key in _leaf_paths(r)}))
 
+    def webhook_events(self, *, headers, method: str, url: str, body: bytes, now: float) -> list:
+        """Verify a vendor's webhook request by the manifest's scheme and return its events (``VendorEvent``)."""
+        import json
+
+        from apps.connectors.kinds.rest.webhooks import BAD_SIGNATURE, webhook_events, webhook_verify
+
+        if not self.manifest.webhooks:
+            raise ConnectorError(BAD_SIGNATURE, permanent=True, category=ErrorCategory.AUTH)
+        secret = str(self.context.credentials.get(self.manifest.webhooks.get("secret", "webhook_secret")) or "")
+        webhook_verify(self.manifest, secret=secret, headers=headers, method=method, url=url, body=body, now=now)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise ConnectorError("The body is not JSON.", permanent=True, category=ErrorCategory.PARSE) from None
+        return webhook_events(self.manifest, payload)
+
     def fetch(self, object_name: str, record_id: str) -> dict:
         """One record by id (webhooks that send only ids)."""
         request = self._object(object_name).get("get")
