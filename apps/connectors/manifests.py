@@ -39,6 +39,14 @@ def manifest_for_settings(settings: dict) -> Manifest:
     return _loaded(version.document, f"manifest {slug} v{version.number}")
 
 
+def openapi_document_for_settings(settings: dict) -> dict | None:
+    """The OpenAPI document a connection's stored manifest was imported from (inline manifests carry none)."""
+    if settings.get("manifest_document") or not settings.get("manifest"):
+        return None
+    return ConnectorManifest.objects.filter(slug=settings["manifest"]).values_list("openapi_document",
+                                                                                  flat=True).first()
+
+
 def _stored_version(slug: str, number) -> ManifestVersion:
     versions = ManifestVersion.objects.filter(manifest__slug=slug)
     found = versions.filter(number=int(number)).first() if number not in (None, "") else versions.filter(

@@ -374,3 +374,33 @@ def test_semantic_problems_bad_jmespath_unknown_parent_and_unprotected_creates()
 def test_yaml_syntax_errors_say_the_line():
     with pytest.raises(ManifestError, match="at line 2"):
         manifest_load("name: x\n  bad: [indent\n")
+
+
+# --- live checks against the OpenAPI document ----------------------------------------------------------------
+def test_live_calls_are_checked_against_the_vendors_openapi_document():
+    from apps.connectors.kinds.rest.live_check import OpenAPICheck
+
+    document = {"openapi": "3.0.3", "info": {"title": "Acme", "version": "1"}, "servers": [{"url": BASE}],
+                "paths": {"/clients": {"get": {"parameters": [
+                    {"name": "page", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 2}},
+                    {"name": "updated_since", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["data"], "properties": {"data": {"type": "array", "items": {
+                            "type": "object", "required": ["id", "name"],
+                            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}}}}}}}}}}}}
+    kind, _ = acme()
+    kind.validator = OpenAPICheck(document, BASE)
+    with pytest.raises(ConnectorError) as caught:
+        list(kind.read("clients"))  # asks for 3 a page; the document allows at most 2
+    assert "does not match the vendor's OpenAPI document" in caught.value.message
+    assert "per_page" in caught.value.message and caught.value.category == ErrorCategory.VALIDATION
+
+    manifest = copy.deepcopy(MANIFEST)
+    manifest["objects"]["clients"]["read"]["pagination"]["size"] = 2
+    vendor = AcmeVendor(1)
+    vendor.clients[1]["name"] = 42  # the vendor breaks its own document
+    kind, _ = acme(vendor, manifest=manifest)
+    kind.validator = OpenAPICheck(document, BASE)
+    with pytest.raises(ConnectorError, match="at data/0/name: 42 is not of type 'string'"):
+        list(kind.read("clients"))

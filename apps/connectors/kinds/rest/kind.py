@@ -255,12 +255,26 @@ class RestKind(ConnectorKind):
     @property
     def client(self) -> RestClient:
         if self._client is None:
+            if self.validator is None and (self.manifest.document.get("openapi") or {}).get("validate"):
+                self.validator = self._openapi_check()
             store = self.context.token_store or MemoryTokenStore(self.context.credentials)
             self._client = RestClient(manifest=self.manifest, connection_name=self.context.connection_name,
                                       settings=self.settings, credentials=self.context.credentials,
                                       http_factory=self.context.http_factory, token_store=store,
                                       validator=self.validator, clock=self.clock, sleep=self.sleep)
         return self._client
+
+    def _openapi_check(self):
+        from apps.connectors.kinds.rest.client import base_url
+        from apps.connectors.kinds.rest.live_check import OpenAPICheck
+        from apps.connectors.manifests import openapi_document_for_settings
+
+        document = openapi_document_for_settings(self.context.settings)
+        if not document:
+            raise ConnectorError(f"{self.manifest.name}: openapi.validate is on but no OpenAPI document is stored "
+                                 "with the manifest; import it from the document or turn validation off.",
+                                 permanent=True, category=ErrorCategory.CONFIG)
+        return OpenAPICheck(document, base_url(self.manifest, self.settings))
 
     # --- reading --------------------------------------------------------------------------------------------
     def _pages(self, object_name: str, read: dict, variables: Variables, incremental: Incremental | None = None,
