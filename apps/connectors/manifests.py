@@ -52,7 +52,7 @@ def _stored_version(slug: str, number) -> ManifestVersion:
     found = versions.filter(number=int(number)).first() if number not in (None, "") else versions.filter(
         status="published").first()
     if found is None:
-        what = f"version {number}" if number not in (None, "") else "a published version"
+        what = f"version {number}" if number not in (None, "") else "published version"
         raise ConnectorError(f"Manifest {slug!r} has no {what}; publish one or fix the connection's manifest setting.",
                              permanent=True, category=ErrorCategory.CONFIG)
     return found
@@ -96,6 +96,7 @@ def manifest_version_update(*, version: ManifestVersion, document: dict | str, a
 
 def manifest_version_publish(*, version: ManifestVersion, acting_user) -> ManifestVersion:
     """Publish a draft, or republish an older version (a rollback); the current one is superseded."""
+    version.refresh_from_db(fields=["status"])  # another publish may have superseded it since it was loaded
     manifest_load(version.document)
     if version.status == "published":
         return version

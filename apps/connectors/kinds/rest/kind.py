@@ -15,10 +15,12 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
 from django.utils import timezone
+from jmespath.exceptions import JMESPathError
 
 from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.objects import CanonicalInput, Ref
@@ -35,7 +37,7 @@ from apps.connectors.kinds.base import (
     WriteResult,
 )
 from apps.connectors.kinds.rest.client import RestClient, oauth2_spec
-from apps.connectors.kinds.rest.manifest import Manifest, search, uses_placeholder
+from apps.connectors.kinds.rest.manifest import Manifest, getter, search, uses_placeholder
 from apps.connectors.kinds.rest.paging import Incremental, Paginator, to_time
 from apps.connectors.kinds.rest.render import Variables, render, render_path
 from apps.connectors.oauth2 import MemoryTokenStore
@@ -123,14 +125,14 @@ class RestKind(ConnectorKind):
                                  "mapping (the mapping editor offers this object's fields), or add canonical_fields "
                                  "to the manifest.", permanent=True, category=ErrorCategory.MAPPING)
         fields, refs, deleted = {}, {}, False
-        for target, path in plan.items():
-            if path.startswith("ref:"):
-                _, by, where = path.split(":", 2)
-                refs[target] = (Ref.code if by == "code" else Ref.external)(search(where, record))
-            elif target == "deleted":
-                deleted = bool(search(path, record))
+        for target, kind, read in _translation(object_name, tuple(plan.items())):
+            value = _safely(read, record)
+            if kind == "field":
+                fields[target] = value
+            elif kind == "deleted":
+                deleted = bool(value)
             else:
-                fields[target] = search(path, record)
+                refs[target] = (Ref.code if kind == "code" else Ref.external)(value)
         updated = to_time(search(obj.get("updated"), record)) if obj.get("updated") else None
         return CanonicalInput(obj["canonical"], self._record_id(object_name, record), fields, refs, deleted=deleted,
                               source_updated_at=updated)
@@ -393,6 +395,26 @@ class RestKind(ConnectorKind):
             raise ConnectorError(f"{self.manifest.name} {self.manifest.label(object_name)}: no id at "
                                  f"{self._id_path(object_name)!r}.", permanent=True, category=ErrorCategory.PARSE)
         return str(value)
+
+
+@lru_cache(maxsize=256)
+def _translation(object_name: str, plan: tuple) -> tuple:
+    """``canonical_fields`` as (target, field|deleted|external|code, getter), worked out once per manifest object."""
+    steps = []
+    for target, path in plan:
+        if path.startswith("ref:"):
+            _, by, where = path.split(":", 2)
+            steps.append((target, "code" if by == "code" else "external", getter(where)))
+        else:
+            steps.append((target, "deleted" if target == "deleted" else "field", getter(path)))
+    return tuple(steps)
+
+
+def _safely(read, record: Any) -> Any:
+    try:
+        return read(record)
+    except JMESPathError:
+        return None
 
 
 def connection_manifest(settings: dict) -> Manifest:

@@ -17,6 +17,7 @@ import jmespath
 import jsonschema
 import yaml
 from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 
 from apps.common.errors import ApplicationError
 
@@ -286,10 +287,34 @@ def search(expression: str | None, data: Any, default: Any = None) -> Any:
     if not expression:
         return default
     try:
-        value = compiled(expression).search(data)
+        value = getter(expression)(data)
     except JMESPathError:  # a function given the wrong type (join over a null): no value, reported by the caller
         return default
     return default if value is None else value
+
+
+_INTERPRETER = TreeInterpreter()  # stateless between searches; jmespath builds a new one per search otherwise
+_FIELD_CHAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+@lru_cache(maxsize=2048)
+def getter(expression: str):
+    """A function evaluating ``expression`` on one value. A plain chain of field names (``project.id``) is read
+    with dictionary lookups, which is what JMESPath does for it, without the tree walk: a page of records costs
+    one lookup per field instead of an interpreter run."""
+    if _FIELD_CHAIN.fullmatch(expression):
+        names = expression.split(".")
+
+        def chain(data: Any) -> Any:
+            for name in names:
+                if not isinstance(data, dict):
+                    return None
+                data = data.get(name)
+            return data
+
+        return chain
+    parsed = compiled(expression).parsed
+    return lambda data: _INTERPRETER.visit(parsed, data)
 
 
 # --- the checked manifest ---------------------------------------------------------------------------------
