@@ -1,4 +1,4 @@
-"""How Weft's objects map onto Tryton's models, for the Tryton connector kind (``kinds/tryton.py``).
+"""How Weft's objects map onto Tryton's models, for the Tryton connector kind (``kinds/tryton/kind.py``).
 
 One class per object: which model and fields it reads, the native record it hands the engine (plain
 JSON values), its canonical translation, its default payload from a canonical view, and how it
@@ -24,7 +24,7 @@ from apps.common.errors import ErrorCategory
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds.base import ObjectSpec
-from apps.connectors.tryton_rpc import TrytonRpc
+from apps.connectors.kinds.tryton.rpc import TrytonRpc
 
 READ_CONTEXT = {"active_test": False}  # deactivated parties and employees are changes too
 REFERENCE_TAG = re.compile(r"\[(weft-[^\]\s]+)\][ \t]*\n?")

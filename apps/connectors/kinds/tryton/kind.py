@@ -5,9 +5,9 @@ last pair read (``2026-11-26T10:10:56.362458|17``), so records sharing a timesta
 nor read twice across pages. Tryton stamps a change with its transaction's start time, so a change
 committed late can carry a time before the cursor: each read starts ``reread_seconds`` (default 60)
 before the cursor, and Weft's hub skips what it already has. Employees are read in full each time
-(see ``tryton_objects.Employees``).
+(see ``objects.Employees``).
 
-Writes carry our reference where ``find`` can see it (see ``tryton_objects``); the engine asks
+Writes carry our reference where ``find`` can see it (see ``objects``); the engine asks
 ``find`` before it creates anything, so a worker that died after writing makes no duplicate.
 Calls go through the project's one HTTP client (``OutboundSend``). See docs/connectors.md, "Tryton".
 """
@@ -23,8 +23,8 @@ from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds import register
 from apps.connectors.kinds.base import Capabilities, ConnectorKind, FieldSpec, Page, TestResult, WriteResult
-from apps.connectors.tryton_objects import OBJECTS, TimesheetLines, TrytonObject, TrytonSession, as_id
-from apps.connectors.tryton_rpc import OutboundSend, TrytonRpc
+from apps.connectors.kinds.tryton.objects import OBJECTS, TimesheetLines, TrytonObject, TrytonSession, as_id
+from apps.connectors.kinds.tryton.rpc import OutboundSend, TrytonRpc
 
 DEFAULT_REREAD_SECONDS = 60
 _SESSIONS: dict[tuple, tuple[int, str, dict]] = {}  # open sessions of this process, see TrytonKind.session
