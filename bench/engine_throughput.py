@@ -34,7 +34,7 @@ TEMPLATE = "approved-time-to-journal"
 
 
 def install(customer, masters) -> None:
-    """The accelerator as a partner installs it, with the demo's connections (see apps/runs/demo.py)."""
+    """The accelerator as a partner installs it, with the demo's connections (see apps/demo/flows.py)."""
     from apps.connectors.services import connection_create
     from apps.runs.templates import template_install, templates_for_customer
 

@@ -28,13 +28,13 @@ from apps.canonical.models import ExternalRef, Project, TimeEntry
 from apps.common.history import save_attributed
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_files_root
+from apps.demo.flows import BAD_ROWS
+from apps.demo.partners import DEMO_PASSWORD
 from apps.exceptions.choices import Kind, Status
 from apps.exceptions.models import IntegrationException
 from apps.mappings.models import Mapping
 from apps.mappings.services import mapping_version_create, mapping_version_publish
-from apps.runs.demo import BAD_ROWS
 from apps.runs.models import Flow, ItemOutcome, RunItem
-from apps.tenants.demo import DEMO_PASSWORD
 from apps.tenants.models import Customer, CustomerHealth, FlowTemplate, User
 from tests.conftest import host
 

@@ -72,6 +72,7 @@ SHARED_APPS = [
     "simple_history",
     "apps.portal",
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
+    "apps.demo",  # manage.py seed_demo (no models)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.tenants import demo
+from apps.demo import partners as demo
 
 
 class Command(BaseCommand):
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         """Each demo customer gets the journal accelerator and a week of time run through it (first time only)."""
         from django_tenants.utils import schema_context
 
-        from apps.runs.demo import demo_flows_seed
+        from apps.demo.flows import demo_flows_seed
         from apps.runs.templates import templates_sync_builtin
         from apps.tenants.models import Customer
 
@@ -38,14 +38,14 @@ class Command(BaseCommand):
 
     def _seed_portal(self) -> None:
         """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""
-        from apps.portal.demo import demo_portal_seed
+        from apps.demo.plans import demo_portal_seed
 
         for line in demo_portal_seed([p["slug"] for p in demo.PARTNERS], [c[1] for c in demo.CUSTOMERS]):
             self.stdout.write(f"  {line}")
 
     def _seed_escalation(self) -> None:
         """Each demo partner's default escalation policy: the bad rows' digest reaches the local outbox."""
-        from apps.exceptions.demo import demo_escalation_seed
+        from apps.demo.escalation import demo_escalation_seed
 
         for line in demo_escalation_seed([p["slug"] for p in demo.PARTNERS]):
             self.stdout.write(f"  {line}")
