@@ -61,8 +61,8 @@ def main() -> None:
 def _partner_with_real_tenants(count: int):
     from django_tenants.utils import schema_context
 
+    from apps.accelerators.services import templates_sync_builtin
     from apps.demo.flows import demo_flows_seed
-    from apps.runs.templates import templates_sync_builtin
     from apps.tenants import services
     from apps.tenants.choices import Role
 

@@ -10,13 +10,13 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
+from apps.accelerators.services import template_install, templates_for_customer
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create, connection_files_root
 from apps.runs import engine
 from apps.runs.models import Flow, RunStatus, Trigger
-from apps.runs.templates import template_install, templates_for_customer
 
 PRACTICES = ("Advisory", "Delivery", "Data & Analytics")
 FIRST_NAMES = ("Ann", "Bob", "Chen", "Dara", "Eli", "Fay", "Gus", "Hana")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 from django_tenants.utils import schema_context
 
+from apps.accelerators.configuration import InstallReport
+from apps.accelerators.services import template_install
 from apps.common.errors import ApplicationError
-from apps.runs.configuration import InstallReport
-from apps.runs.templates import template_install
 from apps.tenants.domains import domain_problem
 from apps.tenants.errors import DomainError
 from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User

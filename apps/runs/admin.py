@@ -46,7 +46,7 @@ class FlowAdmin(TenantModelAdmin):
         return [path("install/", install, name="runs_flow_install"), *super().get_urls()]
 
     def install_view(self, request):
-        from apps.runs.templates import TemplateInstallForm, template_install
+        from apps.accelerators.services import TemplateInstallForm, template_install
 
         if not self._can(request, Capability.CONFIGURE):
             return redirect("admin:index")

@@ -208,7 +208,7 @@ class Membership(TimeStampedModel):
 class FlowTemplate(TimeStampedModel):
     """An accelerator: flows, mappings and rules for one job, installed into customers with variables.
 
-    Built-in templates (no partner) ship with Weft as YAML under ``apps/runs/accelerators``; partners
+    Built-in templates (no partner) ship with Weft as YAML under ``apps/accelerators/builtin``; partners
     keep their own. ``definition`` has the same shape as a customer's exported configuration.
     """
 

@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.runs.models import Flow
-from apps.runs.templates import templates_sync_builtin
 from apps.tenants.choices import SlaStatus
 from apps.tenants.models import Customer, CustomerHealth, Domain, FlowTemplate, Plan
 

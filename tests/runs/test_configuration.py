@@ -6,13 +6,13 @@ import yaml
 from django.core.management import call_command
 from django_tenants.utils import schema_context
 
+from apps.accelerators.configuration import ConfigurationError, configuration_export, configuration_install
+from apps.accelerators.services import template_install, templates_for_customer, templates_sync_builtin
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, VersionStatus
 from apps.runs import engine
-from apps.runs.configuration import ConfigurationError, configuration_export, configuration_install
 from apps.runs.models import Flow
-from apps.runs.templates import template_install, templates_for_customer, templates_sync_builtin
 from apps.tenants.models import FlowTemplate
 from tests.factories import PartnerFactory
 

@@ -9,12 +9,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accelerators.services import template_install, templates_for_customer
 from apps.canonical.models import OBJECT_MODELS
 from apps.mappings.models import MappingVersion
 from apps.runs import engine, replay
 from apps.runs.api import serializers
 from apps.runs.models import Flow, Run, RunItem, Trigger
-from apps.runs.templates import template_install, templates_for_customer
 from apps.tenants.choices import Capability
 
 

@@ -26,8 +26,8 @@ class Command(BaseCommand):
         """Each demo customer gets the journal accelerator and a week of time run through it (first time only)."""
         from django_tenants.utils import schema_context
 
+        from apps.accelerators.services import templates_sync_builtin
         from apps.demo.flows import demo_flows_seed
-        from apps.runs.templates import templates_sync_builtin
         from apps.tenants.models import Customer
 
         templates_sync_builtin()

@@ -40,7 +40,7 @@ class Command(BaseCommand):
     def _install_templates(self, customer, slugs: list[str], variables: dict) -> None:
         from django_tenants.utils import schema_context
 
-        from apps.runs.templates import template_install, templates_for_customer
+        from apps.accelerators.services import template_install, templates_for_customer
 
         with schema_context(customer.schema_name):
             for slug in slugs:

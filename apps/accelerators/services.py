@@ -9,12 +9,12 @@ import yaml
 from django import forms
 from django.db.models import Q, QuerySet
 
+from apps.accelerators.configuration import ConfigurationError, InstallReport, configuration_install
 from apps.common.history import save_attributed
-from apps.runs.configuration import ConfigurationError, InstallReport, configuration_install
 from apps.tenants.models import Customer, FlowTemplate
 from apps.tenants.plans import template_allowed
 
-BUILTIN_DIR = Path(__file__).resolve().parent / "accelerators"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
 def templates_for_customer(customer: Customer) -> QuerySet[FlowTemplate]:

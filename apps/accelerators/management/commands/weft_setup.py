@@ -16,7 +16,7 @@ class Command(BaseCommand):
         services.tenant_template_ensure(verbosity=quiet["verbosity"])
         call_command("migrate_schemas", tenant=True, **quiet)
         call_command("weft_schedules", verbosity=quiet["verbosity"])
-        from apps.runs.templates import templates_sync_builtin
+        from apps.accelerators.services import templates_sync_builtin
 
         templates_sync_builtin()
         self.stdout.write(f"Database ready ({time.monotonic() - started:.1f} s).")

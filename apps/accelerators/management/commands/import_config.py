@@ -2,8 +2,8 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from apps.accelerators.configuration import configuration_install
 from apps.common.errors import ApplicationError
-from apps.runs.configuration import configuration_install
 from apps.tenants.models import Customer
 
 

@@ -5,7 +5,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
-from apps.runs.configuration import configuration_export
+from apps.accelerators.configuration import configuration_export
 from apps.tenants.models import Customer
 
 
