@@ -10,9 +10,12 @@ from django import forms
 from django.db.models import Q, QuerySet
 
 from apps.accelerators.configuration import ConfigurationError, InstallReport, configuration_install
+from apps.accelerators.models import FlowTemplate
 from apps.common.history import save_attributed
-from apps.tenants.models import Customer, FlowTemplate
-from apps.tenants.plans import template_allowed
+from apps.tenants.choices import Feature
+from apps.tenants.errors import PlanFeatureDenied
+from apps.tenants.models import Customer
+from apps.tenants.plans import plan_allows
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -20,6 +23,16 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 def templates_for_customer(customer: Customer) -> QuerySet[FlowTemplate]:
     """Weft's built-in templates and the customer's partner's own."""
     return FlowTemplate.objects.filter(Q(partner__isnull=True) | Q(partner_id=customer.partner_id))
+
+
+def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
+    """Refuse (``PlanFeatureDenied``) a premium template to a customer whose plan does not include them.
+
+    Every install path calls this: the partner site's onboarding and template install, and should the
+    tenant admin or the API install templates, they too."""
+    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
+        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
+                                "include premium templates.")
 
 
 def templates_sync_builtin() -> int:

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from django_tenants.utils import schema_context
 
 from apps.accelerators.configuration import InstallReport
-from apps.accelerators.services import template_install
+from apps.accelerators.models import FlowTemplate
+from apps.accelerators.services import template_allowed, template_install
 from apps.common.errors import ApplicationError
 from apps.tenants.domains import domain_problem
 from apps.tenants.errors import DomainError
-from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
-from apps.tenants.plans import customer_plan_set, template_allowed
+from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.plans import customer_plan_set
 from apps.tenants.services import customer_onboard
 
 

@@ -8,8 +8,8 @@ from django.db import transaction
 
 from apps.common.history import save_attributed
 from apps.tenants.choices import Feature
-from apps.tenants.errors import PlanError, PlanFeatureDenied
-from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
+from apps.tenants.errors import PlanError
+from apps.tenants.models import Customer, Partner, Plan, User
 
 
 def plan_allows(customer: Customer | None, feature: str) -> bool:
@@ -48,16 +48,6 @@ def route_feature(match) -> str | None:
         if route == match.view_name and needed <= kwargs:
             return feature
     return None
-
-
-def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
-    """Refuse (``PlanFeatureDenied``) a premium template to a customer whose plan does not include them.
-
-    Every install path calls this: the partner site's onboarding and template install, and should the
-    tenant admin or the API install templates, they too."""
-    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
-        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
-                                "include premium templates.")
 
 
 def plan_denied_message(customer: Customer, feature: str) -> str:

@@ -7,10 +7,11 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.accelerators.models import FlowTemplate
 from apps.accelerators.services import templates_sync_builtin
 from apps.runs.models import Flow
 from apps.tenants.choices import SlaStatus
-from apps.tenants.models import Customer, CustomerHealth, Domain, FlowTemplate, Plan
+from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
 
 HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
                "/customers/alpha/review/2026-01/"]

@@ -7,13 +7,13 @@ from django.core.management import call_command
 from django_tenants.utils import schema_context
 
 from apps.accelerators.configuration import ConfigurationError, configuration_export, configuration_install
+from apps.accelerators.models import FlowTemplate
 from apps.accelerators.services import template_install, templates_for_customer, templates_sync_builtin
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, VersionStatus
 from apps.runs import engine
 from apps.runs.models import Flow
-from apps.tenants.models import FlowTemplate
 from tests.factories import PartnerFactory
 
 
