@@ -35,7 +35,8 @@ TEMPLATE = "approved-time-to-journal"
 
 def install(customer, masters) -> None:
     """The accelerator as a partner installs it, with the demo's connections (see apps/demo/flows.py)."""
-    from apps.accelerators.services import template_install, templates_for_customer
+    from apps.accelerators.selectors import templates_for_customer
+    from apps.accelerators.services import template_install
     from apps.connectors.services import connection_create
 
     connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0})

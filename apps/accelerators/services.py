@@ -1,28 +1,27 @@
-"""Accelerators: built-in templates shipped as YAML, partner templates in the database, one-action install."""
+"""Accelerators: built-in templates shipped as YAML, partner templates in the database, one-action install, and
+onboarding a customer with a plan and a template (the partner site's action that spans tenants and templates)."""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from django import forms
-from django.db.models import Q, QuerySet
+from django_tenants.utils import schema_context
 
 from apps.accelerators.configuration import ConfigurationError, InstallReport, configuration_install
 from apps.accelerators.models import FlowTemplate
+from apps.accelerators.selectors import templates_for_customer
+from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
 from apps.tenants.choices import Feature
-from apps.tenants.errors import PlanFeatureDenied
-from apps.tenants.models import Customer
-from apps.tenants.plans import plan_allows
+from apps.tenants.domains import domain_problem
+from apps.tenants.errors import DomainError, PlanFeatureDenied
+from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.plans import customer_plan_set, plan_allows
+from apps.tenants.services import customer_onboard
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
-
-
-def templates_for_customer(customer: Customer) -> QuerySet[FlowTemplate]:
-    """Weft's built-in templates and the customer's partner's own."""
-    return FlowTemplate.objects.filter(Q(partner__isnull=True) | Q(partner_id=customer.partner_id))
 
 
 def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
@@ -62,31 +61,48 @@ def template_install(*, template: FlowTemplate, variables: dict, customer: Custo
                                  source=f"{template.slug}@{template.version}")
 
 
-class TemplateInstallForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=FlowTemplate.objects.none())
-    variables = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 6, "cols": 80}), required=False,
-        help_text='JSON object of variables, e.g. {"erp_connection": "tryton"}; blank uses the defaults.',
-    )
+def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
+                              acting_user: User | None) -> InstallReport:
+    """Install ``template`` into ``customer``'s schema, if its plan allows the template."""
+    template_allowed(customer=customer, template=template)
+    with schema_context(customer.schema_name):
+        return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
 
-    def __init__(self, *args, tenant: Customer, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(tenant)
-        lines = []
-        for template in self.fields["template"].queryset:
-            names = ", ".join(f"{k} (default {v.get('default')!r})" if isinstance(v, dict) else k
-                              for k, v in (template.definition.get("variables") or {}).items())
-            lines.append(f"{template.name}: {names or 'no variables'}")
-        self.fields["variables"].help_text += "\n" + "\n".join(lines)
 
-    def clean_variables(self) -> dict:
-        raw = (self.cleaned_data.get("variables") or "").strip()
-        if not raw:
-            return {}
+@dataclass
+class OnboardingOutcome:
+    customer: Customer
+    messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def customer_onboard_from_template(
+    *, partner: Partner, name: str, slug: str, domain: str | None, admin_email: str, plan: Plan | None,
+    template: FlowTemplate | None, variables: dict, acting_user: User | None,
+) -> OnboardingOutcome:
+    """Onboard a customer onto ``plan`` and install ``template``. A plan that forbids the template is
+    refused before anything is made; a template that fails to install leaves the customer onboarded
+    (without it) and says why, so it can be installed from the customer's page once fixed."""
+    if plan is not None and template is not None:
+        template_allowed(customer=Customer(partner=partner, plan=plan), template=template)
+    problem = domain and domain_problem(domain.strip().lower(), customer=Customer(partner=partner))
+    if problem:
+        raise DomainError(problem)
+    result = customer_onboard(partner=partner, slug=slug, name=name, domain=domain or None,
+                              admin_email=admin_email, acting_user=acting_user)
+    outcome = OnboardingOutcome(customer=result.customer, messages=list(result.messages))
+    if result.admin_password:
+        outcome.warnings.append(f"Initial password for {result.admin_user.username}: {result.admin_password} "
+                                "(shown once; ask them to change it).")
+    if plan is not None and result.customer.plan_id != plan.pk:
+        customer_plan_set(customer=result.customer, plan=plan, acting_user=acting_user, reason="Onboarded on plan")
+        outcome.messages.append(f"On the {plan.name} plan.")
+    if template is not None:
         try:
-            value = json.loads(raw)
-        except ValueError as error:
-            raise forms.ValidationError(f"Not JSON: {error}") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Give a JSON object.")
-        return value
+            report = customer_template_install(customer=result.customer, template=template, variables=variables,
+                                               acting_user=acting_user)
+        except ApplicationError as error:
+            outcome.warnings.append(f"{template.name} was not installed: {error.message}")
+        else:
+            outcome.messages.append(f"{template.name} installed: {len(report.created)} created.")
+    return outcome

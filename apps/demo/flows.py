@@ -10,7 +10,8 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
-from apps.accelerators.services import template_install, templates_for_customer
+from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.services import template_install
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.models import Connection

@@ -16,8 +16,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
+from apps.accelerators import services
 from apps.common.errors import ApplicationError
-from apps.portal import dashboards, forms, services
+from apps.portal import dashboards, forms
 from apps.portal.health import customer_health_refresh
 from apps.portal.reports import chart_config
 from apps.portal.selectors import partner_overview

@@ -8,7 +8,8 @@ from django_tenants.utils import schema_context
 
 from apps.accelerators.configuration import ConfigurationError, configuration_export, configuration_install
 from apps.accelerators.models import FlowTemplate
-from apps.accelerators.services import template_install, templates_for_customer, templates_sync_builtin
+from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.services import template_install, templates_sync_builtin
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, VersionStatus

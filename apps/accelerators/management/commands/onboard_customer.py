@@ -1,5 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
+from django_tenants.utils import schema_context
 
+from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.services import template_install
 from apps.common.errors import ApplicationError
 from apps.tenants import services
 from apps.tenants.models import Partner
@@ -38,10 +41,6 @@ class Command(BaseCommand):
             self._install_templates(result.customer, template, dict(v.split("=", 1) for v in var if "=" in v))
 
     def _install_templates(self, customer, slugs: list[str], variables: dict) -> None:
-        from django_tenants.utils import schema_context
-
-        from apps.accelerators.services import template_install, templates_for_customer
-
         with schema_context(customer.schema_name):
             for slug in slugs:
                 found = templates_for_customer(customer).filter(slug=slug).order_by("-version").first()
