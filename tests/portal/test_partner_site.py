@@ -164,7 +164,7 @@ def test_overview_search_and_the_cap_on_listed_rows(cast, partner_site, analyst,
     partner_site.client.force_login(analyst)
     found = partner_site.get("/", q="BET").text
     assert 'data-customer="beta"' in found and 'data-customer="alpha"' not in found
-    monkeypatch.setattr("apps.portal.partner.OVERVIEW_ROWS", 1)
+    monkeypatch.setattr("apps.portal.views.partner.OVERVIEW_ROWS", 1)
     capped = partner_site.get("/").text
     assert capped.count('<tr data-customer="') == 1 and "Show all" in capped
     assert 'data-figure="customers">2<' in capped  # totals still cover every customer

@@ -19,7 +19,7 @@ from apps.exceptions.choices import ACTIVE_STATUSES
 from apps.exceptions.selectors import ExceptionFilter
 from apps.portal import dashboards, forms, reports
 from apps.portal.selectors import flows_with_status
-from apps.portal.views import portal_view
+from apps.portal.views.shared import portal_view
 from apps.reporting.exports import csv_response
 from apps.reporting.filters import FILTER_PARAMS
 from apps.tenants.branding import brand_for_partner
