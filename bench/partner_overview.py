@@ -86,7 +86,7 @@ def _partner_with_real_tenants(count: int):
 def _refresh_times(tenants) -> dict:
     from django_tenants.utils import schema_context
 
-    from apps.portal.health import customer_health_refresh
+    from apps.reporting.health import customer_health_refresh
 
     timings = []
     for _ in range(5):

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django_tenants.utils import schema_context
 
-from apps.portal.health import customer_health_refresh
+from apps.reporting.health import customer_health_refresh
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
 from apps.tenants.plans import customer_plan_set, plan_create

@@ -23,7 +23,7 @@ from apps.exceptions.classify import signature
 from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
 from apps.runs.models import Flow, FlowDirection, Run, RunStatus
-from apps.runs.outbound import pending_records
+from apps.runs.selectors import pending_records
 
 
 @dataclass

@@ -27,7 +27,6 @@ from datetime import datetime
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -41,6 +40,7 @@ from apps.mappings.validation import RuleSpec, Verdict, validate
 from apps.runs.engine import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
 from apps.runs.ledger import run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus
+from apps.runs.selectors import pending_records
 
 ITEM_ATTEMPTS = 3
 # A slow target's writes are recorded (and the run's lease renewed) at least this often, not only per batch.
@@ -120,17 +120,6 @@ def _next_ids(run: Run, *, limit: int) -> list[int]:
     if run.record_ids is not None:
         return [i for i in sorted(run.record_ids) if i > after][:limit]
     return list(pending_records(run.flow).filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:limit])
-
-
-def pending_records(flow):
-    """Hub records this outbound flow still has to send, change or reverse."""
-    model = OBJECT_MODELS[flow.object_type]
-    refs = ExternalRef.objects.filter(connection=flow.connection, object_type=flow.object_type,
-                                      canonical_id=OuterRef("pk"))
-    in_sync = refs.filter(last_synced_hash=OuterRef("content_hash"))
-    queryset = model.objects.annotate(sent=Exists(refs), in_sync=Exists(in_sync))
-    live = Q(deleted_at__isnull=True) & ~Q(in_sync=True)
-    return queryset.filter(live | Q(deleted_at__isnull=False, sent=True)).exclude(source_connection=flow.connection)
 
 
 def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_version=None) -> list[Plan]:

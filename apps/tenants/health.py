@@ -1,7 +1,7 @@
 """The public-schema health summary of each customer, and the SLA judgement made from it.
 
 The partner overview reads ``CustomerHealth`` only. Rows are written here from figures computed inside
-the customer's schema (by ``apps.portal.tasks.customer_health_refresh``); ``stale`` is a claim flag so
+the customer's schema (by ``apps.reporting.tasks.customer_health_refresh``); ``stale`` is a claim flag so
 a burst of finished runs queues one refresh, not one per run.
 """
 

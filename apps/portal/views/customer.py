@@ -18,10 +18,10 @@ from apps.exceptions import services as exception_services
 from apps.exceptions.choices import ACTIVE_STATUSES
 from apps.exceptions.selectors import ExceptionFilter
 from apps.portal import dashboards, forms, reports
-from apps.portal.selectors import flows_with_status
 from apps.portal.views.shared import portal_view
 from apps.reporting.exports import csv_response
 from apps.reporting.filters import FILTER_PARAMS
+from apps.runs.selectors import flows_with_status
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import Capability
 from apps.tenants.plans import plan_allows, plan_denied_message

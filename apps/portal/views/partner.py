@@ -19,11 +19,11 @@ from django_tenants.utils import schema_context
 from apps.accelerators import services
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
-from apps.portal.health import customer_health_refresh
 from apps.portal.reports import chart_config
 from apps.portal.selectors import partner_overview
 from apps.portal.templatetags import portal as portal_tags
 from apps.portal.views.shared import partner_staff_view
+from apps.reporting.health import customer_health_refresh
 from apps.tenants import access, plans, usage
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import Capability, SlaStatus
