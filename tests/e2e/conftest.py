@@ -55,7 +55,7 @@ class Fanout:
 def fanout(monkeypatch) -> Fanout:
     switch = Fanout()
     original = engine.hub_changed
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": switch.inline}))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: original(**{**kw, "inline": switch.inline}))
     return switch
 
 
