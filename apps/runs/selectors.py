@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.canonical.models import OBJECT_MODELS, ExternalRef
-from apps.runs.models import Flow, Run, RunStatus
+from apps.runs.models import Flow, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
 GOOD_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
@@ -37,7 +37,8 @@ def failed_runs_since(*, hours: int) -> int:
 
 
 def pending_records(flow):
-    """Hub records this outbound flow still has to send, change or reverse."""
+    """Hub records this outbound flow still has to send, change or reverse. Reporting states the same rule in SQL
+    for live time entries (``apps.reporting.store.pending_sql``); tests/reporting/test_rules_agree.py compares them."""
     model = OBJECT_MODELS[flow.object_type]
     refs = ExternalRef.objects.filter(connection=flow.connection, object_type=flow.object_type,
                                       canonical_id=OuterRef("pk"))
@@ -45,3 +46,9 @@ def pending_records(flow):
     queryset = model.objects.annotate(sent=Exists(refs), in_sync=Exists(in_sync))
     live = Q(deleted_at__isnull=True) & ~Q(in_sync=True)
     return queryset.filter(live | Q(deleted_at__isnull=False, sent=True)).exclude(source_connection=flow.connection)
+
+
+def mapping_recent_source_payload(mapping) -> dict | None:
+    """The latest source record the ledger holds for a flow using ``mapping`` (the mapping preview's sample)."""
+    return (RunItem.objects.filter(run__flow__mapping=mapping).exclude(payload_before=None)
+            .order_by("-created_at").values_list("payload_before", flat=True).first())
