@@ -22,6 +22,7 @@ from django.db import connection
 
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
+from apps.reporting.models import ActualWeek, PlanWeek, ReconciliationWeek, TimeWeek
 from apps.reporting.sql import T, fetch, scope, where
 from apps.runs.models import SYNCED_OUTCOMES
 
@@ -108,7 +109,6 @@ def time_rows(filters: ReportFilters, start: date, end: date, group: tuple[str, 
     """Live, not rejected time for work dates start..end in the filters' scope, summed per ``group`` (columns of
     ``TIME_COLUMNS``), as a subquery: the stored whole pieces plus the days at the window's edges live, or all
     of it live when nothing is stored. Callers add the rows up again per their group (sums of sums)."""
-    from apps.reporting.models import TimeWeek
 
     te_clauses, te_params = scope(filters, "te")
     first, last = whole_pieces(start, end)
@@ -149,7 +149,6 @@ def week_sources(filters: ReportFilters, start: date, end: date, planned: dict |
     """Subqueries of planned and actual hours per (person, project, week) in whole weeks start..end, and their
     parameters: ``planned`` (from ``selectors.planned_by_week``) and live time, or when ``planned`` is None
     the stored ``PlanWeek`` and ``ActualWeek``."""
-    from apps.reporting.models import ActualWeek, PlanWeek
 
     if planned is not None:
         time, params = time_rows(filters, start, end, ("person_id", "project_id", "week"), stored=False)
@@ -271,7 +270,6 @@ def reconciliation_totals(filters: ReportFilters, flows, start: date, end: date,
                           stored_ids: set[int]) -> list[dict]:
     """Per flow, project and week (as the target reports it) in whole weeks start..end: the source and target
     sums, NULL where that side has nothing. Stored flows read ``ReconciliationWeek``; the others are live."""
-    from apps.reporting.models import ReconciliationWeek
 
     parts, params = [], []
     stored = [f.pk for f in flows if f.pk in stored_ids]

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
+from apps.runs.schedules import flow_schedule_sync
 from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
 from apps.tenants.choices import Capability
 
@@ -24,7 +25,6 @@ class FlowAdmin(TenantModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        from apps.runs.schedules import flow_schedule_sync
 
         flow_schedule_sync(flow=obj)
 

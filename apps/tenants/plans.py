@@ -10,6 +10,7 @@ from apps.common.history import save_attributed
 from apps.tenants.choices import Feature
 from apps.tenants.errors import PlanError
 from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.usage import usage_plan_note
 
 
 def plan_allows(customer: Customer | None, feature: str) -> bool:
@@ -83,7 +84,6 @@ def plan_update(*, plan: Plan, changes: dict, acting_user: User | None, reason: 
 
 def customer_plan_set(*, customer: Customer, plan: Plan | None, acting_user: User | None, reason: str = "") -> Customer:
     """Put ``customer`` on ``plan`` (one of its partner's active plans), from this month on."""
-    from apps.tenants.usage import usage_plan_note
 
     if plan is not None and plan.partner_id != customer.partner_id:
         raise PlanError("That plan belongs to another partner.")

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from apps.canonical import models as hub_models
+from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting.filters import ReportFilters
 from apps.reporting.sql import T, fetch, where
 from apps.reporting.tables import Column, Table
@@ -26,7 +27,6 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
 
     Amount is the invoice total; ``start``/``end`` filter on the issue date (undated invoices always show).
     """
-    from apps.exceptions.models import ExceptionRecord, IntegrationException
 
     records, exceptions = ExceptionRecord._meta.db_table, IntegrationException._meta.db_table
     line_expense = hub_models.InvoiceLine.expenses.through._meta.db_table

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
+from apps.reporting.models import Snapshot
 from apps.reporting.sql import T, fetch, month_start, next_month
 from apps.runs.models import Flow, FlowDirection
 
@@ -52,7 +53,6 @@ def outbound_flows(filters: ReportFilters, object_type: str) -> list[Flow]:
 
 def stored_snapshot():
     """The stored figures' ``Snapshot`` (None before the first refresh: figures are then computed live)."""
-    from apps.reporting.models import Snapshot
 
     return Snapshot.objects.filter(name=SNAPSHOT).first()
 

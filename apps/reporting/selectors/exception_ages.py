@@ -7,6 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from apps.exceptions.choices import Kind, Severity
+from apps.exceptions.models import IntegrationException
 from apps.reporting.filters import ReportFilters
 from apps.reporting.sql import T, fetch, where
 from apps.reporting.tables import Column, Table
@@ -43,8 +45,6 @@ def exceptions_by_kind_age(*, filters: ReportFilters) -> Table:
     Money at risk is each exception's open amount in its main currency (apps.exceptions keeps it).
     Age is counted to now, or to the end of ``as_of``.
     """
-    from apps.exceptions.choices import Kind, Severity
-    from apps.exceptions.models import IntegrationException
 
     table = IntegrationException._meta.db_table
     clauses, params = _exception_scope(filters)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from apps.exceptions.models import ExceptionRecord
 from apps.reporting.filters import ReportFilters
+from apps.reporting.models import InvoiceCycle, ReportingSettings, Snapshot
 from apps.reporting.selectors.common import CENT, SNAPSHOT, ZERO
 from apps.reporting.sql import T, fetch, monday, where
 from apps.reporting.tables import Column, Table
@@ -24,7 +26,6 @@ def roi(*, filters: ReportFilters, assumptions: dict | None = None) -> Table:
     raised as exceptions in those weeks × minutes each ÷ 60 (never below 0); value = hours × hourly cost.
     ``assumptions`` override the stored ``ReportingSettings`` for a what-if.
     """
-    from apps.reporting.models import ReportingSettings
 
     settings = ReportingSettings.current()
     values = _roi_assumptions(settings, assumptions or {})
@@ -95,8 +96,6 @@ def invoice_cycles_sql(invoices: str = "TRUE") -> str:
 
 
 def _invoice_cycles(filters: ReportFilters, start: date, end: date, go_live: date | None) -> dict[bool, dict]:
-    from apps.reporting.models import InvoiceCycle, Snapshot
-
     stored = Snapshot.objects.filter(name=SNAPSHOT).exists()
     source = InvoiceCycle._meta.db_table if stored else f"({invoice_cycles_sql()})"
     clauses, params = ["c.issue_date BETWEEN %s AND %s"], [start, end]
@@ -116,7 +115,6 @@ def _invoice_cycles(filters: ReportFilters, start: date, end: date, go_live: dat
 
 def _flagged_weeks(filters: ReportFilters, first: date, last: date) -> int:
     """Project-weeks reconciliation raised as exceptions (open or since cleared) in the weeks from first to last."""
-    from apps.exceptions.models import ExceptionRecord
 
     records = ExceptionRecord.objects.filter(exception__kind="reconciliation", context__week__gte=first.isoformat(),
                                              context__week__lte=last.isoformat())

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
+from apps.reporting.models import UnpostedEntry
 from apps.reporting.selectors import common
 from apps.reporting.selectors.common import ZERO, _as_of, outbound_flows
 from apps.reporting.sql import T, fetch, scope, where
@@ -38,7 +39,6 @@ def unposted_time(*, filters: ReportFilters) -> Table:
     snapshot ``services.reporting_refresh`` stores after each finished run when there is one (the notes
     say as of when), else computed live.
     """
-    from apps.reporting.models import UnpostedEntry
 
     flows = outbound_flows(filters, ObjectType.TIME_ENTRY)
     if not flows:

@@ -3,6 +3,7 @@ import time
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.tenants import services
 
 
@@ -16,7 +17,6 @@ class Command(BaseCommand):
         services.tenant_template_ensure(verbosity=quiet["verbosity"])
         call_command("migrate_schemas", tenant=True, **quiet)
         call_command("weft_schedules", verbosity=quiet["verbosity"])
-        from apps.accelerators.services import templates_sync_builtin
 
         templates_sync_builtin()
         self.stdout.write(f"Database ready ({time.monotonic() - started:.1f} s).")

@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.demo import partners as demo
+from apps.demo.escalation import demo_escalation_seed
+from apps.demo.flows import demo_flows_seed
+from apps.demo.plans import demo_portal_seed
+from apps.tenants.models import Customer
 
 
 class Command(BaseCommand):
@@ -26,9 +31,6 @@ class Command(BaseCommand):
         """Each demo customer gets the journal accelerator and a week of time run through it (first time only)."""
         from django_tenants.utils import schema_context
 
-        from apps.accelerators.services import templates_sync_builtin
-        from apps.demo.flows import demo_flows_seed
-        from apps.tenants.models import Customer
 
         templates_sync_builtin()
         for customer in Customer.objects.firms().filter(slug__in=[c[1] for c in demo.CUSTOMERS]):
@@ -38,14 +40,12 @@ class Command(BaseCommand):
 
     def _seed_portal(self) -> None:
         """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""
-        from apps.demo.plans import demo_portal_seed
 
         for line in demo_portal_seed([p["slug"] for p in demo.PARTNERS], [c[1] for c in demo.CUSTOMERS]):
             self.stdout.write(f"  {line}")
 
     def _seed_escalation(self) -> None:
         """Each demo partner's default escalation policy: the bad rows' digest reaches the local outbox."""
-        from apps.demo.escalation import demo_escalation_seed
 
         for line in demo_escalation_seed([p["slug"] for p in demo.PARTNERS]):
             self.stdout.write(f"  {line}")
