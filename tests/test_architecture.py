@@ -31,8 +31,8 @@ class Edge:
     target: str  # app
     module: str  # the importing module, dotted
     line: int
-    what: str  # the imported module, or the dotted string
-    kind: str  # "import", or "name" (a dotted string)
+    what: str  # the imported module (or module.name), or the dotted string
+    kind: str  # "import", "typing" (under ``if TYPE_CHECKING``), or "name" (a dotted string)
     in_function: str | None  # the enclosing function, if any
     text: str  # the import's source line and the line above it (for the cycle comment)
 
@@ -90,6 +90,14 @@ def _enclosing_functions(tree: ast.AST) -> dict[int, str]:
     return inside
 
 
+def _typing_only(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            found |= {id(inner) for statement in node.body for inner in ast.walk(statement)}
+    return found
+
+
 def edges() -> list[Edge]:
     found = []
     for path in sorted(APPS.rglob("*.py")):
@@ -98,13 +106,14 @@ def edges() -> list[Edge]:
         source = path.read_text()
         lines = source.splitlines()
         tree = ast.parse(source)
-        docstrings, functions = _docstrings(tree), _enclosing_functions(tree)
+        docstrings, functions, typing_only = _docstrings(tree), _enclosing_functions(tree), _typing_only(tree)
         for node in ast.walk(tree):
-            kind = "import"
+            kind = "typing" if id(node) in typing_only else "import"
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                targets = [_resolve(module, path, node)]
+            elif isinstance(node, ast.ImportFrom):  # "from apps.runs import engine": the module, or the name in it
+                base = _resolve(module, path, node)
+                targets = [f"{base}.{alias.name}" for alias in node.names]
             elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
                 targets, kind = [match.group(0) for match in DOTTED.finditer(node.value)], "name"
             else:
@@ -170,6 +179,21 @@ def test_no_cycles_between_apps():
         _where(e) for e in edges() if {e.source, e.target} <= group and e.source != e.target
         and order[e.target] >= order[e.source]})) for group in tangles]
     assert not tangles, "apps that depend on each other:\n" + "\n".join(detail)
+
+
+def test_no_cycles_between_modules_inside_an_app():
+    """Inside an app too, modules form layers (the engine over the run lease and the slices; exceptions' ingest over
+    its services): no module imports one that imports it back. Imports for type hints only do not count."""
+    modules = {_module(path) for path in APPS.rglob("*.py")}
+    graph: dict[str, set[str]] = defaultdict(set)
+    for edge in edges():
+        target = edge.what
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        if edge.kind == "import" and target and target != edge.module and ".migrations." not in edge.module:
+            graph[edge.module].add(target)
+    tangles = _tangles(graph)
+    assert not tangles, "modules that import each other:\n" + "\n".join(str(sorted(group)) for group in tangles)
 
 
 def test_imports_inside_functions_name_the_cycle_they_break():

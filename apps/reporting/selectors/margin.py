@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
+import apps.reporting.selectors.common as common
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
-from apps.reporting.selectors import common
 from apps.reporting.selectors.common import CENT, ZERO, _month_window, _projects, _stored_note, ratio
 from apps.reporting.sql import T, fetch, scope, where
 from apps.reporting.store import time_rows

@@ -9,8 +9,8 @@ from itertools import repeat
 
 from django.db import connection
 
+import apps.reporting.selectors.common as common
 from apps.reporting.filters import ReportFilters
-from apps.reporting.selectors import common
 from apps.reporting.selectors.common import CENT, _as_of
 from apps.reporting.sql import T, fetch, monday, scope, where, workdays
 from apps.reporting.store import week_sources

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import apps.reporting.selectors.common as common
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
-from apps.reporting.selectors import common
 from apps.reporting.selectors.common import CENT, ZERO, _as_of, _projects, outbound_flows
 from apps.reporting.sql import monday
 from apps.reporting.store import reconciliation_totals

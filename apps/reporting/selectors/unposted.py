@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
+import apps.reporting.selectors.common as common
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
 from apps.reporting.models import UnpostedEntry
-from apps.reporting.selectors import common
 from apps.reporting.selectors.common import ZERO, _as_of, outbound_flows
 from apps.reporting.sql import T, fetch, scope, where
 from apps.reporting.store import unposted_entries_sql

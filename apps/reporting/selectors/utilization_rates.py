@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import apps.reporting.selectors.common as common
 from apps.canonical.models import Person
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
-from apps.reporting.selectors import common
 from apps.reporting.selectors.common import CENT, ZERO, _month_window, _months, _stored_note, ratio
 from apps.reporting.sql import fetch, next_month, workdays
 from apps.reporting.store import time_rows
