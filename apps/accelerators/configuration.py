@@ -19,6 +19,7 @@ from apps.canonical.services import ownership_set
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
 from apps.connectors.models import Connection
+from apps.connectors.selectors import connection_by_slug
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, RuleSet, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
@@ -118,7 +119,7 @@ def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
 
 
 def _connection(slug: str) -> Connection:
-    found = Connection.objects.filter(slug=slug).first()
+    found = connection_by_slug(slug)
     if found is None:
         raise ConfigurationError(f"No connection {slug!r} exists in this customer; create it first or set the "
                                  "variable to an existing connection.")
