@@ -2,7 +2,7 @@
 
 A customer's health in a few numbers is computed inside its schema (``customer_health_compute``, plus each
 flow's sync status) and stored in a small public-schema table through the tenants service that owns it
-(``apps.tenants.health``), so the partner overview reads one table instead of switching through every
+(``apps.tenants.health_summary``), so the partner overview reads one table instead of switching through every
 customer's schema. It is refreshed after runs finish (``run_finished_record``: one refresh queued per burst)
 and by the ``platform:customer-health`` schedule. A finished run is metered here too: one run, and the
 records it synced (``Run.records_synced``, the one definition of "synced") into the month's usage
@@ -27,7 +27,7 @@ from apps.reporting.filters import ReportFilters
 from apps.reporting.selectors import unposted_time
 from apps.runs.models import SYNCED_OUTCOMES, Flow, Run, RunItem, RunStatus
 from apps.runs.selectors import failed_runs_since, flows_with_status
-from apps.tenants.health import HealthFigures, health_claim, health_mark_stale, health_store
+from apps.tenants.health_summary import HealthFigures, health_claim, health_mark_stale, health_store
 from apps.tenants.models import Customer, CustomerHealth
 from apps.tenants.tasks import tenant_task_enqueue
 from apps.tenants.usage import usage_record

@@ -17,7 +17,7 @@ from apps.reporting.health import customer_health_refresh
 from apps.runs.models import Run, RunStatus
 from apps.runs.signals import run_finished
 from apps.tenants.choices import SlaStatus
-from apps.tenants.health import HealthFigures, sla_assess
+from apps.tenants.health_summary import HealthFigures, sla_assess
 from apps.tenants.models import Customer, CustomerHealth
 from apps.tenants.tasks import every_tenant_run
 from tests.reporting.dataset import build
