@@ -19,6 +19,7 @@ from apps.connectors.kinds.base import Page
 from apps.connectors.kinds.rest.webhooks import BAD_SIGNATURE
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_kind
+from apps.runs import engine
 from apps.runs.engine import run_finish
 from apps.runs.errors import EventInvalid, EventTooLarge, RunError, WebhookRefused
 from apps.runs.events import register_event_handler
@@ -79,5 +80,6 @@ def _store(event, *, deleted: bool) -> None:
         run = Run.objects.create(flow=flow, connection=flow.connection, object_name=flow.object_name,
                                  object_type=flow.object_type, trigger=Trigger.WEBHOOK, status=RunStatus.RUNNING,
                                  record_ids=[], started_at=timezone.now())
-        inbound_page_store(run, kind, Page(records=[record], next_cursor=None), inline_fanout=True, deleted=deleted)
+        inbound_page_store(run, kind, Page(records=[record], next_cursor=None), announce=engine.hub_changed,
+                           inline_fanout=True, deleted=deleted)
         run_finish(run)

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from apps.accelerators.configuration import configuration_install
 from apps.canonical.models import Customer
 from apps.connectors.manifests import manifest_template_install
 from apps.connectors.services import connection_create
-from apps.runs.configuration import configuration_install
 from apps.runs.models import InboundEvent
 from tests.conftest import host
 

@@ -19,6 +19,7 @@ from apps.common.errors import ErrorCategory
 from apps.common.http import OutboundClient
 from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError
+from apps.connectors.oauth2 import MemoryTokenStore, TokenManager
 from apps.connectors.ratelimit import RateLimit
 
 
@@ -179,8 +180,6 @@ class ConnectorKind:
     def oauth2_tokens(self):
         """A token manager for the connection's OAuth2 grant, or None when its credentials are a fixed token (no
         refresh token and no client credentials to renew it with)."""
-        from apps.connectors.oauth2 import MemoryTokenStore, TokenManager
-
         spec, credentials = self.oauth2_spec(), self.context.credentials
         renewable = credentials.get("refresh_token") or (
             spec is not None and spec.grant == "client_credentials" and credentials.get("client_id"))

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.runs import services
+from apps.runs.rest_webhooks import vendor_event_receive
 
 
 class InboundWebhookApi(APIView):
@@ -39,8 +40,6 @@ class VendorWebhookApi(InboundWebhookApi):
     connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
 
     def post(self, request, connection_slug: str) -> Response:
-        from apps.runs.rest_webhooks import vendor_event_receive
-
         receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,
                                         method=request.method, url=request.build_absolute_uri(), body=request.body)
         new = [r.event.event_id for r in receipts if r.created]

@@ -12,6 +12,7 @@ the one outbound HTTP client.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,10 +37,13 @@ from apps.connectors.kinds.base import (
     TestResult,
     WriteResult,
 )
-from apps.connectors.kinds.rest.client import RestClient, oauth2_spec
+from apps.connectors.kinds.rest.client import RestClient, base_url, oauth2_spec
+from apps.connectors.kinds.rest.live_check import OpenAPICheck
 from apps.connectors.kinds.rest.manifest import Manifest, getter, search, uses_placeholder
 from apps.connectors.kinds.rest.paging import Incremental, Paginator, to_time
 from apps.connectors.kinds.rest.render import Variables, render, render_path
+from apps.connectors.kinds.rest.webhooks import BAD_SIGNATURE, webhook_events, webhook_verify
+from apps.connectors.manifests import manifest_for_settings, openapi_document_for_settings
 from apps.connectors.oauth2 import MemoryTokenStore
 from apps.connectors.ratelimit import RateLimit
 
@@ -223,10 +227,6 @@ class RestKind(ConnectorKind):
 
     def webhook_events(self, *, headers, method: str, url: str, body: bytes, now: float) -> list:
         """Verify a vendor's webhook request by the manifest's scheme and return its events (``VendorEvent``)."""
-        import json
-
-        from apps.connectors.kinds.rest.webhooks import BAD_SIGNATURE, webhook_events, webhook_verify
-
         if not self.manifest.webhooks:
             raise ConnectorError(BAD_SIGNATURE, permanent=True, category=ErrorCategory.AUTH)
         secret = str(self.context.credentials.get(self.manifest.webhooks.get("secret", "webhook_secret")) or "")
@@ -267,10 +267,6 @@ class RestKind(ConnectorKind):
         return self._client
 
     def _openapi_check(self):
-        from apps.connectors.kinds.rest.client import base_url
-        from apps.connectors.kinds.rest.live_check import OpenAPICheck
-        from apps.connectors.manifests import openapi_document_for_settings
-
         document = openapi_document_for_settings(self.context.settings)
         if not document:
             raise ConnectorError(f"{self.manifest.name}: openapi.validate is on but no OpenAPI document is stored "
@@ -419,8 +415,6 @@ def _safely(read, record: Any) -> Any:
 
 def connection_manifest(settings: dict) -> Manifest:
     """The manifest a connection's settings name (stored, by slug) or carry (inline, for "Try it")."""
-    from apps.connectors.manifests import manifest_for_settings
-
     return manifest_for_settings(settings)
 
 
