@@ -76,7 +76,7 @@ def connection_kind(connection: Connection) -> ConnectorKind:
     def http_factory(base_url: str, headers: dict) -> OutboundClient:
         return OutboundClient(
             base_url=base_url, name=connection.name, headers=headers, limiter=limiter,
-            allow_private_network=connection.allow_private_network,
+            allow_private_network=connection.allow_private_network, kind=connection.kind,
         )
 
     context = KindContext(

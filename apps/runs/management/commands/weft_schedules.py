@@ -17,6 +17,8 @@ PLATFORM_SCHEDULES = [
     ("platform:customer-health", "apps.tenants.tasks.every_tenant_run", Schedule.MINUTES, 15,
      "'apps.portal.tasks.customer_health_refresh'"),
     # Reconciliation of the last 8 settled weeks, raising and clearing exceptions (apps/reporting/tasks.py).
+    # Cluster heartbeat: proves scheduler, broker and a worker are alive; /readyz and /metrics read it (apps/ops).
+    ("platform:cluster-heartbeat", "apps.ops.tasks.heartbeat", Schedule.MINUTES, 1, ""),
     ("platform:reconciliation-check", "apps.tenants.tasks.every_tenant_run", Schedule.DAILY, None,
      "'apps.reporting.tasks.reconciliation_check'"),
 ]
