@@ -31,6 +31,15 @@ def log_context(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
+def bind_log_context(**fields: object) -> None:
+    """Add ``fields`` until ``clear_log_context()``: for a request, whose last log line comes after its middleware."""
+    _context.set({**_context.get(), **{k: str(v) for k, v in fields.items() if v is not None}})
+
+
+def clear_log_context() -> None:
+    _context.set({})
+
+
 def current_log_context() -> dict[str, str]:
     return dict(_context.get())
 

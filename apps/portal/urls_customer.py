@@ -20,5 +20,4 @@ urlpatterns = [
     path("plan/", customer.plan, name="portal-plan"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,6 +1,7 @@
 """One customer out and back: export, drop the customer and its schema, import; every figure is unchanged,
 its people can still read them, its files are back, and its secrets never left sealed."""
 
+import io
 import tarfile
 
 import pytest
@@ -48,7 +49,7 @@ def test_a_customer_exported_dropped_and_imported_has_the_same_figures(delta, tm
     before = _figures("delta")
     assert before["unposted-time"]["rows"], "the data set has figures to compare"
     archive = tmp_path / "delta.weft.tar.gz"
-    call_command("tenant_export", "delta", "-o", str(archive), stdout=open(tmp_path / "out.txt", "w"))
+    call_command("tenant_export", "delta", "-o", str(archive), stdout=io.StringIO())
 
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the test's transaction: check the data set's keys now
@@ -58,7 +59,7 @@ def test_a_customer_exported_dropped_and_imported_has_the_same_figures(delta, tm
         assert cursor.fetchone()[0] == 0
     assert not Customer.objects.filter(slug="delta").exists() and not Domain.objects.filter(tenant_id=delta.pk)
 
-    call_command("tenant_import", str(archive), stdout=open(tmp_path / "in.txt", "w"))
+    call_command("tenant_import", str(archive), stdout=io.StringIO())
 
     restored = Customer.objects.get(slug="delta")
     assert _figures("delta") == before
@@ -76,7 +77,7 @@ def test_a_customer_exported_dropped_and_imported_has_the_same_figures(delta, tm
 
 def test_the_archive_holds_secrets_only_sealed(delta, tmp_path):
     archive = tmp_path / "delta.weft.tar.gz"
-    call_command("tenant_export", "delta", "-o", str(archive), stdout=open(tmp_path / "out.txt", "w"))
+    call_command("tenant_export", "delta", "-o", str(archive), stdout=io.StringIO())
     with tarfile.open(archive) as opened:
         content = b"".join(opened.extractfile(m).read() for m in opened.getmembers() if m.isfile())
     assert SECRET.encode() not in content
@@ -86,7 +87,7 @@ def test_the_archive_holds_secrets_only_sealed(delta, tmp_path):
 
 def test_importing_over_an_existing_customer_is_refused_and_changes_nothing(delta, tmp_path):
     archive = tmp_path / "delta.weft.tar.gz"
-    call_command("tenant_export", "delta", "-o", str(archive), stdout=open(tmp_path / "out.txt", "w"))
+    call_command("tenant_export", "delta", "-o", str(archive), stdout=io.StringIO())
     with pytest.raises(CommandError, match="exists here"):
         call_command("tenant_import", str(archive))
     assert Customer.objects.filter(slug="delta").count() == 1
