@@ -24,11 +24,14 @@ def main() -> None:
     from apps.connectors.services import connection_create, connection_files_root
     from apps.runs.templates import template_install
     from apps.tenants import services
+    from apps.tenants.choices import Role
     from apps.tenants.models import FlowTemplate
 
     partner = services.partner_create(acting_user=None, name="Smoke Partner", slug="smoke", display_name="Smoke",
                                       support_email="help@smoke.example", email_sender_name="Smoke",
                                       domain_suffix="smoke.test")
+    engineer = services.user_create(username="eve", email="eve@smoke.example", password=PASSWORD, acting_user=None)
+    services.membership_grant(user=engineer, role=Role.INTEGRATION_ENGINEER, partner=partner, acting_user=None)
     customer = services.customer_onboard(partner=partner, slug="acme", name="Acme", admin_email="admin@acme.example",
                                          admin_password=PASSWORD, acting_user=None).customer
     with schema_context(customer.schema_name):
@@ -36,6 +39,7 @@ def main() -> None:
         template_install(template=template, variables={}, customer=customer, acting_user=None)
         export = Connection.objects.get(slug="time-export")
         Connection.objects.filter(pk=export.pk).update(settings={**export.settings, "settle_seconds": 0})
+        Connection.objects.filter(slug__in=["time-export", "erp-journal"]).update(is_enabled=True)  # set up now
         firm = HubCustomer.objects.create(code="BIG", name="Big Client", currency="EUR")
         Project.objects.create(code="BIG-1", name="Rollout", customer=firm, currency="EUR",
                                default_bill_rate=Decimal("100"))
@@ -47,7 +51,7 @@ def main() -> None:
         (inbox / "time-smoke.csv").write_text("id,person,project,date,hours,approval_status,notes\n" + "".join(
             f"s{n},ann@acme.example,BIG-1,2026-03-{n + 1:02d},7.5,approved,smoke {n}\n" for n in range(5)))
         outbox = connection_files_root(Connection.objects.get(slug="erp-journal")) / "outbox"
-    json.dump({"host": customer.domains.get(is_primary=True).domain, "username": "admin@acme.example",
+    json.dump({"host": customer.domains.get(is_primary=True).domain, "username": "eve",
                "password": PASSWORD, "secret": SECRET, "outbox": str(outbox)}, sys.stdout)
 
 
