@@ -10,8 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -98,3 +101,36 @@ def signed(secret: str, event: dict) -> tuple[bytes, dict[str, str]]:
     body, stamp = json.dumps(event).encode(), str(int(time.time()))
     return body, {"Content-Type": "application/json", "X-Weft-Timestamp": stamp,
                   "X-Weft-Signature": sign(secret, stamp, body)}
+
+
+class BackendSampler:
+    """The most database sessions other than ours seen at once, sampled every 20 ms while the burst runs."""
+
+    def __init__(self, ignore: set[int]):
+        self.peak, self._stop, self._ignore = 0, threading.Event(), ignore
+        self._params = {k: v for k, v in connection.get_connection_params().items()
+                        if k in {"host", "port", "user", "password", "dbname"}}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(**self._params, autocommit=True) as conn:
+            self._ignore.add(conn.info.backend_pid)
+            while not self._stop.is_set():
+                pids = {row[0] for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()}
+                self.peak = max(self.peak, len(pids - self._ignore))
+                time.sleep(0.02)
+
+    def done(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
+
+
+def our_backends() -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return {row[0] for row in cursor.fetchall()}

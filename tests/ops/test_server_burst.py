@@ -8,57 +8,21 @@ limit and answered 500 (issue 17; bench/server_burst.py measures both)."""
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from apps.connectors.services import connection_create
 from apps.runs.models import InboundEvent
 from tests.cluster import database_url_for_tests
 from tests.conftest import host
-from tests.ops.server import WebServer, signed
+from tests.ops.server import BackendSampler, WebServer, our_backends, signed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 CLIENTS, DELIVERIES, WORKERS, THREADS = 20, 600, 2, 4
 SECRETS = {"alpha": "whsec-alpha-0123456789abcdef0123", "beta": "whsec-beta-0123456789abcdef01234"}
-
-
-class BackendSampler:
-    """The most database sessions other than ours seen at once, sampled every 20 ms while the burst runs."""
-
-    def __init__(self, ignore: set[int]):
-        self.peak, self._stop, self._ignore = 0, threading.Event(), ignore
-        self._params = {k: v for k, v in connection.get_connection_params().items()
-                        if k in {"host", "port", "user", "password", "dbname"}}
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        import psycopg
-
-        with psycopg.connect(**self._params, autocommit=True) as conn:
-            self._ignore.add(conn.info.backend_pid)
-            while not self._stop.is_set():
-                pids = {row[0] for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()}
-                self.peak = max(self.peak, len(pids - self._ignore))
-                time.sleep(0.02)
-
-    def done(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-def _our_backends() -> set[int]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-        return {row[0] for row in cursor.fetchall()}
 
 
 def _deliver(server: WebServer, hosts: dict[str, str], n: int) -> int:
@@ -83,7 +47,7 @@ def test_a_burst_of_signed_deliveries_gets_no_5xx_stores_every_event_and_bounds_
     env.pop("WEFT_DB_POOL_SIZE", None)  # the server's config sets it to its thread count
     server = WebServer(env, tmp_path / "web.log")
     try:
-        sampler = BackendSampler(_our_backends())
+        sampler = BackendSampler(our_backends())
         with ThreadPoolExecutor(CLIENTS) as clients:
             statuses = Counter(clients.map(lambda n: _deliver(server, hosts, n), range(DELIVERIES)))
         peak = sampler.done()
