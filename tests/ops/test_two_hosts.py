@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from datetime import date, timedelta
@@ -44,28 +42,6 @@ PEOPLE = 20
 HOST_ENV = {"WEFT_Q_WORKERS": "1", "WEFT_RUN_SLICE_ITEMS": "250", "WEFT_RUN_STALE_SECONDS": "3",
             "WEFT_Q_TIMEOUT": "8", "WEFT_Q_RETRY": "10", "WEFT_Q_MAX_ATTEMPTS": "10", "WEFT_Q_POLL_SECONDS": "0.05",
             "WEFT_Q_SYNC": "0", "WEFT_LOG_LEVEL": "INFO", "WEFT_LOG_FORMAT": "json"}
-
-
-@pytest.fixture
-def redis_socket():
-    """A Redis of the test's own on a Unix socket (reachable from the hosts' empty network namespaces)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    folder = Path(tempfile.mkdtemp(prefix="weft-redis-"))
-    socket_path = folder / "redis.sock"
-    server = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(socket_path), "--unixsocketperm", "700",
-                               "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 10
-    while not socket_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"unix://{socket_path}?db=0"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _namespaces_work() -> bool:
