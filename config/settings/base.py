@@ -38,6 +38,8 @@ WEFT_Q_POLL_SECONDS = float(env_str("WEFT_Q_POLL_SECONDS", "0.2"))
 WEFT_Q_TIMEOUT = env_int("WEFT_Q_TIMEOUT", 600)
 WEFT_Q_RETRY = env_int("WEFT_Q_RETRY", 660)
 WEFT_Q_MAX_ATTEMPTS = env_int("WEFT_Q_MAX_ATTEMPTS", 3)
+# Whether this cluster also queues due schedules (several may: django-q2 locks the schedule rows; deploy/ runs one).
+WEFT_Q_SCHEDULER = env_bool("WEFT_Q_SCHEDULER", True)
 # Sandboxed mapping expressions (apps.mappings.expressions): hard stop per record, memory and count of workers.
 WEFT_EXPRESSION_DEADLINE_SECONDS = float(env_str("WEFT_EXPRESSION_DEADLINE_SECONDS", "2.0"))
 WEFT_EXPRESSION_MEMORY_MB = env_int("WEFT_EXPRESSION_MEMORY_MB", 512)
@@ -201,6 +203,7 @@ Q_CLUSTER = {
     "save_limit": 5000,
     "label": "Background tasks",
     "sync": bool(WEFT_Q_SYNC),
+    "scheduler": WEFT_Q_SCHEDULER,
 }
 if WEFT_BROKER_URL:  # workers on several hosts: Redis carries the queue (tasks still acknowledged, see queue.py)
     del Q_CLUSTER["orm"]
