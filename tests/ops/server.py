@@ -104,10 +104,13 @@ def signed(secret: str, event: dict) -> tuple[bytes, dict[str, str]]:
 
 
 class BackendSampler:
-    """The most database sessions other than ours seen at once, sampled every 20 ms while the burst runs."""
+    """The most client sessions on the test database seen at once, sampled every 20 ms until ``done()``: those
+    with ``application_name`` when given, else all but the ``ignore`` ones (ours). Autovacuum and other server
+    processes are not client sessions and never count."""
 
-    def __init__(self, ignore: set[int]):
-        self.peak, self._stop, self._ignore = 0, threading.Event(), ignore
+    def __init__(self, *, ignore: set[int] = frozenset(), application_name: str | None = None):
+        self.peak, self._stop, self._ignore = 0, threading.Event(), set(ignore)
+        self._application_name = application_name
         self._params = {k: v for k, v in connection.get_connection_params().items()
                         if k in {"host", "port", "user", "password", "dbname"}}
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -119,9 +122,10 @@ class BackendSampler:
         with psycopg.connect(**self._params, autocommit=True) as conn:
             self._ignore.add(conn.info.backend_pid)
             while not self._stop.is_set():
-                pids = {row[0] for row in conn.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()}
-                self.peak = max(self.peak, len(pids - self._ignore))
+                rows = conn.execute("SELECT pid, application_name FROM pg_stat_activity WHERE datname = "
+                                    "current_database() AND backend_type = 'client backend'").fetchall()
+                pids = {pid for pid, name in rows if self._application_name in (None, name)} - self._ignore
+                self.peak = max(self.peak, len(pids))
                 time.sleep(0.02)
 
     def done(self) -> int:

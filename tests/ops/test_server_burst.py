@@ -18,10 +18,11 @@ from apps.connectors.services import connection_create
 from apps.runs.models import InboundEvent
 from tests.cluster import database_url_for_tests
 from tests.conftest import host
-from tests.ops.server import BackendSampler, WebServer, our_backends, signed
+from tests.ops.server import BackendSampler, WebServer, signed
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 CLIENTS, DELIVERIES, WORKERS, THREADS = 20, 600, 2, 4
+APP_NAME = "weft-burst-web"  # the server's sessions say so, and only they are counted
 SECRETS = {"alpha": "whsec-alpha-0123456789abcdef0123", "beta": "whsec-beta-0123456789abcdef01234"}
 
 
@@ -41,13 +42,14 @@ def test_a_burst_of_signed_deliveries_gets_no_5xx_stores_every_event_and_bounds_
         with schema_context(schema):
             connection_create(name="Burst", slug="burst", kind="webhook", credentials={"signing_secret": secret})
         hosts[schema] = host(live[schema])
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url_for_tests(),
+    database_url = f"{database_url_for_tests()}?application_name={APP_NAME}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url,
            "WEFT_Q_SYNC": "0", "WEFT_WEB_WORKERS": str(WORKERS), "WEFT_WEB_THREADS": str(THREADS),
            "WEFT_DATA_DIR": str(settings.WEFT_DATA_DIR), "WEFT_LOG_LEVEL": "WARNING"}
     env.pop("WEFT_DB_POOL_SIZE", None)  # the server's config sets it to its thread count
     server = WebServer(env, tmp_path / "web.log")
     try:
-        sampler = BackendSampler(our_backends())
+        sampler = BackendSampler(application_name=APP_NAME)
         with ThreadPoolExecutor(CLIENTS) as clients:
             statuses = Counter(clients.map(lambda n: _deliver(server, hosts, n), range(DELIVERIES)))
         peak = sampler.done()
