@@ -11,6 +11,12 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from django_q.models import Schedule
+
         from apps.ops import metrics
+        from apps.tenants.schedules import schedule_register
 
         metrics.connect()
+        # Cluster heartbeat: proves scheduler, broker and a worker are alive; /readyz and /metrics read it.
+        schedule_register(name="platform:cluster-heartbeat", func="apps.ops.tasks.heartbeat",
+                          schedule_type=Schedule.MINUTES, minutes=1)

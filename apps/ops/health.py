@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from apps.ops.models import ClusterHeartbeat
+
 CONNECT_TIMEOUT_SECONDS = 2
 
 
@@ -63,8 +65,6 @@ def _broker() -> tuple[bool, str]:
 
 
 def _cluster() -> tuple[bool, str]:
-    from apps.ops.models import ClusterHeartbeat
-
     newest = ClusterHeartbeat.objects.order_by("-beat_at").values_list("beat_at", flat=True).first()
     if newest is None:
         return False, "no heartbeat yet"

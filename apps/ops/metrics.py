@@ -22,6 +22,12 @@ from collections import defaultdict
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from apps.common import http
+from apps.ops import queue_stats
+from apps.ops.models import ClusterHeartbeat
+from apps.runs.signals import run_finished
+from apps.tenants.models import CustomerHealth
+
 TOP_TENANTS = 20
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -37,9 +43,6 @@ RUN_ITEMS = Counter("weft_run_items_total", "Ledger items of finished runs, by o
 
 def connect() -> None:
     """Hook the counters to the events they count (called once, from the app's ready())."""
-    from apps.common import http
-    from apps.runs.signals import run_finished
-
     http.call_observers.append(_observe_call)
     run_finished.connect(_count_run, dispatch_uid="ops-metrics-run-finished")
 
@@ -82,8 +85,6 @@ class StoredFigures:
 
 
 def _queue_gauges():
-    from apps.ops import queue_stats
-
     depth, oldest = queue_stats.depth_and_oldest_age()
     yield GaugeMetricFamily("weft_queue_depth", "Tasks waiting for a worker", value=depth)
     yield GaugeMetricFamily("weft_queue_oldest_age_seconds", "How long the oldest waiting task has waited",
@@ -91,8 +92,6 @@ def _queue_gauges():
 
 
 def _heartbeat_gauges():
-    from apps.ops.models import ClusterHeartbeat
-
     gauge = GaugeMetricFamily("weft_cluster_heartbeat_age_seconds", "Seconds since each host's cluster last ran "
                               "the heartbeat task", labels=["host"])
     now = time.time()
@@ -102,8 +101,6 @@ def _heartbeat_gauges():
 
 
 def _health_gauges():
-    from apps.tenants.models import CustomerHealth
-
     rows = list(CustomerHealth.objects.filter(customer__is_active=True).values_list(
         "customer__schema_name", "open_exceptions", "money_at_risk", "money_at_risk_currency"))
     rows.sort(key=lambda row: row[2] or 0, reverse=True)

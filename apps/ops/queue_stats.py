@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
+from apps.ops.health import broker
+
 
 def depth_and_oldest_age() -> tuple[int, float]:
     if settings.Q_CLUSTER.get("orm"):
@@ -23,8 +25,6 @@ def _orm() -> tuple[int, float]:
 
 def _redis() -> tuple[int, float]:
     from django_q.signing import SignedPackage
-
-    from apps.ops.health import broker
 
     queue = broker()
     depth = queue.queue_size()

@@ -24,7 +24,9 @@ from django.db import connection, transaction
 from django_tenants.utils import schema_context
 
 from apps.common.errors import ApplicationError
+from apps.runs.schedules import schedules_sync_all
 from apps.tenants.models import Customer, Domain, Membership, Partner, Plan, UsageMonth, User
+from apps.tenants.services import customer_onboard, membership_grant
 
 FORMAT = "weft-tenant-export/1"
 # The clone's record of applied migrations describes the tables as they are here: kept, not the archive's.
@@ -102,8 +104,6 @@ def tenant_import(*, source: Path, acting_user: User | None = None) -> ImportRes
     """Restore the customer in the archive ``source``: a new schema cloned from the template, filled with the
     archive's rows, its domains, memberships and usage, and its files. All or nothing (one transaction,
     files last). Refused if the customer, its schema or a domain exists here, or if its partner does not."""
-    from apps.tenants.services import customer_onboard
-
     with tarfile.open(source, "r:gz") as archive:
         manifest = json.loads(_read(archive, "manifest.json"))
         if manifest.get("format") != FORMAT:
@@ -183,8 +183,6 @@ def _reset_sequences(cursor, schema: str) -> None:
 
 
 def _restore_public_rows(customer: Customer, manifest: dict, partner: Partner, acting_user: User | None) -> None:
-    from apps.tenants.services import membership_grant
-
     info = manifest["customer"]
     customer.kind, customer.is_active = info["kind"], info["is_active"]
     customer.plan = Plan.objects.filter(partner=partner, slug=info["plan"]).first() if info["plan"] else None
@@ -199,8 +197,6 @@ def _restore_public_rows(customer: Customer, manifest: dict, partner: Partner, a
     UsageMonth.objects.bulk_create([UsageMonth(customer=customer, plan=customer.plan, **row)
                                     for row in manifest["usage"]])
     with schema_context(customer.schema_name):
-        from apps.runs.schedules import schedules_sync_all
-
         schedules_sync_all()  # the flows' django-q2 schedules live in the public schema
 
 

@@ -84,9 +84,11 @@ SHARED_APPS = [
     "rest_framework",
     "django_q",
     "simple_history",
+    "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
     "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
+    "apps.demo",  # manage.py seed_demo (no models)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -119,7 +121,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
     "apps.tenants.middleware.TenantHostMiddleware",
-    "apps.ops.middleware.RequestContextMiddleware",  # tenant and request id on every log line; intake timing
+    "apps.ops.middleware.RequestContextMiddleware",  # the tenant on every later log line of the request
     "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

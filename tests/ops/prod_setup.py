@@ -18,14 +18,14 @@ def main() -> None:
     django.setup()
     from django_tenants.utils import schema_context
 
+    from apps.accelerators.models import FlowTemplate
+    from apps.accelerators.services import template_install
     from apps.canonical.models import Customer as HubCustomer
     from apps.canonical.models import Person, Project
     from apps.connectors.models import Connection
     from apps.connectors.services import connection_create, connection_files_root
-    from apps.runs.templates import template_install
     from apps.tenants import services
     from apps.tenants.choices import Role
-    from apps.tenants.models import FlowTemplate
 
     partner = services.partner_create(acting_user=None, name="Smoke Partner", slug="smoke", display_name="Smoke",
                                       support_email="help@smoke.example", email_sender_name="Smoke",
