@@ -17,6 +17,7 @@ from apps.connectors.kinds.base import ConnectorKind, Page
 from apps.connectors.services import connection_kind
 from apps.mappings.models import MappingVersion
 from apps.mappings.rules import apply_rules, to_canonical_input
+from apps.runs.door import door_check
 from apps.runs.lease import run_count, run_heartbeat
 from apps.runs.ledger import run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
@@ -74,6 +75,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
                                   category=error.category, field=error.field,
                                   message=f"{error.reference}: {error.message}") for error in page.errors]
     inputs, raw_by_id = _translate(run, kind, page.records, items, deleted=deleted)
+    inputs = _door(run, kind, inputs, raw_by_id, items)
     changed: list[int] = []
     inputs_by_id = {i.external_id: i for i in inputs}
     with transaction.atomic():
@@ -83,7 +85,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
                 items.append(_item(
                     run, result.external_id, result.outcome, canonical_id=result.canonical_id,
                     payload_before=raw_by_id.get(result.external_id),
-                    payload_after=_canonical_payload(canonical), content_hash=result.content_hash,
+                    payload_after=canonical_payload(canonical), content_hash=result.content_hash,
                     category=result.category, field=result.field, message=result.message,
                 ))
                 if result.outcome in CHANGED and result.canonical_id:
@@ -101,6 +103,20 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     elif changed:
         announce(object_type=run.object_type, canonical_ids=changed)
     return changed
+
+
+def _door(run: Run, kind: ConnectorKind, inputs: list[CanonicalInput], raw_by_id: dict[str, dict],
+          items: list[RunItem]) -> list[CanonicalInput]:
+    """Keep out what fails the door's checks (``apps.runs.door``): each a ledger item with its canonical fields."""
+    passed, refused = door_check(run, inputs)
+    for refusal in refused:
+        record = refusal.record
+        raw = raw_by_id.get(record.external_id)
+        where = kind.record_location(run.object_name, raw) if isinstance(raw, dict) else ""
+        items.append(_item(run, record.external_id, refusal.outcome, payload_before=raw,
+                           payload_after=canonical_payload(record), category=refusal.category, field=refusal.field,
+                           message=f"{where}: {refusal.message}" if where else refusal.message))
+    return passed
 
 
 def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem], *, deleted: bool = False):
@@ -165,7 +181,8 @@ def _replay_slice(run: Run, *, budget: int, announce: Announce) -> bool:
     return True
 
 
-def _canonical_payload(canonical: CanonicalInput | None) -> dict | None:
+def canonical_payload(canonical: CanonicalInput | None) -> dict | None:
+    """What the engine tried to store, kept on the ledger item (exceptions read business context from it)."""
     if canonical is None:
         return None
     refs = {name: (f"{ref.by}:{ref.value}" if ref else None) for name, ref in canonical.refs.items()}

@@ -25,7 +25,9 @@ from apps.connectors.kinds.webhook import BAD_SIGNATURE, InboundWebhookKind
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_kind
 from apps.runs import events
+from apps.runs.door import door_check
 from apps.runs.errors import EventInvalid, EventTooLarge, WebhookRefused
+from apps.runs.inbound import canonical_payload
 from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
 from apps.runs.signals import run_finished
 from apps.tenants.tasks import tenant_task_enqueue
@@ -72,6 +74,7 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
             continue
         inputs.append(canonical)
         raw_by_id[canonical.external_id] = record
+    inputs = _door(run, kind, object_name, inputs, raw_by_id, problems, counts)
     counts[Outcome.FAILED] = counts.get(Outcome.FAILED, 0) + len(problems)  # unreadable before the hub
     for results in hub_upsert(connection=connection, object_type=object_type, records=inputs):
         for result in results:
@@ -81,6 +84,24 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
                 where = kind.record_location(object_name, raw) if raw is not None else ""
                 problems.append(_hub_problem_item(run, object_type, result, raw, where))
     RunItem.objects.bulk_create(problems)
+
+
+def _door(run, kind, object_name, inputs, raw_by_id, problems: list[RunItem], counts) -> list[CanonicalInput]:
+    """What passes the door's checks goes on to the hub; the rest become failed (or skipped) ledger items."""
+    passed, refused = door_check(run, inputs)
+    for refusal in refused:
+        raw = raw_by_id.get(refusal.record.external_id)
+        where = kind.record_location(object_name, raw) if isinstance(raw, dict) else ""
+        item = RunItem(run=run, object_type=run.object_type, external_id=refusal.record.external_id[:255],
+                       outcome=refusal.outcome, error_category=refusal.category, error_field=refusal.field,
+                       payload_before=raw, payload_after=canonical_payload(refusal.record),
+                       error_message=f"{where}: {refusal.message}" if where else refusal.message)
+        if refusal.outcome == ItemOutcome.SKIPPED:
+            counts[ItemOutcome.SKIPPED] = counts.get(ItemOutcome.SKIPPED, 0) + 1
+            RunItem.objects.bulk_create([item])
+        else:
+            problems.append(item)
+    return passed
 
 
 def _read_error_item(run: Run, object_type: str, error: RecordError) -> RunItem:

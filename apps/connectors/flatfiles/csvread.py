@@ -56,6 +56,7 @@ class Layout:
     dates: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()  # yes/no columns the reader turns into booleans
     lower: tuple[str, ...] = ()  # values compared case-insensitively (choices)
+    markers: tuple[str, ...] = ()  # columns that mark a row (a correction): yes/true/1/x or the word; else not
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -264,6 +265,7 @@ class CsvFile:
         layout, options = self.layout, self.options
         fixers = [_lowercase(key) for key in layout.lower if key in present]
         fixers += [_flag(key) for key in layout.flags if key in present]
+        fixers += [_marker(key) for key in layout.markers if key in present]
         if options.decimal_separator != ".":
             fixers += [_decimal_comma(key, options.decimal_separator) for key in layout.numbers if key in present]
         if options.date_format:
@@ -399,6 +401,16 @@ def _flag(key: str):
         else:
             return key, f"{key}: {record[key]!r} is not yes/no."
         return None
+
+    return fix
+
+
+_MARKS = _TRUE | {"correction", "reversal", "adjustment"}
+
+
+def _marker(key: str):
+    def fix(record: dict):
+        record[key] = record[key].strip().lower() in _MARKS
 
     return fix
 

@@ -63,10 +63,10 @@ LAYOUTS = {
         aliases={"external_id": ("id", "entry_id", "time_entry_id", "uid"), "person": _PERSON, "project": _PROJECT,
                  "date": ("work_date", "spent_date", "day"), "hours": ("quantity", "duration", "duration_hours"),
                  "task": ("task_name", "activity"), "approver": ("approved_by",), "bill_rate": (), "cost_rate": (),
-                 "currency": ("currency_code",), **_COMMON},
+                 "currency": ("currency_code",), "correction": ("is_correction", "correction_entry"), **_COMMON},
         required=("external_id", "person", "project", "date", "hours"),
         numbers=("hours", "bill_rate", "cost_rate"), dates=("date",), flags=("approved", "deleted"),
-        lower=("approval_status",),
+        lower=("approval_status",), markers=("correction",),
     ),
     "expenses": Layout(
         "expenses",
@@ -80,7 +80,7 @@ LAYOUTS = {
 }
 DEFAULT_PATTERNS = {"time_entries": "time*.csv", "expenses": "expense*.csv"}
 OBJECT_TYPES = {"time_entries": ObjectType.TIME_ENTRY, "expenses": ObjectType.EXPENSE}
-NOT_FIELDS = frozenset({"external_id", "person", "project", "approved", "deleted", "_file", "_row"})
+NOT_FIELDS = frozenset({"external_id", "person", "project", "approved", "deleted", "correction", "_file", "_row"})
 JOURNAL_COLUMNS = ("date", "person", "project", "task", "hours", "billable", "approval_status", "currency",
                    "bill_rate", "cost_rate", "notes")
 DEFAULT_SETTLE_SECONDS = 10
@@ -206,6 +206,8 @@ class CsvFilesKind(ConnectorKind):
         approved = record.get("approved")
         if approved is not None and "approval_status" not in fields:
             fields["approval_status"] = "approved" if approved else "submitted"
+        if record.get("correction"):  # the door lets a marked correction take hours back (docs/data-quality.md)
+            fields["extra"] = {**(fields.get("extra") or {}), "correction": True}
         return CanonicalInput(
             OBJECT_TYPES[object_name], record["external_id"], fields,
             refs={"person": self._ref("person", record.get("person")),
