@@ -18,8 +18,9 @@ from apps.connectors.services import connection_kind
 from apps.mappings.models import MappingVersion
 from apps.mappings.rules import apply_rules, to_canonical_input
 from apps.runs.door import door_check
+from apps.runs.duplicates import duplicates_explain
 from apps.runs.lease import run_count, run_heartbeat
-from apps.runs.ledger import run_items_write
+from apps.runs.ledger import canonical_payload, run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
 
 CHANGED = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
@@ -94,6 +95,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
         for item in items:
             item.duration_ms = duration
             run_count(run, item.outcome)
+        duplicates_explain(run, kind, items)
         run_items_write(items)  # COPY: the ledger of a page costs less than its hub upsert
     if inline_fanout and changed:
         # Outbound runs settle what they wrote in transactions of their own. Inside the caller's (a webhook event's)
@@ -179,15 +181,6 @@ def _replay_slice(run: Run, *, budget: int, announce: Announce) -> bool:
     inbound_page_store(run, kind, Page(records=[payload for _, payload in originals], next_cursor=None),
                        announce=announce)
     return True
-
-
-def canonical_payload(canonical: CanonicalInput | None) -> dict | None:
-    """What the engine tried to store, kept on the ledger item (exceptions read business context from it)."""
-    if canonical is None:
-        return None
-    refs = {name: (f"{ref.by}:{ref.value}" if ref else None) for name, ref in canonical.refs.items()}
-    return {"fields": {k: str(v) if v is not None else None for k, v in canonical.fields.items()}, "refs": refs,
-            "deleted": canonical.deleted}
 
 
 def _item(run: Run, external_id: str, outcome: str, *, canonical_id=None, payload_before=None, payload_after=None,

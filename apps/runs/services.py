@@ -26,8 +26,9 @@ from apps.connectors.models import Connection
 from apps.connectors.services import connection_kind
 from apps.runs import events
 from apps.runs.door import door_check
+from apps.runs.duplicates import duplicates_explain
 from apps.runs.errors import EventInvalid, EventTooLarge, WebhookRefused
-from apps.runs.inbound import canonical_payload
+from apps.runs.ledger import canonical_payload
 from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
 from apps.runs.signals import run_finished
 from apps.tenants.tasks import tenant_task_enqueue
@@ -83,6 +84,7 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
                 raw = raw_by_id.get(result.external_id)
                 where = kind.record_location(object_name, raw) if raw is not None else ""
                 problems.append(_hub_problem_item(run, object_type, result, raw, where))
+    duplicates_explain(run, kind, problems)
     RunItem.objects.bulk_create(problems)
 
 
