@@ -310,42 +310,7 @@ class CsvFile:
                         row_fixers(self.layout, self.options, present))
 
     def _map_header(self, header: list[str]) -> dict[int, str]:
-        """Column index -> record key. Rival columns for one key: see the module doc (and ``_settle_rivals``)."""
-        explicit = {normalize_header(h): key for h, key in self.options.columns.items()}
-        by_alias = alias_table(self.layout)
-        seen: dict[str, str] = {}
-        claims: dict[str, list[tuple[int, str, bool]]] = {}  # key -> (index, header, named explicitly)
-        for index, raw in enumerate(header):
-            name = normalize_header(raw)
-            if name in seen:
-                raise FileProblem(f"The header names the column {raw!r} twice.")
-            seen[name] = raw
-            key = explicit[name] if name in explicit else by_alias.get(name)
-            if key and key in self.layout.aliases:
-                claims.setdefault(key, []).append((index, raw, name in explicit))
-        mapped: dict[int, str] = {}
-        for key, columns in claims.items():
-            self._settle_rivals(key, columns, mapped, claims)
-        return dict(sorted(mapped.items()))
-
-    def _settle_rivals(self, key: str, columns: list[tuple[int, str, bool]], mapped: dict[int, str],
-                       claims: dict) -> None:
-        """One column per key: named in 'columns' beats recognised, a code column beats a plain one (which then
-        gives the key's name field, if the layout has one and no column gives it already). Two equals refuse."""
-        if len(columns) == 1:
-            mapped[columns[0][0]] = key
-            return
-        ranked = sorted(columns, key=lambda c: (not c[2], not is_code_column(normalize_header(c[1]))))
-        first, second = ranked[0], ranked[1]
-        if (first[2], is_code_column(normalize_header(first[1]))) == (
-                second[2], is_code_column(normalize_header(second[1]))):
-            one, other = sorted((first, second))
-            raise FileProblem(f"Columns {one[1]!r} and {other[1]!r} both give {key}; map one of them to nothing "
-                              f"with the connection's 'columns' setting.", field=key)
-        mapped[first[0]] = key
-        name_key = self.layout.names.get(key)
-        if name_key and name_key not in claims and len(ranked) == 2:
-            mapped[second[0]] = name_key
+        return map_columns(self.layout, header, self.options.columns)
 
     def _extra(self, header: list[str], mapped: dict[int, str]) -> list[tuple[int, str]]:
         wanted = self.options.extra_columns
@@ -484,6 +449,47 @@ class CsvFile:
         else:
             message = f"cannot be read as CSV ({text}); the row was not loaded."
         return RecordError(f"{self.name} row {row_no}", message)
+
+
+def map_columns(layout: Layout, header: list[str], columns: Mapping[str, str | None]) -> dict[int, str]:
+    """Column index -> record key, for a header (or an API record's field names). ``columns`` names the key of
+    a header explicitly (``None``: ignore it). Rival columns for one key: see ``_settle_rivals``."""
+    explicit = {normalize_header(h): key for h, key in columns.items()}
+    by_alias = alias_table(layout)
+    seen: dict[str, str] = {}
+    claims: dict[str, list[tuple[int, str, bool]]] = {}  # key -> (index, header, named explicitly)
+    for index, raw in enumerate(header):
+        name = normalize_header(raw)
+        if name in seen:
+            raise FileProblem(f"The header names the column {raw!r} twice.")
+        seen[name] = raw
+        key = explicit[name] if name in explicit else by_alias.get(name)
+        if key and key in layout.aliases:
+            claims.setdefault(key, []).append((index, raw, name in explicit))
+    mapped: dict[int, str] = {}
+    for key, rivals in claims.items():
+        _settle_rivals(layout, key, rivals, mapped, claims)
+    return dict(sorted(mapped.items()))
+
+
+def _settle_rivals(layout: Layout, key: str, rivals: list[tuple[int, str, bool]], mapped: dict[int, str],
+                   claims: dict) -> None:
+    """One column per key: named in 'columns' beats recognised, a code column beats a plain one (which then
+    gives the key's name field, if the layout has one and no column gives it already). Two equals refuse."""
+    if len(rivals) == 1:
+        mapped[rivals[0][0]] = key
+        return
+    ranked = sorted(rivals, key=lambda c: (not c[2], not is_code_column(normalize_header(c[1]))))
+    first, second = ranked[0], ranked[1]
+    if (first[2], is_code_column(normalize_header(first[1]))) == (
+            second[2], is_code_column(normalize_header(second[1]))):
+        one, other = sorted((first, second))
+        raise FileProblem(f"Columns {one[1]!r} and {other[1]!r} both give {key}; map one of them to nothing "
+                          f"with the connection's 'columns' setting.", field=key)
+    mapped[first[0]] = key
+    name_key = layout.names.get(key)
+    if name_key and name_key not in claims and len(ranked) == 2:
+        mapped[second[0]] = name_key
 
 
 def alias_table(layout: Layout) -> dict[str, str]:
