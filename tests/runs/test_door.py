@@ -13,7 +13,7 @@ from apps.mappings.models import RuleKind, RuleSet, ValidationRule
 from apps.runs import engine
 from apps.runs.models import ItemOutcome, RunItem, RunStatus
 from apps.runs.services import pull_run
-from tests.runs.journal import drop, journal_lines, run_flow
+from tests.runs.journal import drop, journal_lines, run_flow, run_until_done
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +121,25 @@ def test_hub_rows_that_predate_the_door_are_not_exported(setup):
 
     assert run.counts == {"failed": 1} and journal_lines(setup["journal"]) == []
     assert "negative" in run.items.get().error_message
+
+
+def test_an_edited_payload_that_would_fail_at_the_door_is_refused_before_replay(setup):
+    from apps.exceptions import fixing
+    from apps.exceptions.errors import PayloadInvalid
+
+    drop(setup["in"], "time-01.csv", "t2,ann,ACME-042,2026-11-03,-3,approved,negative\n")
+    run_flow(setup["inbound"])
+    exception = IntegrationException.objects.get()
+    original = exception.records.get().last_item.payload_before
+
+    with pytest.raises(PayloadInvalid, match="-30 h is negative"):
+        fixing.exception_payload_edit(exception=exception, record_key="t2", acting_user=None,
+                                      payload={**original, "hours": "-30"})
+    fixing.exception_payload_edit(exception=exception, record_key="t2", acting_user=None,
+                                  payload={**original, "hours": "3"})
+    [replayed] = fixing.exception_replay(exception=exception, acting_user=None)
+    run_until_done(replayed)
+
+    assert _hours_in_hub() == {"negative": Decimal("3.00")}
+    exception.refresh_from_db()
+    assert exception.status == "resolved"

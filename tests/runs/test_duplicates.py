@@ -129,3 +129,16 @@ def test_the_key_settings_are_checked_before_any_file_is_read(setup):
 
     assert "repeats must be duplicate or allow" in refused.value.message
     assert "key names 'mood'" in refused.value.message
+
+
+def test_the_fingerprint_ignores_column_order_and_spelling_of_numbers(setup):
+    configure(setup["in"], decimal_separator=",")
+    put(setup["in"], "time-01.csv", "ann,ACME-042,2026-11-02,\"7,5\",approved,Workshop\n")
+    run_flow(setup["inbound"])
+    put(setup["in"], "time-02.csv", "Workshop,approved,7.50,2026-11-02,ACME-042,ann\n",
+        header="notes,approval_status,hours,date,project,person\n")
+
+    later = run_flow(setup["inbound"])
+
+    assert later.counts == {"failed": 1} and TimeEntry.objects.count() == 1
+    assert "loaded before from time-01.csv row 2" in RunItem.objects.get(run=later).error_message

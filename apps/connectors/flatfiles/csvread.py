@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -128,8 +129,18 @@ def record_key(layout: Layout, record: dict, fields: tuple[str, ...]) -> str:
         values = [_identity(layout, record, name) for name in fields]
         text = "|".join(values)
         return text if len(text) <= 200 else "key-" + hashlib.sha256(text.encode()).hexdigest()[:32]
-    content = sorted((key, _plain(value)) for key, value in record.items() if key not in _NOT_CONTENT)
+    numbers = layout.numbers
+    content = sorted((key, _number(value) if key in numbers else _plain(value))
+                     for key, value in record.items() if key not in _NOT_CONTENT)
     return "fp-" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _number(value: Any) -> Any:
+    """A number as its value, not its spelling: 7.5, 7.50 and 07.5 alike."""
+    try:
+        return format(Decimal(str(value).strip()).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return _plain(value)
 
 
 def _identity(layout: Layout, record: dict, name: str) -> str:
