@@ -111,7 +111,8 @@ def copy_baselines(path: Path, connection) -> dict[str, float]:
 
 _ENTRY_COLUMNS = ("id, created_at, updated_at, extra, content_hash, task, date, hours, billable, approval_status, "
                   "approver, currency, notes, person_id, project_id, source_connection_id")
-_REF_COLUMNS = "object_type, canonical_id, connection_id, external_id, last_synced_hash, last_synced_at, last_input_key"
+_REF_COLUMNS = ("object_type, canonical_id, connection_id, external_id, last_synced_hash, last_synced_at, "
+                "last_input_key, origin_file, origin_row")
 
 
 def _copy_hub_tables(connection, has_status: bool) -> dict[str, float]:
@@ -126,7 +127,8 @@ def _copy_hub_tables(connection, has_status: bool) -> dict[str, float]:
         f"FROM bench_copy_file b JOIN canonical_person pe ON pe.code = b.person "
         f"JOIN canonical_project pr ON pr.code = b.project")
     refs_sql = (f"SELECT 'time_entry', 1000000000 + row_number() OVER (), {connection.pk}, b.id, "
-                f"md5(b.id) || md5(b.id), now(), md5(b.id) || md5(b.project) FROM bench_copy_file b")
+                f"md5(b.id) || md5(b.id), now(), md5(b.id) || md5(b.project), 'time_bench.csv', "
+                f"row_number() OVER () + 1 FROM bench_copy_file b")
     with tempfile.TemporaryDirectory() as folder:
         entries, refs = Path(folder) / "entries.copy", Path(folder) / "refs.copy"
         with db.cursor() as cursor:

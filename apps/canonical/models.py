@@ -306,6 +306,8 @@ class ExternalRef(models.Model):
     ``last_input_key`` fingerprints the input last read from that connection together with
     ``last_synced_hash`` (see ``apps.canonical.services``): the same input read again is known to be
     unchanged without converting and hashing it; any write that moves ``last_synced_hash`` voids it.
+    ``origin_file`` and ``origin_row`` say where a record keyed by its content was first read: a later file
+    holding the same key holds a duplicate (docs/data-quality.md).
     """
 
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
@@ -317,6 +319,9 @@ class ExternalRef(models.Model):
     last_synced_hash = models.CharField(max_length=64, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_input_key = models.CharField(max_length=64, blank=True)
+    origin_file = models.CharField(max_length=255, blank=True, help_text=(
+        "Records keyed by their content (files without ids): the file the record was first read from."))
+    origin_row = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -13,6 +13,11 @@ ids its references resolve to now, the conversion rules' version) together with 
 that now resolves elsewhere, new conversion code, or an outbound write that moved ``last_synced_hash``.
 Records with a business code (customers, people, projects: few, and matched by code too) always take
 the full path.
+
+Records keyed by their content (rows of a file without ids, ``CanonicalInput.origin``) remember the file they
+were first read from; the same key from another file is a duplicate row and is refused, unless the source
+says a later file updates (``Origin.once`` false). References may name a record by email or name where a row
+carries no code; they resolve only when exactly one record matches.
 """
 
 from __future__ import annotations
@@ -92,6 +97,11 @@ class _Known:
     canonical_id: int
     stored_hash: str
     stored_key: str
+    origin_file: str = ""
+    origin_row: int | None = None
+
+
+AMBIGUOUS = 0  # a reference by email or name that more than one record answers (ids start at 1)
 
 
 def hub_upsert(
@@ -150,6 +160,7 @@ def _upsert_batch_now(connection: Connection, object_type: str, batch: list[Cano
     deletions = {index: record for index, record in enumerate(batch) if record.deleted}
     live = {index: record for index, record in enumerate(batch) if not record.deleted}
     known = _known_refs(connection, object_type, [record.external_id for record in live.values()])
+    _refuse_repeats(live, known, results)
     resolved = _resolve_ref_ids(connection, plan, live.values())
     texts = _settle_unchanged_inputs(object_type, plan, live, known, resolved, results)
     prepared: dict[int, _Prepared] = {}
@@ -200,10 +211,25 @@ INPUT_KEY_VERSION = "1"
 
 def _known_refs(connection, object_type: str, external_ids: list[str]) -> dict[str, _Known]:
     with db.cursor() as cursor:  # = ANY(array): one parameter, not thousands for Django and psycopg to bind
-        cursor.execute("SELECT external_id, canonical_id, last_synced_hash, last_input_key FROM canonical_externalref "
-                       "WHERE connection_id = %s AND object_type = %s AND external_id = ANY(%s)",
-                       [connection.pk, object_type, external_ids])
+        cursor.execute("SELECT external_id, canonical_id, last_synced_hash, last_input_key, origin_file, origin_row "
+                       "FROM canonical_externalref WHERE connection_id = %s AND object_type = %s "
+                       "AND external_id = ANY(%s)", [connection.pk, object_type, external_ids])
         return {external_id: _Known(*rest) for external_id, *rest in cursor.fetchall()}
+
+
+def _refuse_repeats(live: dict[int, CanonicalInput], known: dict[str, _Known], results: dict[int, HubResult]) -> None:
+    """A row keyed by its content whose key was first read from another file is a duplicate of that row: refused
+    (it names the first; the caller shows both). The same file read again (a resumed or re-sent read) is not."""
+    for index, record in list(live.items()):
+        origin = record.origin
+        found = known.get(record.external_id) if origin is not None and origin.once else None
+        if found is None or not found.origin_file or found.origin_file == origin.file:
+            continue
+        results[index] = HubResult(
+            record.external_id, Outcome.FAILED, category=ErrorCategory.DUPLICATE, field="external_id",
+            message=f"Duplicate: the same row was loaded before from {found.origin_file} row {found.origin_row}; only "
+                    "that one was stored.")
+        del live[index]
 
 
 def _settle_unchanged_inputs(object_type, plan: RecordPlan, live: dict[int, CanonicalInput], known, resolved,
@@ -239,7 +265,7 @@ def _input_text(plan: RecordPlan, record: CanonicalInput, resolved) -> str | Non
             ids.append(None)
             continue
         canonical_id = resolved.get((target_type, ref.by, ref.value))
-        if canonical_id is None:
+        if not canonical_id:  # unknown, or AMBIGUOUS
             return None
         ids.append(canonical_id)
     return f"{record.fields!r}|{ids!r}"
@@ -347,6 +373,9 @@ def _resolve_ref_ids(connection, plan: RecordPlan, records: Iterable[CanonicalIn
     found: dict[tuple[str, str, str], int] = {}
     with db.cursor() as cursor:
         for (target_type, by), keys in wanted.items():
+            if by in ("email", "name"):
+                found.update(_resolve_by_label(cursor, target_type, by, keys))
+                continue
             if by == "external":
                 cursor.execute("SELECT external_id, canonical_id FROM canonical_externalref WHERE connection_id = %s "
                                "AND object_type = %s AND external_id = ANY(%s)",
@@ -355,6 +384,23 @@ def _resolve_ref_ids(connection, plan: RecordPlan, records: Iterable[CanonicalIn
                 cursor.execute(f"SELECT code, id FROM {OBJECT_MODELS[target_type]._meta.db_table} "
                                f"WHERE code = ANY(%s)", [list(keys)])
             found.update({(target_type, by, key): pk for key, pk in cursor.fetchall()})
+    return found
+
+
+def _resolve_by_label(cursor, target_type: str, by: str, keys: set[str]) -> dict[tuple[str, str, str], int]:
+    """Records named by email or name (case and spacing aside): the one id, or AMBIGUOUS when several match."""
+    model = OBJECT_MODELS[target_type]
+    if by not in {f.attname for f in model._meta.concrete_fields}:
+        return {}
+    by_lower: dict[str, list[str]] = defaultdict(list)
+    for key in keys:
+        by_lower[" ".join(key.split()).lower()].append(key)
+    cursor.execute(f"SELECT lower({by}), min(id), count(*) FROM {model._meta.db_table} "
+                   f"WHERE lower({by}) = ANY(%s) AND deleted_at IS NULL GROUP BY lower({by})", [list(by_lower)])
+    found = {}
+    for label, pk, count in cursor.fetchall():
+        for key in by_lower[label]:
+            found[(target_type, by, key)] = pk if count == 1 else AMBIGUOUS
     return found
 
 
@@ -384,9 +430,13 @@ def _apply_refs(plan: RecordPlan, targets: dict[str, str], item: _Prepared, foun
             values[attname] = None
             continue
         canonical_id = found.get((target_type, ref.by, ref.value))
+        if canonical_id == AMBIGUOUS:
+            raise _RecordProblem(f"{name}: more than one {target_type.replace('_', ' ')} has the {ref.by} "
+                                 f"{ref.value}; name it by its code.", field=name, category=ErrorCategory.VALIDATION)
         if canonical_id is None:
-            where = f"{connection.name} id {ref.value}" if ref.by == "external" else f"code {ref.value}"
-            raise _RecordProblem(f"{name}: no {target_type.replace('_', ' ')} with {where} is known yet.",
+            where = {"external": f"with {connection.name} id {ref.value}", "name": f"named {ref.value}"}.get(
+                ref.by, f"with {ref.by} {ref.value}")
+            raise _RecordProblem(f"{name}: no {target_type.replace('_', ' ')} {where} is known yet.",
                                  field=name, category=ErrorCategory.MISSING_REFERENCE)
         values[attname] = canonical_id
 
@@ -559,11 +609,13 @@ def _link(cursor, connection, object_type: str, items: list[_Prepared], now) -> 
     """Create cross-references for records new to this connection."""
     with cursor.cursor.copy(
         "COPY canonical_externalref (object_type, canonical_id, connection_id, external_id, last_synced_hash, "
-        "last_synced_at, last_input_key) FROM STDIN"
+        "last_synced_at, last_input_key, origin_file, origin_row) FROM STDIN"
     ) as copy:
         for item in items:
+            origin = item.record.origin
             copy.write_row([object_type, item.canonical_id, connection.pk, item.record.external_id, item.hash, now,
-                            _item_key(object_type, item)])
+                            _item_key(object_type, item), origin.file if origin else "",
+                            origin.row if origin else None])
 
 
 def _update(connection, object_type, model, updates: list[tuple[int, _Prepared]], results) -> None:

@@ -23,9 +23,11 @@ class ObjectType(models.TextChoices):
 
 @dataclass(frozen=True)
 class Ref:
-    """A pointer from one record to another: by the external id in the same connection, or by code."""
+    """A pointer from one record to another: by the external id in the same connection, by code, or (for a row
+    that carries no code, such as a vendor's export naming people by name) by email or name, which the hub
+    resolves only when exactly one record matches."""
 
-    by: str  # "external" or "code"
+    by: str  # "external", "code", "email" or "name"
     value: str
 
     @classmethod
@@ -35,6 +37,24 @@ class Ref:
     @classmethod
     def code(cls, value: Any) -> Ref | None:
         return None if value in (None, "") else cls("code", str(value))
+
+    @classmethod
+    def email(cls, value: Any) -> Ref | None:
+        return None if value in (None, "") else cls("email", str(value).strip())
+
+    @classmethod
+    def name(cls, value: Any) -> Ref | None:
+        return None if value in (None, "") else cls("name", " ".join(str(value).split()))
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record keyed by its content was read (a file and row). With ``once``, the same key read from
+    another file is a duplicate row, not the same record again (docs/data-quality.md, "Keys and duplicates")."""
+
+    file: str
+    row: int
+    once: bool = True
 
 
 @dataclass
@@ -52,3 +72,4 @@ class CanonicalInput:
     refs: dict[str, Ref | None] = field(default_factory=dict)
     deleted: bool = False
     source_updated_at: datetime | None = None
+    origin: Origin | None = None

@@ -33,6 +33,7 @@ CATEGORY_KINDS = {
 
 # Messages that name a record the other side does not know, whatever category they came with.
 _MISSING_PATTERNS = [
+    re.compile(r"(?P<what>[\w ]+?): no (?P<type>[\w ]+?) named (?P<value>.+?) is known yet"),
     re.compile(r"(?P<what>[\w ]+?): no (?P<type>[\w ]+?) with (?P<how>.+?) (?P<value>\S+) is known yet"),
     re.compile(r"(?:The )?(?P<what>\w[\w ]*?) (?P<value>\S+) is not known to the target system"),
     re.compile(r"(?:its )?(?P<what>\w+) (?P<value>\S+) is not in [\w ]+ yet"),
@@ -94,6 +95,9 @@ _LOCATION = re.compile(r"^(?:[^:]{1,120}? row \d+|Harvest \w+ \d+|[\w .-]{1,60} 
 _DAILY_HOURS = re.compile(r"^.+? has [\d.]+ h on \S+, over the ([\d.]+) h limit\.$")
 _DUPLICATE = re.compile(r"^(?:duplicate row: id|Duplicate: (external id|code)) .+?(?: is already on row \d+| appears"
                         r" twice in one read)", re.I)
+_SAME_IN_FILE = re.compile(r"^duplicate row: the same (?P<noun>[\w ]+?) (?:\(|with every column).*? is already on row "
+                           r"\d+", re.I)
+_SAME_EARLIER = re.compile(r"^Duplicate: the same row was loaded before from ", re.I)
 _SUBSTITUTIONS = [
     (re.compile(r"https?://[^\s/]+(/\S*)?"), lambda m: m.group(0).split("?")[0]),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
@@ -118,6 +122,11 @@ def normalise(message: str, kind: str) -> str:
     duplicate = _DUPLICATE.match(text)
     if duplicate:
         return f"duplicate {duplicate.group(1) or 'id'} in one read"
+    same = _SAME_IN_FILE.match(text)
+    if same:
+        return f"duplicate {same.group('noun')} in one file"
+    if _SAME_EARLIER.match(text):
+        return "duplicate of a row loaded from an earlier file"
     for pattern, replacement in _SUBSTITUTIONS:
         text = pattern.sub(replacement, text)
     return text[:300]

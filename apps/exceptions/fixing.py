@@ -3,9 +3,9 @@
 Inbound items: the edited source payload replaces the ledger item's ``payload_before`` (the original is
 kept in a ``PayloadEdit`` row), and a replay re-maps it with today's mapping. It is checked first: a
 JSON object the flow's mapping (or the kind's default translation) turns into a record whose fields
-convert and whose required fields are there. Outbound items are not edited: their payload is built from
-the hub record by the mapping at send time, so the fix is the mapping, the rules, or the record at its
-source; then replay.
+convert, whose required fields are there, and which passes the checks at the door (``apps.runs.door``).
+Outbound items are not edited: their payload is built from the hub record by the mapping at send time,
+so the fix is the mapping, the rules, or the record at its source; then replay.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from apps.exceptions.models import ExceptionRecord, IntegrationException, Payloa
 from apps.exceptions.services import _locked, _save
 from apps.mappings.rules import apply_rules, to_canonical_input
 from apps.runs import replay
+from apps.runs.door import door_check
 from apps.runs.engine import flow_run_request
-from apps.runs.models import FlowDirection, Run, RunItem, Trigger
+from apps.runs.models import FlowDirection, ItemOutcome, Run, RunItem, Trigger
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -118,7 +119,13 @@ def payload_check(*, item: RunItem, payload) -> list[str]:
     canonical, errors = _translate(item, payload)
     if errors:
         return errors
-    return _field_problems(item, canonical)
+    return _field_problems(item, canonical) or _door_problems(item, canonical)
+
+
+def _door_problems(item: RunItem, canonical: CanonicalInput) -> list[str]:
+    """What the door's rules would refuse (docs/data-quality.md): an edit that would fail again is said now."""
+    _, refused = door_check(item.run, [canonical])
+    return [refusal.message for refusal in refused if refusal.outcome == ItemOutcome.FAILED]
 
 
 def _translate(item: RunItem, payload: dict) -> tuple[CanonicalInput | None, list[str]]:

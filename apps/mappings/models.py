@@ -91,6 +91,7 @@ class RuleKind(models.TextChoices):
     APPROVAL_STATUS = "approval_status", "Approval status"
     OPEN_PERIOD = "open_period", "Date in an open period"
     DAILY_HOURS_LIMIT = "daily_hours_limit", "Hours per person per day"
+    HOURS_RANGE = "hours_range", "Hours per entry (corrections may be negative)"
     AMOUNT_RANGE = "amount_range", "Amount range"
     EXPRESSION = "expression", "Custom expression"
 

@@ -1,8 +1,14 @@
-"""Validation rules, run over a batch before anything is written to a target.
+"""Validation rules, run over a batch before anything is written: into the hub (the door) or to a target.
 
 Each rule kind takes ``params``; a failing record gets the rule's ``message`` (or a generated one
 that names the record's values). ``on_fail`` is ``"fail"`` (the default: a failed ledger item and an
 exception) or ``"skip"`` (the record is not for this flow, e.g. time not yet approved).
+
+At the door (inbound flows and pulls) the rules see each record as it would be stored: its canonical
+fields, and its references as ``{"code": ...}`` (or ``external_id``, ``name``, ``email``), before anything
+lands. Every inbound record of a type in ``DOOR_DEFAULTS`` gets those checks; a rule of the same kind in the
+flow's own rule set replaces the default one (``with_defaults``). Outbound, ``OUTBOUND_BASELINE`` guards
+records that reached the hub before the door checked them. See docs/data-quality.md.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from typing import Any
 from django.db.models import Sum
 
 from apps.canonical.models import TimeEntry
+from apps.canonical.selectors import plain
+from apps.common.objects import CanonicalInput, ObjectType
 from apps.mappings.errors import ExpressionError
 from apps.mappings.expressions import evaluate_many
-from apps.mappings.models import RuleKind
+from apps.mappings.models import RuleKind, ValidationRule
 from apps.mappings.rules import _MISSING, get_path
 
 
@@ -29,6 +37,7 @@ class Verdict:
 
     skip: str = ""
     failures: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)  # the field each failure is about ("" when no one field)
 
     @property
     def passes(self) -> bool:
@@ -56,7 +65,31 @@ def validate(rules: list[RuleSpec], views: list[dict], *, lookup: Callable[[str,
                 verdict.skip = verdict.skip or message
             else:
                 verdict.failures.append(message)
+                verdict.fields.append(rule.params.get("field", RULE_FIELDS.get(rule.kind, "")))
     return verdicts
+
+
+def with_defaults(defaults: tuple[RuleSpec, ...], configured: list[RuleSpec]) -> list[RuleSpec]:
+    """The default checks, except those whose kind the configured rules name (theirs replace them), then those."""
+    named = {rule.kind for rule in configured}
+    return [rule for rule in defaults if rule.kind not in named] + list(configured)
+
+
+def rule_set_specs(rule_set_id: int | None) -> list[RuleSpec]:
+    """A rule set's active rules, in order."""
+    if rule_set_id is None:
+        return []
+    rules = ValidationRule.objects.filter(rule_set_id=rule_set_id, is_active=True).order_by("position", "pk")
+    return [RuleSpec(r.kind, r.params, r.message) for r in rules]
+
+
+def door_view(record: CanonicalInput) -> dict:
+    """A record at the door as rules see it: canonical fields (plain values), references by what names them."""
+    view = {name: plain(value) for name, value in record.fields.items()}
+    view["external_id"] = record.external_id
+    for name, ref in record.refs.items():
+        view[name] = {ref.by if ref.by != "external" else "external_id": ref.value} if ref is not None else None
+    return view
 
 
 def _required(params, views, **_) -> list[str | None]:
@@ -110,9 +143,12 @@ def _open_period(params, views, **_) -> list[str | None]:
     open_until = _as_date(params.get("open_until")) if params.get("open_until") else None
     results = []
     for view in views:
-        day = _as_date(get_path(view, field_name))
-        if day is None:
-            results.append(f"{field_name} is not a date.")
+        value = get_path(view, field_name)
+        day = _as_date(value)
+        if value in (_MISSING, None, ""):
+            results.append(None)  # a missing date is the "required" rule's (and the hub's) to report
+        elif day is None:
+            results.append(f"{field_name} {value!r} is not a real date (YYYY-MM-DD).")
         elif open_from and day < open_from:
             results.append(f"{day} is in a closed period (open from {open_from}).")
         elif open_until and day > open_until:
@@ -142,6 +178,46 @@ def _daily_hours(params, views, **_) -> list[str | None]:
             f"{who if who is not _MISSING else 'This person'} has {total} h on {str(view.get('date'))[:10]}, "
             f"over the {limit} h limit." if total > limit else None
         )
+    return results
+
+
+_MARKED = {"true", "1", "yes", "y", "t", "x", "correction", "reversal", "adjustment"}
+CORRECTION_FIELD = "extra.correction"
+
+
+def is_marked(value: Any) -> bool:
+    """Whether a correction marker's value says "this entry is a correction" (yes, true, 1, x, correction...)."""
+    return value is True or (isinstance(value, str | int) and not isinstance(value, bool)
+                             and str(value).strip().lower() in _MARKED)
+
+
+def _hours_range(params, views, **_) -> list[str | None]:
+    """Hours in (0, max]; a correction (the source marks it at ``correction_field``) may be negative, to -max."""
+    field_name = params.get("field", "hours")
+    high = Decimal(str(params.get("max", 24)))
+    allow_zero = bool(params.get("allow_zero", False))
+    marker = params.get("correction_field", CORRECTION_FIELD)
+    results = []
+    for view in views:
+        raw = get_path(view, field_name)
+        if raw in (_MISSING, None, ""):
+            results.append(None)  # the "required" rule (and the hub) reports a missing value
+            continue
+        try:
+            hours = Decimal(str(raw).strip())
+        except InvalidOperation:
+            hours = None
+        if hours is None or not hours.is_finite():
+            results.append(f"{field_name}: {raw!r} is not a number")  # as the hub says it
+        elif hours < 0 and not is_marked(get_path(view, marker)):
+            results.append(f"{hours} h is negative: only an entry its source marks as a correction may take hours "
+                           "back.")
+        elif abs(hours) > high:
+            results.append(f"{hours} h in one entry is beyond the {high} h limit.")
+        elif hours == 0 and not allow_zero:
+            results.append("0 h: an entry without hours.")
+        else:
+            results.append(None)
     return results
 
 
@@ -184,6 +260,22 @@ CHECKS = {
     RuleKind.APPROVAL_STATUS: _approval,
     RuleKind.OPEN_PERIOD: _open_period,
     RuleKind.DAILY_HOURS_LIMIT: _daily_hours,
+    RuleKind.HOURS_RANGE: _hours_range,
     RuleKind.AMOUNT_RANGE: _amount_range,
     RuleKind.EXPRESSION: _expression,
+}
+
+# The field a failing rule of each kind is about, unless its params name another.
+RULE_FIELDS = {RuleKind.OPEN_PERIOD: "date", RuleKind.HOURS_RANGE: "hours", RuleKind.AMOUNT_RANGE: "amount",
+               RuleKind.APPROVAL_STATUS: "approval_status"}
+
+# Checked at the door for every inbound record of these types (docs/data-quality.md, "Checked at the door").
+# Person, project and customer references are checked by the hub as the record is stored, in the same step.
+DOOR_DEFAULTS: dict[str, tuple[RuleSpec, ...]] = {
+    ObjectType.TIME_ENTRY: (RuleSpec(RuleKind.HOURS_RANGE, {}), RuleSpec(RuleKind.OPEN_PERIOD, {"field": "date"})),
+    ObjectType.EXPENSE: (RuleSpec(RuleKind.OPEN_PERIOD, {"field": "date"}),),
+}
+# Checked on the way out even where a flow's rules do not: records that reached the hub before the door did.
+OUTBOUND_BASELINE: dict[str, tuple[RuleSpec, ...]] = {
+    ObjectType.TIME_ENTRY: (RuleSpec(RuleKind.HOURS_RANGE, {}),),
 }

@@ -19,3 +19,14 @@ class EventInvalid(ApplicationError):
 
 class EventTooLarge(ApplicationError):
     status_code = 413
+
+
+class RecordsRefused(ApplicationError):
+    """A bulk request for records Weft cannot take as a whole (an unknown object, a connection that is not an
+    API connection); nothing was stored."""
+
+    status_code = 400
+
+
+class RecordsTooMany(ApplicationError):
+    status_code = 413

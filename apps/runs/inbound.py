@@ -17,8 +17,10 @@ from apps.connectors.kinds.base import ConnectorKind, Page
 from apps.connectors.services import connection_kind
 from apps.mappings.models import MappingVersion
 from apps.mappings.rules import apply_rules, to_canonical_input
+from apps.runs.door import door_check
+from apps.runs.duplicates import duplicates_explain
 from apps.runs.lease import run_count, run_heartbeat
-from apps.runs.ledger import run_items_write
+from apps.runs.ledger import canonical_payload, run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
 
 CHANGED = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
@@ -74,6 +76,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
                                   category=error.category, field=error.field,
                                   message=f"{error.reference}: {error.message}") for error in page.errors]
     inputs, raw_by_id = _translate(run, kind, page.records, items, deleted=deleted)
+    inputs = _door(run, kind, inputs, raw_by_id, items)
     changed: list[int] = []
     inputs_by_id = {i.external_id: i for i in inputs}
     with transaction.atomic():
@@ -83,7 +86,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
                 items.append(_item(
                     run, result.external_id, result.outcome, canonical_id=result.canonical_id,
                     payload_before=raw_by_id.get(result.external_id),
-                    payload_after=_canonical_payload(canonical), content_hash=result.content_hash,
+                    payload_after=canonical_payload(canonical), content_hash=result.content_hash,
                     category=result.category, field=result.field, message=result.message,
                 ))
                 if result.outcome in CHANGED and result.canonical_id:
@@ -92,6 +95,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
         for item in items:
             item.duration_ms = duration
             run_count(run, item.outcome)
+        duplicates_explain(run, kind, items)
         run_items_write(items)  # COPY: the ledger of a page costs less than its hub upsert
     if inline_fanout and changed:
         # Outbound runs settle what they wrote in transactions of their own. Inside the caller's (a webhook event's)
@@ -101,6 +105,20 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     elif changed:
         announce(object_type=run.object_type, canonical_ids=changed)
     return changed
+
+
+def _door(run: Run, kind: ConnectorKind, inputs: list[CanonicalInput], raw_by_id: dict[str, dict],
+          items: list[RunItem]) -> list[CanonicalInput]:
+    """Keep out what fails the door's checks (``apps.runs.door``): each a ledger item with its canonical fields."""
+    passed, refused = door_check(run, inputs)
+    for refusal in refused:
+        record = refusal.record
+        raw = raw_by_id.get(record.external_id)
+        where = kind.record_location(run.object_name, raw) if isinstance(raw, dict) else ""
+        items.append(_item(run, record.external_id, refusal.outcome, payload_before=raw,
+                           payload_after=canonical_payload(record), category=refusal.category, field=refusal.field,
+                           message=f"{where}: {refusal.message}" if where else refusal.message))
+    return passed
 
 
 def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem], *, deleted: bool = False):
@@ -163,14 +181,6 @@ def _replay_slice(run: Run, *, budget: int, announce: Announce) -> bool:
     inbound_page_store(run, kind, Page(records=[payload for _, payload in originals], next_cursor=None),
                        announce=announce)
     return True
-
-
-def _canonical_payload(canonical: CanonicalInput | None) -> dict | None:
-    if canonical is None:
-        return None
-    refs = {name: (f"{ref.by}:{ref.value}" if ref else None) for name, ref in canonical.refs.items()}
-    return {"fields": {k: str(v) if v is not None else None for k, v in canonical.fields.items()}, "refs": refs,
-            "deleted": canonical.deleted}
 
 
 def _item(run: Run, external_id: str, outcome: str, *, canonical_id=None, payload_before=None, payload_after=None,

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, models
 from django.utils import timezone
 
+from apps.common.objects import CanonicalInput
 from apps.runs.models import RunItem
 
 # Fields whose Python values PostgreSQL takes as they are: no preparation to repeat per value.
@@ -58,3 +59,12 @@ def _value(field: models.Field) -> Callable[[RunItem, Any], Any]:
     if isinstance(field, _AS_IS):
         return lambda item, now: getattr(item, attname)
     return lambda item, now: field.get_db_prep_save(getattr(item, attname), connection)
+
+
+def canonical_payload(canonical: CanonicalInput | None) -> dict | None:
+    """What the engine tried to store, kept on the ledger item (exceptions read business context from it)."""
+    if canonical is None:
+        return None
+    refs = {name: (f"{ref.by}:{ref.value}" if ref else None) for name, ref in canonical.refs.items()}
+    return {"fields": {k: str(v) if v is not None else None for k, v in canonical.fields.items()}, "refs": refs,
+            "deleted": canonical.deleted}

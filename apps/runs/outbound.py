@@ -36,7 +36,7 @@ from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.connectors.kinds.base import ConnectorKind
 from apps.connectors.services import connection_kind
 from apps.mappings.rules import apply_rules, to_payload
-from apps.mappings.validation import RuleSpec, Verdict, validate
+from apps.mappings.validation import OUTBOUND_BASELINE, RuleSpec, Verdict, rule_set_specs, validate, with_defaults
 from apps.runs.lease import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
 from apps.runs.ledger import run_items_write
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
@@ -210,9 +210,9 @@ def _lookup(connection_id: int):
 
 
 def _rule_specs(flow) -> list[RuleSpec]:
-    if flow.rule_set_id is None:
-        return []
-    return [RuleSpec(r.kind, r.params, r.message) for r in flow.rule_set.rules.filter(is_active=True)]
+    """The flow's rules over the baseline (hours per entry for time): hub records that predate the door's checks
+    must not reach a target either."""
+    return with_defaults(OUTBOUND_BASELINE.get(flow.object_type, ()), rule_set_specs(flow.rule_set_id))
 
 
 # --- executing a plan ---------------------------------------------------------------------------

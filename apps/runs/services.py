@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db import connection as db
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -20,12 +20,19 @@ from apps.canonical.services import HubResult, Outcome, hub_upsert
 from apps.common.errors import ConflictError, ExternalSystemError
 from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError, CredentialsError
+from apps.connectors.flatfiles.layouts import OBJECT_TYPES, REFERENCE_OBJECTS
+from apps.connectors.kinds.api import MAX_RECORDS, ApiRecordsKind
 from apps.connectors.kinds.base import ConnectorKind, RecordError
 from apps.connectors.kinds.webhook import BAD_SIGNATURE, InboundWebhookKind
 from apps.connectors.models import Connection
-from apps.connectors.services import connection_kind
+from apps.connectors.services import connection_create, connection_kind
 from apps.runs import events
-from apps.runs.errors import EventInvalid, EventTooLarge, WebhookRefused
+from apps.runs.door import door_check
+from apps.runs.duplicates import duplicates_explain
+from apps.runs.engine import hub_changed, run_finish
+from apps.runs.errors import EventInvalid, EventTooLarge, RecordsRefused, RecordsTooMany, WebhookRefused
+from apps.runs.inbound import inbound_page_store
+from apps.runs.ledger import canonical_payload
 from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
 from apps.runs.signals import run_finished
 from apps.tenants.tasks import tenant_task_enqueue
@@ -72,6 +79,7 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
             continue
         inputs.append(canonical)
         raw_by_id[canonical.external_id] = record
+    inputs = _door(run, kind, object_name, inputs, raw_by_id, problems, counts)
     counts[Outcome.FAILED] = counts.get(Outcome.FAILED, 0) + len(problems)  # unreadable before the hub
     for results in hub_upsert(connection=connection, object_type=object_type, records=inputs):
         for result in results:
@@ -80,7 +88,26 @@ def _store_page(run, connection, kind, object_name, object_type, page, counts) -
                 raw = raw_by_id.get(result.external_id)
                 where = kind.record_location(object_name, raw) if raw is not None else ""
                 problems.append(_hub_problem_item(run, object_type, result, raw, where))
+    duplicates_explain(run, kind, problems)
     RunItem.objects.bulk_create(problems)
+
+
+def _door(run, kind, object_name, inputs, raw_by_id, problems: list[RunItem], counts) -> list[CanonicalInput]:
+    """What passes the door's checks goes on to the hub; the rest become failed (or skipped) ledger items."""
+    passed, refused = door_check(run, inputs)
+    for refusal in refused:
+        raw = raw_by_id.get(refusal.record.external_id)
+        where = kind.record_location(object_name, raw) if isinstance(raw, dict) else ""
+        item = RunItem(run=run, object_type=run.object_type, external_id=refusal.record.external_id[:255],
+                       outcome=refusal.outcome, error_category=refusal.category, error_field=refusal.field,
+                       payload_before=raw, payload_after=canonical_payload(refusal.record),
+                       error_message=f"{where}: {refusal.message}" if where else refusal.message)
+        if refusal.outcome == ItemOutcome.SKIPPED:
+            counts[ItemOutcome.SKIPPED] = counts.get(ItemOutcome.SKIPPED, 0) + 1
+            RunItem.objects.bulk_create([item])
+        else:
+            problems.append(item)
+    return passed
 
 
 def _read_error_item(run: Run, object_type: str, error: RecordError) -> RunItem:
@@ -288,3 +315,82 @@ def inbound_event_reprocess(*, event: InboundEvent, acting_user=None) -> Inbound
     _event_enqueue(event)
     event.refresh_from_db()
     return event
+
+
+# --- reference data sent to the API --------------------------------------------------------------
+DEFAULT_API_CONNECTION = "api"
+_RECORD_REFERENCE = re.compile(r"record (\d+)")
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """A bulk request's run and, in request order, what became of each record."""
+
+    run: Run
+    results: list[dict]
+
+
+def records_bulk_store(*, object_name: str, records: list, connection_slug: str | None = None,
+                       acting_user) -> BulkResult:
+    """Store many people, customers, projects, assignments or rate cards at once, each as a row of a file would
+    be (the door, the hub, the ledger; changes go on to the outbound flows). They are read from an ``api``
+    connection: the one named, else this customer's ``api`` connection, made on first use."""
+    if object_name not in REFERENCE_OBJECTS:
+        raise RecordsRefused(f"Unknown object {object_name!r}; send one of {', '.join(REFERENCE_OBJECTS)}.")
+    if len(records) > MAX_RECORDS:
+        raise RecordsTooMany(f"At most {MAX_RECORDS} records per request; this one has {len(records)}.")
+    connection = _api_connection(connection_slug, acting_user)
+    kind = connection_kind(connection)
+    page = kind.page(object_name, records)
+    run = Run.objects.create(connection=connection, object_name=object_name, object_type=OBJECT_TYPES[object_name],
+                             trigger=Trigger.MANUAL, status=RunStatus.RUNNING, started_at=timezone.now())
+    inbound_page_store(run, kind, page, announce=hub_changed)
+    run = run_finish(run)
+    logger.info("bulk %s: %s records from %s by %s: %s", object_name, len(records), connection, acting_user,
+                run.counts)
+    return BulkResult(run=run, results=_bulk_results(run, page, len(records)))
+
+
+def _api_connection(slug: str | None, acting_user) -> Connection:
+    if slug:
+        connection = Connection.objects.filter(slug=slug, kind=ApiRecordsKind.slug, is_enabled=True).first()
+        if connection is None:
+            raise RecordsRefused(f"No enabled API connection {slug!r}.")
+        return connection
+    found = Connection.objects.filter(slug=DEFAULT_API_CONNECTION).first()
+    if found is not None and (found.kind != ApiRecordsKind.slug or not found.is_enabled):
+        raise RecordsRefused(f"The connection {DEFAULT_API_CONNECTION!r} is not an enabled API connection; name "
+                             "one with 'connection'.")
+    if found is not None:
+        return found
+    name = "API" if not Connection.objects.filter(name="API").exists() else "Weft API"
+    try:
+        with transaction.atomic():
+            return connection_create(name=name, slug=DEFAULT_API_CONNECTION, kind=ApiRecordsKind.slug,
+                                     acting_user=acting_user, description="Records sent to Weft's API (made on "
+                                                                          "first use).")
+    except IntegrityError:  # a concurrent first request made it
+        return Connection.objects.get(slug=DEFAULT_API_CONNECTION)
+
+
+def _bulk_results(run: Run, page, count: int) -> list[dict]:
+    index_by_key = {record["external_id"]: record["_index"] for record in page.records}
+    results: list[dict | None] = [None] * count
+    for item in run.items.order_by("pk"):
+        index = index_by_key.get(item.external_id)
+        if index is None and (reference := _RECORD_REFERENCE.match(item.external_id)):
+            index = int(reference.group(1))
+        if index is None or index >= count:
+            continue
+        results[index] = {"index": index, "outcome": item.outcome, "id": _key_of(item),
+                          "canonical_id": item.canonical_id, "message": item.error_message,
+                          "field": item.error_field}
+    return [result for result in results if result is not None]
+
+
+def _key_of(item: RunItem) -> str:
+    """The key a record was (or would have been) stored under; for a refused one, from what it was sent with."""
+    if not _RECORD_REFERENCE.fullmatch(item.external_id):
+        return item.external_id
+    raw = item.payload_before if isinstance(item.payload_before, dict) else {}
+    return str(raw.get("external_id") or "")

@@ -1,6 +1,15 @@
 """Reading one CSV file as a stream of records, with every problem named by file, row and field.
 
 Rows are numbered as a spreadsheet shows them: the header is row 1, the first data row is row 2.
+
+Columns are found by header name (``normalize_header``): a vendor's export is read as it comes. When
+two columns give one field, the one whose name says code or id (``Project Code``) wins over the one that
+names it plainly (``Project``), which is read as the name (``project_name``) if the layout has one, else
+set aside. A file without an id column is keyed by its rows' content (``record_key``): the layout's
+natural key, the connection's ``key`` fields, or a fingerprint of every column read. Two rows with one
+key in a file are a duplicate (the second is not loaded) unless repeats are allowed, when each repeat is
+keyed by its occurrence (``…#2``). See docs/data-quality.md, "Keys and duplicates".
+
 Problems come in two sizes. A *row* problem (wrong number of columns, an empty or duplicate id, a
 value the layout cannot read) costs that row only: it becomes a ``RecordError`` and reading goes on.
 A *file* problem (not valid in the encoding, empty, a required column missing, a quote that is never
@@ -16,9 +25,13 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -33,6 +46,10 @@ SNIFF_CHARS = 64 * 1024
 DELIMITERS = ",;\t|"
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 _TRUE = {"true", "1", "yes", "y", "t", "x"}
+_CODE_SUFFIXES = ("_code", "_id", "_no", "_number", "_ref")  # a column named so holds a code, not a name
+_NOT_CONTENT = frozenset({"external_id", "deleted", "_file", "_row"})  # left out of a row's fingerprint
+_CURRENCY_CODE = re.compile(r"\b([A-Z]{3})\b")
+_NON_WORD = re.compile(r"[^0-9a-z]+")
 _FALSE = {"false", "0", "no", "n", "f", ""}
 
 
@@ -51,15 +68,29 @@ class Layout:
 
     object_name: str
     aliases: Mapping[str, tuple[str, ...]]
-    required: tuple[str, ...]
+    required: tuple[str | tuple[str, ...], ...]  # a tuple: any one of these will do (a code, an email, a name)
     numbers: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()  # yes/no columns the reader turns into booleans
     lower: tuple[str, ...] = ()  # values compared case-insensitively (choices)
+    markers: tuple[str, ...] = ()  # columns that mark a row (a correction): yes/true/1/x or the word; else not
+    choices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # key -> {words people write: value}
+    currencies: tuple[str, ...] = ()  # "US Dollar - USD" is read as USD
+    names: Mapping[str, str] = field(default_factory=dict)  # key -> the key a plainly named rival column gives
+    key: tuple[str, ...] = ()  # natural key when a file has no id column; () means the row's fingerprint
+    later: str = "duplicate"  # a key already loaded from another file: "duplicate" (refused) or "update"
+    noun: str = "record"
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(self.aliases)
+
+    def alternatives(self, key: str) -> tuple[str, ...]:
+        """The keys that may stand in for ``key`` (its required group), ``key`` first."""
+        for group in self.required:
+            if isinstance(group, tuple) and key in group:
+                return (key, *(k for k in group if k != key))
+        return (key,)
 
 
 @dataclass(frozen=True)
@@ -71,10 +102,65 @@ class CsvOptions:
     date_format: str | None = None  # strptime format; None: ISO dates
     extra_columns: tuple[str, ...] = ()  # headers copied into ``extra``; ("*",): every unmapped column
     batch_size: int = 2000
+    key: tuple[str, ...] | None = None  # a file without an id column: these fields; () the fingerprint; None the
+    # layout's own natural key
+    repeats: str = "duplicate"  # rows with one key in a file: "duplicate" (the first loads) or "allow" (each does)
 
 
 def normalize_header(name: str) -> str:
-    return name.replace("\ufeff", "").strip().lower().replace(" ", "_").replace("-", "_")
+    """``Project Code`` → ``project_code``, ``Duration (decimal)`` → ``duration_decimal``; a yes/no question
+    (``Billable?``) → ``is_billable``."""
+    text = name.replace("\ufeff", "").strip().lower()
+    question = text.endswith("?")
+    text = _NON_WORD.sub("_", text).strip("_")
+    return f"is_{text}" if question and not text.startswith("is_") else text
+
+
+def is_code_column(name: str) -> bool:
+    return name.endswith(_CODE_SUFFIXES)
+
+
+def record_key(layout: Layout, record: dict, fields: tuple[str, ...]) -> str:
+    """A record's key from its content: the natural key ``fields`` joined (``2026-11-02|ann|ACME-042``; long
+    ones hashed), or with no fields the fingerprint ``fp-<32 hex>``: SHA-256 over every key and value read
+    (sorted by key, so column order does not matter; values after conversion), the id, a deletion flag and the
+    row's place left out."""
+    if fields:
+        values = [_identity(layout, record, name) for name in fields]
+        text = "|".join(values)
+        return text if len(text) <= 200 else "key-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    numbers = layout.numbers
+    content = sorted((key, _number(value) if key in numbers else _plain(value))
+                     for key, value in record.items() if key not in _NOT_CONTENT)
+    return "fp-" + hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _number(value: Any) -> Any:
+    """A number as its value, not its spelling: 7.5, 7.50 and 07.5 alike."""
+    try:
+        return format(Decimal(str(value).strip()).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return _plain(value)
+
+
+def _identity(layout: Layout, record: dict, name: str) -> str:
+    """The value naming ``name`` in a record: its own, else its first given alternative (an email, a name)."""
+    for key in layout.alternatives(name):
+        if key == "last_name":  # first and last name columns name a person together
+            value = f"{_plain(record.get('first_name'))} {_plain(record.get('last_name'))}".strip()
+        else:
+            value = _plain(record.get(key))
+        if value:
+            return str(value)
+    return ""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in sorted(value.items())}
+    return "" if value is None else value
 
 
 @dataclass
@@ -135,7 +221,7 @@ class _Columns:
     width: int
     keys: tuple[str, ...]
     getter: Callable[[list[str]], Any]
-    id_index: int
+    id_index: int | None  # None: keyed by content (``record_key``)
     extra: list[tuple[int, str]]
     fixers: list[Callable[[dict], tuple[str, str] | None]]
 
@@ -152,6 +238,7 @@ class CsvFile:
         self.rows = 0
         self._last_line = ""
         self._keys_by_index: dict[int, str] = {}
+        self._repeats: dict[str, int] = {}  # key -> occurrences so far, when repeats are allowed
 
     def batches(self) -> Iterator[tuple[list[dict], list[RecordError]]]:
         """Always yields at least once, so even an empty or unreadable file reports."""
@@ -215,40 +302,26 @@ class CsvFile:
         if not header or not any(h.strip() for h in header):
             raise FileProblem("Row 1 is empty; the header must be the first row.")
         keys_by_index = self._keys_by_index = self._map_header(header)
-        missing = [key for key in self.layout.required if key not in keys_by_index.values()]
+        present = set(keys_by_index.values())
+        groups = [(group,) if isinstance(group, str) else group for group in self.layout.required]
+        missing = [group for group in groups if not set(group) & present]
         if missing:
             found = ", ".join(repr(h) for h in header)
+            others = "; ".join(f"{g[0]} may also come as {', '.join(g[1:])}" for g in missing if len(g) > 1)
             raise FileProblem(
-                f"Missing required column(s) {', '.join(missing)} for {self.layout.object_name}. The header has "
-                f"{found}. Rename the columns or map them with the connection's 'columns' setting.",
-                field=missing[0],
+                f"Missing required column(s) {', '.join(g[0] for g in missing)} for {self.layout.object_name}. The "
+                f"header has {found}. Rename the columns or map them with the connection's 'columns' setting"
+                f"{f' ({others})' if others else ''}.", field=missing[0][0],
             )
         indexes = list(keys_by_index)
         keys = tuple(keys_by_index.values())
         getter = itemgetter(*indexes) if len(indexes) > 1 else (lambda row, i=indexes[0]: (row[i],))
-        id_index = next(i for i, key in keys_by_index.items() if key == "external_id")
+        id_index = next((i for i, key in keys_by_index.items() if key == "external_id"), None)
         return _Columns(len(header), keys, getter, id_index, self._extra(header, keys_by_index),
-                        self._fixers(set(keys)))
+                        row_fixers(self.layout, self.options, present))
 
     def _map_header(self, header: list[str]) -> dict[int, str]:
-        explicit = {normalize_header(h): key for h, key in self.options.columns.items()}
-        by_alias = {alias: key for key, aliases in self.layout.aliases.items() for alias in (key, *aliases)}
-        seen: dict[str, str] = {}
-        mapped: dict[int, str] = {}
-        for index, raw in enumerate(header):
-            name = normalize_header(raw)
-            if name in seen:
-                raise FileProblem(f"The header names the column {raw!r} twice.")
-            seen[name] = raw
-            key = explicit[name] if name in explicit else by_alias.get(name)
-            if not key or key not in self.layout.aliases:
-                continue
-            other = next((header[i] for i, k in mapped.items() if k == key), None)
-            if other is not None:
-                raise FileProblem(f"Columns {other!r} and {raw!r} both give {key}; map one of them to nothing with "
-                                  f"the connection's 'columns' setting.", field=key)
-            mapped[index] = key
-        return mapped
+        return map_columns(self.layout, header, self.options.columns)
 
     def _extra(self, header: list[str], mapped: dict[int, str]) -> list[tuple[int, str]]:
         wanted = self.options.extra_columns
@@ -259,16 +332,6 @@ class CsvFile:
         return [(i, h.strip()) for i, h in enumerate(header)
                 if i not in mapped and (every or normalize_header(h) in names)]
 
-    def _fixers(self, present: set[str]) -> list[Callable[[dict], tuple[str, str] | None]]:
-        """Per-row conversions this file needs (only those: a plain ISO file pays for none)."""
-        layout, options = self.layout, self.options
-        fixers = [_lowercase(key) for key in layout.lower if key in present]
-        fixers += [_flag(key) for key in layout.flags if key in present]
-        if options.decimal_separator != ".":
-            fixers += [_decimal_comma(key, options.decimal_separator) for key in layout.numbers if key in present]
-        if options.date_format:
-            fixers += [_date_format(key, options.date_format) for key in layout.dates if key in present]
-        return fixers
 
     # --- the rows --------------------------------------------------------------------------------
     def _rows(self, reader, columns: _Columns, scan: _Scan) -> Iterator[tuple[list[dict], list[RecordError]]]:
@@ -292,17 +355,23 @@ class CsvFile:
                                 break
                         if problem is not None or len(row) != width:
                             continue
-                    external_id = row[id_index].strip()
-                    if not external_id or external_id in seen:
-                        errors.append(self._id_problem(external_id, row_no, seen, row))
-                        continue
-                    seen[external_id] = row_no
+                    if id_index is not None:
+                        external_id = row[id_index].strip()
+                        if not external_id or external_id in seen:
+                            errors.append(self._id_problem(external_id, row_no, seen, row))
+                            continue
+                        seen[external_id] = row_no
                     record = dict(zip(keys, getter(row), strict=True))
-                    record["external_id"], record["_file"], record["_row"] = external_id, name, row_no
+                    record["_file"], record["_row"] = name, row_no
+                    if id_index is not None:
+                        record["external_id"] = external_id
                     if extra:
                         record["extra"] = {header: row[i] for i, header in extra}
                     if fixers and (bad := _apply(fixers, record)):
                         errors.append(RecordError(f"{name} row {row_no}", bad[1], field=bad[0], raw=record))
+                        continue
+                    if id_index is None and (duplicate := self._keyed(record, row_no, seen)) is not None:
+                        errors.append(duplicate)
                         continue
                     records.append(record)
                     if len(records) + len(errors) >= batch_size:
@@ -348,6 +417,25 @@ class CsvFile:
     def _key_at(self, index: int) -> str | None:
         return self._keys_by_index.get(index)
 
+    def _keyed(self, record: dict, row_no: int, seen: dict[str, int]) -> RecordError | None:
+        """Key a row of a file without ids by its content; a second row with the key is a duplicate (or, with
+        repeats allowed, the key's next occurrence)."""
+        fields = self.options.key if self.options.key is not None else self.layout.key
+        key = record_key(self.layout, record, fields)
+        first = seen.get(key)
+        record["external_id"], record["_keyed"] = key, True
+        if first is None:
+            seen[key] = row_no
+            return None
+        if self.options.repeats == "allow":
+            self._repeats[key] = self._repeats.get(key, 1) + 1
+            record["external_id"] = f"{key}#{self._repeats[key]}"
+            return None
+        same = f"({', '.join(fields)})" if fields else "with every column alike"
+        return RecordError(f"{self.name} row {row_no}", f"duplicate row: the same {self.layout.noun} {same} is already "
+                                                        f"on row {first}; only that first row was loaded.",
+                           field="external_id", category=ErrorCategory.DUPLICATE, raw=record)
+
     def _id_problem(self, external_id: str, row_no: int, seen: dict[str, int], row: list[str]) -> RecordError:
         where = f"{self.name} row {row_no}"
         if not external_id:
@@ -372,6 +460,71 @@ class CsvFile:
         else:
             message = f"cannot be read as CSV ({text}); the row was not loaded."
         return RecordError(f"{self.name} row {row_no}", message)
+
+
+def map_columns(layout: Layout, header: list[str], columns: Mapping[str, str | None]) -> dict[int, str]:
+    """Column index -> record key, for a header (or an API record's field names). ``columns`` names the key of
+    a header explicitly (``None``: ignore it). Rival columns for one key: see ``_settle_rivals``."""
+    explicit = {normalize_header(h): key for h, key in columns.items()}
+    by_alias = alias_table(layout)
+    seen: dict[str, str] = {}
+    claims: dict[str, list[tuple[int, str, bool]]] = {}  # key -> (index, header, named explicitly)
+    for index, raw in enumerate(header):
+        name = normalize_header(raw)
+        if name in seen:
+            raise FileProblem(f"The header names the column {raw!r} twice.")
+        seen[name] = raw
+        key = explicit[name] if name in explicit else by_alias.get(name)
+        if key and key in layout.aliases:
+            claims.setdefault(key, []).append((index, raw, name in explicit))
+    mapped: dict[int, str] = {}
+    for key, rivals in claims.items():
+        _settle_rivals(layout, key, rivals, mapped, claims)
+    return dict(sorted(mapped.items()))
+
+
+def _settle_rivals(layout: Layout, key: str, rivals: list[tuple[int, str, bool]], mapped: dict[int, str],
+                   claims: dict) -> None:
+    """One column per key: named in 'columns' beats recognised, a code column beats a plain one (which then
+    gives the key's name field, if the layout has one and no column gives it already). Two equals refuse."""
+    if len(rivals) == 1:
+        mapped[rivals[0][0]] = key
+        return
+    ranked = sorted(rivals, key=lambda c: (not c[2], not is_code_column(normalize_header(c[1]))))
+    first, second = ranked[0], ranked[1]
+    if (first[2], is_code_column(normalize_header(first[1]))) == (
+            second[2], is_code_column(normalize_header(second[1]))):
+        one, other = sorted((first, second))
+        raise FileProblem(f"Columns {one[1]!r} and {other[1]!r} both give {key}; map one of them to nothing "
+                          f"with the connection's 'columns' setting.", field=key)
+    mapped[first[0]] = key
+    name_key = layout.names.get(key)
+    if name_key and name_key not in claims and len(ranked) == 2:
+        mapped[second[0]] = name_key
+
+
+def alias_table(layout: Layout) -> dict[str, str]:
+    """Normalised header name -> record key."""
+    return {normalize_header(alias): key for key, aliases in layout.aliases.items() for alias in (key, *aliases)}
+
+
+def row_fixers(layout: Layout, options: CsvOptions, present: set[str]) -> list[Callable[[dict], Any]]:
+    """Per-row conversions a file (or a batch of API records) with these keys needs; a plain ISO file pays for none."""
+    fixers = [_lowercase(key) for key in layout.lower if key in present]
+    fixers += [_choice(key, layout.choices[key]) for key in layout.choices if key in present]
+    fixers += [_flag(key) for key in layout.flags if key in present]
+    fixers += [_marker(key) for key in layout.markers if key in present]
+    fixers += [_currency(key) for key in layout.currencies if key in present]
+    if options.decimal_separator != ".":
+        fixers += [_decimal_comma(key, options.decimal_separator) for key in layout.numbers if key in present]
+    if options.date_format:
+        fixers += [_date_format(key, options.date_format) for key in layout.dates if key in present]
+    return fixers
+
+
+def apply_fixers(fixers, record: dict) -> tuple[str, str] | None:
+    """Convert ``record`` in place; (key, message) of the first value that cannot be read."""
+    return _apply(fixers, record)
 
 
 def _apply(fixers, record: dict) -> tuple[str, str] | None:
@@ -399,6 +552,35 @@ def _flag(key: str):
         else:
             return key, f"{key}: {record[key]!r} is not yes/no."
         return None
+
+    return fix
+
+
+_MARKS = _TRUE | {"correction", "reversal", "adjustment"}
+
+
+def _choice(key: str, words: Mapping[str, str]):
+    def fix(record: dict):
+        value = record[key].strip().lower() if isinstance(record[key], str) else record[key]
+        record[key] = words.get(value, value)
+
+    return fix
+
+
+def _currency(key: str):
+    """``US Dollar - USD`` or ``Euro (EUR)`` → the ISO code; a plain code (any case) is upper-cased."""
+    def fix(record: dict):
+        value = record[key].strip()
+        if len(value) > 3 and (codes := _CURRENCY_CODE.findall(value)):
+            value = codes[-1]
+        record[key] = value.upper() if len(value) == 3 else value
+
+    return fix
+
+
+def _marker(key: str):
+    def fix(record: dict):
+        record[key] = record[key].strip().lower() in _MARKS
 
     return fix
 

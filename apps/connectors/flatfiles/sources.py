@@ -42,9 +42,10 @@ class InboxFile:
 
 
 def is_candidate(name: str, pattern: str) -> bool:
+    """Whether a file is one to read; a pattern may list several (``customers*.csv,clients*.csv``)."""
     lowered = name.lower()
     return (not name.startswith(".") and not lowered.endswith(PARTIAL_SUFFIXES)
-            and fnmatchcase(lowered, pattern.lower()))
+            and any(fnmatchcase(lowered, part.strip().lower()) for part in pattern.split(",") if part.strip()))
 
 
 def unique_path(folder: Path, name: str) -> Path:

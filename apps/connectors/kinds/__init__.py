@@ -13,6 +13,7 @@ KIND_MODULES = [
     "apps.connectors.kinds.harvest",
     "apps.connectors.kinds.xero",
     "apps.connectors.kinds.files",
+    "apps.connectors.kinds.api",
     "apps.connectors.kinds.tryton.kind",
     "apps.connectors.kinds.rest.kind",
 ]

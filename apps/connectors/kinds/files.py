@@ -1,9 +1,11 @@
 """CSV files from a drop folder or an SFTP server, and export files for systems that import journals.
 
-Reading: files whose names match the object's pattern (``time*.csv``, ``expense*.csv``) are read in
-name order, streaming, in pages of ``batch_size`` rows. A file is moved on only once all its pages
-were stored (when the next page is asked for, or the read ends): read to its end, it goes to
-``archive/YYYY/MM/``; if it could not be read to its end, to ``rejected/`` with ``<name>.error.txt``.
+Reading: files whose names match the object's pattern (``time*.csv``, ``expense*.csv``, ``people*.csv``,
+``customers*.csv``, ``projects*.csv``, ``assignments*.csv``, ``rate_cards*.csv``; layouts in
+``apps.connectors.flatfiles.layouts``) are read in name order, streaming, in pages of ``batch_size`` rows.
+A file is moved on only once all its pages were stored (when the next page is asked for, or the read
+ends): read to its end, it goes to ``archive/YYYY/MM/``; if it could not be read to its end, to
+``rejected/`` with ``<name>.error.txt``.
 A worker that dies mid-file leaves the file in the inbox, and the next read starts it again: rows
 already stored are unchanged content, which the hub skips. The cursor is the last file finished; it
 is a bookmark for people, not a filter (the inbox itself is the queue).
@@ -28,8 +30,9 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from apps.common.errors import ErrorCategory
-from apps.common.objects import CanonicalInput, ObjectType, Ref
+from apps.common.objects import CanonicalInput, ObjectType, Origin
 from apps.connectors.errors import ConnectorError
+from apps.connectors.flatfiles import layouts
 from apps.connectors.flatfiles.csvread import CsvFile, CsvOptions, Layout
 from apps.connectors.flatfiles.export import FORMATS, ROTATIONS, JournalExport
 from apps.connectors.flatfiles.sftp import SftpSession, SftpTarget, server_host_key
@@ -47,40 +50,11 @@ from apps.connectors.kinds.base import (
 
 logger = logging.getLogger(__name__)
 
-_PERSON = ("person_code", "employee", "employee_code", "employee_id", "person_id", "user", "consultant")
-_PROJECT = ("project_code", "project_id", "job", "engagement")
-_COMMON = {
-    "billable": ("is_billable",),
-    "approval_status": ("status",),
-    "approved": ("is_approved",),
-    "approved_at": (),
-    "notes": ("note", "description", "comment", "comments"),
-    "deleted": ("is_deleted", "void", "voided"),
-}
-LAYOUTS = {
-    "time_entries": Layout(
-        "time_entries",
-        aliases={"external_id": ("id", "entry_id", "time_entry_id", "uid"), "person": _PERSON, "project": _PROJECT,
-                 "date": ("work_date", "spent_date", "day"), "hours": ("quantity", "duration", "duration_hours"),
-                 "task": ("task_name", "activity"), "approver": ("approved_by",), "bill_rate": (), "cost_rate": (),
-                 "currency": ("currency_code",), **_COMMON},
-        required=("external_id", "person", "project", "date", "hours"),
-        numbers=("hours", "bill_rate", "cost_rate"), dates=("date",), flags=("approved", "deleted"),
-        lower=("approval_status",),
-    ),
-    "expenses": Layout(
-        "expenses",
-        aliases={"external_id": ("id", "expense_id", "uid"), "person": _PERSON, "project": _PROJECT,
-                 "date": ("spent_date", "expense_date", "day"), "amount": ("total", "total_cost", "cost"),
-                 "currency": ("currency_code",), "category": ("expense_category", "type", "expense_type"),
-                 **_COMMON},
-        required=("external_id", "person", "project", "date", "amount", "currency"),
-        numbers=("amount",), dates=("date",), flags=("approved", "deleted"), lower=("approval_status",),
-    ),
-}
-DEFAULT_PATTERNS = {"time_entries": "time*.csv", "expenses": "expense*.csv"}
-OBJECT_TYPES = {"time_entries": ObjectType.TIME_ENTRY, "expenses": ObjectType.EXPENSE}
-NOT_FIELDS = frozenset({"external_id", "person", "project", "approved", "deleted", "_file", "_row"})
+DEFAULT_PATTERNS = {"time_entries": "time*.csv", "expenses": "expense*.csv", "people": "people*.csv",
+                    "customers": "customers*.csv,clients*.csv", "projects": "projects*.csv",
+                    "assignments": "assignments*.csv", "rate_cards": "rate_cards*.csv,rate-cards*.csv"}
+LATER_FILES = ("duplicate", "update")
+REPEATS = ("duplicate", "allow")
 JOURNAL_COLUMNS = ("date", "person", "project", "task", "hours", "billable", "approval_status", "currency",
                    "bill_rate", "cost_rate", "notes")
 DEFAULT_SETTLE_SECONDS = 10
@@ -92,8 +66,7 @@ class CsvFilesKind(ConnectorKind):
     slug = "csv"
     label = "CSV files (folder or SFTP)"
     capabilities = Capabilities(objects=(
-        ObjectSpec("time_entries", ObjectType.TIME_ENTRY, incremental=True),
-        ObjectSpec("expenses", ObjectType.EXPENSE, incremental=True),
+        *(ObjectSpec(name, object_type, incremental=True) for name, object_type in layouts.OBJECT_TYPES.items()),
         ObjectSpec("journal_export", ObjectType.TIME_ENTRY, readable=False, writable=True),
     ), batch_size=2000)
     settings_fields = (
@@ -107,8 +80,19 @@ class CsvFilesKind(ConnectorKind):
                   help="Default <sftp_path>/rejected."),
         FieldSpec("sftp_host_key", "SFTP host key", required=False,
                   help="The server's public key line ('ssh-ed25519 AAAA...'); 'Test' shows what the server offers."),
-        FieldSpec("time_entries_pattern", "Time entry files", required=False, help="Default time*.csv."),
-        FieldSpec("expenses_pattern", "Expense files", required=False, help="Default expense*.csv."),
+        *(FieldSpec(f"{name}_pattern", f"{name.replace('_', ' ').capitalize()} files", required=False,
+                    help=f"Default {pattern} (comma-separated patterns)")
+          for name, pattern in DEFAULT_PATTERNS.items()),
+        FieldSpec("key", "Key of files without an id column", required=False,
+                  help='Fields that identify a row, e.g. ["date", "person", "project", "task"]; "fingerprint" for '
+                       'every column; or per object {"time_entries": [...]}. Default: the object\'s natural key '
+                       '(code; person, project, role, start date) or, for time and expenses, the fingerprint.'),
+        FieldSpec("repeats", "Rows with one key in a file", required=False,
+                  help="duplicate (default: the first loads, the others are duplicate exceptions) or allow (each "
+                       "is an entry of its own); or per object."),
+        FieldSpec("later_files", "A key already loaded from another file", required=False,
+                  help="duplicate (default for time and expenses) or update (default for reference data: a later "
+                       "file has the newer version); or per object."),
         FieldSpec("delimiter", "Delimiter", required=False, help="Default: detected; ',' when unsure. 'tab' for tabs."),
         FieldSpec("encoding", "Encoding", required=False, help="Default utf-8 (with or without BOM); e.g. cp1252."),
         FieldSpec("columns", "Column mapping", required=False,
@@ -136,7 +120,7 @@ class CsvFilesKind(ConnectorKind):
     def __init__(self, context):
         self.folders = Folders(context.files_root)  # before the base class checks the configuration
         self._export: JournalExport | None = None
-        self._refs: dict[tuple[str, str | None], Ref | None] = {}
+        self._ref_cache: dict = {}  # the same few hundred people and projects recur on every row
         super().__init__(context)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -145,7 +129,7 @@ class CsvFilesKind(ConnectorKind):
         if not spec.readable:
             yield from super().read(object_name, cursor=cursor)
             return
-        layout, options = LAYOUTS[object_name], self._csv_options(object_name)
+        layout, options = layouts.LAYOUTS[object_name], self._csv_options(object_name)
         pattern = self.setting(f"{object_name}_pattern") or DEFAULT_PATTERNS[object_name]
         with self.folders.lock(object_name), self._inbox() as inbox:
             for file in inbox.pending(pattern, self._settle_seconds()):
@@ -202,27 +186,22 @@ class CsvFilesKind(ConnectorKind):
                             self.setting("sftp_rejected_path") or f"{path.rstrip('/')}/rejected")
 
     def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
-        fields = {k: v for k, v in record.items() if k not in NOT_FIELDS and v != "" and v is not None}
-        approved = record.get("approved")
-        if approved is not None and "approval_status" not in fields:
-            fields["approval_status"] = "approved" if approved else "submitted"
-        return CanonicalInput(
-            OBJECT_TYPES[object_name], record["external_id"], fields,
-            refs={"person": self._ref("person", record.get("person")),
-                  "project": self._ref("project", record.get("project"))},
-            deleted=bool(record.get("deleted")),
-        )
+        external = frozenset(name for name in ("person", "project") if self.setting(f"{name}_ref") == "external")
+        canonical = layouts.to_canonical(object_name, record, external_refs=external, cache=self._ref_cache)
+        if "_file" in record:
+            once = bool(record.get("_keyed")) and self._per_object("later_files", object_name) == "duplicate"
+            canonical.origin = Origin(record["_file"], record["_row"], once=once)
+        return canonical
 
-    def _ref(self, name: str, value: str | None) -> Ref | None:
-        """The same few hundred people and projects recur on every row: make each Ref once."""
-        key = (name, value)
-        ref = self._refs.get(key, False)
-        if ref is False:
-            by_external = self.setting(f"{name}_ref") == "external"
-            ref = (Ref.external if by_external else Ref.code)((value or "").strip())
-            if len(self._refs) < 100_000:
-                self._refs[key] = ref
-        return ref
+    def _per_object(self, name: str, object_name: str):
+        """A setting given once for all objects, or per object (``{"time_entries": ...}``); else the layout's."""
+        value = self.setting(name)
+        if isinstance(value, dict):
+            value = value.get(object_name)
+        if value in (None, "", []):
+            layout = layouts.LAYOUTS[object_name]
+            return {"later_files": layout.later, "repeats": "duplicate", "key": None}[name]
+        return value
 
     def record_location(self, object_name: str, record: dict) -> str:
         return f"{record['_file']} row {record['_row']}" if "_file" in record else ""
@@ -268,7 +247,7 @@ class CsvFilesKind(ConnectorKind):
             return TestResult(False, f"Set sftp_host_key to the server's public key, checked with its admin.{hint}")
         with self._inbox() as inbox:
             waiting = {name: len(inbox.pending(self.setting(f"{name}_pattern") or DEFAULT_PATTERNS[name], 0))
-                       for name in LAYOUTS}
+                       for name in layouts.LAYOUTS}
             where = inbox.describe()
         if not self.setting("sftp_host"):
             directory = Path(where)
@@ -317,6 +296,7 @@ class CsvFilesKind(ConnectorKind):
             date_format=self.setting("date_format") or None,
             extra_columns=tuple(self.setting("extra_columns") or ()),
             batch_size=int(self.setting("batch_size") or self.capabilities.batch_size),
+            key=_key_fields(self._per_object("key", object_name)), repeats=self._per_object("repeats", object_name),
         )
 
     def _settle_seconds(self) -> float:
@@ -352,6 +332,7 @@ def _setting_problems(settings: dict[str, Any], credentials: dict[str, Any]) -> 
     if settings.get("export_rotation") not in (None, "", *ROTATIONS):
         yield f"export_rotation must be one of {', '.join(ROTATIONS)}."
     yield from _column_problems(settings.get("columns") or {})
+    yield from _key_problems(settings)
     for name, smallest in (("batch_size", 1), ("settle_seconds", 0), ("sftp_port", 1)):
         value = settings.get(name)
         if value not in (None, "") and not _is_number_from(value, smallest):
@@ -372,14 +353,51 @@ def _column_problems(columns: Any) -> Iterator[str]:
     nested = columns and all(isinstance(v, dict) for v in columns.values())
     groups = columns.items() if nested else [(None, columns)]
     for object_name, mapping in groups:
-        layouts = [LAYOUTS[object_name]] if object_name in LAYOUTS else list(LAYOUTS.values())
-        if nested and object_name not in LAYOUTS:
+        known = layouts.LAYOUTS
+        candidates = [known[object_name]] if object_name in known else list(known.values())
+        if nested and object_name not in known:
             yield f"columns names {object_name!r}, which is not an object this kind reads."
             continue
-        names = " or ".join(layout.object_name for layout in layouts)
+        names = " or ".join(layout.object_name for layout in candidates)
         for header, key in mapping.items():
-            if key and not any(key in layout.aliases for layout in layouts):
+            if key and not any(key in layout.aliases for layout in candidates):
                 yield f"columns maps {header!r} to {key!r}, which is not a field of {names}."
+
+
+def _key_problems(settings: dict[str, Any]) -> Iterator[str]:
+    for name, allowed in (("repeats", REPEATS), ("later_files", LATER_FILES)):
+        for object_name, value in _per_object_values(settings.get(name)):
+            if value not in allowed:
+                yield f"{name} must be {' or '.join(allowed)}, not {value!r}."
+            elif object_name not in (None, *layouts.LAYOUTS):
+                yield f"{name} names {object_name!r}, which is not an object this kind reads."
+    for object_name, value in _per_object_values(settings.get("key")):
+        if value == "fingerprint":
+            continue
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            yield f'key must be a list of fields or "fingerprint", not {value!r}.'
+            continue
+        candidates = [layouts.LAYOUTS[object_name]] if object_name in layouts.LAYOUTS else list(
+            layouts.LAYOUTS.values())
+        unknown = [f for f in value if not any(f in layout.aliases for layout in candidates)]
+        if unknown:
+            yield f"key names {', '.join(map(repr, unknown))}, which no object this kind reads has."
+
+
+def _per_object_values(value: Any) -> Iterator[tuple[str | None, Any]]:
+    if value in (None, "", []):
+        return
+    if isinstance(value, dict):
+        yield from value.items()
+    else:
+        yield None, value
+
+
+def _key_fields(value: Any) -> tuple[str, ...] | None:
+    """The ``key`` setting as CsvOptions takes it: fields, () for the fingerprint, None for the layout's own."""
+    if value is None:
+        return None
+    return () if value == "fingerprint" else tuple(value)
 
 
 def _is_number_from(value: Any, smallest: float) -> bool:

@@ -1,8 +1,9 @@
-"""Routes that are commands, not router resources: inbound webhooks, replay."""
+"""Routes that are commands, not router resources: inbound webhooks, replay, reference data in bulk."""
 
 from django.urls import path
 
 from apps.runs.api.flows import ReplayApi, ReplayPreviewApi
+from apps.runs.api.records import RecordsBulkApi
 from apps.runs.api.views import InboundWebhookApi, VendorWebhookApi
 
 urlpatterns = [
@@ -11,4 +12,5 @@ urlpatterns = [
     path("hooks/<str:connection_slug>/", InboundWebhookApi.as_view(), name="inbound-webhook"),
     path("replay/preview/", ReplayPreviewApi.as_view(), name="replay-preview"),
     path("replay/", ReplayApi.as_view(), name="replay"),
+    path("records/<str:object_name>/", RecordsBulkApi.as_view(), name="records-bulk"),
 ]
