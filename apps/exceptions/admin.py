@@ -12,7 +12,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.common.errors import ApplicationError
 from apps.exceptions import fixing, selectors, services
@@ -25,7 +24,7 @@ from apps.exceptions.models import (
     Notification,
 )
 from apps.tenants import access
-from apps.tenants.admin_sites import TenantModelAdmin, public_admin_site, tenant_admin_site
+from apps.tenants.admin_sites import ScopedHistoryAdmin, TenantModelAdmin, public_admin_site, tenant_admin_site
 from apps.tenants.choices import Capability
 
 SEVERITY_COLOURS = {10: "#6b7280", 20: "#2563eb", 30: "#d97706", 40: "#dc2626"}
@@ -327,7 +326,7 @@ class NotificationAdmin(TenantModelAdmin):
 
 
 @admin.register(PartnerEscalationPolicy, site=public_admin_site)
-class PartnerEscalationPolicyAdmin(SimpleHistoryAdmin):
+class PartnerEscalationPolicyAdmin(ScopedHistoryAdmin):
     """Partner admins keep their partner's default policy; customers without their own use it."""
 
     list_display = ["partner", "name", "is_active", "email_recipients", "webhook_url"]

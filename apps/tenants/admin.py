@@ -10,11 +10,11 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django_q import admin as q_admin
 from django_q import models as q_models
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.common.errors import ApplicationError
 from apps.tenants import access, services
 from apps.tenants.admin_sites import (  # noqa: F401  (re-exported for the URL confs)
+    ScopedHistoryAdmin,
     SuperuserOnlyAdmin,
     public_admin_site,
     tenant_admin_site,
@@ -24,7 +24,7 @@ from apps.tenants.forms import OnboardingForm
 from apps.tenants.models import Customer, Domain, Membership, Partner, User
 
 
-class PartnerScopedAdmin(SimpleHistoryAdmin):
+class PartnerScopedAdmin(ScopedHistoryAdmin):
     """Partner staff see their own partner's rows only; partner admins may change them."""
 
     partner_path = "partner"
@@ -169,7 +169,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(User, site=public_admin_site)
-class UserAdmin(DjangoUserAdmin, SimpleHistoryAdmin):
+class UserAdmin(DjangoUserAdmin, ScopedHistoryAdmin):
     list_display = ["username", "email", "first_name", "last_name", "is_active", "is_superuser"]
     inlines = [MembershipInline]
 
@@ -230,7 +230,7 @@ class MembershipAdmin(PartnerScopedAdmin):
         return obj.partner or obj.customer.partner
 
     def get_queryset(self, request):
-        queryset = SimpleHistoryAdmin.get_queryset(self, request)
+        queryset = ScopedHistoryAdmin.get_queryset(self, request)
         if request.user.is_superuser:
             return queryset
         partners = access.partners_for_user(request.user)

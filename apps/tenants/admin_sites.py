@@ -9,6 +9,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.tenants import access
@@ -24,9 +27,46 @@ class _MembershipLoginForm(AdminAuthenticationForm):
                                         params={"username": self.username_field.verbose_name})
 
 
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's views, limited to objects the user may see, and read-only.
+
+    Upstream, the history list and the history form read the whole history table and check only the
+    model's view permission, and the form saves a POST (a "revert") without asking for change
+    permission (FIELD-NOTES: django-simple-history #361, #529, #1017). Here both views first load the
+    object through ``get_queryset`` (the admin's scope), so "missing" and "not yours" are the same
+    404; the form never saves: restoring an old value goes through the change form, which checks
+    change permission and, where a service owns the write, its rules (docs/security.md says why).
+    """
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._visible_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._visible_or_404(request, object_id)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def _visible_or_404(self, request, object_id) -> None:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such object.")
+
+
 class WeftAdminSite(admin.AdminSite):
     site_url = "/"
     enable_nav_sidebar = True
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        if admin_class and issubclass(admin_class, SimpleHistoryAdmin) and not issubclass(
+                admin_class, ScopedHistoryAdmin):
+            raise ImproperlyConfigured(f"{admin_class.__name__}: history admins must derive from ScopedHistoryAdmin, "
+                                       "whose history views are scoped and read-only.")
+        return super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request) -> bool:
         return self.has_permission_for(request, request.user)
@@ -79,7 +119,7 @@ public_admin_site = PublicAdminSite(name="public_admin")
 tenant_admin_site = TenantAdminSite(name="tenant_admin")
 
 
-class TenantModelAdmin(SimpleHistoryAdmin):
+class TenantModelAdmin(ScopedHistoryAdmin):
     """Admin for a model in a customer's schema: view needs VIEW, changes need ``change_capability``."""
 
     change_capability = Capability.CONFIGURE
