@@ -39,6 +39,7 @@ from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Owne
 from apps.common.errors import ErrorCategory
 from apps.common.objects import CanonicalInput
 from apps.connectors.models import Connection
+from apps.tenants import access
 
 
 class Outcome:
@@ -598,9 +599,11 @@ def _json_text(value: Any) -> str:
     return json.dumps(value) if value else "{}"
 
 
-def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user=None) -> Ownership:
+def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user) -> Ownership:
     """Make ``connection`` the system of record for ``object_type`` (or one of its field groups)."""
     from apps.common.history import save_attributed
+
+    access.check(acting_user, "configuration.change")
 
     ownership = Ownership.objects.filter(object_type=object_type, field_group=field_group).first() or Ownership(
         object_type=object_type, field_group=field_group)

@@ -9,6 +9,7 @@ from django_tenants.utils import schema_context
 from apps.common.errors import ApplicationError
 from apps.runs.configuration import InstallReport
 from apps.runs.templates import template_install
+from apps.tenants import access
 from apps.tenants.domains import domain_problem
 from apps.tenants.errors import DomainError
 from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
@@ -19,6 +20,7 @@ from apps.tenants.services import customer_onboard
 def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
                               acting_user: User | None) -> InstallReport:
     """Install ``template`` into ``customer``'s schema, if its plan allows the template."""
+    access.check(acting_user, "template.install", customer=customer)
     template_allowed(customer=customer, template=template)
     with schema_context(customer.schema_name):
         return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
@@ -38,6 +40,7 @@ def customer_onboard_from_template(
     """Onboard a customer onto ``plan`` and install ``template``. A plan that forbids the template is
     refused before anything is made; a template that fails to install leaves the customer onboarded
     (without it) and says why, so it can be installed from the customer's page once fixed."""
+    access.check(acting_user, "customer.onboard", partner=partner)
     if plan is not None and template is not None:
         template_allowed(customer=Customer(partner=partner, plan=plan), template=template)
     problem = domain and domain_problem(domain.strip().lower(), customer=Customer(partner=partner))

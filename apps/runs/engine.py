@@ -26,6 +26,7 @@ from apps.common.errors import ExternalSystemError
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_test
 from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
+from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
@@ -41,11 +42,15 @@ def stale_after() -> timedelta:
 
 
 def flow_run_request(
-    *, flow: Flow, trigger: str, record_ids: list[int] | None = None, mapping_version=None,
+    *, flow: Flow, trigger: str, acting_user, record_ids: list[int] | None = None, mapping_version=None,
     replay_payloads: bool = False, enqueue: bool = True,
 ) -> Run:
     """Queue a run of ``flow``. A scheduled or manual run while one is unfinished returns that one,
-    queued again if it looks abandoned (its worker died, or its task was lost), so it resumes."""
+    queued again if it looks abandoned (its worker died, or its task was lost), so it resumes.
+
+    ``acting_user``: the person who asked (a manual run or a replay), or None for the system's own
+    triggers (schedules, webhooks, hub changes)."""
+    access.check(acting_user, "run.replay" if trigger == Trigger.REPLAY else "run.start")
     if record_ids is None and not replay_payloads:
         pending = Run.objects.filter(flow=flow, record_ids__isnull=True).exclude(status__in=FINISHED).first()
         if pending is not None:
@@ -163,7 +168,7 @@ def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = Fa
     for flow in Flow.objects.filter(direction=FlowDirection.OUTBOUND, object_type=object_type, on_hub_change=True,
                                     is_enabled=True).select_related("connection"):
         run = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(canonical_ids),
-                               enqueue=not inline)
+                               enqueue=not inline, acting_user=None)
         if inline:
             run_execute(run_id=run.pk)
         runs.append(run)
@@ -196,7 +201,7 @@ def _circuit_allows(connection: Connection) -> bool:
         return True
     if connection.circuit_open_until > timezone.now():
         return False
-    if connection_test(connection=connection).ok:
+    if connection_test(connection=connection, acting_user=None).ok:  # the system's own probe
         circuit_record_success(connection)
         return True
     Connection.objects.filter(pk=connection.pk).update(

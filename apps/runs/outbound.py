@@ -111,7 +111,7 @@ def _send_dependencies_first(run: Run, ids: list[int]) -> None:
                                                canonical_id__in=related).values_list("canonical_id", flat=True))
         if related - known:
             first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(related - known),
-                                     enqueue=False)
+                                     enqueue=False, acting_user=None)
             run_execute(run_id=first.pk)
 
 

@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 
 from apps.common.history import save_attributed
 from apps.runs.configuration import ConfigurationError, InstallReport, configuration_install
+from apps.tenants import access
 from apps.tenants.models import Customer, FlowTemplate
 from apps.tenants.plans import template_allowed
 
@@ -42,6 +43,7 @@ def templates_sync_builtin() -> int:
 
 def template_install(*, template: FlowTemplate, variables: dict, customer: Customer, acting_user) -> InstallReport:
     """Install ``template`` into ``customer`` (whose schema must be the current one)."""
+    access.check(acting_user, "template.install", customer=customer)
     if not templates_for_customer(customer).filter(pk=template.pk).exists():
         raise ConfigurationError("That template is not available to this customer.")
     template_allowed(customer=customer, template=template)  # premium templates need a plan that includes them

@@ -15,19 +15,18 @@ from apps.runs import engine, replay
 from apps.runs.api import serializers
 from apps.runs.models import Flow, Run, RunItem, Trigger
 from apps.runs.templates import template_install, templates_for_customer
-from apps.tenants.choices import Capability
 
 
 class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Flow.objects.select_related("connection", "mapping", "rule_set").order_by("name")
     serializer_class = serializers.FlowSerializer
     lookup_field = "slug"
-    write_capability = Capability.OPERATE
+    write_action = None  # flows are configured in the admin; only the run command below writes
 
-    @action(detail=True, methods=["post"], write_capability=Capability.OPERATE)
+    @action(detail=True, methods=["post"], write_action="run.start")
     def run(self, request, slug: str) -> Response:
         """Start a manual run (or return the unfinished one already queued)."""
-        run = engine.flow_run_request(flow=self.get_object(), trigger=Trigger.MANUAL)
+        run = engine.flow_run_request(flow=self.get_object(), trigger=Trigger.MANUAL, acting_user=request.user)
         return Response(serializers.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -77,7 +76,7 @@ def _about_project(items, code: str, object_type: str | None):
 
 
 class _ReplayBase(APIView):
-    write_capability = Capability.OPERATE
+    write_action = "run.replay"
 
     def _selection(self, request):
         selection = serializers.ItemSelectionSerializer(data=request.data)
@@ -106,7 +105,7 @@ def _latest_per_record(items):
 class ReplayPreviewApi(_ReplayBase):
     """``POST /api/v1/replay/preview/``: what a replay would send, per record; nothing is sent."""
 
-    write_capability = Capability.VIEW
+    write_action = "customer.view"  # a preview changes nothing
 
     def post(self, request) -> Response:
         items, version = self._selection(request)
@@ -121,7 +120,7 @@ class ReplayApi(_ReplayBase):
         items, version = self._selection(request)
         if not items:
             return Response({"detail": "No items match."}, status=status.HTTP_400_BAD_REQUEST)
-        runs = replay.replay_request(items=items, mapping_version=version)
+        runs = replay.replay_request(items=items, mapping_version=version, acting_user=request.user)
         return Response({"runs": serializers.RunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -138,7 +137,7 @@ class TemplateListApi(APIView):
 class TemplateInstallApi(APIView):
     """``POST /api/v1/templates/<slug>/install/`` with ``{"variables": {...}}``."""
 
-    write_capability = Capability.CONFIGURE
+    write_action = "template.install"
 
     def post(self, request, slug: str) -> Response:
         template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
