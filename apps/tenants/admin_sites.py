@@ -39,16 +39,23 @@ class ScopedHistoryAdmin(SimpleHistoryAdmin):
 
     def history_view(self, request, object_id, extra_context=None):
         self._visible_or_404(request, object_id)
+        if not self._tracked():  # no HistoricalRecords on this model: Django's own (admin log) history
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         self._visible_or_404(request, object_id)
+        if not self._tracked():
+            raise Http404("No such version.")
         if request.method not in ("GET", "HEAD"):
             return HttpResponseNotAllowed(["GET", "HEAD"])
         return super().history_form_view(request, object_id, version_id, extra_context)
 
     def revert_disabled(self, request, obj=None) -> bool:
         return True
+
+    def _tracked(self) -> bool:
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
 
     def _visible_or_404(self, request, object_id) -> None:
         obj = self.get_object(request, unquote(object_id))
@@ -178,7 +185,12 @@ class TenantModelAdmin(WeftModelAdmin):
 
 
 class SuperuserOnlyAdmin:
-    """Mixin for platform-wide tables (the task queue) that partner staff must not see."""
+    """Mixin for platform-wide tables (the task queue) that partner staff must not see: to them the
+    rows do not exist (an empty queryset), so every URL answers as for a missing row."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if access.can(request.user, "platform.manage") else queryset.none()
 
     def has_module_permission(self, request) -> bool:
         return access.can(request.user, "platform.manage")
