@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from django.db import connection as db
 from django.db.models import Q, QuerySet
 
-from apps.tenants.choices import Capability, CustomerKind, Role
+from apps.tenants.choices import PARTNER_ROLES, Capability, CustomerKind, Role
 from apps.tenants.errors import AccessDenied, NotVisible
 from apps.tenants.models import Customer, Membership, Partner, User
 
@@ -245,13 +245,20 @@ def role_table_markdown() -> str:
     return "\n".join(lines)
 
 
+def _grants(role: str, rule: Rule) -> bool:
+    """Does ``role`` allow ``rule``? Partner actions need a partner role (customer roles hold no partner)."""
+    if rule.scope == PARTNER and role not in PARTNER_ROLES:
+        return False
+    return bool(rule.needs & ROLE_CAPABILITIES[role])
+
+
 def action_table_markdown() -> str:
     roles = list(Role)
     lines = ["| action | on | needs | " + " | ".join(r.label for r in roles) + " |",
              "|---|---|---|" + "---|" * len(roles)]
     for name, rule in ACTIONS.items():
         needs = " or ".join(sorted(rule.needs)) if rule.needs else "operator"
-        marks = ["✓" if rule.needs & ROLE_CAPABILITIES[r] else "" for r in roles]
+        marks = ["✓" if _grants(r, rule) else "" for r in roles]
         lines.append(f"| `{name}` | {rule.scope} | {needs} | " + " | ".join(marks) + " |")
     lines += ["", *(f"- `{name}`: {rule.says}" for name, rule in ACTIONS.items())]
     return "\n".join(lines)
