@@ -37,6 +37,7 @@ from apps.canonical.fields import RecordPlan, field_plans, record_plan
 from apps.canonical.hashing import content_hash
 from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
 from apps.common.errors import ErrorCategory
+from apps.common.history import save_attributed
 from apps.common.objects import CanonicalInput
 from apps.connectors.models import Connection
 from apps.tenants import access
@@ -601,7 +602,6 @@ def _json_text(value: Any) -> str:
 
 def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user) -> Ownership:
     """Make ``connection`` the system of record for ``object_type`` (or one of its field groups)."""
-    from apps.common.history import save_attributed
 
     access.check(acting_user, "configuration.change")
 

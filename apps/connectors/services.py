@@ -18,6 +18,7 @@ from apps.connectors.kinds import get_kind
 from apps.connectors.kinds.base import ConnectorKind, KindContext, TestResult
 from apps.connectors.models import Connection, HealthStatus
 from apps.connectors.ratelimit import DatabaseRateLimiter
+from apps.connectors.tokens import DatabaseTokenStore
 from apps.tenants import access
 
 
@@ -64,6 +65,11 @@ def connection_update(
 def connection_set_credentials(*, connection: Connection, credentials: dict, acting_user) -> Connection:
     """Replace the stored secrets. Blank values keep what was stored, so a form can leave them empty."""
     access.check(acting_user, "configuration.change")
+    return credentials_store(connection=connection, credentials=credentials, acting_user=acting_user)
+
+
+def credentials_store(*, connection: Connection, credentials: dict, acting_user) -> Connection:
+    """Seal and save secrets, for services that checked their own action first (OAuth2 Connect)."""
     merged = {**crypto.unseal(connection.credentials_token), **{k: v for k, v in credentials.items() if v}}
     _seal_into(connection, merged)
     return save_attributed(
@@ -75,20 +81,25 @@ def connection_set_credentials(*, connection: Connection, credentials: dict, act
 def connection_kind(connection: Connection) -> ConnectorKind:
     """A ready instance of the connection's kind, with its secrets and the shared rate limiter."""
     kind_class = get_kind(connection.kind)
-    limiter = DatabaseRateLimiter(connection.pk, kind_class.capabilities.rate_limit)
+    limiters: list[DatabaseRateLimiter] = []  # made on first use: a manifest kind knows its limits once built
+    built: list[ConnectorKind] = []
 
     def http_factory(base_url: str, headers: dict) -> OutboundClient:
+        if not limiters:
+            limits = (built[0] if built else kind_class).capabilities.rate_limit
+            limiters.append(DatabaseRateLimiter(connection.pk, limits))
         return OutboundClient(
-            base_url=base_url, name=connection.name, headers=headers, limiter=limiter,
+            base_url=base_url, name=connection.name, headers=headers, limiter=limiters[0],
             allow_private_network=connection.allow_private_network,
         )
 
     context = KindContext(
         connection_id=connection.pk, connection_name=connection.name, settings=connection.settings,
         credentials=crypto.unseal(connection.credentials_token), http_factory=http_factory,
-        files_root=connection_files_root(connection),
+        files_root=connection_files_root(connection), token_store=DatabaseTokenStore(connection.pk),
     )
-    return kind_class(context)
+    built.append(kind_class(context))
+    return built[0]
 
 
 def connection_files_root(connection: Connection) -> Path:

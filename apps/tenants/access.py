@@ -31,7 +31,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
     Role.PARTNER_ADMIN: frozenset(Capability.values),
     Role.INTEGRATION_ENGINEER: frozenset({C.VIEW, C.INSPECT, C.COMMENT, C.OPERATE, C.CONFIGURE}),
     Role.ANALYST: frozenset({C.VIEW, C.INSPECT, C.COMMENT}),
-    Role.CUSTOMER_ADMIN: frozenset({C.VIEW, C.INSPECT, C.COMMENT, C.APPROVE}),
+    Role.CUSTOMER_ADMIN: frozenset({C.VIEW, C.INSPECT, C.COMMENT, C.APPROVE, C.AUTHORIZE}),
     Role.FINANCE_APPROVER: frozenset({C.VIEW, C.COMMENT, C.APPROVE}),
     Role.VIEWER: frozenset({C.VIEW}),
 }
@@ -70,6 +70,8 @@ ACTIONS: dict[str, Rule] = {
     "run.start": _rule(CUSTOMER, "Start a flow's run now", C.OPERATE),
     "run.replay": _rule(CUSTOMER, "Replay ledger items", C.OPERATE),
     "connection.test": _rule(CUSTOMER, "Test a connection (records its health)", C.OPERATE),
+    "connection.connect": _rule(CUSTOMER, "Connect a connection to the customer's system (OAuth2 sign-in)",
+                                C.AUTHORIZE, C.CONFIGURE),
     "event.reprocess": _rule(CUSTOMER, "Process a stored inbound event again", C.OPERATE),
     "health.refresh": _rule(CUSTOMER, "Recompute a customer's health summary now", C.OPERATE),
     "configuration.change": _rule(CUSTOMER, "Change connections, credentials, mappings, rules, flows, ownership, "

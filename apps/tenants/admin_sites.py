@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.tenants import access
+from apps.tenants.branding import brand_for_partner
 
 
 class _MembershipLoginForm(AdminAuthenticationForm):
@@ -130,8 +131,6 @@ class WeftAdminSite(admin.AdminSite):
         context = super().each_context(request)
         brand = context.get("brand")
         if brand is None:
-            from apps.tenants.branding import brand_for_partner
-
             brand = brand_for_partner(getattr(request, "partner", None))
         context.update(site_header=brand.display_name, site_title=brand.display_name, brand=brand)
         return context

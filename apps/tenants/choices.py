@@ -23,6 +23,7 @@ class Capability(models.TextChoices):
     INSPECT = "inspect", "Open the admin console: configuration, ledger and history (read)"
     COMMENT = "comment", "Comment on exceptions"
     APPROVE = "approve", "Approve or reject on the customer's behalf"
+    AUTHORIZE = "authorize", "Sign Weft in to the customer's own systems (OAuth2 Connect)"
     OPERATE = "operate", "Triage exceptions, start runs, replay"
     CONFIGURE = "configure", "Change connections, mappings, flows and policies"
     ADMINISTER = "administer", "Onboard customers, manage people, plans and brand"

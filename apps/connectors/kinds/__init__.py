@@ -13,7 +13,8 @@ KIND_MODULES = [
     "apps.connectors.kinds.harvest",
     "apps.connectors.kinds.xero",
     "apps.connectors.kinds.files",
-    "apps.connectors.kinds.tryton",
+    "apps.connectors.kinds.tryton.kind",
+    "apps.connectors.kinds.rest.kind",
 ]
 REGISTRY: dict[str, type] = {}
 
