@@ -153,3 +153,16 @@ def test_tenant_history_of_another_customer_is_out_of_reach(cast, client):
                 f"/admin/connectors/connection/{connection.pk}/history/{history_id}/"):
         response = client.get(url, HTTP_HOST=host(cast.beta))
         assert response.status_code == 302 and "/admin/login/" in response.url
+
+
+def test_history_never_shows_a_password_hash(cast, client, operator):
+    """Not even to the operator, nor for one's own partner's people: history keeps no password at all."""
+    person = member(Role.ANALYST, partner=cast.xpartner, username="northwind.engineer")
+    algorithm, salt, digest = User.objects.get(pk=person.pk).password.split("$")[:3]
+    assert "password" not in {f.name for f in User.history.model._meta.fields}
+    _, form_url = _urls(person)
+    for viewer in (member(Role.PARTNER_ADMIN, partner=cast.xpartner), operator):
+        client.force_login(viewer)
+        page = client.get(form_url, HTTP_HOST=PUBLIC)
+        assert page.status_code == 200 and person.username in page.text
+        assert salt not in page.text and digest[:6] not in page.text and "algorithm" not in page.text
