@@ -305,9 +305,10 @@ def public_world(cast, *, marker: str = "zqforeign") -> World:
     platform-only rows (the task queue), named with ``marker``."""
     from django_q.models import Failure, OrmQ, Schedule, Success
 
+    from apps.accelerators.models import FlowTemplate
     from apps.exceptions.defaults.models import PartnerEscalationPolicy
     from apps.tenants.choices import Role
-    from apps.tenants.models import Customer, Domain, FlowTemplate, Membership, Partner, Plan, User
+    from apps.tenants.models import Customer, Domain, Membership, Partner, Plan, User
     from tests.conftest import member
 
     Partner.objects.filter(pk=cast.ypartner.pk).update(name=f"Y Partner {marker}", display_name=f"{marker} Sync")

@@ -103,7 +103,7 @@ def form_bodies(route: b.Route, world: b.World, public: b.World, own_partner) ->
     base = {"_selected_action": [world.pk(route.model)] if route.model else [], "index": "0",
             "select_across": "0", "confirm": "1", "post": "yes", "reason": "zq probe", "body": "zq probe",
             "payload": "{}", "samples": "[{}]", "variables": "{}", "domain": "zq-probe.example.com",
-            "template": public.pk(_model("tenants.FlowTemplate")), "plan": public.pk(_model("tenants.Plan")),
+            "template": public.pk(_model("accelerators.FlowTemplate")), "plan": public.pk(_model("tenants.Plan")),
             "customer": public.pk(_model("tenants.Customer")), "tenant": public.pk(_model("tenants.Customer")),
             "partner": public.pk(_model("tenants.Partner")), **foreign}
     bodies = [base, {"partner": str(own_partner.pk), **foreign}]  # one's own partner, another partner's person
