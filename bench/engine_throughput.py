@@ -39,8 +39,10 @@ def install(customer, masters) -> None:
     from apps.accelerators.services import template_install
     from apps.connectors.services import connection_create
 
-    connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"})
+    connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                      acting_user=None)
+    connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"},
+                      acting_user=None)
     template = templates_for_customer(customer).get(slug=TEMPLATE)
     template_install(template=template, variables={"open_from": "2026-01-01"}, customer=customer, acting_user=None)
 
@@ -72,7 +74,8 @@ def inbound() -> tuple[list[int], int]:
     from apps.runs import engine
     from apps.runs.models import Flow, Trigger
 
-    run = engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, enqueue=False,
+                                  acting_user=None)
     return [run.pk], run_until_settled(run.pk)
 
 
@@ -152,7 +155,7 @@ def main() -> None:
         generate_approved(source, args.rows, args.people, args.projects)
         _, firm = bench_partner_and_firm("enginefirm", "Engine Firm")
         with schema_context(firm.schema_name):
-            masters = connection_create(name="ERP master data", slug="erp-masters", kind="csv")
+            masters = connection_create(name="ERP master data", slug="erp-masters", kind="csv", acting_user=None)
             masters_s = load_masters(masters, args.people, args.projects)
             baseline = copy_baselines(source, masters)
             install(firm, masters)

@@ -71,10 +71,10 @@ def main() -> None:
         generate(source, args.rows, args.people, args.projects)
         _, firm = bench_partner_and_firm("hubfirm", "Hub Firm")
         with schema_context(firm.schema_name):
-            erp = connection_create(name="ERP", kind="csv")
+            erp = connection_create(name="ERP", kind="csv", acting_user=None)
             masters_s = load_masters(erp, args.people, args.projects)
             baseline = copy_baselines(source, erp)
-            drop = connection_create(name="Time export", kind="csv", settings={"settle_seconds": 0})
+            drop = connection_create(name="Time export", kind="csv", settings={"settle_seconds": 0}, acting_user=None)
             profiles = {phase: work / f"{phase}.prof" for phase in ("first", "reload") if phase == args.profile}
             first, first_s, first_cpu = pull(drop, source, profiles.get("first"))
             reload, reload_s, reload_cpu = pull(drop, source, profiles.get("reload"))

@@ -50,7 +50,8 @@ def customer_with_hooks():
 
     _, firm = bench_partner_and_firm("burst", "Burst Firm")
     with schema_context(firm.schema_name):
-        connection_create(name="Hooks", slug="hooks", kind="webhook", credentials={"signing_secret": SECRET})
+        connection_create(name="Hooks", slug="hooks", kind="webhook", credentials={"signing_secret": SECRET},
+                          acting_user=None)
     return firm, firm.domains.get(is_primary=True).domain
 
 

@@ -12,7 +12,6 @@ from apps.common.errors import ApplicationError
 from apps.runs.admin import FlowAdmin as RunsFlowAdmin
 from apps.runs.models import Flow
 from apps.tenants.admin_sites import tenant_admin_site
-from apps.tenants.choices import Capability
 
 tenant_admin_site.unregister(Flow)
 
@@ -26,7 +25,7 @@ class FlowAdmin(RunsFlowAdmin):
         return [path("install/", install, name="runs_flow_install"), *super().get_urls()]
 
     def install_view(self, request):
-        if not self._can(request, Capability.CONFIGURE):
+        if not self._can(request, "template.install"):
             return redirect("admin:index")
         form = TemplateInstallForm(request.POST or None, tenant=request.tenant)
         if request.method == "POST" and form.is_valid():

@@ -25,6 +25,7 @@ from apps.mappings.models import Mapping, RuleSet, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs.models import Flow
 from apps.runs.schedules import flow_schedule_sync
+from apps.tenants import access
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 FLOW_FIELDS = ("name", "direction", "object_type", "object_name", "on_schedule", "schedule_cron", "schedule_minutes",
@@ -82,9 +83,10 @@ def _variable(name: str, variables: dict) -> Any:
 
 
 def configuration_install(
-    *, definition: dict, variables: dict | None = None, acting_user=None, source: str = "",
+    *, definition: dict, variables: dict | None = None, acting_user, source: str = "",
 ) -> InstallReport:
     """Install a definition into the current customer's schema, in one transaction."""
+    access.check(acting_user, "configuration.change")
     values = definition_variables(definition, variables or {})
     resolved = substitute({k: v for k, v in definition.items() if k != "variables"}, values)
     report = InstallReport()

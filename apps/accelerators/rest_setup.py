@@ -15,6 +15,7 @@ from apps.mappings.errors import MappingError
 from apps.mappings.rules import rules_check
 from apps.runs.engine import flow_run_request
 from apps.runs.models import Flow, Run, Trigger
+from apps.tenants import access
 
 
 @transaction.atomic
@@ -22,6 +23,7 @@ def rest_connection_save(*, manifest: ConnectorManifest, settings: dict, credent
                          allow_private_network: bool, acting_user) -> Connection:
     """The connection for ``manifest`` (one per manifest, slug = the manifest's), created or updated; credentials
     left blank keep what is stored."""
+    access.check(acting_user, "configuration.change")
     values = {**{k: v for k, v in settings.items() if v not in (None, "")}, "manifest": manifest.slug}
     connection = Connection.objects.filter(slug=manifest.slug).first()
     if connection is None:
@@ -57,4 +59,4 @@ def rest_object_pull(*, manifest: ConnectorManifest, connection: Connection, obj
     }
     configuration_install(definition=definition, acting_user=acting_user, source="")
     flow = Flow.objects.get(slug=f"{slug}-in")
-    return flow_run_request(flow=flow, trigger=Trigger.MANUAL)
+    return flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=acting_user)

@@ -14,6 +14,7 @@ from apps.accelerators.models import FlowTemplate
 from apps.accelerators.selectors import templates_for_customer
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
+from apps.tenants import access
 from apps.tenants.choices import Feature
 from apps.tenants.domains import domain_problem
 from apps.tenants.errors import DomainError, PlanFeatureDenied
@@ -54,6 +55,7 @@ def templates_sync_builtin() -> int:
 
 def template_install(*, template: FlowTemplate, variables: dict, customer: Customer, acting_user) -> InstallReport:
     """Install ``template`` into ``customer`` (whose schema must be the current one)."""
+    access.check(acting_user, "template.install", customer=customer)
     if not templates_for_customer(customer).filter(pk=template.pk).exists():
         raise ConfigurationError("That template is not available to this customer.")
     template_allowed(customer=customer, template=template)  # premium templates need a plan that includes them
@@ -64,6 +66,7 @@ def template_install(*, template: FlowTemplate, variables: dict, customer: Custo
 def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
                               acting_user: User | None) -> InstallReport:
     """Install ``template`` into ``customer``'s schema, if its plan allows the template."""
+    access.check(acting_user, "template.install", customer=customer)
     template_allowed(customer=customer, template=template)
     with schema_context(customer.schema_name):
         return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
@@ -83,6 +86,7 @@ def customer_onboard_from_template(
     """Onboard a customer onto ``plan`` and install ``template``. A plan that forbids the template is
     refused before anything is made; a template that fails to install leaves the customer onboarded
     (without it) and says why, so it can be installed from the customer's page once fixed."""
+    access.check(acting_user, "customer.onboard", partner=partner)
     if plan is not None and template is not None:
         template_allowed(customer=Customer(partner=partner, plan=plan), template=template)
     problem = domain and domain_problem(domain.strip().lower(), customer=Customer(partner=partner))

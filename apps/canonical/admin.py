@@ -16,13 +16,12 @@ from apps.canonical.models import (
     TimeEntry,
 )
 from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
-from apps.tenants.choices import Capability
 
 
 class HubRecordAdmin(TenantModelAdmin):
     """Canonical records arrive through flows; the admin shows them but does not edit them."""
 
-    change_capability = Capability.ADMINISTER
+    change_action = "ledger.delete"
     readonly_fields = ["content_hash", "source_connection", "created_at", "updated_at", "deleted_at"]
     list_per_page = 50
 

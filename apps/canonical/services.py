@@ -45,6 +45,7 @@ from apps.common.errors import ErrorCategory
 from apps.common.history import save_attributed
 from apps.common.objects import CanonicalInput
 from apps.connectors.models import Connection
+from apps.tenants import access
 
 
 class Outcome:
@@ -651,8 +652,10 @@ def _json_text(value: Any) -> str:
     return json.dumps(value) if value else "{}"
 
 
-def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user=None) -> Ownership:
+def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user) -> Ownership:
     """Make ``connection`` the system of record for ``object_type`` (or one of its field groups)."""
+
+    access.check(acting_user, "configuration.change")
 
     ownership = Ownership.objects.filter(object_type=object_type, field_group=field_group).first() or Ownership(
         object_type=object_type, field_group=field_group)

@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from apps.connectors import services
 from apps.connectors.forms import ConnectionAdminForm
 from apps.connectors.models import Connection, ConnectorManifest, ManifestVersion, OAuthGrant
-from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
+from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
 @admin.register(Connection, site=tenant_admin_site)
@@ -28,9 +28,10 @@ class ConnectionAdmin(TenantModelAdmin):
             services.connection_set_credentials(connection=obj, credentials=credentials, acting_user=request.user)
 
     @admin.action(description="Test the selected connections now")
+    @access_action("connection.test")
     def test_connections(self, request, queryset):
         for connection in queryset:
-            result = services.connection_test(connection=connection)
+            result = services.connection_test(connection=connection, acting_user=request.user)
             self.message_user(request, f"{connection}: {result.message}", messages.SUCCESS if result.ok else
                               messages.ERROR)
 

@@ -20,6 +20,7 @@ from apps.common.history import save_attributed
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds.rest.manifest import Manifest, ManifestError, manifest_check, manifest_load, manifest_parse
 from apps.connectors.models import ConnectorManifest, ManifestVersion
+from apps.tenants import access
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "kinds" / "rest" / "templates"
 
@@ -70,6 +71,7 @@ def _loaded(document, what: str) -> Manifest:
 def manifest_create(*, name: str, document: dict | str, acting_user, slug: str | None = None,
                     description: str = "", openapi_document: dict | None = None) -> ManifestVersion:
     """A new manifest with its first version as a draft (checked: a broken manifest is refused with its problems)."""
+    access.check(acting_user, "configuration.change")
     document = _checked(document)
     with transaction.atomic():
         manifest = save_attributed(ConnectorManifest(name=name, slug=slug or slugify(name)[:80],
@@ -80,6 +82,7 @@ def manifest_create(*, name: str, document: dict | str, acting_user, slug: str |
 
 def manifest_version_create(*, manifest: ConnectorManifest, document: dict | str, acting_user,
                             notes: str = "") -> ManifestVersion:
+    access.check(acting_user, "configuration.change")
     document = _checked(document)
     number = (manifest.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     return save_attributed(ManifestVersion(manifest=manifest, number=number, document=document, notes=notes),
@@ -87,6 +90,7 @@ def manifest_version_create(*, manifest: ConnectorManifest, document: dict | str
 
 
 def manifest_version_update(*, version: ManifestVersion, document: dict | str, acting_user) -> ManifestVersion:
+    access.check(acting_user, "configuration.change")
     if not version.is_editable:
         raise ManifestError([f"Version {version.number} is {version.status}; published versions never change. "
                              "Create a new draft instead."])
@@ -96,6 +100,7 @@ def manifest_version_update(*, version: ManifestVersion, document: dict | str, a
 
 def manifest_version_publish(*, version: ManifestVersion, acting_user) -> ManifestVersion:
     """Publish a draft, or republish an older version (a rollback); the current one is superseded."""
+    access.check(acting_user, "configuration.change")
     version.refresh_from_db(fields=["status"])  # another publish may have superseded it since it was loaded
     manifest_load(version.document)
     if version.status == "published":
@@ -136,6 +141,7 @@ def manifest_templates() -> dict[str, dict]:
 def manifest_template_install(*, template: str, acting_user) -> ManifestVersion:
     """Store a shipped template as a manifest and publish it; installing it again publishes a new version only if
     the template changed."""
+    access.check(acting_user, "configuration.change")
     document = manifest_templates().get(template)
     if document is None:
         raise NotFoundError(f"No manifest template {template!r}; shipped: {', '.join(manifest_templates())}.")

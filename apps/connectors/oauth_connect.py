@@ -12,7 +12,8 @@ from apps.common.errors import ApplicationError
 from apps.connectors import crypto
 from apps.connectors.models import Connection, GrantStatus, OAuthGrant
 from apps.connectors.oauth2 import AuthorizationRequest, authorization_request, code_exchange
-from apps.connectors.services import connection_kind, connection_set_credentials
+from apps.connectors.services import connection_kind, credentials_store
+from apps.tenants import access
 
 
 class ConnectError(ApplicationError):
@@ -34,12 +35,13 @@ def oauth_connect_start(*, connection: Connection, redirect_uri: str) -> Authori
 @transaction.atomic
 def oauth_connect_finish(*, connection: Connection, code: str, redirect_uri: str, code_verifier: str,
                          acting_user) -> Connection:
+    access.check(acting_user, "connection.connect")
     kind = connection_kind(connection)
     stored = crypto.unseal(connection.credentials_token)
     tokens = code_exchange(kind.oauth2_spec(), http_factory=kind.context.http_factory,
                            client_id=stored.get("client_id", ""), client_secret=stored.get("client_secret", ""),
                            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier)
-    connection = connection_set_credentials(connection=connection, credentials=tokens, acting_user=acting_user)
+    connection = credentials_store(connection=connection, credentials=tokens, acting_user=acting_user)
     now = timezone.now()
     values = {"status": GrantStatus.CONNECTED, "message": "", "connected_at": now, "refreshed_at": now,
               "connected_by": getattr(acting_user, "username", "") or "",

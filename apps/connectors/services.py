@@ -19,12 +19,14 @@ from apps.connectors.kinds.base import ConnectorKind, KindContext, TestResult
 from apps.connectors.models import Connection, HealthStatus
 from apps.connectors.ratelimit import DatabaseRateLimiter
 from apps.connectors.tokens import DatabaseTokenStore
+from apps.tenants import access
 
 
 def connection_create(
     *, name: str, kind: str, settings: dict | None = None, credentials: dict | None = None,
-    slug: str | None = None, allow_private_network: bool = False, acting_user=None, description: str = "",
+    slug: str | None = None, allow_private_network: bool = False, acting_user, description: str = "",
 ) -> Connection:
+    access.check(acting_user, "configuration.change")
     get_kind(kind)  # refuses unknown kinds with a clear message
     connection = Connection(
         name=name, slug=slug or slugify(name), kind=kind, settings=settings or {}, description=description,
@@ -44,6 +46,7 @@ def connection_update(
     *, connection: Connection, changes: dict, credentials: dict | None = None, acting_user,
 ) -> Connection:
     """Change editable fields (one history row naming them) and, if given, replace secrets."""
+    access.check(acting_user, "configuration.change")
     unknown = set(changes) - set(CONNECTION_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable on a connection: {', '.join(sorted(unknown))}.")
@@ -61,6 +64,12 @@ def connection_update(
 
 def connection_set_credentials(*, connection: Connection, credentials: dict, acting_user) -> Connection:
     """Replace the stored secrets. Blank values keep what was stored, so a form can leave them empty."""
+    access.check(acting_user, "configuration.change")
+    return credentials_store(connection=connection, credentials=credentials, acting_user=acting_user)
+
+
+def credentials_store(*, connection: Connection, credentials: dict, acting_user) -> Connection:
+    """Seal and save secrets, for services that checked their own action first (OAuth2 Connect)."""
     merged = {**crypto.unseal(connection.credentials_token), **{k: v for k, v in credentials.items() if v}}
     _seal_into(connection, merged)
     return save_attributed(
@@ -98,8 +107,9 @@ def connection_files_root(connection: Connection) -> Path:
     return Path(django_settings.WEFT_DATA_DIR) / "files" / db.schema_name / connection.slug
 
 
-def connection_test(*, connection: Connection) -> TestResult:
-    """Try the connection now and record the outcome on it."""
+def connection_test(*, connection: Connection, acting_user) -> TestResult:
+    """Try the connection now and record the outcome on it (``acting_user=None``: the circuit's probe)."""
+    access.check(acting_user, "connection.test")
     try:
         result = connection_kind(connection).test()
     except ExternalSystemError as error:

@@ -36,15 +36,18 @@ def demo_flows_seed(*, customer, today: date | None = None, seed: int = 7) -> bo
     rng = random.Random(f"{customer.slug}-{seed}")
     today = today or timezone.localdate()
     masters = Connection.objects.filter(slug="erp-masters").first() or connection_create(
-        name="ERP master data (demo)", slug="erp-masters", kind="csv", settings={"settle_seconds": 0})
+        name="ERP master data (demo)", slug="erp-masters", kind="csv", settings={"settle_seconds": 0}, acting_user=None)
     people, projects = _masters(masters, customer, rng)
-    connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"})
+    connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                      acting_user=None)
+    connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"},
+                      acting_user=None)
     template = templates_for_customer(customer).get(slug="approved-time-to-journal")
     template_install(template=template, variables={"open_from": (today - timedelta(days=60)).isoformat()},
                      customer=customer, acting_user=None)
     _drop_time_export(Connection.objects.get(slug="time-export"), people, projects, today, rng)
-    run = engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, enqueue=False,
+                                  acting_user=None)
     while run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
         run = engine.run_execute(run_id=run.pk) or run
         run.refresh_from_db()

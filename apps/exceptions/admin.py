@@ -1,5 +1,5 @@
 """The exceptions operations console in the tenant admin, policies, notifications; partner defaults in the
-public admin. Actions call services; who may do what is ``services.ACTION_CAPABILITIES``."""
+public admin. Actions call services; who may do what is ``apps.tenants.access.ACTIONS`` (``exception.*``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
 from apps.common.errors import ApplicationError
 from apps.exceptions import fixing, selectors, services
@@ -25,10 +24,21 @@ from apps.exceptions.models import (
     Notification,
 )
 from apps.tenants import access
-from apps.tenants.admin_sites import TenantModelAdmin, public_admin_site, tenant_admin_site
-from apps.tenants.choices import Capability
+from apps.tenants.admin_sites import (
+    TenantModelAdmin,
+    WeftModelAdmin,
+    access_action,
+    public_admin_site,
+    tenant_admin_site,
+)
 
 SEVERITY_COLOURS = {10: "#6b7280", 20: "#2563eb", 30: "#d97706", 40: "#dc2626"}
+# The detail page's buttons; each is the access action ``exception.<name>``.
+BUTTONS = ("comment", "acknowledge", "assign", "resolve", "ignore", "reopen", "edit_payload", "replay")
+
+
+def _may(request, name: str) -> bool:
+    return access.can(request.user, f"exception.{name}", customer=request.tenant)
 
 
 class OwnerFilter(admin.SimpleListFilter):
@@ -96,7 +106,6 @@ class CommentInline(admin.TabularInline):
 class IntegrationExceptionAdmin(TenantModelAdmin):
     """The operations console: worst first, filters that answer "what is mine, what is old, what costs money"."""
 
-    change_capability = Capability.OPERATE
     list_display = ["severity_badge", "kind", "title_short", "status", "owner", "records", "occurrences",
                     "hours_at_risk", "money", "age", "last_seen", "flow"]
     list_display_links = ["title_short"]
@@ -146,7 +155,7 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
 
     # --- actions ----------------------------------------------------------------------------------
     def _bulk(self, request, queryset, action: str, **params) -> None:
-        if not services.user_may(request.user, request.tenant, action):
+        if not _may(request, action):
             self.message_user(request, f"Your role may not {action} exceptions.", messages.ERROR)
             return
         result = services.exceptions_bulk(exceptions=queryset, action=action, acting_user=request.user, **params)
@@ -156,18 +165,22 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
             self.message_user(request, f"Exception {pk}: {message}", messages.WARNING)
 
     @admin.action(description="Assign the selected exceptions to me")
+    @access_action("exception.assign")
     def assign_to_me(self, request, queryset):
         self._bulk(request, queryset, "assign", owner=request.user, customer=request.tenant)
 
     @admin.action(description="Acknowledge the selected exceptions")
+    @access_action("exception.acknowledge")
     def acknowledge(self, request, queryset):
         self._bulk(request, queryset, "acknowledge")
 
     @admin.action(description="Resolve the selected exceptions")
+    @access_action("exception.resolve")
     def resolve(self, request, queryset):
         self._bulk(request, queryset, "resolve", reason=request.POST.get("reason", ""))
 
     @admin.action(description="Ignore the selected exceptions (asks for a reason)")
+    @access_action("exception.ignore")
     def ignore(self, request, queryset):
         reason = request.POST.get("reason", "").strip()
         if request.POST.get("confirm") and reason:
@@ -176,8 +189,9 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
         return self._confirm_page(request, queryset, "ignore", "Ignore: say why", needs_reason=True)
 
     @admin.action(description="Replay the selected exceptions (shows a preview first)")
+    @access_action("exception.replay")
     def replay(self, request, queryset):
-        if not services.user_may(request.user, request.tenant, "replay"):
+        if not _may(request, "replay"):
             self.message_user(request, "Your role may not replay.", messages.ERROR)
             return None
         if request.POST.get("confirm"):
@@ -218,20 +232,19 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
                 *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        exception = get_object_or_404(IntegrationException, pk=object_id)
-        may = {action: services.user_may(request.user, request.tenant, action)
-               for action in services.ACTION_CAPABILITIES}
+        exception = get_object_or_404(self.get_queryset(request), pk=object_id)
+        may = {name: _may(request, name) for name in BUTTONS}
         extra = {"may": may, "history_rows": selectors.exception_history(exception, limit=20),
                  "payload_edits": exception.payload_edits.select_related("edited_by")[:10], **(extra_context or {})}
         return super().change_view(request, object_id, form_url, extra_context=extra)
 
     def act_view(self, request, pk: int):
-        exception = get_object_or_404(IntegrationException, pk=pk)
+        exception = get_object_or_404(self.get_queryset(request), pk=pk)
         action = request.POST.get("action", "")
         back = redirect("admin:exceptions_integrationexception_change", pk)
-        if request.method != "POST" or action not in services.ACTION_CAPABILITIES:
+        if request.method != "POST" or action not in BUTTONS:
             return back
-        if not services.user_may(request.user, request.tenant, action):
+        if not _may(request, action):
             self.message_user(request, f"Your role may not {action} exceptions.", messages.ERROR)
             return back
         try:
@@ -261,8 +274,8 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
 
     def replay_view(self, request, pk: int):
         """GET: what a replay would send (nothing is sent); POST: replay."""
-        exception = get_object_or_404(IntegrationException, pk=pk)
-        if not services.user_may(request.user, request.tenant, "replay"):
+        exception = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not _may(request, "replay"):
             self.message_user(request, "Your role may not replay.", messages.ERROR)
             return redirect("admin:exceptions_integrationexception_change", pk)
         if request.method == "POST":
@@ -278,10 +291,10 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
         return TemplateResponse(request, "admin/exceptions/integrationexception/confirm.html", context)
 
     def payload_view(self, request, pk: int, record_id: int):
-        exception = get_object_or_404(IntegrationException, pk=pk)
+        exception = get_object_or_404(self.get_queryset(request), pk=pk)
         record = get_object_or_404(ExceptionRecord, pk=record_id, exception=exception)
         back = redirect("admin:exceptions_integrationexception_change", pk)
-        if not services.user_may(request.user, request.tenant, "edit_payload"):
+        if not _may(request, "edit_payload"):
             self.message_user(request, "Your role may not edit payloads.", messages.ERROR)
             return back
         text = json.dumps(record.last_item.payload_before if record.last_item else None, indent=2, default=str)
@@ -320,14 +333,14 @@ class NotificationAdmin(TenantModelAdmin):
                     "last_error"]
     list_filter = ["status", "channel"]
     readonly_fields = [f.name for f in Notification._meta.fields] + ["exceptions"]
-    change_capability = Capability.ADMINISTER
+    change_action = "ledger.delete"
 
     def has_add_permission(self, request) -> bool:
         return False
 
 
 @admin.register(PartnerEscalationPolicy, site=public_admin_site)
-class PartnerEscalationPolicyAdmin(SimpleHistoryAdmin):
+class PartnerEscalationPolicyAdmin(WeftModelAdmin):
     """Partner admins keep their partner's default policy; customers without their own use it."""
 
     list_display = ["partner", "name", "is_active", "email_recipients", "webhook_url"]

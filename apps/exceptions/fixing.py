@@ -30,6 +30,7 @@ from apps.runs import replay
 from apps.runs.door import door_check
 from apps.runs.engine import flow_run_request
 from apps.runs.models import FlowDirection, ItemOutcome, Run, RunItem, Trigger
+from apps.tenants import access
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -62,14 +63,15 @@ def exception_replay_preview(*, exception: IntegrationException, record_keys: li
 def exception_replay(*, exception: IntegrationException, acting_user, record_keys: list[str] | None = None,
                      now: datetime | None = None) -> list[Run]:
     """Queue replays of the open records' items (one run per flow); the exception settles when they finish."""
+    access.check(acting_user, "exception.replay")
     items = replay_items(exception=exception, record_keys=record_keys)
     if items:
         try:
-            runs = replay.replay_request(items=items)
+            runs = replay.replay_request(items=items, acting_user=acting_user)
         except ApplicationError as error:
             raise ReplayRefused(error.message) from None
     elif _run_level(exception):
-        runs = [flow_run_request(flow=exception.flow, trigger=Trigger.MANUAL)]
+        runs = [flow_run_request(flow=exception.flow, trigger=Trigger.MANUAL, acting_user=acting_user)]
     else:
         raise ReplayRefused("Nothing to replay: no open record of this exception has a failed ledger item.")
     locked = _locked(exception)
@@ -89,6 +91,7 @@ def _run_level(exception: IntegrationException) -> bool:
 def exception_payload_edit(*, exception: IntegrationException, record_key: str, payload, acting_user,
                            reason: str = "") -> PayloadEdit:
     """Replace the source payload a replay of this record re-maps, after checking it."""
+    access.check(acting_user, "exception.edit_payload")
     record = (ExceptionRecord.objects.select_related("last_item__run__flow__mapping", "last_item__run__connection")
               .filter(exception=exception, record_key=record_key).first())
     if record is None or record.last_item is None:

@@ -3,7 +3,8 @@
 Every change locks the exception's row (``select_for_update``), applies itself to the fresh row and
 saves only the fields it changes, so two people working the same exception at once both keep their
 change; each change is a history row naming the person and the reason. Comments are rows of their own.
-Who may do what: ``ACTION_CAPABILITIES`` (checked by the API and the admin through ``user_may``).
+Who may do what: the ``exception.*`` actions of ``apps.tenants.access``; each service asks before it acts
+(``acting_user=None`` is the system: escalation, monitors, the engine).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection as db
 from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
@@ -21,33 +21,13 @@ from apps.exceptions import classify
 from apps.exceptions.choices import ACTIVE_STATUSES, DEFAULT_SEVERITY, Severity, Source, Status
 from apps.exceptions.errors import TriageRefused
 from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
-from apps.tenants.access import user_can
-from apps.tenants.choices import Capability
+from apps.tenants import access
 from apps.tenants.models import Customer, User
-
-# Any one of the capabilities allows the action. Finance approvers (APPROVE) may acknowledge: they
-# confirm the business knows; fixing, resolving, ignoring and replaying stay with partner operators.
-ACTION_CAPABILITIES: dict[str, frozenset[str]] = {
-    "view": frozenset({Capability.VIEW}),
-    "comment": frozenset({Capability.COMMENT}),
-    "acknowledge": frozenset({Capability.APPROVE, Capability.OPERATE}),
-    "assign": frozenset({Capability.OPERATE}),
-    "severity": frozenset({Capability.OPERATE}),
-    "resolve": frozenset({Capability.OPERATE}),
-    "ignore": frozenset({Capability.OPERATE}),
-    "reopen": frozenset({Capability.OPERATE}),
-    "edit_payload": frozenset({Capability.OPERATE}),
-    "replay": frozenset({Capability.OPERATE}),
-}
-
-
-def user_may(user, customer: Customer | None, action: str) -> bool:
-    return any(user_can(user, customer, capability) for capability in ACTION_CAPABILITIES[action])
 
 
 def current_customer() -> Customer | None:
     """The customer whose schema is active (requests and tasks alike)."""
-    return Customer.objects.select_related("partner").filter(schema_name=db.schema_name).first()
+    return access.current_customer()
 
 
 def _locked(exception: IntegrationException) -> IntegrationException:
@@ -65,7 +45,8 @@ def _save(exception: IntegrationException, fields: list[str], *, acting_user, re
 def exception_assign(*, exception: IntegrationException, owner: User | None, acting_user,
                      customer: Customer | None = None) -> IntegrationException:
     """Give the exception to ``owner`` (None: nobody). The owner must be able to see this customer."""
-    if owner is not None and customer is not None and not user_can(owner, customer, Capability.VIEW):
+    access.check(acting_user, "exception.assign", customer=customer)
+    if owner is not None and customer is not None and not access.can(owner, "customer.view", customer=customer):
         raise TriageRefused(f"{owner.get_username()} cannot see this customer; assign someone who can.")
     exception = _locked(exception)
     if exception.owner_id == (owner.pk if owner else None):
@@ -79,6 +60,7 @@ def exception_assign(*, exception: IntegrationException, owner: User | None, act
 def exception_acknowledge(*, exception: IntegrationException, acting_user, now: datetime | None = None
                           ) -> IntegrationException:
     """Someone knows and is on it: escalation rules for open exceptions stop firing."""
+    access.check(acting_user, "exception.acknowledge")
     exception = _locked(exception)
     if exception.status == Status.ACKNOWLEDGED:
         return exception
@@ -92,6 +74,7 @@ def exception_acknowledge(*, exception: IntegrationException, acting_user, now: 
 def exception_resolve(*, exception: IntegrationException, acting_user, reason: str = "",
                       now: datetime | None = None) -> IntegrationException:
     """Mark it fixed. Its records count as cleared: if one fails again, the exception reopens."""
+    access.check(acting_user, "exception.resolve")
     now = now or timezone.now()
     exception = _locked(exception)
     if exception.status == Status.RESOLVED:
@@ -107,6 +90,7 @@ def exception_resolve(*, exception: IntegrationException, acting_user, reason: s
 @transaction.atomic
 def exception_ignore(*, exception: IntegrationException, acting_user, reason: str) -> IntegrationException:
     """Stop treating it as work; new occurrences still count but do not reopen it. A reason is required."""
+    access.check(acting_user, "exception.ignore")
     if not reason or not reason.strip():
         raise TriageRefused("Say why the exception is ignored.")
     exception = _locked(exception)
@@ -117,6 +101,7 @@ def exception_ignore(*, exception: IntegrationException, acting_user, reason: st
 @transaction.atomic
 def exception_reopen(*, exception: IntegrationException, acting_user, reason: str = "",
                      now: datetime | None = None) -> IntegrationException:
+    access.check(acting_user, "exception.reopen")
     exception = _locked(exception)
     if exception.status in ACTIVE_STATUSES:
         return exception
@@ -128,6 +113,7 @@ def exception_reopen(*, exception: IntegrationException, acting_user, reason: st
 @transaction.atomic
 def exception_set_severity(*, exception: IntegrationException, severity: int, acting_user,
                            reason: str = "") -> IntegrationException:
+    access.check(acting_user, "exception.severity")
     exception = _locked(exception)
     if exception.severity == severity:
         return exception
@@ -137,6 +123,7 @@ def exception_set_severity(*, exception: IntegrationException, severity: int, ac
 
 
 def exception_comment(*, exception: IntegrationException, body: str, acting_user) -> ExceptionComment:
+    access.check(acting_user, "exception.comment")
     body = (body or "").strip()
     if not body:
         raise TriageRefused("A comment needs some text.")
@@ -187,6 +174,7 @@ def exceptions_bulk(*, exceptions, action: str, acting_user, **params) -> BulkRe
     """Apply one triage action to many exceptions; each is its own transaction, refusals are reported."""
     if action not in BULK_ACTIONS:
         raise TriageRefused(f"Unknown action {action!r}; one of {', '.join(BULK_ACTIONS)}.")
+    access.check(acting_user, f"exception.{action}")
     result = BulkResult()
     for exception in exceptions:
         try:

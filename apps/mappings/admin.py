@@ -13,8 +13,7 @@ from apps.common.errors import ApplicationError
 from apps.mappings import services
 from apps.mappings.models import Mapping, MappingVersion, RuleSet, ValidationRule
 from apps.mappings.samples import mapping_recent_sample
-from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
-from apps.tenants.choices import Capability
+from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
 class VersionInline(admin.TabularInline):
@@ -44,6 +43,7 @@ class MappingAdmin(TenantModelAdmin):
         return f"v{version.number}" if version else "—"
 
     @admin.action(description="Start a new draft from the published version")
+    @access_action("configuration.change")
     def new_draft(self, request, queryset):
         for mapping in queryset:
             published = mapping.published_version()
@@ -86,6 +86,7 @@ class MappingVersionAdmin(TenantModelAdmin):
         services.mapping_version_update(version=obj, rules=obj.rules, notes=obj.notes, acting_user=request.user)
 
     @admin.action(description="Publish (or roll back to) the selected version")
+    @access_action("configuration.change")
     def publish(self, request, queryset):
         for version in queryset.select_related("mapping"):
             try:
@@ -100,9 +101,9 @@ class MappingVersionAdmin(TenantModelAdmin):
         return [path("<int:pk>/preview/", preview, name="mappings_mappingversion_preview"), *super().get_urls()]
 
     def preview_view(self, request, pk: int):
-        if not self._can(request, Capability.VIEW):
+        if not self._can(request, "console.enter"):
             return redirect("admin:index")
-        version = get_object_or_404(MappingVersion.objects.select_related("mapping"), pk=pk)
+        version = get_object_or_404(self.get_queryset(request).select_related("mapping"), pk=pk)
         form = SamplesForm(request.POST or None, initial={"samples": _recent_sample(version)})
         results = None
         if request.method == "POST" and form.is_valid():

@@ -10,16 +10,19 @@ from apps.common.history import save_attributed
 from apps.mappings.errors import MappingError
 from apps.mappings.models import Mapping, MappingVersion, VersionStatus
 from apps.mappings.rules import Mapped, apply_rules, rules_check, to_canonical_input, to_payload
+from apps.tenants import access
 
 
 def mapping_version_create(*, mapping: Mapping, rules: list, acting_user, notes: str = "") -> MappingVersion:
     """A new draft; ``rules`` may be taken from the published version and edited."""
+    access.check(acting_user, "configuration.change")
     number = (mapping.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     return save_attributed(MappingVersion(mapping=mapping, number=number, rules=rules, notes=notes),
                            acting_user=acting_user, reason="Draft created")
 
 
 def mapping_version_update(*, version: MappingVersion, rules: list, acting_user, notes: str | None = None):
+    access.check(acting_user, "configuration.change")
     if not version.is_editable:
         raise MappingError(f"Version {version.number} is {version.status}; published versions never change. "
                            "Create a new draft instead.")
@@ -31,6 +34,7 @@ def mapping_version_update(*, version: MappingVersion, rules: list, acting_user,
 
 def mapping_version_publish(*, version: MappingVersion, acting_user) -> MappingVersion:
     """Publish a draft (or republish a superseded version: that is a rollback); the current one is superseded."""
+    access.check(acting_user, "configuration.change")
     mapping = version.mapping
     problems = rules_check(version.rules, direction=mapping.direction, object_type=mapping.object_type)
     if problems:

@@ -39,6 +39,7 @@ from apps.reporting.selectors import (
 )
 from apps.reporting.sql import monday
 from apps.runs.models import Flow
+from apps.tenants import access
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ FULL_EVERY = timedelta(hours=24)
 @transaction.atomic
 def reporting_settings_update(*, changes: dict, acting_user, reason: str = "") -> ReportingSettings:
     """Change the go-live date or ROI assumptions (kept with history, naming who and why)."""
+    access.check(acting_user, "configuration.change")
     settings = ReportingSettings.objects.select_for_update().order_by("pk").first() or ReportingSettings()
     unknown = set(changes) - set(SETTINGS_FIELDS)
     if unknown:

@@ -9,8 +9,7 @@ from django.template.response import TemplateResponse
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
-from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
-from apps.tenants.choices import Capability
+from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
 @admin.register(Flow, site=tenant_admin_site)
@@ -29,12 +28,13 @@ class FlowAdmin(TenantModelAdmin):
         flow_schedule_sync(flow=obj)
 
     @admin.action(description="Run the selected flows now")
+    @access_action("run.start")
     def run_now(self, request, queryset):
-        if not self._can(request, Capability.OPERATE):
+        if not self._can(request, "run.start"):
             self.message_user(request, "Your role may not start runs.", messages.ERROR)
             return
         for flow in queryset:
-            run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL)
+            run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=request.user)
             self.message_user(request, f"{flow}: run {run.pk} queued.")
 
 
@@ -45,7 +45,7 @@ class RunAdmin(TenantModelAdmin):
     list_filter = ["status", "trigger", "flow"]
     list_select_related = ["flow", "connection"]
     readonly_fields = [f.name for f in Run._meta.fields]
-    change_capability = Capability.ADMINISTER
+    change_action = "ledger.delete"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -60,7 +60,7 @@ class RunItemAdmin(TenantModelAdmin):
     search_fields = ["external_id", "target_external_id", "error_message"]
     readonly_fields = [f.name for f in RunItem._meta.fields]
     actions = ["replay_items"]
-    change_capability = Capability.ADMINISTER
+    change_action = "ledger.delete"
 
     @admin.display(description="Error")
     def short_error(self, obj) -> str:
@@ -70,13 +70,14 @@ class RunItemAdmin(TenantModelAdmin):
         return False
 
     @admin.action(description="Replay the selected items (shows a preview first)")
+    @access_action("run.replay")
     def replay_items(self, request, queryset):
-        if not self._can(request, Capability.OPERATE):
+        if not self._can(request, "run.replay"):
             self.message_user(request, "Your role may not replay.", messages.ERROR)
             return None
         items = list(queryset.select_related("run__flow", "run__connection"))
         if request.POST.get("confirm"):
-            runs = replay.replay_request(items=items)
+            runs = replay.replay_request(items=items, acting_user=request.user)
             self.message_user(request, f"Replay queued: run(s) {', '.join(str(r.pk) for r in runs)}.")
             return None
         preview = replay.replay_preview(items=items)
@@ -91,4 +92,4 @@ class InboundEventAdmin(TenantModelAdmin):
     list_display = ["received_at", "connection", "event_id", "event_type", "status", "deliveries"]
     list_filter = ["status", "event_type", "connection"]
     readonly_fields = [f.name for f in InboundEvent._meta.fields]
-    change_capability = Capability.ADMINISTER
+    change_action = "ledger.delete"

@@ -22,17 +22,22 @@ from apps.runs import inbound, outbound
 from apps.runs.lease import RunLost, circuit_allows, run_claim, run_heartbeat, stale_after
 from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
 from apps.runs.signals import run_finished
+from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
 
 
 def flow_run_request(
-    *, flow: Flow, trigger: str, record_ids: list[int] | None = None, mapping_version=None,
+    *, flow: Flow, trigger: str, acting_user, record_ids: list[int] | None = None, mapping_version=None,
     replay_payloads: bool = False, enqueue: bool = True,
 ) -> Run:
     """Queue a run of ``flow``. A scheduled or manual run while one is unfinished returns that one,
-    queued again if it looks abandoned (its worker died, or its task was lost), so it resumes."""
+    queued again if it looks abandoned (its worker died, or its task was lost), so it resumes.
+
+    ``acting_user``: the person who asked (a manual run or a replay), or None for the system's own
+    triggers (schedules, webhooks, hub changes)."""
+    access.check(acting_user, "run.replay" if trigger == Trigger.REPLAY else "run.start")
     if record_ids is None and not replay_payloads:
         pending = Run.objects.filter(flow=flow, record_ids__isnull=True).exclude(status__in=FINISHED).first()
         if pending is not None:
@@ -109,7 +114,7 @@ def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = Fa
     for flow in Flow.objects.filter(direction=FlowDirection.OUTBOUND, object_type=object_type, on_hub_change=True,
                                     is_enabled=True).select_related("connection"):
         run = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(canonical_ids),
-                               enqueue=not inline)
+                               enqueue=not inline, acting_user=None)
         if inline:
             run_execute(run_id=run.pk)
         runs.append(run)
@@ -118,5 +123,6 @@ def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = Fa
 
 def _run_first(flow: Flow, record_ids: list[int]) -> None:
     """Write the records an outbound slice needs first (a new project's customer) through their own flow, now."""
-    first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=record_ids, enqueue=False)
+    first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=record_ids, enqueue=False,
+                             acting_user=None)
     run_execute(run_id=first.pk)

@@ -95,7 +95,7 @@ def circuit_allows(connection: Connection) -> bool:
         return True
     if connection.circuit_open_until > timezone.now():
         return False
-    if connection_test(connection=connection).ok:
+    if connection_test(connection=connection, acting_user=None).ok:
         circuit_record_success(connection)
         return True
     Connection.objects.filter(pk=connection.pk).update(

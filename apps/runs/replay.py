@@ -13,6 +13,7 @@ from apps.runs.engine import flow_run_request
 from apps.runs.errors import RunError
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, Trigger
 from apps.runs.outbound import outbound_plan
+from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
 
 
@@ -29,28 +30,29 @@ def items_matching(*, outcome: str | None = ItemOutcome.FAILED, flow: Flow | Non
     return items
 
 
-def replay_request(*, items: QuerySet[RunItem] | list[RunItem], mapping_version: MappingVersion | None = None
-                   ) -> list[Run]:
+def replay_request(*, items: QuerySet[RunItem] | list[RunItem], acting_user,
+                   mapping_version: MappingVersion | None = None) -> list[Run]:
     """Queue one replay run per flow for these items, with the current (or the chosen) mapping version."""
+    access.check(acting_user, "run.replay")
     runs = []
     for flow, group in _by_flow(items).items():
         if flow is not None and flow.direction == FlowDirection.OUTBOUND:
             ids = sorted({i.canonical_id for i in group if i.canonical_id})
             if ids:
                 runs.append(flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=ids,
-                                             mapping_version=mapping_version))
+                                             mapping_version=mapping_version, acting_user=acting_user))
         else:
-            runs.append(_inbound_replay(flow, group, mapping_version))
+            runs.append(_inbound_replay(flow, group, mapping_version, acting_user))
     return runs
 
 
-def _inbound_replay(flow, group: list[RunItem], mapping_version) -> Run:
+def _inbound_replay(flow, group: list[RunItem], mapping_version, acting_user) -> Run:
     replayable = [i.pk for i in group if i.payload_before is not None]
     if not replayable:
         raise RunError("These items kept no source payload to replay; read the source again instead.")
     if flow is not None:
         return flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=replayable,
-                                mapping_version=mapping_version, replay_payloads=True)
+                                mapping_version=mapping_version, replay_payloads=True, acting_user=acting_user)
     first = group[0].run
     run = Run.objects.create(connection=first.connection, object_name=first.object_name,
                              object_type=first.object_type, trigger=Trigger.REPLAY, record_ids=replayable,

@@ -35,6 +35,7 @@ from apps.runs.inbound import inbound_page_store
 from apps.runs.ledger import canonical_payload
 from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
 from apps.runs.signals import run_finished
+from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
@@ -298,12 +299,13 @@ def _event_settle(event: InboundEvent, status: str, message: str) -> InboundEven
     return event
 
 
-def inbound_event_reprocess(*, event: InboundEvent, acting_user=None) -> InboundEvent:
+def inbound_event_reprocess(*, event: InboundEvent, acting_user) -> InboundEvent:
     """Queue a stored event for processing again: after a fix, or once a flow handles its type.
 
     Failed and ignored events go back to ``received``; a ``received`` one is queued again (its first
     task may have been lost). Processed events are refused: their effects have happened.
     """
+    access.check(acting_user, "event.reprocess")
     event.refresh_from_db()
     if event.status == InboundEvent.Status.PROCESSED:
         raise ConflictError(f"Event {event.event_id} was processed already; it is not processed twice.")

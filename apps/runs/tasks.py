@@ -17,4 +17,4 @@ def flow_scheduled_run(flow_id: int) -> None:
 
     flow = Flow.objects.filter(pk=flow_id, is_enabled=True).first()
     if flow is not None:
-        engine.flow_run_request(flow=flow, trigger=Trigger.SCHEDULE)
+        engine.flow_run_request(flow=flow, trigger=Trigger.SCHEDULE, acting_user=None)

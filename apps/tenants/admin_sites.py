@@ -9,11 +9,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpResponseNotAllowed
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.tenants import access
 from apps.tenants.branding import brand_for_partner
-from apps.tenants.choices import Capability, Role
 
 
 class _MembershipLoginForm(AdminAuthenticationForm):
@@ -25,9 +27,90 @@ class _MembershipLoginForm(AdminAuthenticationForm):
                                         params={"username": self.username_field.verbose_name})
 
 
+class ScopedHistoryAdmin(SimpleHistoryAdmin):
+    """django-simple-history's views, limited to objects the user may see, and read-only.
+
+    Upstream, the history list and the history form read the whole history table and check only the
+    model's view permission, and the form saves a POST (a "revert") without asking for change
+    permission (FIELD-NOTES: django-simple-history #361, #529, #1017). Here both views first load the
+    object through ``get_queryset`` (the admin's scope), so "missing" and "not yours" are the same
+    404; the form never saves: restoring an old value goes through the change form, which checks
+    change permission and, where a service owns the write, its rules (docs/security.md says why).
+    """
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._visible_or_404(request, object_id)
+        if not self._tracked():  # no HistoricalRecords on this model: Django's own (admin log) history
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._visible_or_404(request, object_id)
+        if not self._tracked():
+            raise Http404("No such version.")
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD"])
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def _tracked(self) -> bool:
+        return hasattr(self.model._meta, "simple_history_manager_attribute")
+
+    def _visible_or_404(self, request, object_id) -> None:
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None or not self.has_view_permission(request, obj):
+            raise Http404("No such object.")
+
+
+def access_action(name: str):
+    """Mark an admin action with the access action it needs (``apps.tenants.access.ACTIONS``)."""
+    access.ACTIONS[name]  # an unknown name fails when the admin module loads
+
+    def mark(func):
+        func.access_action = name
+        return func
+
+    return mark
+
+
+class WeftModelAdmin(ScopedHistoryAdmin):
+    """Base of every Weft model admin: history scoped and read-only, and each action (marked with
+    ``access_action`` or Django's ``allowed_permissions``) offered to, and run for, only those allowed.
+    Django itself refuses a POSTed action that ``get_actions`` does not list."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        return {name: entry for name, entry in actions.items() if self._may_run(request, entry[0])}
+
+    def _may_run(self, request, func) -> bool:
+        needed = getattr(func, "access_action", None)
+        return needed is None or access.can(request.user, needed, customer=getattr(request, "tenant", None))
+
+
+def _admin_problem(admin_class) -> str | None:
+    """Why ``admin_class`` may not be registered on a Weft site (None: it may)."""
+    if admin_class is None or not issubclass(admin_class, WeftModelAdmin | SuperuserOnlyAdmin):
+        return "derive from WeftModelAdmin (or SuperuserOnlyAdmin): scoped, read-only history and checked actions"
+    if issubclass(admin_class, SuperuserOnlyAdmin):
+        return None
+    for action in admin_class.actions or []:
+        func = action if callable(action) else getattr(admin_class, action)
+        if not (getattr(func, "access_action", None) or getattr(func, "allowed_permissions", None)):
+            return f"action {getattr(func, '__name__', action)} must say who may run it (@access_action)"
+    return None
+
+
 class WeftAdminSite(admin.AdminSite):
     site_url = "/"
     enable_nav_sidebar = True
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        problem = _admin_problem(admin_class)
+        if problem:
+            raise ImproperlyConfigured(f"{getattr(admin_class, '__name__', 'ModelAdmin')}: {problem}.")
+        return super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request) -> bool:
         return self.has_permission_for(request, request.user)
@@ -68,45 +151,48 @@ class TenantAdminSite(WeftAdminSite):
     index_title = "Integration configuration and operations"
 
     def has_permission_for(self, request, user) -> bool:
-        tenant = getattr(request, "tenant", None)
-        roles = access.roles_on_customer(user, tenant)
-        staff_roles = {Role.PARTNER_ADMIN, Role.INTEGRATION_ENGINEER, Role.ANALYST, Role.CUSTOMER_ADMIN}
-        return (user.is_active and user.is_superuser) or bool(roles & staff_roles)
+        return access.can(user, "console.enter", customer=getattr(request, "tenant", None))
 
 
 public_admin_site = PublicAdminSite(name="public_admin")
 tenant_admin_site = TenantAdminSite(name="tenant_admin")
 
 
-class TenantModelAdmin(SimpleHistoryAdmin):
-    """Admin for a model in a customer's schema: view needs VIEW, changes need ``change_capability``."""
+class TenantModelAdmin(WeftModelAdmin):
+    """Admin for a model in a customer's schema (the schema is the scope): reading needs
+    ``console.enter``, adding, changing and deleting need ``change_action`` (``apps.tenants.access``)."""
 
-    change_capability = Capability.CONFIGURE
+    change_action = "configuration.change"
 
-    def _can(self, request, capability: str) -> bool:
-        return access.user_can(request.user, getattr(request, "tenant", None), capability)
+    def _can(self, request, action: str) -> bool:
+        return access.can(request.user, action, customer=getattr(request, "tenant", None))
 
     def has_module_permission(self, request) -> bool:
-        return self._can(request, Capability.VIEW)
+        return self._can(request, "console.enter")
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return self._can(request, Capability.VIEW)
+        return self._can(request, "console.enter")
 
     def has_add_permission(self, request) -> bool:
-        return self._can(request, self.change_capability)
+        return self._can(request, self.change_action)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return self._can(request, self.change_capability)
+        return self._can(request, self.change_action)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return self._can(request, self.change_capability)
+        return self._can(request, self.change_action)
 
 
 class SuperuserOnlyAdmin:
-    """Mixin for platform-wide tables (the task queue) that partner staff must not see."""
+    """Mixin for platform-wide tables (the task queue) that partner staff must not see: to them the
+    rows do not exist (an empty queryset), so every URL answers as for a missing row."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if access.can(request.user, "platform.manage") else queryset.none()
 
     def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return access.can(request.user, "platform.manage")
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)

@@ -17,26 +17,16 @@ CUSTOMER_ROLES = frozenset({Role.CUSTOMER_ADMIN, Role.FINANCE_APPROVER, Role.VIE
 
 
 class Capability(models.TextChoices):
-    """Things a person may do on a customer's tenant; roles grant sets of these."""
+    """Things a person may do on a customer's tenant; roles grant sets of these (``apps.tenants.access``)."""
 
     VIEW = "view", "See status, reports and exceptions"
+    INSPECT = "inspect", "Open the admin console: configuration, ledger and history (read)"
     COMMENT = "comment", "Comment on exceptions"
     APPROVE = "approve", "Approve or reject on the customer's behalf"
+    AUTHORIZE = "authorize", "Sign Weft in to the customer's own systems (OAuth2 Connect)"
     OPERATE = "operate", "Triage exceptions, start runs, replay"
     CONFIGURE = "configure", "Change connections, mappings, flows and policies"
     ADMINISTER = "administer", "Onboard customers, manage people, plans and brand"
-
-
-ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    Role.PARTNER_ADMIN: frozenset(Capability.values),
-    Role.INTEGRATION_ENGINEER: frozenset(
-        {Capability.VIEW, Capability.COMMENT, Capability.OPERATE, Capability.CONFIGURE}
-    ),
-    Role.ANALYST: frozenset({Capability.VIEW, Capability.COMMENT}),
-    Role.CUSTOMER_ADMIN: frozenset({Capability.VIEW, Capability.COMMENT, Capability.APPROVE}),
-    Role.FINANCE_APPROVER: frozenset({Capability.VIEW, Capability.COMMENT, Capability.APPROVE}),
-    Role.VIEWER: frozenset({Capability.VIEW}),
-}
 
 
 class CustomerKind(models.TextChoices):

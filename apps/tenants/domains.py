@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 
 from apps.common.history import save_attributed
+from apps.tenants import access
 from apps.tenants.errors import DomainError
 from apps.tenants.models import Customer, Domain, Partner, User
 from apps.tenants.validators import validate_hostname
@@ -29,6 +30,7 @@ def domain_problem(domain: str, *, customer: Customer) -> str | None:
 def customer_domain_add(*, customer: Customer, domain: str, make_primary: bool = False,
                         acting_user: User | None) -> Domain:
     """Serve ``customer`` on ``domain`` too (the DNS and TLS for it are the partner's to arrange)."""
+    access.check(acting_user, "customer.domain", customer=customer)
     domain = domain.strip().lower().rstrip(".")
     try:
         validate_hostname(domain)

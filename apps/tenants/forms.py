@@ -15,7 +15,7 @@ class OnboardingForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["partner"].queryset = access.partners_administered_by(user)
+        self.fields["partner"].queryset = access.partners_administered_by(user, "customer.onboard")
 
 
 class SiteAuthenticationForm(AuthenticationForm):

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from apps.common.history import save_attributed
+from apps.tenants import access
 from apps.tenants.choices import Feature
 from apps.tenants.errors import PlanError
 from apps.tenants.models import Customer, Partner, Plan, User
@@ -62,6 +63,7 @@ def plan_create(
     included_records: int | None = None, included_runs: int | None = None, included_api_calls: int | None = None,
     features: list[str] | None = None, acting_user: User | None,
 ) -> Plan:
+    access.check(acting_user, "plan.manage", partner=partner)
     plan = Plan(partner=partner, name=name, slug=slug, monthly_price=monthly_price, currency=currency,
                 included_records=included_records, included_runs=included_runs,
                 included_api_calls=included_api_calls, features=list(features or []))
@@ -74,6 +76,7 @@ PLAN_FIELDS = ("name", "monthly_price", "currency", "included_records", "include
 
 def plan_update(*, plan: Plan, changes: dict, acting_user: User | None, reason: str = "") -> Plan:
     """Change a plan's price, volumes, features or name; the history row keeps the old values."""
+    access.check(acting_user, "plan.manage", partner=plan.partner)
     unknown = set(changes) - set(PLAN_FIELDS)
     if unknown:
         raise PlanError(f"These plan fields cannot be changed here: {', '.join(sorted(unknown))}.")
@@ -85,6 +88,7 @@ def plan_update(*, plan: Plan, changes: dict, acting_user: User | None, reason: 
 def customer_plan_set(*, customer: Customer, plan: Plan | None, acting_user: User | None, reason: str = "") -> Customer:
     """Put ``customer`` on ``plan`` (one of its partner's active plans), from this month on."""
 
+    access.check(acting_user, "customer.plan", customer=customer)
     if plan is not None and plan.partner_id != customer.partner_id:
         raise PlanError("That plan belongs to another partner.")
     if plan is not None and not plan.is_active and plan.pk != customer.plan_id:

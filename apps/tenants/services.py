@@ -17,6 +17,7 @@ from django_tenants.signals import post_schema_sync
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.common.history import save_attributed  # noqa: F401  (used by callers too)
+from apps.tenants import access
 from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
 from apps.tenants.errors import OnboardingError, TemplateSchemaError
 from apps.tenants.models import Customer, Domain, Membership, Partner, User
@@ -35,10 +36,14 @@ class OnboardingResult:
 
 
 def partner_create(*, acting_user: User | None, **fields) -> Partner:
+    access.check(acting_user, "platform.manage")
     return save_attributed(Partner(**fields), acting_user=acting_user, reason="Partner created")
 
 
 def user_create(*, username: str, email: str, password: str | None, acting_user: User | None, **extra) -> User:
+    """A new login. Operator rights (``is_superuser``, ``is_staff``) only from the platform operator."""
+    elevated = extra.get("is_superuser") or extra.get("is_staff")
+    access.check(acting_user, "platform.manage" if elevated else "people.manage")
     user = User(username=username, email=email, **extra)
     if password:
         user.set_password(password)
@@ -52,6 +57,7 @@ def membership_grant(
     acting_user: User | None,
 ) -> Membership:
     """Give ``user`` a role at a partner or a customer; granting an existing role changes nothing."""
+    access.check(acting_user, "people.manage", partner=partner or (customer.partner if customer else None))
     if (role in PARTNER_ROLES) != (partner is not None) or (role in CUSTOMER_ROLES) != (customer is not None):
         raise ValidationError("Partner roles belong to a partner, customer roles to a customer.")
     existing = Membership.objects.filter(user=user, partner=partner, customer=customer).first()
@@ -96,6 +102,7 @@ def customer_onboard(
 
     Everything happens in one transaction, so a refusal or failure leaves nothing half-made.
     """
+    access.check(acting_user, "customer.onboard", partner=partner)
     domain = (domain or partner.customer_domain(slug)).strip().lower()
     existing = Customer.objects.filter(slug=slug).select_related("partner").first()
     if existing is not None:

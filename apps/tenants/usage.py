@@ -14,6 +14,7 @@ from datetime import date
 from django.db import connection
 from django.utils import timezone
 
+from apps.tenants import access
 from apps.tenants.models import Customer, Partner, UsageMonth
 
 METERS = ("records_synced", "runs", "api_calls")
@@ -118,9 +119,16 @@ class UsageMeterMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         tenant = getattr(request, "tenant", None)
-        if (
-            request.path.startswith("/api/") and tenant is not None and tenant.kind == "firm"
-            and response.status_code < 500 and response.status_code not in UNMETERED_STATUSES
-        ):
+        if request.path.startswith("/api/") and tenant is not None and tenant.kind == "firm" and _billable(
+                request, response, tenant):
             usage_record(schema_name=tenant.schema_name, api_calls=1)
         return response
+
+
+def _billable(request, response, tenant) -> bool:
+    """A call the customer pays for: answered, or refused to someone who may use its API. Refusals to
+    strangers (another partner's staff, anonymous guessers) never reach the customer's bill."""
+    status = response.status_code
+    if status >= 500 or status in UNMETERED_STATUSES:
+        return False
+    return status < 400 or access.can(getattr(request, "user", None), "customer.view", customer=tenant)

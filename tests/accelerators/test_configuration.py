@@ -25,8 +25,8 @@ def builtins(db):
 
 
 def _journal_connections():
-    connection_create(name="Time export", slug="time-export", kind="csv")
-    connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+    connection_create(name="Time export", slug="time-export", kind="csv", acting_user=None)
+    connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
 
 
 def test_builtin_accelerators_load_and_every_one_validates(builtins):
@@ -63,7 +63,7 @@ def test_install_creates_missing_connections_disabled_until_credentials_are_ente
         tryton = Connection.objects.get(slug="tryton")
         assert tryton.kind == "tryton" and not tryton.is_enabled and not tryton.has_credentials
         run = engine.flow_run_request(flow=Flow.objects.get(slug="erp-customers-in"), trigger="manual",
-                                      enqueue=False)
+                                      enqueue=False, acting_user=None)
         run = engine.run_execute(run_id=run.pk)
         assert run.status == "paused" and "disabled" in run.error_message
 
@@ -133,7 +133,7 @@ def test_configuration_install_rolls_back_on_error(cast):
                   "rule_sets": [{"slug": "rs", "name": "RS", "object_type": "time_entry", "rules": []}]}
     with schema_context("alpha"):
         with pytest.raises(ConfigurationError):
-            configuration_install(definition=definition)
+            configuration_install(definition=definition, acting_user=None)
         assert not Flow.objects.exists()
         from apps.mappings.models import RuleSet
 

@@ -106,7 +106,7 @@ def test_same_code_from_two_systems_is_one_canonical_record(harvest, erp):
 
 
 def test_non_owner_changes_to_owned_objects_are_conflicts_not_overwrites(harvest, erp):
-    ownership_set(object_type=ObjectType.PROJECT, connection=erp)
+    ownership_set(object_type=ObjectType.PROJECT, connection=erp, acting_user=None)
     _load(erp, ObjectType.CUSTOMER, [CanonicalInput("customer", "31", {"code": "ACME", "name": "Acme"})])
     _load(erp, ObjectType.PROJECT, [CanonicalInput(
         "project", "44", {"code": "ACME-042", "name": "Relaunch"}, refs={"customer": Ref.external("31")})])
@@ -124,7 +124,7 @@ def test_non_owner_changes_to_owned_objects_are_conflicts_not_overwrites(harvest
 
 
 def test_field_group_ownership_lets_other_fields_through(harvest, erp):
-    ownership_set(object_type=ObjectType.PERSON, field_group="cost", connection=erp)
+    ownership_set(object_type=ObjectType.PERSON, field_group="cost", connection=erp, acting_user=None)
     _load(harvest, ObjectType.PERSON, [CanonicalInput("person", "u1", {"code": "ann", "name": "Ann"})])
 
     renamed = _load(harvest, ObjectType.PERSON, [CanonicalInput("person", "u1", {"code": "ann", "name": "Ann Lee"})])

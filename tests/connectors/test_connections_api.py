@@ -17,7 +17,8 @@ LIST_FIELDS = {"name", "slug", "kind", "is_enabled", "health_status", "last_chec
 @pytest.fixture
 def hooks(cast) -> Connection:
     with schema_context("alpha"):
-        return services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET})
+        return services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET},
+                                          acting_user=None)
 
 
 @pytest.fixture
@@ -63,7 +64,8 @@ def test_listing_costs_the_same_queries_for_one_or_many_connections(cast, client
     one = list_queries()
     with schema_context("alpha"):
         for n in range(10):
-            services.connection_create(name=f"Hooks {n}", kind="webhook", credentials={"signing_secret": SECRET})
+            services.connection_create(name=f"Hooks {n}", kind="webhook", credentials={"signing_secret": SECRET},
+                                       acting_user=None)
     assert list_queries() == one
 
 
@@ -136,7 +138,8 @@ def test_anonymous_callers_get_nothing(cast, client, hooks):
 
 def test_testing_a_connection_answers_and_records_health(cast, client, hooks, engineer):
     with schema_context("alpha"):
-        services.connection_create(name="Weak", kind="webhook", credentials={"signing_secret": "short"})
+        services.connection_create(name="Weak", kind="webhook", credentials={"signing_secret": "short"},
+                                   acting_user=None)
 
     ok = api(client, engineer, "post", "hooks/test/", cast.alpha)
     weak = api(client, engineer, "post", "weak/test/", cast.alpha)

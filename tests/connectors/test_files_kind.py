@@ -48,7 +48,7 @@ def files_dir(settings, tmp_path):
 @pytest.fixture
 def masters(in_alpha, files_dir):
     """People and projects in the hub by code, as the ERP and the HR tool would have put them there."""
-    erp = connection_create(name="ERP", kind="csv")
+    erp = connection_create(name="ERP", kind="csv", acting_user=None)
     load = hub_upsert_all
     load(connection=erp, object_type=ObjectType.CUSTOMER,
          records=[CanonicalInput("customer", "c1", {"code": "ACME", "name": "Acme"})])
@@ -64,7 +64,7 @@ def masters(in_alpha, files_dir):
 
 
 def _drop_folder(**settings):
-    connection = connection_create(name="Drop", kind="csv", settings=settings)
+    connection = connection_create(name="Drop", kind="csv", settings=settings, acting_user=None)
     return connection, connection_files_root(connection)
 
 
@@ -388,13 +388,16 @@ def test_an_empty_id_and_a_nul_byte_are_row_errors(masters):
 
 def test_misconfiguration_is_refused_before_any_file_is_touched(in_alpha, files_dir):
     with pytest.raises(ConnectorError, match="columns maps 'Stunden' to 'hourz'"):
-        connection_kind(connection_create(name="Bad", kind="csv", settings={"columns": {"Stunden": "hourz"}}))
+        connection_kind(connection_create(name="Bad", kind="csv", settings={"columns": {"Stunden": "hourz"}},
+                                          acting_user=None))
     with pytest.raises(ConnectorError, match="outside the connection's folder"):
-        connection_kind(connection_create(name="Sneaky", kind="csv", settings={"inbox_dir": "/etc"}))
+        connection_kind(connection_create(name="Sneaky", kind="csv", settings={"inbox_dir": "/etc"}, acting_user=None))
     with pytest.raises(ConnectorError, match="encoding 'klingon' is not known.*batch_size must be a number"):
-        connection_kind(connection_create(name="Odd", kind="csv", settings={"encoding": "klingon", "batch_size": 0}))
+        connection_kind(connection_create(name="Odd", kind="csv", settings={"encoding": "klingon", "batch_size": 0},
+                                          acting_user=None))
     with pytest.raises(ConnectorError, match="outside the connection's folder"):
-        connection_kind(connection_create(name="Sneakier", kind="csv", settings={"inbox_dir": "../../beta/x"}))
+        connection_kind(connection_create(name="Sneakier", kind="csv", settings={"inbox_dir": "../../beta/x"},
+                                          acting_user=None))
 
 
 def test_a_drop_folder_listed_in_the_allowed_folders_can_be_used(masters, settings, tmp_path_factory):
@@ -413,7 +416,7 @@ def test_testing_a_drop_folder_connection(in_alpha, files_dir):
     connection, root = _drop_folder()
     drop(root / "inbox", "time.csv", HEADER)
 
-    result = connection_test(connection=connection)
+    result = connection_test(connection=connection, acting_user=None)
 
     assert result.ok and "files waiting: 1 time entries, 0 expenses" in result.message
 
@@ -566,7 +569,7 @@ def _sftp_connection(server, *, name="SFTP drop", host_key=None, credentials=Non
         name=name, kind="csv",
         settings={"sftp_host": "127.0.0.1", "sftp_port": server.port, "sftp_path": "/drop",
                   "sftp_host_key": server.host_key if host_key is None else host_key},
-        credentials=credentials or {"sftp_username": "weft", "sftp_password": "s3cret-pw"},
+        credentials=credentials or {"sftp_username": "weft", "sftp_password": "s3cret-pw"}, acting_user=None,
     )
 
 
@@ -574,7 +577,7 @@ def test_sftp_files_are_read_moved_to_the_server_archive_and_kept_locally(master
     drop(sftp_server.root / "drop", "time_sftp.csv", HEADER + "".join(ROWS))
     connection = _sftp_connection(sftp_server)
 
-    assert connection_test(connection=connection).ok
+    assert connection_test(connection=connection, acting_user=None).ok
     run = pull_run(connection=connection, object_name="time_entries")
 
     assert run.status == RunStatus.SUCCEEDED and _counts(run) == {"created": 3}
@@ -611,7 +614,7 @@ def test_sftp_refuses_a_server_whose_key_does_not_match_and_leaves_the_file(mast
 def test_sftp_test_without_a_host_key_shows_the_key_to_check(in_alpha, files_dir, sftp_server):
     connection = _sftp_connection(sftp_server, host_key="")
 
-    result = connection_test(connection=connection)
+    result = connection_test(connection=connection, acting_user=None)
 
     assert not result.ok and sftp_server.host_key.split()[1] in result.message
 
@@ -619,6 +622,6 @@ def test_sftp_test_without_a_host_key_shows_the_key_to_check(in_alpha, files_dir
 def test_sftp_wrong_password_is_an_auth_failure(in_alpha, files_dir, sftp_server):
     connection = _sftp_connection(sftp_server, credentials={"sftp_username": "weft", "sftp_password": "wrong"})
 
-    result = connection_test(connection=connection)
+    result = connection_test(connection=connection, acting_user=None)
 
     assert not result.ok and "permission denied" in result.message.lower()

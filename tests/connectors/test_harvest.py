@@ -409,7 +409,8 @@ HUB_ROUND = (
 
 
 def test_pull_runs_fill_the_hub_from_clients_to_time_entries_and_a_re_pull_changes_nothing(in_alpha):
-    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS)
+    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS,
+                                   acting_user=None)
     kind, transport = harvest(*[page(name, items) for name, items in HUB_ROUND * 2])
 
     first = [pull_run(connection=connection, object_name=name, kind=kind) for name, _ in HUB_ROUND]
@@ -432,7 +433,8 @@ def test_pull_runs_fill_the_hub_from_clients_to_time_entries_and_a_re_pull_chang
 
 
 def test_a_pull_that_fails_half_way_keeps_its_cursor_and_the_next_one_lands_everything(in_alpha):
-    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS)
+    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS,
+                                   acting_user=None)
     SyncCursor.objects.create(connection=connection, object_name="clients", value="2024-01-01T00:00:00Z")
     first_page = page("clients", [client(1, "A", updated="2024-03-05T00:00:00Z")], pages=2,
                       next_query="cursor=abc&per_page=2000")
@@ -452,7 +454,8 @@ def test_a_pull_that_fails_half_way_keeps_its_cursor_and_the_next_one_lands_ever
 
 
 def test_a_bad_record_in_a_pull_is_a_failed_ledger_item_naming_record_and_field(in_alpha):
-    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS)
+    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS,
+                                   acting_user=None)
     kind, _ = harvest(page("clients", [client(1, "A"), {**client(2, "B"), "name": None}]), broken=True)
 
     run = pull_run(connection=connection, object_name="clients", kind=kind)
@@ -470,7 +473,7 @@ def test_a_bad_record_in_a_pull_is_a_failed_ledger_item_naming_record_and_field(
 def test_prism_harvest_accepts_the_kinds_reads_and_writes(in_alpha, prism_harvest):
     connection = connection_create(
         name="Harvest (Prism)", kind="harvest", settings={**SETTINGS, "base_url": prism_harvest},
-        credentials=CREDENTIALS, allow_private_network=True,
+        credentials=CREDENTIALS, allow_private_network=True, acting_user=None,
     )
     kind = connection_kind(connection)
 

@@ -34,7 +34,7 @@ def _connect(tryton, *, name: str = "Tryton", password: str | None = None, allow
     return connection_create(
         name=name, kind="tryton", allow_private_network=allow_private_network,
         settings={"base_url": tryton.url, "database": tryton.database, **settings},
-        credentials={"username": tryton.username, "password": password or tryton.password},
+        credentials={"username": tryton.username, "password": password or tryton.password}, acting_user=None,
     )
 
 
@@ -96,18 +96,18 @@ def _lines_tagged(tryton, reference: str) -> list[int]:
 
 # --- the connection ------------------------------------------------------------------------------
 def test_test_logs_in_and_names_the_company(connection):
-    result = connection_test(connection=connection)
+    result = connection_test(connection=connection, acting_user=None)
     assert result.ok, result.message
     assert "Weft Test Consulting" in result.message
 
 
 def test_a_wrong_password_fails_the_test_with_tryton_refusing_the_login(in_alpha, tryton):
-    result = connection_test(connection=_connect(tryton, password="wrong"))
+    result = connection_test(connection=_connect(tryton, password="wrong"), acting_user=None)
     assert not result.ok and "refused the login" in result.message
 
 
 def test_calls_go_through_the_guarded_client_and_loopback_needs_permission(in_alpha, tryton):
-    result = connection_test(connection=_connect(tryton, allow_private_network=False))
+    result = connection_test(connection=_connect(tryton, allow_private_network=False), acting_user=None)
     assert not result.ok and "private, loopback or link-local" in result.message
 
 
@@ -123,12 +123,13 @@ def test_runs_share_the_session_and_one_tryton_forgot_is_opened_again(connection
     login = TrytonRpc.login
     monkeypatch.setattr(TrytonRpc, "login", lambda rpc: logins.append(rpc) or login(rpc))
     for _ in range(3):  # the engine makes a kind per run
-        assert connection_test(connection=connection).ok
+        assert connection_test(connection=connection, acting_user=None).ok
     assert len(logins) == 1
 
     connection_kind(connection).session.rpc.call("common.db.logout")  # the server forgets it, as when it expires
 
-    assert connection_test(connection=connection).ok and connection_test(connection=connection).ok
+    assert connection_test(connection=connection,
+                           acting_user=None).ok and connection_test(connection=connection, acting_user=None).ok
     assert len(logins) == 2
 
 
@@ -437,13 +438,13 @@ def _outbound(connection, object_type: str, object_name: str) -> Flow:
 
 
 def _run(flow: Flow):
-    run = run_execute(run_id=flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False).pk)
+    run = run_execute(run_id=flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, acting_user=None).pk)
     assert run.status == RunStatus.SUCCEEDED, list(run.items.values_list("error_message", flat=True))
     return run
 
 
 def test_the_engine_writes_hub_records_to_tryton_exactly_once_and_reverses_them(connection, tryton):
-    psa = connection_create(name="PSA", kind="webhook")
+    psa = connection_create(name="PSA", kind="webhook", acting_user=None)
     code = unique("ACME")
     hub_upsert_all(connection=psa, object_type="customer",
                    records=[CanonicalInput("customer", "c1", {"code": code, "name": "Acme Consulting"})])

@@ -374,7 +374,7 @@ def test_prism_xero_accepts_the_kinds_contact_and_time_writes(in_alpha, prism_xe
     connection = connection_create(
         name="Xero (Prism)", kind="xero", credentials=CREDENTIALS, allow_private_network=True,
         settings={**SETTINGS, "accounting_base_url": prism_xero_accounting, "projects_base_url": prism_xero_projects,
-                  "task_ids": {PROJECT_ID: TASK_ID}},
+                  "task_ids": {PROJECT_ID: TASK_ID}}, acting_user=None,
     )
     kind = connection_kind(connection)
 

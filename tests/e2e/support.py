@@ -23,7 +23,7 @@ XERO_TENANT = "9c2a8f4e-0000-4000-8000-000000000001"
 
 def connect_harvest(slug: str = "harvest") -> Connection:
     return connection_create(name="Harvest", slug=slug, kind="harvest", settings=HARVEST_ACCOUNT,
-                             credentials={"access_token": "harvest-token"})
+                             credentials={"access_token": "harvest-token"}, acting_user=None)
 
 
 def connect_tryton(tryton, slug: str = "tryton", **settings) -> Connection:
@@ -32,13 +32,14 @@ def connect_tryton(tryton, slug: str = "tryton", **settings) -> Connection:
     return connection_create(
         name="Tryton ERP", slug=slug, kind="tryton", allow_private_network=True,
         settings={"base_url": tryton.url, "database": tryton.database, "reread_seconds": 0, **settings},
-        credentials={"username": tryton.username, "password": tryton.password},
+        credentials={"username": tryton.username, "password": tryton.password}, acting_user=None,
     )
 
 
 def connect_xero(*, project_ids: dict, user_ids: dict, slug: str = "xero") -> Connection:
     return connection_create(name="Xero", slug=slug, kind="xero", credentials={"access_token": "xero-token"},
-                             settings={"tenant_id": XERO_TENANT, "project_ids": project_ids, "user_ids": user_ids})
+                             settings={"tenant_id": XERO_TENANT, "project_ids": project_ids, "user_ids": user_ids},
+                             acting_user=None)
 
 
 def install(customer, slug: str, **variables) -> None:
@@ -101,7 +102,8 @@ def canonical_id(connection: Connection, object_type: str, external_id) -> int:
 
 def run_flow(slug: str, *, max_slices: int = 50) -> Run:
     """Run a flow now (a manual run), slice after slice as the queue would, until it finishes."""
-    run = engine.flow_run_request(flow=Flow.objects.get(slug=slug), trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=Flow.objects.get(slug=slug), trigger=Trigger.MANUAL, enqueue=False,
+                                  acting_user=None)
     return run_to_end(run, max_slices=max_slices)
 
 
@@ -147,7 +149,7 @@ def approved_time_chain(customer, tryton, harvest, *, people=("ann", "bo"), stra
     tryton_connection, harvest_connection = connect_tryton(tryton), connect_harvest()
     hooks = connection_create(name="Harvest webhooks", slug="harvest-hooks", kind="webhook",
                               credentials={"signing_secret": SIGNING_SECRET},
-                              settings={"source_connection": harvest_connection.slug})
+                              settings={"source_connection": harvest_connection.slug}, acting_user=None)
     install(customer, "project-setup")
     install(customer, "approved-time-to-erp")
     start_reading_now(tryton_connection, tryton, "customers", "projects")

@@ -41,7 +41,8 @@ CLUSTER_ENV = {"WEFT_Q_WORKERS": "1", "WEFT_RUN_SLICE_ITEMS": "10", "WEFT_RUN_ST
 
 def _time_export_to_tryton(customer, tryton, token: str) -> dict:
     """Approved time → ERP for a CSV time export, with the project and one employee known to Tryton."""
-    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
+    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
     erp = connect_tryton(tryton)
     templates_sync_builtin()
     install(customer, "approved-time-to-erp", time_connection="time-export", read_people=False)
@@ -78,7 +79,7 @@ def test_a_cluster_killed_mid_run_resumes_and_every_entry_is_in_tryton_and_the_l
     first = Cluster(**env)
     try:
         with schema_context("alpha"):
-            engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL)
+            engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, acting_user=None)
         wait_for(lambda: _lines_with(tryton, token) >= 15, timeout=60, interval=0.05, cluster=first)
         first.kill()  # SIGKILL to the whole process group, mid-slice
     finally:

@@ -31,8 +31,9 @@ PEOPLE = 10
 def _journal_setup(customer, rows: int) -> None:
     """A CSV time export → journal export (the accelerator), its people and project in the hub, and a
     file of ``rows`` approved entries in the inbox: one per person and day, two hours each."""
-    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
+    connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
     install(customer, "approved-time-to-journal")
     Schedule.objects.filter(name__startswith=f"flow:{customer.schema_name}:").delete()  # runs start here
     hub_upsert_all(connection=export, object_type="person", records=[
@@ -54,7 +55,7 @@ def _posted(schema: str) -> int:
 
 def _start_time_in(schema: str) -> None:
     with schema_context(schema):
-        engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL)
+        engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, acting_user=None)
 
 
 def test_one_item_of_another_tenant_is_not_stuck_behind_a_big_backlog(live, settings):

@@ -29,7 +29,7 @@ NAMES = ["Acme", "Bluebird", "Cobalt", "Dune", "Ember", "Fjord"]
 @pytest.fixture
 def customers_to_harvest(in_alpha, harvest):
     """Customers made in a PSA, in the hub; a flow sending them to Harvest as clients."""
-    psa = connection_create(name="PSA", slug="psa", kind="webhook")
+    psa = connection_create(name="PSA", slug="psa", kind="webhook", acting_user=None)
     hub_upsert_all(connection=psa, object_type="customer", records=[
         CanonicalInput("customer", f"c{n}", {"code": f"C{n}", "name": name}) for n, name in enumerate(NAMES)])
     connection = connect_harvest()

@@ -76,7 +76,8 @@ def test_only_approved_time_for_people_and_projects_tryton_knows_is_posted_once(
 
 
 def test_a_csv_time_export_posts_to_tryton_by_person_and_project_code(chain, tryton):
-    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
+    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
     Flow.objects.create(name="CSV time in", slug="csv-time-in", direction="inbound", object_type="time_entry",
                         connection=export, object_name="time_entries", on_schedule=False)
     project_code = TimeEntry._meta.get_field("project").related_model.objects.get(

@@ -80,7 +80,8 @@ def test_an_expression_reaching_outside_the_sandbox_is_refused_and_sends_nothing
     ValidationRule.objects.filter(kind=RuleKind.DAILY_HOURS_LIMIT).update(params={"limit": 16})  # the rule fixed
 
     [preview] = replay.replay_preview(items=failed, mapping_version=draft)
-    [run] = replay.replay_request(items=failed, mapping_version=draft)  # a draft is not checked for publishing
+    [run] = replay.replay_request(items=failed, mapping_version=draft,
+                                  acting_user=None)  # a draft is not checked for publishing
     engine.run_execute(run_id=run.pk)
 
     assert preview["action"] == "fail" and "$eval is not available" in preview["message"]

@@ -73,6 +73,6 @@ def test_someone_who_may_only_look_cannot_replay(refused, tryton, cast, client, 
     with django_capture_on_commit_callbacks(execute=True):
         answer = replay_action(client, cast.alpha, refused["item"], confirm="1")
 
-    assert answer.status_code in (302, 403)
+    assert answer.status_code in (200, 302, 403)  # the action is not even offered to them: "no action selected"
     assert not Run.objects.filter(trigger=Trigger.REPLAY).exists()
     assert lines_tagged(tryton, entry_reference(refused["item"].canonical_id)) == []

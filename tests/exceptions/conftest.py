@@ -27,8 +27,9 @@ JOURNAL_RULES = [
 
 @pytest.fixture
 def setup(in_alpha):
-    csv_in = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+    csv_in = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
+    journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
     hub_upsert_all(connection=csv_in, object_type=ObjectType.PERSON, records=[
         CanonicalInput("person", "ann", {"code": "ann", "name": "Ann Lee"}),
         CanonicalInput("person", "bob", {"code": "bob", "name": "Bob Ray"})])

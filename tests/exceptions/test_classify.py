@@ -54,7 +54,8 @@ def test_csv_rows_that_fail_are_classified_and_grouped(setup):
     ([httpx.Response(429, headers={"Retry-After": "900"}, json={"message": "Too many requests"})], Kind.RATE_LIMIT),
 ], ids=["auth", "transport", "parse", "rate-limit"])
 def test_a_harvest_read_that_fails_as_a_whole_is_classified(in_alpha, answers, kind):
-    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS)
+    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS,
+                                   acting_user=None)
     harvest_kind, _ = harvest(*answers, broken=True)
 
     run = pull_run(connection=connection, object_name="clients", kind=harvest_kind)
@@ -65,7 +66,8 @@ def test_a_harvest_read_that_fails_as_a_whole_is_classified(in_alpha, answers, k
 
 
 def test_an_oversized_answer_is_classified_too_large(in_alpha):
-    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS)
+    connection = connection_create(name="Harvest", kind="harvest", settings=SETTINGS, credentials=CREDENTIALS,
+                                   acting_user=None)
     transport = vendor("harvest", page("clients", [client(n) for n in range(1, 40)]), broken_responses=True)
 
     def small_client(base_url, headers):

@@ -11,7 +11,9 @@ from apps.exceptions.ingest import exceptions_from_run, runs_sweep
 from apps.exceptions.models import ExceptionItem, IntegrationException, RunIngest
 from apps.mappings.models import RuleKind, ValidationRule
 from apps.runs.models import Run
-from tests.factories import UserFactory
+from apps.tenants.choices import Role
+from apps.tenants.models import Partner
+from tests.conftest import member
 from tests.runs.journal import drop, run_flow, run_until_done
 
 BAD_ROWS = (
@@ -100,7 +102,7 @@ def test_replaying_after_the_fix_resolves_the_exception_by_itself(setup):
 
 
 def test_a_replay_that_fails_again_reopens_the_exception(setup):
-    engineer = UserFactory(username="eve")
+    engineer = member(Role.INTEGRATION_ENGINEER, partner=Partner.objects.get(slug="xpartner"), username="eve")
     drop(setup["in"], "time-01.csv", BAD_ROWS)
     run_flow(setup["inbound"])
     unknown = _by_title()["project NOPE-2 is not known"]
@@ -163,7 +165,7 @@ def test_failed_webhook_events_are_exceptions_until_reprocessed(in_alpha):
     from apps.exceptions.ingest import exceptions_from_events
     from apps.runs.models import InboundEvent
 
-    hooks = connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": "s" * 32})
+    hooks = connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": "s" * 32}, acting_user=None)
     events = [InboundEvent.objects.create(connection=hooks, event_id=f"evt-{n}", event_type="record.changed",
                                           payload={}, status=InboundEvent.Status.FAILED, processed_at=timezone.now(),
                                           error_message="No enabled flow reads time_entries from connection 'x' "

@@ -37,7 +37,7 @@ def test_a_scheduled_flow_that_did_not_run_is_an_expected_run_missed(setup):
 
 
 def test_a_connection_failing_its_health_check(in_alpha):
-    connection = connection_create(name="ERP", kind="csv")
+    connection = connection_create(name="ERP", kind="csv", acting_user=None)
     Connection.objects.filter(pk=connection.pk).update(health_status=HealthStatus.FAILING,
                                                        last_check_message="inbox folder is missing")
 
@@ -52,7 +52,8 @@ def test_a_connection_failing_its_health_check(in_alpha):
 
 
 def test_the_daily_api_quota_nearly_spent(in_alpha):
-    xero = connection_create(name="Xero", kind="xero", settings={"tenant_id": "t"}, credentials={"access_token": "x"})
+    xero = connection_create(name="Xero", kind="xero", settings={"tenant_id": "t"}, credentials={"access_token": "x"},
+                             acting_user=None)
     now = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
     window = ApiCallWindow.objects.create(connection=xero, window_seconds=86400, calls=4400,
                                           window_start=datetime(2026, 11, 2, tzinfo=UTC))

@@ -8,7 +8,9 @@ from apps.exceptions import fixing
 from apps.exceptions.errors import PayloadInvalid
 from apps.exceptions.models import IntegrationException, PayloadEdit
 from apps.runs.models import RunItem
-from tests.factories import UserFactory
+from apps.tenants.choices import Role
+from apps.tenants.models import Partner
+from tests.conftest import member
 from tests.runs.journal import drop, run_flow, run_until_done
 
 
@@ -20,7 +22,7 @@ def unknown(setup):
 
 
 def test_an_edited_payload_is_validated_then_replayed_and_the_exception_resolves(unknown):
-    engineer = UserFactory(username="eng")
+    engineer = member(Role.INTEGRATION_ENGINEER, partner=Partner.objects.get(slug="xpartner"), username="eng")
     record = unknown.records.get()
     original = dict(record.last_item.payload_before)
 

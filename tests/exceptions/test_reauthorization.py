@@ -19,7 +19,7 @@ from tests.conftest import member
 def test_a_refused_grant_is_routed_to_the_customer_admin_with_the_connect_link(cast, in_alpha):
     member(Role.VIEWER, customer=cast.alpha, username="alpha-grant-viewer")  # sees it, is not given it
     admin = Membership.objects.filter(customer=cast.alpha, role=Role.CUSTOMER_ADMIN).order_by("pk").first().user
-    connection = connection_create(name="Xero (OAuth)", kind="xero", settings={"tenant_id": "t"})
+    connection = connection_create(name="Xero (OAuth)", kind="xero", settings={"tenant_id": "t"}, acting_user=None)
     grant_mark(connection_id=connection.pk, ok=False, message="Re-authorization needed: invalid_grant")
 
     monitors_check(now=timezone.now())

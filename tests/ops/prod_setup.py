@@ -45,7 +45,7 @@ def main() -> None:
                                default_bill_rate=Decimal("100"))
         Person.objects.create(code="ann@acme.example", name="Ann", capacity_hours_per_week=40)
         connection_create(name="Hooks", slug="hooks", kind="webhook", credentials={"signing_secret": SECRET},
-                          settings={"source_connection": "time-export"})
+                          settings={"source_connection": "time-export"}, acting_user=None)
         inbox = connection_files_root(export) / "inbox"
         inbox.mkdir(parents=True, exist_ok=True)
         (inbox / "time-smoke.csv").write_text("id,person,project,date,hours,approval_status,notes\n" + "".join(

@@ -131,12 +131,12 @@ def test_the_engine_binds_the_run_and_flow_while_it_works_a_slice(in_alpha, monk
     from apps.connectors.services import connection_create
     from apps.runs.models import Flow, Trigger
 
-    source = connection_create(name="CSV", slug="csv", kind="csv", settings={"settle_seconds": 0})
+    source = connection_create(name="CSV", slug="csv", kind="csv", settings={"settle_seconds": 0}, acting_user=None)
     flow = Flow.objects.create(name="In", slug="in", direction="inbound", object_type="time_entry",
                                connection=source, object_name="time_entries")
     seen = {}
     monkeypatch.setattr(engine, "_run_slice", lambda run: seen.update(current_log_context()) or run)
-    run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     engine.run_execute(run_id=run.pk)
     assert (seen.get("run"), seen.get("flow")) == (str(run.pk), "in")
 

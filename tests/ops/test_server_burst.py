@@ -40,7 +40,8 @@ def test_a_burst_of_signed_deliveries_gets_no_5xx_stores_every_event_and_bounds_
     hosts = {}
     for schema, secret in SECRETS.items():
         with schema_context(schema):
-            connection_create(name="Burst", slug="burst", kind="webhook", credentials={"signing_secret": secret})
+            connection_create(name="Burst", slug="burst", kind="webhook", credentials={"signing_secret": secret},
+                              acting_user=None)
         hosts[schema] = host(live[schema])
     database_url = f"{database_url_for_tests()}?application_name={APP_NAME}"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": database_url,

@@ -37,7 +37,8 @@ def delta(cast):
                                 acting_user=None).customer
     with schema_context("delta"):
         build()
-        hooks = connection_create(name="Hooks", slug="hooks", kind="webhook", credentials={"signing_secret": SECRET})
+        hooks = connection_create(name="Hooks", slug="hooks", kind="webhook", credentials={"signing_secret": SECRET},
+                                  acting_user=None)
         inbox = connection_files_root(hooks) / "inbox"
         inbox.mkdir(parents=True)
         (inbox / "waiting.csv").write_text("id,hours\n1,2\n")

@@ -59,8 +59,9 @@ def _host(name: str, env: dict[str, str], log_dir: Path, isolated: bool) -> Proc
 
 
 def _tenant_setup(customer) -> None:
-    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+    export = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
+    connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
     install(customer, "approved-time-to-journal")
     Schedule.objects.filter(name__startswith=f"flow:{customer.schema_name}:").delete()  # runs start here
     hub_upsert_all(connection=export, object_type="person", records=[
@@ -115,7 +116,7 @@ def test_two_worker_hosts_share_10000_items_and_one_finishes_when_the_other_is_k
     try:
         for schema in ("alpha", "beta"):
             with schema_context(schema):
-                engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL)
+                engine.flow_run_request(flow=Flow.objects.get(slug="time-in"), trigger=Trigger.MANUAL, acting_user=None)
         _wait(lambda: _posted() >= 3000 and _slices_worked(first) and _slices_worked(second), timeout=240,
               hosts=hosts, what="both hosts did not work on 3,000 items")
         os.killpg(first.process.pid, signal.SIGKILL)  # host A dies mid-slice, its task unacknowledged

@@ -100,7 +100,7 @@ def test_connect_signs_in_at_the_vendor_with_state_and_pkce_and_seals_the_tokens
         name="Xero", kind="xero", allow_private_network=True,
         settings={"tenant_id": "t-1", "oauth_authorize_url": "https://login.example/authorize",
                   "oauth_token_url": f"{vendor.base_url}/oauth/token"},
-        credentials={"client_id": "app-1", "client_secret": "s3cret"})
+        credentials={"client_id": "app-1", "client_secret": "s3cret"}, acting_user=None)
     alpha_site.client.force_login(admin)
     assert "Connect</button>" in alpha_site.get("/connections/").content.decode()
 

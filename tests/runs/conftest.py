@@ -14,8 +14,9 @@ from apps.runs.models import Flow
 @pytest.fixture
 def setup(in_alpha):
     """A CSV time export and a journal export, with posting rules and a mapping between them (engine tests)."""
-    csv_in = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
-    journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+    csv_in = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                               acting_user=None)
+    journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
     hub_upsert_all(connection=csv_in, object_type=ObjectType.PERSON, records=[
         CanonicalInput("person", "ann", {"code": "ann", "name": "Ann Lee"}),
         CanonicalInput("person", "bob", {"code": "bob", "name": "Bob Ray"}),

@@ -21,6 +21,7 @@ def drop(connection, name: str, rows: str) -> Path:
 
 def run_flow(flow, **kwargs) -> Run:
     """A manual run of ``flow``, slice after slice as the queue would, until it finishes."""
+    kwargs.setdefault("acting_user", None)
     return run_until_done(engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, **kwargs))
 
 

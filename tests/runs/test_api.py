@@ -26,8 +26,8 @@ def api(cast, client):
 @pytest.fixture
 def flows(cast):
     with schema_context("alpha"):
-        source = connection_create(name="Time export", slug="time-export", kind="csv")
-        journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv")
+        source = connection_create(name="Time export", slug="time-export", kind="csv", acting_user=None)
+        journal = connection_create(name="ERP journal", slug="erp-journal", kind="csv", acting_user=None)
         inbound = Flow.objects.create(name="Time in", slug="time-in", direction="inbound", object_type="time_entry",
                                       connection=source, object_name="time_entries")
         outbound = Flow.objects.create(name="Time out", slug="time-out", direction="outbound",

@@ -103,7 +103,7 @@ def test_replay_after_fixing_the_rule_sends_the_failed_item(setup):
     preview = replay.replay_preview(items=failed)
     assert preview[0]["action"] == "write" and preview[0]["payload"]["minutes"] == 780
 
-    [run] = replay.replay_request(items=failed)
+    [run] = replay.replay_request(items=failed, acting_user=None)
     engine.run_execute(run_id=run.pk)
 
     assert RunItem.objects.get(run=run).outcome == ItemOutcome.CREATED

@@ -44,10 +44,10 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
     drop(setup["in"], "time-02.csv", rows(150, start=351))
     monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # the catch-up run below posts
 
-    run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     run, slices = run_to_end(run)
     posting, posting_slices = run_to_end(engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL,
-                                                                 enqueue=False))
+                                                                 enqueue=False, acting_user=None))
 
     assert run.status == RunStatus.SUCCEEDED and run.counts["created"] == 500
     assert slices <= 4  # a slice stops at the budget; re-reading what is stored does not use it up
@@ -63,7 +63,8 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
 def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resumed_run(setup, monkeypatch):
     drop(setup["in"], "time-01.csv", rows(3))
     monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # post later, in the run below
-    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
+    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False,
+                                                      acting_user=None).pk)
     setup["outbound"].batch_size = 1  # settled record by record: the crash comes after one was recorded
     setup["outbound"].save()
     original, calls = outbound.run_items_write, []
@@ -75,7 +76,7 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
         return original(items)
 
     monkeypatch.setattr(outbound, "run_items_write", dies_on_the_second_record)
-    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     with pytest.raises(SystemExit):
         engine.run_execute(run_id=run.pk)
     monkeypatch.setattr(outbound, "run_items_write", original)
@@ -97,13 +98,14 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
 def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resumed_run(setup, monkeypatch):
     drop(setup["in"], "time-01.csv", rows(3))
     monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])
-    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
+    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False,
+                                                      acting_user=None).pk)
 
     def dies(items):
         raise SystemExit("worker killed")
 
     monkeypatch.setattr(outbound, "run_items_write", dies)
-    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     with pytest.raises(SystemExit):
         engine.run_execute(run_id=run.pk)
     monkeypatch.undo()
@@ -121,10 +123,11 @@ def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resum
 def test_a_worker_that_was_taken_over_stops_and_each_record_is_recorded_once(setup, monkeypatch, settings):
     drop(setup["in"], "time-01.csv", rows(4))
     monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])
-    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
+    engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False,
+                                                      acting_user=None).pk)
     setup["outbound"].batch_size = 1  # worker A writes one record, then records it
     setup["outbound"].save()
-    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False)
+    run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     original_settle, taken_over = outbound._settle, []
 
     def slow_first_worker(run_, done):
@@ -159,18 +162,18 @@ def test_a_stale_run_is_taken_over_and_a_fresh_one_is_left_to_its_worker(setup, 
 
 def test_a_scheduled_request_queues_an_abandoned_run_again_so_it_resumes(setup, django_capture_on_commit_callbacks):
     drop(setup["in"], "time-01.csv", rows(2))
-    run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, enqueue=False)
+    run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, enqueue=False, acting_user=None)
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING,  # its worker died mid-slice long ago
                                          updated_at=timezone.now() - timedelta(minutes=10))
 
     with django_capture_on_commit_callbacks(execute=True):
-        again = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE)
+        again = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, acting_user=None)
 
     assert again.pk == run.pk  # the same run, queued again (and run: tasks run inline in tests)
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 2}
 
-    fresh = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, enqueue=False)
+    fresh = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, enqueue=False, acting_user=None)
     with django_capture_on_commit_callbacks(execute=False) as queued:
-        assert engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE).pk == fresh.pk
+        assert engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.SCHEDULE, acting_user=None).pk == fresh.pk
     assert queued == []  # a run queued a moment ago is left alone

@@ -22,7 +22,7 @@ def _items(run: Run) -> list[RunItem]:
 
 
 def test_items_written_with_copy_read_back_as_bulk_create_stores_them(in_alpha):
-    connection = connection_create(name="Time export", kind="csv")
+    connection = connection_create(name="Time export", kind="csv", acting_user=None)
     run = Run.objects.create(connection=connection, object_name="time_entries", object_type="time_entry")
     expected = _items(run)
     RunItem.objects.bulk_create(expected)

@@ -12,7 +12,8 @@ from apps.connectors.services import connection_create, connection_files_root
 
 def test_pull_reads_a_drop_folder_into_the_hub_and_reports_failures(cast, capsys):
     with schema_context("alpha"):
-        files = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0})
+        files = connection_create(name="Time export", slug="time-export", kind="csv", settings={"settle_seconds": 0},
+                                  acting_user=None)
         hub_upsert_all(connection=files, object_type=ObjectType.PERSON,
                        records=[CanonicalInput("person", "ann", {"code": "ann", "name": "Ann"})])
         hub_upsert_all(connection=files, object_type=ObjectType.CUSTOMER,

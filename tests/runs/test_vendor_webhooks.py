@@ -53,11 +53,11 @@ def hubspot(in_alpha, hubspot_api):
     manifest_template_install(template="hubspot-crm", acting_user=None)
     connection = connection_create(name="HubSpot", slug="hubspot", kind="rest", allow_private_network=True,
                                    settings={"manifest": "hubspot-crm", "base_url": hubspot_api},
-                                   credentials={"access_token": "pat-1", "client_secret": SECRET})
+                                   credentials={"access_token": "pat-1", "client_secret": SECRET}, acting_user=None)
     configuration_install(definition={"flows": [{
         "slug": "hubspot-companies-in", "name": "HubSpot companies", "direction": "inbound",
         "object_type": "customer", "connection": "hubspot", "object_name": "companies", "on_webhook": True,
-        "on_schedule": False}]})
+        "on_schedule": False}]}, acting_user=None)
     return connection
 
 

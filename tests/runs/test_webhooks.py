@@ -31,8 +31,8 @@ def now() -> int:
 def hooks_connection(schema: str = "alpha", *, slug: str = "hooks", secret: str = SECRET, **kwargs) -> Connection:
     with schema_context(schema):
         return connector_services.connection_create(
-            name=f"Hooks {slug}", slug=slug, kind="webhook", credentials={"signing_secret": secret}, **kwargs
-        )
+            name=f"Hooks {slug}", slug=slug, kind="webhook", credentials={"signing_secret": secret}, acting_user=None,
+            **kwargs)
 
 
 def deliver(customer, body=EVENT, *, slug="hooks", secret=SECRET, timestamp=None, headers=None):
@@ -265,12 +265,12 @@ def test_failed_and_ignored_events_can_be_reprocessed(cast, handlers, django_cap
     outcome["fail"] = False
     events.register_event_handler("invoice.voided")(lambda event: None)
     with schema_context("alpha"), django_capture_on_commit_callbacks(execute=True):
-        run_services.inbound_event_reprocess(event=failed)
-        run_services.inbound_event_reprocess(event=ignored)
+        run_services.inbound_event_reprocess(event=failed, acting_user=None)
+        run_services.inbound_event_reprocess(event=ignored, acting_user=None)
 
     assert [(e.status, e.error_message) for e in stored()] == [(Status.PROCESSED, ""), (Status.PROCESSED, "")]
     with schema_context("alpha"), pytest.raises(ConflictError, match="processed already"):
-        run_services.inbound_event_reprocess(event=failed)
+        run_services.inbound_event_reprocess(event=failed, acting_user=None)
 
 
 def test_processing_twice_runs_the_handler_once(in_alpha, handlers):

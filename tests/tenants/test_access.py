@@ -8,10 +8,10 @@ from apps.tenants.choices import Capability, Role
 from tests.conftest import host, member
 
 EXPECTED = {
-    Role.PARTNER_ADMIN: {"view", "comment", "approve", "operate", "configure", "administer"},
-    Role.INTEGRATION_ENGINEER: {"view", "comment", "operate", "configure"},
-    Role.ANALYST: {"view", "comment"},
-    Role.CUSTOMER_ADMIN: {"view", "comment", "approve"},
+    Role.PARTNER_ADMIN: {"view", "inspect", "comment", "approve", "authorize", "operate", "configure", "administer"},
+    Role.INTEGRATION_ENGINEER: {"view", "inspect", "comment", "operate", "configure"},
+    Role.ANALYST: {"view", "inspect", "comment"},
+    Role.CUSTOMER_ADMIN: {"view", "inspect", "comment", "approve", "authorize"},
     Role.FINANCE_APPROVER: {"view", "comment", "approve"},
     Role.VIEWER: {"view"},
 }

@@ -12,6 +12,7 @@ from apps.tenants import services
 from apps.tenants.choices import Role
 from apps.tenants.errors import OnboardingError
 from apps.tenants.models import Customer, Domain, Membership, User
+from tests.conftest import member
 
 
 def _schemas() -> set[str]:
@@ -20,10 +21,11 @@ def _schemas() -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def test_onboarding_creates_schema_domain_and_customer_admin(cast, alice):
+def test_onboarding_creates_schema_domain_and_customer_admin(cast):
+    partner_admin = member(Role.PARTNER_ADMIN, partner=cast.xpartner)
     result = services.customer_onboard(
         partner=cast.xpartner, slug="delta-co", name="Delta Co", admin_email="ops@delta.example",
-        acting_user=alice,
+        acting_user=partner_admin,
     )
     customer = result.customer
     assert result.created and customer.schema_name == "delta_co" and schema_exists("delta_co")
@@ -34,7 +36,7 @@ def test_onboarding_creates_schema_domain_and_customer_admin(cast, alice):
     with schema_context("delta_co"):  # a working schema, cloned from the template
         Connection.objects.create(name="Delta Harvest", kind="harvest")
         assert Connection.objects.count() == 1
-    assert customer.history.get().history_user == alice
+    assert customer.history.get().history_user == partner_admin
 
 
 def test_onboarding_twice_changes_nothing_and_says_so(cast):

@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 from apps.accelerators.api.serializers import TemplateInstallSerializer
 from apps.accelerators.selectors import templates_for_customer
 from apps.accelerators.services import template_install
-from apps.tenants.choices import Capability
 
 
 class TemplateListApi(APIView):
@@ -25,7 +24,7 @@ class TemplateListApi(APIView):
 class TemplateInstallApi(APIView):
     """``POST /api/v1/templates/<slug>/install/`` with ``{"variables": {...}}``."""
 
-    write_capability = Capability.CONFIGURE
+    write_action = "template.install"
 
     def post(self, request, slug: str) -> Response:
         template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()

@@ -7,7 +7,6 @@ from rest_framework.response import Response
 from apps.connectors import services
 from apps.connectors.api import serializers
 from apps.connectors.models import Connection
-from apps.tenants.choices import Capability
 
 
 class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -15,7 +14,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     queryset = Connection.objects.order_by("name")
     lookup_field = "slug"
-    write_capability = Capability.CONFIGURE  # read by CanViewTenant; the test action lowers it to OPERATE
+    write_action = "configuration.change"  # read by CanViewTenant; the test action asks for connection.test
 
     def get_serializer_class(self):
         return serializers.ConnectionSerializer if self.action == "list" else serializers.ConnectionDetailSerializer
@@ -33,9 +32,9 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return Response(serializers.ConnectionDetailSerializer(connection).data)
 
-    @action(detail=True, methods=["post"], write_capability=Capability.OPERATE)
+    @action(detail=True, methods=["post"], write_action="connection.test")
     def test(self, request, slug: str) -> Response:
-        result = services.connection_test(connection=self.get_object())
+        result = services.connection_test(connection=self.get_object(), acting_user=request.user)
         return Response(serializers.ConnectionTestResultSerializer(result).data)
 
 

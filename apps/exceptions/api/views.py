@@ -1,12 +1,12 @@
 """Exceptions API: list and read for viewers; commands (comment, acknowledge, assign, resolve, ignore, reopen,
 payload, replay-preview, replay, bulk) as views with input serializers that call services.
 
-Who may do what is ``apps.exceptions.services.ACTION_CAPABILITIES``; the schema of the request's host is the scope.
+Who may do what is ``apps.tenants.access`` (``exception.*`` actions, asked by ``CanViewTenant`` and again by each
+service); the schema of the request's host is the scope.
 """
 
 from django.shortcuts import get_object_or_404
 from rest_framework import status
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,14 +15,6 @@ from apps.exceptions.api import serializers as s
 from apps.exceptions.errors import TriageRefused
 from apps.exceptions.models import IntegrationException
 from apps.tenants.models import User
-
-
-class MayDo(BasePermission):
-    """The view's ``action_name`` (``view`` for reads) checked against the caller's roles on this customer."""
-
-    def has_permission(self, request, view) -> bool:
-        action = "view" if request.method in ("GET", "HEAD", "OPTIONS") else view.action_name
-        return services.user_may(request.user, getattr(request, "tenant", None), action)
 
 
 def _validated(serializer_class, data) -> dict:
@@ -34,8 +26,6 @@ def _validated(serializer_class, data) -> dict:
 class ExceptionListApi(APIView):
     """``GET /api/v1/exceptions/?kind=&status=&owner=&min_age_hours=&project=&customer=&min_amount=&min_severity=``"""
 
-    permission_classes = (MayDo,)
-
     def get(self, request) -> Response:
         filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
         queryset = selectors.exceptions_list(filters=filters, user=request.user)
@@ -45,7 +35,6 @@ class ExceptionListApi(APIView):
 
 
 class ExceptionDetailApi(APIView):
-    permission_classes = (MayDo,)
 
     def get(self, request, pk: int) -> Response:
         exception = selectors.exception_detail(pk=pk)
@@ -59,10 +48,9 @@ class ExceptionDetailApi(APIView):
 
 
 class _Command(APIView):
-    """A POST that changes one exception and answers with its new state."""
+    """A POST that changes one exception and answers with its new state (``write_action``: who may)."""
 
-    permission_classes = (MayDo,)
-    action_name = ""
+    write_action = None
     input_serializer = None
 
     def post(self, request, pk: int) -> Response:
@@ -79,7 +67,7 @@ class _Command(APIView):
 
 
 class ExceptionCommentApi(_Command):
-    action_name, input_serializer = "comment", s.CommentInput
+    write_action, input_serializer = "exception.comment", s.CommentInput
 
     def perform(self, request, exception, data):
         comment = services.exception_comment(exception=exception, body=data["body"], acting_user=request.user)
@@ -87,14 +75,14 @@ class ExceptionCommentApi(_Command):
 
 
 class ExceptionAcknowledgeApi(_Command):
-    action_name = "acknowledge"
+    write_action = "exception.acknowledge"
 
     def perform(self, request, exception, data):
         services.exception_acknowledge(exception=exception, acting_user=request.user)
 
 
 class ExceptionAssignApi(_Command):
-    action_name, input_serializer = "assign", s.AssignInput
+    write_action, input_serializer = "exception.assign", s.AssignInput
 
     def perform(self, request, exception, data):
         services.exception_assign(exception=exception, owner=_user(data["owner"]), acting_user=request.user,
@@ -102,28 +90,28 @@ class ExceptionAssignApi(_Command):
 
 
 class ExceptionResolveApi(_Command):
-    action_name, input_serializer = "resolve", s.ReasonInput
+    write_action, input_serializer = "exception.resolve", s.ReasonInput
 
     def perform(self, request, exception, data):
         services.exception_resolve(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
 class ExceptionIgnoreApi(_Command):
-    action_name, input_serializer = "ignore", s.IgnoreInput
+    write_action, input_serializer = "exception.ignore", s.IgnoreInput
 
     def perform(self, request, exception, data):
         services.exception_ignore(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
 class ExceptionReopenApi(_Command):
-    action_name, input_serializer = "reopen", s.ReasonInput
+    write_action, input_serializer = "exception.reopen", s.ReasonInput
 
     def perform(self, request, exception, data):
         services.exception_reopen(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
 class ExceptionPayloadApi(_Command):
-    action_name, input_serializer = "edit_payload", s.PayloadInput
+    write_action, input_serializer = "exception.edit_payload", s.PayloadInput
 
     def perform(self, request, exception, data):
         edit = fixing.exception_payload_edit(exception=exception, record_key=data["record_key"],
@@ -135,7 +123,7 @@ class ExceptionPayloadApi(_Command):
 class ExceptionReplayPreviewApi(_Command):
     """``POST`` (or ``GET`` for all open records): what a replay would send, per record; nothing is sent."""
 
-    action_name, input_serializer = "view", s.RecordsInput
+    write_action, input_serializer = "customer.view", s.RecordsInput
 
     def get(self, request, pk: int) -> Response:
         exception = get_object_or_404(IntegrationException, pk=pk)
@@ -147,7 +135,7 @@ class ExceptionReplayPreviewApi(_Command):
 
 
 class ExceptionReplayApi(_Command):
-    action_name, input_serializer = "replay", s.RecordsInput
+    write_action, input_serializer = "exception.replay", s.RecordsInput
 
     def perform(self, request, exception, data):
         runs = fixing.exception_replay(exception=exception, acting_user=request.user,
@@ -158,11 +146,11 @@ class ExceptionReplayApi(_Command):
 class ExceptionBulkApi(APIView):
     """``POST /api/v1/exceptions/bulk/ {"ids": [...], "action": "resolve", "reason": "..."}``"""
 
-    permission_classes = (MayDo,)
-    action_name = "resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
+    write_action = "exception.resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
 
     def check_permissions(self, request) -> None:
-        self.action_name = "acknowledge" if request.data.get("action") == "acknowledge" else "resolve"
+        if request.data.get("action") == "acknowledge":
+            self.write_action = "exception.acknowledge"
         super().check_permissions(request)
 
     def post(self, request) -> Response:

@@ -33,7 +33,6 @@ from apps.connectors.services import connection_kind
 from apps.mappings.tryit import mapping_suggest, rest_try
 from apps.portal.views.shared import portal_view
 from apps.tenants import access
-from apps.tenants.choices import Capability, Role
 
 SESSION_STATE = "weft_oauth_pending"
 SESSION_TRY = "weft_rest_try_credentials"
@@ -45,12 +44,12 @@ AUTH_CREDENTIALS = {
 
 
 def _may_configure(request) -> bool:
-    return access.user_can(request.user, request.tenant, Capability.CONFIGURE)
+    return access.can(request.user, "configuration.change", customer=request.tenant)
 
 
 def _may_connect(request) -> bool:
     """Authorizing access to the customer's own system is the customer's call (its admin), or a configurer's."""
-    return _may_configure(request) or Role.CUSTOMER_ADMIN in access.roles_on_customer(request.user, request.tenant)
+    return access.can(request.user, "connection.connect", customer=request.tenant)
 
 
 def _configurer(request) -> None:
@@ -98,7 +97,7 @@ def connection_connect(request, slug: str):
 def oauth_callback(request):
     """Where the vendor sends the person back (this customer's host): check state, swap the code for tokens."""
     pending = request.session.pop(SESSION_STATE, None)
-    if not access.user_can(request.user, request.tenant, Capability.VIEW):
+    if not access.can(request.user, "customer.view", customer=request.tenant):
         raise Http404("No such page.")
     if not pending or request.GET.get("state") != pending["state"]:
         messages.error(request, "This sign-in did not start here or has expired; click Connect again.")

@@ -22,8 +22,8 @@ from apps.portal.views.shared import portal_view
 from apps.reporting.exports import csv_response
 from apps.reporting.filters import FILTER_PARAMS
 from apps.runs.selectors import flows_with_status
+from apps.tenants import access
 from apps.tenants.branding import brand_for_partner
-from apps.tenants.choices import Capability
 from apps.tenants.plans import plan_allows, plan_denied_message
 from apps.tenants.usage import usage_history
 
@@ -130,12 +130,12 @@ def exception_detail(request, pk: int):
 
 
 def _may(request) -> dict:
-    return {f"may_{action}": exception_services.user_may(request.user, request.tenant, action)
+    return {f"may_{action}": access.can(request.user, f"exception.{action}", customer=request.tenant)
             for action in ("comment", "acknowledge")}
 
 
 @require_POST
-@portal_view(Capability.COMMENT)
+@portal_view("exception.comment")
 def exception_comment(request, pk: int):
     exception = _exception(pk)
     form = forms.CommentForm(request.POST)
@@ -154,11 +154,9 @@ def exception_comment(request, pk: int):
 
 
 @require_POST
-@portal_view(Capability.VIEW)
+@portal_view("exception.acknowledge")
 def exception_acknowledge(request, pk: int):
     """"Approve" for customer users: finance approvers confirm the business knows and is on it."""
-    if not exception_services.user_may(request.user, request.tenant, "acknowledge"):
-        raise PermissionDenied("Your role does not allow approving exceptions.")
     exception = _exception(pk)
     try:
         exception_services.exception_acknowledge(exception=exception, acting_user=request.user)

@@ -26,7 +26,7 @@ from apps.portal.views.shared import partner_staff_view
 from apps.reporting.health import customer_health_refresh
 from apps.tenants import access, plans, usage
 from apps.tenants.branding import brand_for_partner
-from apps.tenants.choices import Capability, SlaStatus
+from apps.tenants.choices import SlaStatus
 from apps.tenants.domains import customer_domain_add
 from apps.tenants.models import Customer, Partner, Plan
 
@@ -52,7 +52,7 @@ def _overview(request, partner: Partner):
     context = {"rows": [_row_cells(row, now, port) for row in (shown if show_all else shown[:OVERVIEW_ROWS])],
                "matching": len(shown), "query": query, "show_all": show_all, "limit": OVERVIEW_ROWS,
                "totals": _totals(rows), "chart": _overview_chart(rows[:CHART_CUSTOMERS], partner),
-               "can_administer": Capability.ADMINISTER in access.capabilities_on_partner(request.user, partner)}
+               "can_administer": access.can(request.user, "customer.onboard", partner=partner)}
     template = "partner/_overview_rows.html" if request.headers.get("HX-Request") else "partner/home.html"
     return render(request, template, context)
 
@@ -119,11 +119,13 @@ def _overview_chart(rows: list[dict], partner: Partner) -> dict | None:
     return config
 
 
-def _customer(request, partner: Partner, slug: str, capability: str = Capability.VIEW) -> Customer:
-    """This partner's customer ``slug``, if the user may ``capability`` on it; 404 alike otherwise."""
-    customer = access.customer_for_user(request.user, slug, capability)
+def _customer(request, partner: Partner, slug: str, action: str = "customer.view") -> Customer:
+    """This partner's customer ``slug``: 404 alike for missing and not yours, 403 if the user may see it
+    but not do ``action`` on it."""
+    customer = access.customer_for_user(request.user, slug)
     if customer.partner_id != partner.pk:
         raise Http404("No such customer.")
+    access.check(request.user, action, customer=customer)
     return customer
 
 
@@ -134,7 +136,6 @@ def customer_detail(request, partner: Partner, slug: str):
     brand = brand_for_partner(partner)
     with schema_context(customer.schema_name):
         dashboard = dashboards.customer_dashboard(customer=customer, brand=brand)
-    capabilities = access.capabilities_on_customer(request.user, customer)
     history = usage.usage_history(customer)
     domains = list(customer.domains.order_by("-is_primary", "domain"))
     portal_url = _portal_url(request, domains)
@@ -142,8 +143,10 @@ def customer_detail(request, partner: Partner, slug: str):
         "customer": customer, "health": getattr(customer, "health", None), "dashboard": dashboard,
         "domains": domains, "usage_history": history, "portal_url": portal_url,
         "report_base": f"{portal_url}reports/" if portal_url else "",
-        "usage_chart": _usage_chart(history, brand), "can_administer": Capability.ADMINISTER in capabilities,
-        "can_configure": Capability.CONFIGURE in capabilities, "can_operate": Capability.OPERATE in capabilities,
+        "usage_chart": _usage_chart(history, brand),
+        "can_administer": access.can(request.user, "customer.plan", customer=customer),
+        "can_configure": access.can(request.user, "template.install", customer=customer),
+        "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
         "review_month": dashboards.previous_month(timezone.localdate()),
@@ -169,9 +172,9 @@ def _usage_chart(history, brand) -> dict | None:
 
 
 @require_POST
-@partner_staff_view(Capability.ADMINISTER)
+@partner_staff_view()
 def customer_plan(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, Capability.ADMINISTER)
+    customer = _customer(request, partner, slug, "customer.plan")
     form = forms.CustomerPlanForm(request.POST, customer=customer)
     if form.is_valid():
         _apply(request, lambda: plans.customer_plan_set(customer=customer, plan=form.cleaned_data["plan"],
@@ -183,9 +186,9 @@ def customer_plan(request, partner: Partner, slug: str):
 
 
 @require_POST
-@partner_staff_view(Capability.ADMINISTER)
+@partner_staff_view()
 def customer_domain(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, Capability.ADMINISTER)
+    customer = _customer(request, partner, slug, "customer.domain")
     form = forms.DomainForm(request.POST)
     if form.is_valid():
         _apply(request, lambda: customer_domain_add(customer=customer, acting_user=request.user, **form.cleaned_data),
@@ -196,9 +199,9 @@ def customer_domain(request, partner: Partner, slug: str):
 
 
 @require_POST
-@partner_staff_view(Capability.CONFIGURE)
+@partner_staff_view()
 def customer_template(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, Capability.CONFIGURE)
+    customer = _customer(request, partner, slug, "template.install")
     form = forms.TemplateForm(request.POST, customer=customer)
     if form.is_valid():
         template = form.cleaned_data["template"]
@@ -211,10 +214,10 @@ def customer_template(request, partner: Partner, slug: str):
 
 
 @require_POST
-@partner_staff_view(Capability.OPERATE)
+@partner_staff_view()
 def customer_refresh(request, partner: Partner, slug: str):
     """Recompute the customer's summary now (the engine and a schedule do it on their own)."""
-    customer = _customer(request, partner, slug, Capability.OPERATE)
+    customer = _customer(request, partner, slug, "health.refresh")
     with schema_context(customer.schema_name):
         customer_health_refresh()
     messages.success(request, f"Health of {customer.name} recomputed.")
@@ -248,7 +251,7 @@ def customer_review(request, partner: Partner, slug: str, month: str):
     return render(request, "portal/review.html", {**review, "customer": customer, "partner_view": True})
 
 
-@partner_staff_view(Capability.ADMINISTER)
+@partner_staff_view("customer.onboard")
 def onboard(request, partner: Partner):
     form = forms.OnboardForm(request.POST or None, partner=partner)
     if request.method == "POST" and form.is_valid():
@@ -269,12 +272,12 @@ def onboard(request, partner: Partner):
 @partner_staff_view()
 def plan_list(request, partner: Partner):
     plan_rows = plans.plans_for_partner(partner).prefetch_related("customers")
-    can_administer = Capability.ADMINISTER in access.capabilities_on_partner(request.user, partner)
+    can_administer = access.can(request.user, "plan.manage", partner=partner)
     form = forms.PlanForm(partner=partner) if can_administer else None
     return render(request, "partner/plans.html", {"plans": plan_rows, "form": form, "can_administer": can_administer})
 
 
-@partner_staff_view(Capability.ADMINISTER)
+@partner_staff_view("plan.manage")
 def plan_edit(request, partner: Partner, slug: str | None = None):
     plan = get_object_or_404(Plan, partner=partner, slug=slug) if slug else None
     form = forms.PlanForm(request.POST or None, instance=plan, partner=partner)

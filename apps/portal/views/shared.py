@@ -15,7 +15,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from apps.tenants import access
-from apps.tenants.choices import Capability
 from apps.tenants.forms import SiteAuthenticationForm
 
 
@@ -25,11 +24,12 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def partner_staff_view(capability: str = Capability.VIEW):
-    """A partner-site view: the host must be a partner's and the user its staff with ``capability``.
+def partner_staff_view(action: str = "partner.view"):
+    """A partner-site view: the host must be a partner's and the user its staff, allowed ``action``.
 
-    The view is called as ``view(request, partner, ...)``. With too little capability for an action
-    (an analyst posting a plan change) the answer is 403; without any access, 404.
+    The view is called as ``view(request, partner, ...)``. With too little for an action (an analyst
+    posting a plan change) the answer is 403; without any access, 404. ``action`` is a partner action;
+    views about one customer ask for their customer action when they load it (``partner._customer``).
     """
 
     def decorator(view):
@@ -37,10 +37,9 @@ def partner_staff_view(capability: str = Capability.VIEW):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             partner = getattr(request, "partner", None)
-            granted = access.capabilities_on_partner(request.user, partner)
-            if partner is None or not granted:
+            if partner is None or not access.can(request.user, "partner.view", partner=partner):
                 raise Http404("No such page.")
-            if capability not in granted:
+            if not access.can(request.user, action, partner=partner):
                 raise PermissionDenied("Your role does not allow this.")
             return view(request, partner, *args, **kwargs)
 
@@ -49,8 +48,8 @@ def partner_staff_view(capability: str = Capability.VIEW):
     return decorator
 
 
-def portal_view(capability: str = Capability.VIEW):
-    """A customer-portal view: the user must be allowed ``capability`` on this domain's customer.
+def portal_view(action: str = "customer.view"):
+    """A customer-portal view: the user must be allowed ``action`` on this domain's customer.
 
     People who may not see the customer at all get 404; those who may see it but not do this, 403.
     """
@@ -60,14 +59,12 @@ def portal_view(capability: str = Capability.VIEW):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             customer = request.tenant
-            if not access.user_can(request.user, customer, Capability.VIEW):
+            if not access.can(request.user, "customer.view", customer=customer):
                 raise Http404("No such page.")
-            if not access.user_can(request.user, customer, capability):
+            if not access.can(request.user, action, customer=customer):
                 raise PermissionDenied("Your role does not allow this.")
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
-
-

@@ -14,19 +14,18 @@ from apps.mappings.models import MappingVersion
 from apps.runs import engine, replay
 from apps.runs.api import serializers
 from apps.runs.models import Flow, Run, RunItem, Trigger
-from apps.tenants.choices import Capability
 
 
 class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Flow.objects.select_related("connection", "mapping", "rule_set").order_by("name")
     serializer_class = serializers.FlowSerializer
     lookup_field = "slug"
-    write_capability = Capability.OPERATE
+    write_action = None  # flows are configured in the admin; only the run command below writes
 
-    @action(detail=True, methods=["post"], write_capability=Capability.OPERATE)
+    @action(detail=True, methods=["post"], write_action="run.start")
     def run(self, request, slug: str) -> Response:
         """Start a manual run (or return the unfinished one already queued)."""
-        run = engine.flow_run_request(flow=self.get_object(), trigger=Trigger.MANUAL)
+        run = engine.flow_run_request(flow=self.get_object(), trigger=Trigger.MANUAL, acting_user=request.user)
         return Response(serializers.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -76,7 +75,7 @@ def _about_project(items, code: str, object_type: str | None):
 
 
 class _ReplayBase(APIView):
-    write_capability = Capability.OPERATE
+    write_action = "run.replay"
 
     def _selection(self, request):
         selection = serializers.ItemSelectionSerializer(data=request.data)
@@ -105,7 +104,7 @@ def _latest_per_record(items):
 class ReplayPreviewApi(_ReplayBase):
     """``POST /api/v1/replay/preview/``: what a replay would send, per record; nothing is sent."""
 
-    write_capability = Capability.VIEW
+    write_action = "customer.view"  # a preview changes nothing
 
     def post(self, request) -> Response:
         items, version = self._selection(request)
@@ -120,5 +119,5 @@ class ReplayApi(_ReplayBase):
         items, version = self._selection(request)
         if not items:
             return Response({"detail": "No items match."}, status=status.HTTP_400_BAD_REQUEST)
-        runs = replay.replay_request(items=items, mapping_version=version)
+        runs = replay.replay_request(items=items, mapping_version=version, acting_user=request.user)
         return Response({"runs": serializers.RunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)

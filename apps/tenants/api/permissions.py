@@ -2,21 +2,23 @@
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from apps.tenants.access import user_can
-from apps.tenants.choices import Capability
+from apps.tenants import access
 from apps.tenants.plans import plan_allows, plan_denied_message, route_feature
 
 
 class CanViewTenant(BasePermission):
-    """Reads need VIEW on the current customer; writes need the view's ``write_capability`` (OPERATE)."""
+    """Asks ``apps.tenants.access`` about the customer whose domain the request came to.
+
+    Reads need the view's ``read_action`` (``customer.view``); writes need its ``write_action``, and a view
+    that names none refuses writes, so a new endpoint is shut until it says who may write.
+    """
 
     def has_permission(self, request, view) -> bool:
-        tenant = getattr(request, "tenant", None)
-        if request.method in SAFE_METHODS:
-            capability = getattr(view, "read_capability", Capability.VIEW)
+        if request.method in SAFE_METHODS or not hasattr(view, request.method.lower()):
+            action = getattr(view, "read_action", "customer.view")  # (a method the view lacks: 405 to readers)
         else:
-            capability = getattr(view, "write_capability", Capability.OPERATE)
-        return user_can(request.user, tenant, capability)
+            action = getattr(view, "write_action", None)
+        return action is not None and access.can(request.user, action, customer=getattr(request, "tenant", None))
 
 
 class PlanAllows(BasePermission):

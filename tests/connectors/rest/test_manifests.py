@@ -18,32 +18,35 @@ from apps.connectors.manifests import (
     manifest_version_publish,
     manifest_version_update,
 )
+from apps.tenants.choices import Role
+from tests.conftest import member
 from tests.connectors.rest.test_rest_kind import MANIFEST
 
 
-def test_versions_are_drafted_published_and_rolled_back_with_history(in_alpha, alice):
-    first = manifest_create(name="Acme PSA", document=MANIFEST, acting_user=alice)
+def test_versions_are_drafted_published_and_rolled_back_with_history(in_alpha, cast):
+    engineer = member(Role.INTEGRATION_ENGINEER, partner=cast.xpartner)  # manifests are configuration
+    first = manifest_create(name="Acme PSA", document=MANIFEST, acting_user=engineer)
     manifest = first.manifest
     with pytest.raises(ConnectorError, match="has no published version"):
         manifest_for_settings({"manifest": manifest.slug})
-    manifest_version_publish(version=first, acting_user=alice)
+    manifest_version_publish(version=first, acting_user=engineer)
 
     changed = copy.deepcopy(MANIFEST)
     changed["objects"]["clients"]["read"]["pagination"]["size"] = 50
-    second = manifest_version_create(manifest=manifest, document=changed, acting_user=alice)
-    manifest_version_publish(version=second, acting_user=alice)
+    second = manifest_version_create(manifest=manifest, document=changed, acting_user=engineer)
+    manifest_version_publish(version=second, acting_user=engineer)
     assert manifest_for_settings({"manifest": manifest.slug}).object("clients")["read"]["pagination"]["size"] == 50
     assert manifest_for_settings({"manifest": manifest.slug, "manifest_version": 1}).object("clients")["read"][
         "pagination"]["size"] == 3
 
     with pytest.raises(ManifestError, match="published versions never change"):
-        manifest_version_update(version=second, document=MANIFEST, acting_user=alice)
-    manifest_version_publish(version=first, acting_user=alice)  # rollback
+        manifest_version_update(version=second, document=MANIFEST, acting_user=engineer)
+    manifest_version_publish(version=first, acting_user=engineer)  # rollback
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == ("published", "superseded")
     reasons = list(second.history.order_by("history_date").values_list("history_change_reason", "history_user"))
-    assert reasons == [("Draft created", alice.pk), ("Published", alice.pk), ("Superseded by v1", alice.pk)]
+    assert reasons == [("Draft created", engineer.pk), ("Published", engineer.pk), ("Superseded by v1", engineer.pk)]
 
 
 def test_a_broken_manifest_is_never_stored(in_alpha):

@@ -196,7 +196,7 @@ def test_refreshed_tokens_are_sealed_in_the_connection_without_a_history_row(in_
     credentials = {"client_id": "app-1", "client_secret": "s3cret", "access_token": "access-0",
                    "refresh_token": "refresh-0", "expires_at": str(int(clock() + 100))}
     connection = connection_create(name="Xero", kind="xero", settings={"tenant_id": XERO_TENANT},
-                                   credentials=credentials)
+                                   credentials=credentials, acting_user=None)
     history_rows = connection.history.count()
     store = DatabaseTokenStore(connection.pk)
     manager = TokenManager(SPEC, store=store, credentials=credentials, http_factory=factory(endpoint), clock=clock)

@@ -29,7 +29,8 @@ class Command(BaseCommand):
         variables = dict(item.split("=", 1) for item in var if "=" in item)
         with schema_context(firm.schema_name):
             try:
-                report = configuration_install(definition=definition, variables=variables, source=file)
+                report = configuration_install(definition=definition, variables=variables, source=file,
+                                               acting_user=None)
             except ApplicationError as error:
                 raise CommandError(error.message) from None
         self.stdout.write(f"Created {len(report.created)}, updated {len(report.updated)}, "
