@@ -69,6 +69,7 @@ ACTIONS: dict[str, Rule] = {
     "exception.replay": _rule(CUSTOMER, "Replay an exception's records", C.OPERATE),
     "run.start": _rule(CUSTOMER, "Start a flow's run now", C.OPERATE),
     "run.replay": _rule(CUSTOMER, "Replay ledger items", C.OPERATE),
+    "records.store": _rule(CUSTOMER, "Store records and reference data in bulk through the API", C.OPERATE),
     "connection.test": _rule(CUSTOMER, "Test a connection (records its health)", C.OPERATE),
     "connection.connect": _rule(CUSTOMER, "Connect a connection to the customer's system (OAuth2 sign-in)",
                                 C.AUTHORIZE, C.CONFIGURE),

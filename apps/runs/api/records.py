@@ -8,7 +8,6 @@ from rest_framework.views import APIView
 
 from apps.connectors.kinds.api import MAX_RECORDS
 from apps.runs import services
-from apps.tenants.choices import Capability
 
 
 class RecordsBulkSerializer(serializers.Serializer):
@@ -22,7 +21,7 @@ class RecordsBulkApi(APIView):
     and per record (in request order) its outcome, id, canonical id and, if it failed, the message and field.
     A body that is not such a list answers 400, more than ``MAX_RECORDS`` records 400, an unknown object 400."""
 
-    write_capability = Capability.OPERATE
+    write_action = "records.store"
 
     def post(self, request, object_name: str) -> Response:
         body = RecordsBulkSerializer(data=request.data)
