@@ -102,6 +102,7 @@ AUTH_USER_MODEL = "tenants.User"
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
+    "apps.common.middleware.RefuseNulMiddleware",  # a NUL in the URL or a form field is a 400, not a 500
     "apps.tenants.middleware.TenantHostMiddleware",
     "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -156,6 +157,7 @@ STORAGES = {
 
 # Request bodies larger than this get a clear 413/400, never a 500.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+WEFT_API_MAX_JSON_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE  # the API's JSON parser answers 413 above this
 
 CACHES = {
     "default": {
@@ -209,6 +211,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "apps.tenants.api.permissions.CanViewTenant",
         "apps.tenants.api.permissions.PlanAllows",
+    ],
+    # JSON with size, depth and NUL limits (apps.common.api.SafeJSONParser); forms as DRF has them.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.common.api.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

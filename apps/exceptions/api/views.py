@@ -162,7 +162,9 @@ class ExceptionBulkApi(APIView):
     action_name = "resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
 
     def check_permissions(self, request) -> None:
-        self.action_name = "acknowledge" if request.data.get("action") == "acknowledge" else "resolve"
+        # The body may be any JSON (a list, a string): only an object can ask for acknowledge.
+        action = request.data.get("action") if isinstance(request.data, dict) else None
+        self.action_name = "acknowledge" if action == "acknowledge" else "resolve"
         super().check_permissions(request)
 
     def post(self, request) -> Response:
