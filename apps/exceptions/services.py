@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.exceptions.choices import ACTIVE_STATUSES, Severity, Source, Status
-from apps.exceptions.errors import TriageRefused
+from apps.exceptions.errors import TriageRefused, owner_refused
 from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
 from apps.tenants.access import user_can
 from apps.tenants.choices import Capability
@@ -64,7 +64,7 @@ def exception_assign(*, exception: IntegrationException, owner: User | None, act
                      customer: Customer | None = None) -> IntegrationException:
     """Give the exception to ``owner`` (None: nobody). The owner must be able to see this customer."""
     if owner is not None and customer is not None and not user_can(owner, customer, Capability.VIEW):
-        raise TriageRefused(f"{owner.get_username()} cannot see this customer; assign someone who can.")
+        raise owner_refused(owner.get_username())
     exception = _locked(exception)
     if exception.owner_id == (owner.pk if owner else None):
         return exception

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class TenantsConfig(AppConfig):
     name = "apps.tenants"
     verbose_name = "Partners and customers"
+
+    def ready(self) -> None:
+        from apps.tenants import signin  # noqa: F401  (connects the session-binding receiver)

@@ -252,3 +252,16 @@ def test_static_path_traversal_is_404_under_make_run(cast, settings, path):
     handler = command.get_handler(use_static_handler=True, insecure_serving=False)
     response = handler.get_response(RequestFactory().get(path, HTTP_HOST="localhost"))
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/exceptions/?status=a%00b", "/admin/connectors/connection/?q=a%00b",
+                                  "/reports/unposted-time/?flow=%00"])
+def test_nul_on_portal_and_admin_pages_is_a_400(cast, admin_client, path):
+    response = admin_client.get(path, HTTP_HOST=host(cast.alpha))
+    assert response.status_code == 400 and "NUL" in response.content.decode()
+
+
+def test_nul_in_a_form_field_is_a_400(cast, admin_client):
+    response = admin_client.post("/admin/connectors/connection/add/", "name=a%00b&slug=ab",
+                                 content_type="application/x-www-form-urlencoded", HTTP_HOST=host(cast.alpha))
+    assert response.status_code == 400

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.exceptions import fixing, selectors, services
 from apps.exceptions.api import serializers as s
-from apps.exceptions.errors import TriageRefused
+from apps.exceptions.errors import owner_refused
 from apps.exceptions.models import IntegrationException
 from apps.tenants.models import User
 
@@ -185,5 +185,5 @@ def _user(username: str | None):
         return None
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
-        raise TriageRefused(f"No active user {username!r}.")
+        raise owner_refused(username)
     return user
