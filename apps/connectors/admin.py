@@ -26,6 +26,10 @@ class ConnectionAdmin(TenantModelAdmin):
         # Secrets typed into the form stay off error pages (the debug page, error e-mails).
         return super().changeform_view(*args, **kwargs)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"acting_user": request.user})  # the form checks who saves
+
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
         if not (request.user.is_active and request.user.is_superuser):

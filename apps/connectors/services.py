@@ -30,9 +30,8 @@ def connection_create(
     slug: str | None = None, allow_private_network: bool = False, acting_user=None, description: str = "",
 ) -> Connection:
     get_kind(kind)  # refuses unknown kinds with a clear message
-    private_network_permission_check(acting_user=acting_user, requested=allow_private_network, current=False)
-    connection_check(kind=kind, settings=settings or {}, credentials=credentials,
-                     allow_private_network=allow_private_network)
+    connection_save_check(connection=None, kind=kind, settings=settings or {}, credentials=credentials,
+                          allow_private_network=allow_private_network, acting_user=acting_user)
     connection = Connection(
         name=name, slug=slug or slugify(name), kind=kind, settings=settings or {}, description=description,
         allow_private_network=allow_private_network,
@@ -55,14 +54,12 @@ def connection_update(
     unknown = set(changes) - set(CONNECTION_EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"Not editable on a connection: {', '.join(sorted(unknown))}.")
-    allow = changes.get("allow_private_network", connection.allow_private_network)
-    private_network_permission_check(acting_user=acting_user, requested=allow,
-                                     current=connection.allow_private_network)
-    settings = changes.get("settings", connection.settings)
-    if not _is_operator(acting_user) and _hosts(connection.kind, settings) != _hosts(connection.kind,
-                                                                                     connection.settings):
-        allow = False  # an operator opened private networks for the hosts they saw, not for new ones
-    connection_check(kind=connection.kind, settings=settings, credentials=credentials, allow_private_network=allow)
+    connection_save_check(
+        connection=connection, kind=connection.kind, settings=changes.get("settings", connection.settings),
+        credentials=credentials, allow_private_network=changes.get("allow_private_network",
+                                                                   connection.allow_private_network),
+        acting_user=acting_user,
+    )
     changed = [name for name, value in changes.items() if getattr(connection, name) != value]
     for name in changed:
         setattr(connection, name, changes[name])
@@ -85,6 +82,23 @@ def connection_set_credentials(*, connection: Connection, credentials: dict, act
         connection, acting_user=acting_user, reason="Credentials replaced",
         update_fields=["credentials_token", "credentials_updated_at", "updated_at"],
     )
+
+
+@sensitive_variables(*SENSITIVE_NAMES)
+def connection_save_check(
+    *, connection: Connection | None, kind: str, settings: dict, credentials: dict | None,
+    allow_private_network: bool, acting_user,
+) -> None:
+    """Everything a save of ``connection`` (None: a new one) must pass, for whoever saves it (admin form, API,
+    import_config): ``connection_check``, and only a platform operator may switch private networks on or
+    point a connection that has them at new hosts (an operator allowed the hosts they saw)."""
+    current = connection.allow_private_network if connection is not None else False
+    private_network_permission_check(acting_user=acting_user, requested=allow_private_network, current=current)
+    if allow_private_network and not _is_operator(acting_user) and (
+            connection is None or _hosts(kind, settings) != _hosts(kind, connection.settings)):
+        allow_private_network = False
+    connection_check(kind=kind, settings=settings, credentials=credentials,
+                     allow_private_network=allow_private_network)
 
 
 @sensitive_variables(*SENSITIVE_NAMES)

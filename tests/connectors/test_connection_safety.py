@@ -214,3 +214,17 @@ def test_a_nul_in_settings_is_refused_by_the_service_and_the_admin_form(cast, cl
 
 def test_the_refusal_errors_are_application_errors_with_the_right_status():
     assert ConnectionInvalid("x").status_code == 400 and PrivateNetworkRefused("x").status_code == 403
+
+
+def test_the_admin_form_keeps_partner_staff_from_moving_an_allowed_connection_to_a_new_private_host(cast, client,
+                                                                                                     engineer):
+    with schema_context("alpha"):
+        erp = services.connection_create(name="ERP", kind="tryton", allow_private_network=True,
+                                         settings={"base_url": "http://10.0.0.7", "database": "erp"})
+    client.force_login(engineer)
+    response = client.post(f"/admin/connectors/connection/{erp.pk}/change/", {
+        "name": "ERP", "kind": "tryton", "description": "", "is_enabled": "on",
+        "settings": '{"base_url": "http://10.0.0.8", "database": "erp"}'}, HTTP_HOST=host(cast.alpha))
+    assert response.status_code == 200 and "10.0.0.8" in response.text and "private" in response.text
+    with schema_context("alpha"):
+        assert Connection.objects.get(pk=erp.pk).settings["base_url"] == "http://10.0.0.7"
