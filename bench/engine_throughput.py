@@ -34,9 +34,10 @@ TEMPLATE = "approved-time-to-journal"
 
 
 def install(customer, masters) -> None:
-    """The accelerator as a partner installs it, with the demo's connections (see apps/runs/demo.py)."""
+    """The accelerator as a partner installs it, with the demo's connections (see apps/demo/flows.py)."""
+    from apps.accelerators.selectors import templates_for_customer
+    from apps.accelerators.services import template_install
     from apps.connectors.services import connection_create
-    from apps.runs.templates import template_install, templates_for_customer
 
     connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0})
     connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"})

@@ -140,7 +140,7 @@ def chain_create(customer, tryton):
     # As in the e2e tests: hub changes run their flows at once (to the fake), rather than queue them for the cluster.
     fanout = engine.hub_changed
     with (mock.patch("apps.connectors.services.OutboundClient", routes.client_factory(OutboundClient)),
-          mock.patch("apps.runs.inbound.hub_changed", lambda **kw: fanout(**{**kw, "inline": True}))):
+          mock.patch("apps.runs.engine.hub_changed", lambda **kw: fanout(**{**kw, "inline": True}))):
         chain = approved_time_chain(customer, tryton, harvest, strangers=())
     Schedule.objects.filter(name__startswith=f"flow:{customer.schema_name}:").delete()
     return chain, harvest

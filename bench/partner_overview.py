@@ -61,8 +61,8 @@ def main() -> None:
 def _partner_with_real_tenants(count: int):
     from django_tenants.utils import schema_context
 
-    from apps.runs.demo import demo_flows_seed
-    from apps.runs.templates import templates_sync_builtin
+    from apps.accelerators.services import templates_sync_builtin
+    from apps.demo.flows import demo_flows_seed
     from apps.tenants import services
     from apps.tenants.choices import Role
 
@@ -86,7 +86,7 @@ def _partner_with_real_tenants(count: int):
 def _refresh_times(tenants) -> dict:
     from django_tenants.utils import schema_context
 
-    from apps.portal.health import customer_health_refresh
+    from apps.reporting.health import customer_health_refresh
 
     timings = []
     for _ in range(5):

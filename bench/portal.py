@@ -98,7 +98,7 @@ def _measure(user, host: str, path: str, requests: int) -> dict:
 def _health_refresh(times: int) -> dict:
     from django_tenants.utils import schema_context
 
-    from apps.portal.health import customer_health_refresh
+    from apps.reporting.health import customer_health_refresh
 
     timings = []
     with schema_context("bigfirm"):

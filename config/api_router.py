@@ -18,6 +18,8 @@ router.register("run-items", RunItemViewSet, basename="run-item")
 app_name = "api"
 urlpatterns = [
     path("", include("apps.runs.api.urls")),  # commands that are not router resources (inbound webhooks)
+    path("", include("apps.mappings.api.urls")),  # mapping list and previews
+    path("", include("apps.accelerators.api.urls")),  # templates: list, install
     path("", include("apps.reporting.api.urls")),  # figures as JSON and CSV under reports/
     path("", include("apps.exceptions.api.urls")),  # exceptions: list, detail, triage commands, replay
     path("", include(router.urls)),

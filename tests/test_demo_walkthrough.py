@@ -24,22 +24,23 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django_tenants.utils import schema_context
 
+from apps.accelerators.models import FlowTemplate
 from apps.canonical.models import ExternalRef, Project, TimeEntry
 from apps.common.history import save_attributed
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_files_root
+from apps.demo.flows import BAD_ROWS
+from apps.demo.partners import DEMO_PASSWORD
 from apps.exceptions.choices import Kind, Status
 from apps.exceptions.models import IntegrationException
 from apps.mappings.models import Mapping
 from apps.mappings.services import mapping_version_create, mapping_version_publish
-from apps.runs.demo import BAD_ROWS
 from apps.runs.models import Flow, ItemOutcome, RunItem
-from apps.tenants.demo import DEMO_PASSWORD
-from apps.tenants.models import Customer, CustomerHealth, FlowTemplate, User
+from apps.tenants.models import Customer, CustomerHealth, User
 from tests.conftest import host
 
 # Public-schema tables seed_demo and the walk write to; rows that were not there before are removed after.
-PUBLIC_MODELS = ["tenants.Customer", "tenants.Plan", "tenants.Partner", "tenants.User", "tenants.FlowTemplate",
+PUBLIC_MODELS = ["tenants.Customer", "tenants.Plan", "tenants.Partner", "tenants.User", "accelerators.FlowTemplate",
                  "tenants.Domain", "tenants.Membership", "tenants.UsageMonth", "tenants.CustomerHealth",
                  "exception_defaults.PartnerEscalationPolicy", "django_q.Schedule", "django_q.Task", "django_q.OrmQ",
                  "sessions.Session"]

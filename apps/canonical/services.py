@@ -37,6 +37,7 @@ from apps.canonical.fields import RecordPlan, field_plans, record_plan
 from apps.canonical.hashing import content_hash
 from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
 from apps.common.errors import ErrorCategory
+from apps.common.history import save_attributed
 from apps.common.objects import CanonicalInput
 from apps.connectors.models import Connection
 
@@ -600,7 +601,6 @@ def _json_text(value: Any) -> str:
 
 def ownership_set(*, object_type: str, connection: Connection, field_group: str = "", acting_user=None) -> Ownership:
     """Make ``connection`` the system of record for ``object_type`` (or one of its field groups)."""
-    from apps.common.history import save_attributed
 
     ownership = Ownership.objects.filter(object_type=object_type, field_group=field_group).first() or Ownership(
         object_type=object_type, field_group=field_group)

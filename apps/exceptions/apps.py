@@ -6,7 +6,15 @@ class ExceptionsConfig(AppConfig):
     verbose_name = "Integration exceptions"
 
     def ready(self) -> None:
+        from django_q.models import Schedule
+
         from apps.exceptions.receivers import on_run_finished
         from apps.runs.signals import run_finished
+        from apps.tenants.schedules import every_tenant_schedule_register
 
         run_finished.connect(on_run_finished, dispatch_uid="exceptions-from-run")
+        # Sweep, escalate and notify every minute; monitors every five (apps/exceptions/tasks.py).
+        every_tenant_schedule_register(name="platform:exceptions-tick", task="apps.exceptions.tasks.exceptions_tick",
+                                       schedule_type=Schedule.MINUTES, minutes=1)
+        every_tenant_schedule_register(name="platform:exceptions-monitors", task="apps.exceptions.tasks.monitors_tick",
+                                       schedule_type=Schedule.MINUTES, minutes=5)

@@ -1,10 +1,12 @@
 """Turning what the engine recorded into exceptions, and clearing them when the records succeed later.
 
 Entry points: ``exceptions_from_run`` (the ``run_finished`` receiver and the sweep call it; a run is
-taken once, however often it is offered), ``exceptions_from_events`` (failed webhook events), and
-``exception_raise`` (monitors and reconciliation). Records are keyed within their flow (or, for runs
-without a flow, their connection and object type) by the id the ledger gives them, so a later item
-for the same record can clear it: outbound items by canonical id, inbound items by source id.
+taken once, however often it is offered) and ``exceptions_from_events`` (failed webhook events); monitors
+and reconciliation raise theirs through ``services.exception_raise``. Ingest uses the services (the totals
+and the status that follow from them, ``services.exception_refresh``), never the reverse. Records are
+keyed within their flow (or, for runs without a flow, their connection and object type) by the id the
+ledger gives them, so a later item for the same record can clear it: outbound items by canonical id,
+inbound items by source id.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from apps.exceptions import classify as classifying
-from apps.exceptions.choices import ACTIVE_STATUSES, DEFAULT_SEVERITY, Severity, Source, Status
+from apps.exceptions.choices import DEFAULT_SEVERITY, Severity, Source
 from apps.exceptions.context import contexts_for
 from apps.exceptions.models import ExceptionItem, ExceptionRecord, IntegrationException, RunIngest
+from apps.exceptions.services import exception_refresh
 from apps.runs.models import FINISHED, InboundEvent, ItemOutcome, Run, RunItem, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -246,49 +248,6 @@ def _clear_records(records, when: datetime, report: IngestReport) -> set[int]:
     touched = set(records.values_list("exception_id", flat=True))
     report.cleared += records.update(is_open=False, cleared_at=when, cleared_by="success")
     return touched
-
-
-# --- totals and the status that follows from them ----------------------------------------------------
-def exception_refresh(*, exception_id: int, now: datetime | None = None) -> IntegrationException:
-    """Recount what is open and at risk; resolve when no record still fails, reopen when one fails again."""
-    now = now or timezone.now()
-    records = ExceptionRecord.objects.filter(exception_id=exception_id)
-    open_records = records.filter(is_open=True)
-    totals = open_records.aggregate(n=Count("pk"), hours=Sum("hours"))
-    amounts = {row["currency"] or "": row["total"] for row in open_records.exclude(amount=None)
-               .values("currency").annotate(total=Sum("amount"))}
-    currency, amount = max(amounts.items(), key=lambda kv: kv[1], default=("", Decimal("0")))
-    labels = _labels(records)
-    IntegrationException.objects.filter(pk=exception_id).update(
-        open_records=totals["n"], records_total=records.count(), hours_at_risk=totals["hours"] or 0,
-        amount_at_risk=amount, currency=currency[:3], amounts={k: str(v) for k, v in amounts.items()}, **labels)
-    return _settle(exception_id, has_open=bool(totals["n"]), now=now)
-
-
-def _labels(records) -> dict:
-    contexts = list(records.order_by("-last_seen").values_list("context", flat=True)[:500])
-    days = sorted({c.get("date") for c in contexts if c.get("date")})
-
-    def distinct(key: str) -> list[str]:
-        return sorted({c.get(key) for c in contexts if c.get(key)})[:50]
-
-    return {"customers": distinct("customer"), "projects": distinct("project"), "people": distinct("person"),
-            "period_start": days[0] if days else None, "period_end": days[-1] if days else None}
-
-
-def _settle(exception_id: int, *, has_open: bool, now: datetime) -> IntegrationException:
-    from apps.exceptions.services import status_change_system
-
-    exception = IntegrationException.objects.get(pk=exception_id)
-    if exception.source == Source.MONITOR:
-        return exception  # monitors settle their own exceptions when the condition clears
-    if not has_open and exception.status in ACTIVE_STATUSES:
-        return status_change_system(exception=exception, status=Status.RESOLVED, now=now,
-                                    reason="Resolved by the system: every record has succeeded since.")
-    if has_open and exception.status == Status.RESOLVED:
-        return status_change_system(exception=exception, status=Status.OPEN, now=now,
-                                    reason=f"Reopened by the system: {exception.open_records} record(s) failed again.")
-    return exception
 
 
 # --- sweeps ----------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from apps.exceptions.choices import (
     Source,
     Status,
 )
+from apps.exceptions.policies import validate_email_recipients, validate_rules, validate_timezone
 from apps.runs.models import Flow, Run, RunItem
 
 # Operational fields: written by ingestion with QuerySet.update(), kept out of history.
@@ -189,33 +190,32 @@ class RunIngest(models.Model):
 
 
 class PolicyFields(models.Model):
-    """An escalation policy: rules (JSON, checked by ``apps.exceptions.escalation.parse_rules``), channels,
+    """An escalation policy: rules (JSON, checked by ``apps.exceptions.policies.parse_rules``), channels,
     quiet hours. Customers have their own (``EscalationPolicy``); partners set defaults for customers that
     have none (``apps.exceptions.defaults.PartnerEscalationPolicy``)."""
 
     name = models.CharField(max_length=120)
     is_active = models.BooleanField(default=True)
-    rules = models.JSONField(default=list, blank=True, help_text=(
+    rules = models.JSONField(default=list, blank=True, validators=[validate_rules], help_text=(
         'A list of rules: {"name": "...", "min_age_minutes": 60, "min_severity": "medium", "kinds": ["auth"], '
         '"min_amount": "1000", "min_hours": "8", "raise_to": "high", "assign_to": "username", "notify": true}.'))
-    email_recipients = models.JSONField(default=list, blank=True, help_text="Email addresses for digests.")
+    email_recipients = models.JSONField(default=list, blank=True, validators=[validate_email_recipients],
+                                        help_text="Email addresses for digests.")
     notify_owner = models.BooleanField(default=True, help_text="Also mail the exception's owner.")
     webhook_url = models.URLField(blank=True, help_text="POSTed a JSON digest; blank: no webhook.")
     webhook_allow_private_network = models.BooleanField(default=False)
     quiet_start = models.TimeField(null=True, blank=True, help_text="No notifications from (local time).")
     quiet_end = models.TimeField(null=True, blank=True, help_text="…until (local time).")
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, for quiet hours.")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone],
+                                help_text="IANA name, for quiet hours.")
 
     class Meta:
         abstract = True
 
     def clean(self) -> None:
-        from apps.exceptions.escalation import check_policy
-
-        try:
-            check_policy(self)
-        except Exception as error:  # PolicyInvalid carries the message a form should show
-            raise ValidationError(getattr(error, "message", str(error))) from None
+        # Two fields that only make sense together; the rules, addresses and time zone are checked by their fields.
+        if (self.quiet_start is None) != (self.quiet_end is None):
+            raise ValidationError("Quiet hours need both a start and an end.")
 
 
 class EscalationPolicy(PolicyFields, TimeStampedModel):

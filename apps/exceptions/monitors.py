@@ -18,12 +18,13 @@ from apps.common.errors import ApplicationError
 from apps.connectors.kinds import get_kind
 from apps.connectors.models import ApiCallWindow, Connection, HealthStatus
 from apps.connectors.ratelimit import DAY
+from apps.connectors.selectors import connections_enabled
 from apps.exceptions.choices import ACTIVE_STATUSES, Kind, Source
 from apps.exceptions.classify import signature
 from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
 from apps.runs.models import Flow, FlowDirection, Run, RunStatus
-from apps.runs.outbound import pending_records
+from apps.runs.selectors import pending_records
 
 
 @dataclass
@@ -81,7 +82,7 @@ def _missed_runs(now: datetime, report: MonitorReport) -> None:
 
 # --- connection health ---------------------------------------------------------------------------------
 def _connection_health(now: datetime, report: MonitorReport) -> None:
-    for connection in Connection.objects.filter(is_enabled=True):
+    for connection in connections_enabled():
         failing = connection.health_status == HealthStatus.FAILING
         message = f"{connection.name} fails its health check: {connection.last_check_message or 'no reason given'}"
         _finding(report, kind=Kind.CONNECTION_HEALTH, scope=f"health:{connection.pk}", found=failing,
@@ -125,7 +126,7 @@ def _quota(now: datetime, report: MonitorReport) -> None:
     start = datetime.fromtimestamp(int(now.timestamp()) // DAY * DAY, tz=UTC)
     used = dict(ApiCallWindow.objects.filter(window_seconds=DAY, window_start=start)
                 .values_list("connection_id", "calls"))
-    for connection in Connection.objects.filter(is_enabled=True):
+    for connection in connections_enabled():
         allowance = daily_allowance(connection)
         if allowance is None:
             continue

@@ -19,6 +19,8 @@ from django.template.loader import render_to_string
 from apps.common.http import OutboundClient, RetryPolicy
 from apps.exceptions.choices import Channel, NotificationStatus
 from apps.exceptions.models import IntegrationException, Notification
+from apps.exceptions.policies import quiet_until
+from apps.exceptions.services import current_customer
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.selectors import primary_domain
 
@@ -30,8 +32,6 @@ webhook_transport = None  # tests put an httpx transport here; None sends for re
 
 def digests_queue(*, policy, customer, fired: list, now: datetime) -> list[Notification]:
     """One email per recipient and one webhook post for everything that fired in this tick."""
-    from apps.exceptions.escalation import quiet_until
-
     send_after = quiet_until(policy, now) or now
     exceptions = [f.exception for f in fired]
     by_recipient: dict[str, list[IntegrationException]] = {a.lower(): list(exceptions) for a in policy.email_recipients}
@@ -153,8 +153,6 @@ def _send(notification: Notification) -> None:
 
 
 def _send_email(notification: Notification) -> None:
-    from apps.exceptions.services import current_customer
-
     customer = current_customer()
     brand = brand_for_partner(customer.partner if customer else None)
     message = EmailMultiAlternatives(

@@ -6,12 +6,12 @@ import logging
 
 from django.db import transaction
 
+from apps.exceptions.ingest import exceptions_from_run
+
 logger = logging.getLogger(__name__)
 
 
 def on_run_finished(sender, run, **kwargs) -> None:
-    from apps.exceptions.ingest import exceptions_from_run
-
     try:
         with transaction.atomic():  # a savepoint: a failure here leaves the engine's transaction intact
             exceptions_from_run(run=run)

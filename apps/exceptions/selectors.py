@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 from django.utils import timezone
 
+from apps.exceptions.choices import Status
 from apps.exceptions.models import IntegrationException
 
 
@@ -70,3 +71,8 @@ def exception_history(exception: IntegrationException, limit: int = 100) -> list
     return [{"at": r.history_date, "by": r.history_user.get_username() if r.history_user else "system",
              "reason": r.history_change_reason or ("raised" if r.history_type == "+" else ""), "status": r.status,
              "severity": r.severity, "owner_id": r.owner_id} for r in rows]
+
+
+def oldest_open_exception_at() -> datetime | None:
+    """When the longest-open exception (open, not acknowledged) opened: acknowledged ones have an owner."""
+    return IntegrationException.objects.filter(status=Status.OPEN).aggregate(oldest=Min("opened_at"))["oldest"]

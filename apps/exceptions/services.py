@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from apps.exceptions.choices import ACTIVE_STATUSES, Severity, Source, Status
+from apps.exceptions import classify
+from apps.exceptions.choices import ACTIVE_STATUSES, DEFAULT_SEVERITY, Severity, Source, Status
 from apps.exceptions.errors import TriageRefused, owner_refused
 from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
 from apps.tenants.access import user_can
@@ -214,8 +216,6 @@ def exception_raise(*, kind: str, message: str, scope: str, source: str = Source
     """Raise (or count again) an exception that no ledger item carries: a monitor's finding, a
     reconciliation mismatch. ``scope`` names what it is about: one exception per scope and message (or
     per scope and ``fingerprint_text``, when the message carries figures that change every time)."""
-    from apps.exceptions import classify, ingest
-
     now = now or timezone.now()
     sig = classify.signature(kind=kind, message=fingerprint_text or message, flow_id=flow_id,
                              connection_id=connection_id, object_type=object_type, error_field="", scope=scope)
@@ -223,7 +223,7 @@ def exception_raise(*, kind: str, message: str, scope: str, source: str = Source
         "kind": kind, "source": source, "title": message[:300], "message": message[:4000],
         "flow_id": flow_id,
         "connection_id": connection_id, "object_type": object_type, "first_seen": now, "last_seen": now,
-        "opened_at": now, "severity": severity or ingest.DEFAULT_SEVERITY.get(kind, Severity.MEDIUM),
+        "opened_at": now, "severity": severity or DEFAULT_SEVERITY.get(kind, Severity.MEDIUM),
         "occurrences": 0})
     for record in records or [RecordAtRisk(key=scope)]:
         ExceptionRecord.objects.update_or_create(exception=exception, record_key=record.key[:255], defaults={
@@ -233,7 +233,7 @@ def exception_raise(*, kind: str, message: str, scope: str, source: str = Source
             "amount": record.amount, "currency": record.currency[:3]})
     IntegrationException.objects.filter(pk=exception.pk).update(occurrences=F("occurrences") + 1, last_seen=now,
                                                                  message=message[:4000], title=message[:300])
-    ingest.exception_refresh(exception_id=exception.pk, now=now)
+    exception_refresh(exception_id=exception.pk, now=now)
     exception.refresh_from_db()
     if exception.status == Status.RESOLVED:
         exception = status_change_system(exception=exception, status=Status.OPEN, now=now,
@@ -247,9 +247,48 @@ def exception_clear(*, exception: IntegrationException, reason: str, now: dateti
     now = now or timezone.now()
     ExceptionRecord.objects.filter(exception=exception, is_open=True).update(is_open=False, cleared_at=now,
                                                                              cleared_by="monitor")
-    from apps.exceptions.ingest import exception_refresh
-
     exception_refresh(exception_id=exception.pk, now=now)
     if exception.status in ACTIVE_STATUSES:
         return status_change_system(exception=exception, status=Status.RESOLVED, reason=reason, now=now)
+    return exception
+
+
+# --- totals and the status that follows from them ----------------------------------------------------
+def exception_refresh(*, exception_id: int, now: datetime | None = None) -> IntegrationException:
+    """Recount what is open and at risk; resolve when no record still fails, reopen when one fails again."""
+    now = now or timezone.now()
+    records = ExceptionRecord.objects.filter(exception_id=exception_id)
+    open_records = records.filter(is_open=True)
+    totals = open_records.aggregate(n=Count("pk"), hours=Sum("hours"))
+    amounts = {row["currency"] or "": row["total"] for row in open_records.exclude(amount=None)
+               .values("currency").annotate(total=Sum("amount"))}
+    currency, amount = max(amounts.items(), key=lambda kv: kv[1], default=("", Decimal("0")))
+    labels = _labels(records)
+    IntegrationException.objects.filter(pk=exception_id).update(
+        open_records=totals["n"], records_total=records.count(), hours_at_risk=totals["hours"] or 0,
+        amount_at_risk=amount, currency=currency[:3], amounts={k: str(v) for k, v in amounts.items()}, **labels)
+    return _settle(exception_id, has_open=bool(totals["n"]), now=now)
+
+
+def _labels(records) -> dict:
+    contexts = list(records.order_by("-last_seen").values_list("context", flat=True)[:500])
+    days = sorted({c.get("date") for c in contexts if c.get("date")})
+
+    def distinct(key: str) -> list[str]:
+        return sorted({c.get(key) for c in contexts if c.get(key)})[:50]
+
+    return {"customers": distinct("customer"), "projects": distinct("project"), "people": distinct("person"),
+            "period_start": days[0] if days else None, "period_end": days[-1] if days else None}
+
+
+def _settle(exception_id: int, *, has_open: bool, now: datetime) -> IntegrationException:
+    exception = IntegrationException.objects.get(pk=exception_id)
+    if exception.source == Source.MONITOR:
+        return exception  # monitors settle their own exceptions when the condition clears
+    if not has_open and exception.status in ACTIVE_STATUSES:
+        return status_change_system(exception=exception, status=Status.RESOLVED, now=now,
+                                    reason="Resolved by the system: every record has succeeded since.")
+    if has_open and exception.status == Status.RESOLVED:
+        return status_change_system(exception=exception, status=Status.OPEN, now=now,
+                                    reason=f"Reopened by the system: {exception.open_records} record(s) failed again.")
     return exception

@@ -6,6 +6,11 @@ import logging
 
 from django.utils import timezone
 
+from apps.exceptions import escalation, ingest, notify
+from apps.exceptions.ingest import exceptions_from_run
+from apps.exceptions.monitors import monitors_check
+from apps.runs.models import Run
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,7 +18,6 @@ def exceptions_tick() -> None:
     """Every minute: take runs and webhook events the signal missed, escalate, send what is due.
 
     Each step stands alone: one failing (a bad policy, a database hiccup) does not stop the others."""
-    from apps.exceptions import escalation, ingest, notify
 
     now = timezone.now()
     for step in (lambda: ingest.runs_sweep(now=now), lambda: ingest.exceptions_from_events(now=now),
@@ -26,15 +30,11 @@ def exceptions_tick() -> None:
 
 def monitors_tick() -> None:
     """Every few minutes: missed runs, failing connections, backlogs, API quotas."""
-    from apps.exceptions.monitors import monitors_check
 
     monitors_check(now=timezone.now())
 
 
 def run_ingest(run_id: int) -> None:
-    from apps.exceptions.ingest import exceptions_from_run
-    from apps.runs.models import Run
-
     run = Run.objects.filter(pk=run_id).first()
     if run is not None:
         exceptions_from_run(run=run)

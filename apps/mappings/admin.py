@@ -12,6 +12,7 @@ from django.urls import path
 from apps.common.errors import ApplicationError
 from apps.mappings import services
 from apps.mappings.models import Mapping, MappingVersion, RuleSet, ValidationRule
+from apps.mappings.samples import mapping_recent_sample
 from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
 from apps.tenants.choices import Capability
 
@@ -113,10 +114,7 @@ class MappingVersionAdmin(TenantModelAdmin):
 
 
 def _recent_sample(version: MappingVersion) -> str:
-    from apps.runs.models import RunItem
-
-    item = (RunItem.objects.filter(run__flow__mapping=version.mapping).exclude(payload_before=None)
-            .order_by("-created_at").values_list("payload_before", flat=True).first())
+    item = mapping_recent_sample(version.mapping)
     return json.dumps(item, indent=2) if item else ""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Sum
 
+from apps.canonical.models import TimeEntry
 from apps.mappings.errors import ExpressionError
 from apps.mappings.expressions import evaluate_many
 from apps.mappings.models import RuleKind
@@ -123,7 +124,6 @@ def _open_period(params, views, **_) -> list[str | None]:
 
 def _daily_hours(params, views, **_) -> list[str | None]:
     """Hours already in the hub for the person and day, plus this record's, must stay within the limit."""
-    from apps.canonical.models import TimeEntry
 
     limit = Decimal(str(params.get("limit", 24)))
     keys = {(v.get("person_id"), str(v.get("date"))[:10]) for v in views}

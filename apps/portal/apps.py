@@ -5,7 +5,6 @@ class PortalConfig(AppConfig):
     name = "apps.portal"
 
     def ready(self) -> None:
-        from apps.portal import signals  # noqa: F401  (connects the run_finished receiver)
         from apps.portal.reports import REPORTS
         from apps.tenants.plans import plan_gate_route
 

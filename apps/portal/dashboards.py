@@ -13,8 +13,8 @@ from datetime import date, timedelta
 from django.utils import timezone
 
 from apps.portal import reports
-from apps.portal.selectors import flows_with_status
 from apps.reporting.tables import Table
+from apps.runs.selectors import flows_with_status
 from apps.tenants.branding import Brand
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer

@@ -6,7 +6,7 @@ import json
 
 from django import forms
 
-from apps.runs.templates import templates_for_customer
+from apps.accelerators.selectors import templates_for_customer
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
 from apps.tenants.plans import plans_for_partner

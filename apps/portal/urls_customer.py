@@ -3,7 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import customer, views
+from apps.portal.views import customer
+from apps.portal.views import shared as views
 
 urlpatterns = [
     path("", customer.home, name="home"),

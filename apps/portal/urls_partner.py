@@ -3,7 +3,8 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal import partner, views
+from apps.portal.views import partner
+from apps.portal.views import shared as views
 
 urlpatterns = [
     path("", partner.partner_home, name="home"),

@@ -1,7 +1,12 @@
-"""One customer's health in a few numbers, computed inside its schema for the partner overview.
+"""Customer health and usage metering of runs: the one owner of both.
 
-The portal stores the result in a small public-schema table from the engine and a periodic task, so
-the partner overview reads one table instead of switching through every customer's schema.
+A customer's health in a few numbers is computed inside its schema (``customer_health_compute``, plus each
+flow's sync status) and stored in a small public-schema table through the tenants service that owns it
+(``apps.tenants.health_summary``), so the partner overview reads one table instead of switching through every
+customer's schema. It is refreshed after runs finish (``run_finished_record``: one refresh queued per burst)
+and by the ``platform:customer-health`` schedule. A finished run is metered here too: one run, and the
+records it synced (``Run.records_synced``, the one definition of "synced") into the month's usage
+(``apps.tenants.usage``, which owns the counters and their export).
 """
 
 from __future__ import annotations
@@ -10,15 +15,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
 from apps.connectors.models import ApiCallWindow
+from apps.exceptions.choices import ACTIVE_STATUSES
+from apps.exceptions.models import IntegrationException
+from apps.exceptions.selectors import oldest_open_exception_at
 from apps.reporting.filters import ReportFilters
 from apps.reporting.selectors import unposted_time
-from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus
+from apps.runs.models import SYNCED_OUTCOMES, Flow, Run, RunItem, RunStatus
+from apps.runs.selectors import failed_runs_since, flows_with_status
+from apps.tenants.health_summary import HealthFigures, health_claim, health_mark_stale, health_store
+from apps.tenants.models import Customer, CustomerHealth
+from apps.tenants.tasks import tenant_task_enqueue
+from apps.tenants.usage import usage_record
 
-SYNCED = (ItemOutcome.CREATED, ItemOutcome.UPDATED, ItemOutcome.DELETED)
 DAY = 86400
 
 
@@ -48,7 +61,7 @@ def customer_health_compute(*, now: datetime | None = None) -> dict[str, Any]:
         "last_good_sync_at": max((t for t in syncs.values() if t), default=None),
         "last_good_sync_by_flow": syncs,
         "usage_month": month.date(),
-        "records_synced": RunItem.objects.filter(created_at__gte=month, outcome__in=SYNCED).count(),
+        "records_synced": RunItem.objects.filter(created_at__gte=month, outcome__in=SYNCED_OUTCOMES).count(),
         "runs": Run.objects.filter(created_at__gte=month).count(),
         "api_calls": ApiCallWindow.objects.filter(window_seconds=DAY, window_start__gte=month)
         .aggregate(n=Sum("calls"))["n"] or 0,
@@ -56,9 +69,6 @@ def customer_health_compute(*, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _exceptions() -> dict[str, Any]:
-    from apps.exceptions.choices import ACTIVE_STATUSES
-    from apps.exceptions.models import IntegrationException
-
     rows = (IntegrationException.objects.filter(status__in=ACTIVE_STATUSES).values("currency")
             .annotate(n=Count("pk"), amount=Sum("amount_at_risk", filter=Q(amount_at_risk__gt=0))))
     by_currency = {r["currency"]: r["amount"] for r in rows if r["amount"]}
@@ -69,3 +79,46 @@ def _exceptions() -> dict[str, Any]:
 
 def _largest(amounts: dict[str, Decimal]) -> tuple[str, Decimal]:
     return max(amounts.items(), key=lambda kv: kv[1], default=("", Decimal("0")))
+
+
+def health_figures() -> HealthFigures:
+    """The current schema's health, from ``customer_health_compute`` plus each flow's sync status."""
+    data = customer_health_compute()
+    return HealthFigures(
+        open_exceptions=data["open_exceptions"], oldest_open_exception_at=oldest_open_exception_at(),
+        money_at_risk=data["money_at_risk"], money_at_risk_currency=data["money_at_risk_currency"],
+        unposted_hours=data["unposted_hours"], unposted_value=data["unposted_value"],
+        unposted_currency=data["unposted_currency"], failed_runs_24h=failed_runs_since(hours=24),
+        flows=[flow_status_json(flow) for flow in flows_with_status()],
+    )
+
+
+def customer_health_refresh() -> CustomerHealth:
+    """Recompute the current schema's customer's summary row (claim first, so later changes re-queue)."""
+    customer = Customer.objects.get(schema_name=connection.schema_name)
+    health_claim(customer_id=customer.pk)
+    return health_store(customer=customer, figures=health_figures())
+
+
+def run_finished_record(*, run: Run, schema_name: str) -> None:
+    """A run finished: meter it (one run, the records it synced) and queue a health refresh unless one is queued."""
+    usage_record(schema_name=schema_name, runs=1, records_synced=run.records_synced())
+    customer_id = Customer.objects.filter(schema_name=schema_name).values_list("pk", flat=True).first()
+    if customer_id is not None and health_mark_stale(customer_id=customer_id):
+        tenant_task_enqueue(schema_name, "apps.reporting.tasks.customer_health_refresh")
+
+
+def flow_status_json(flow: Flow) -> dict:
+    """One flow's line in the public health summary (JSON-safe)."""
+    run = flow.last_run
+    return {
+        "slug": flow.slug, "name": flow.name, "direction": flow.direction, "enabled": flow.is_enabled,
+        "scheduled": flow.on_schedule, "every_minutes": None if flow.schedule_cron else flow.schedule_minutes,
+        "created_at": _iso(flow.created_at), "last_status": run.status if run else "",
+        "last_run_at": _iso(run.finished_at or run.created_at) if run else None,
+        "last_success_at": _iso(flow.last_success_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

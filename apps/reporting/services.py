@@ -13,6 +13,10 @@ from django.utils import timezone
 from apps.canonical.models import ExternalRef, Project
 from apps.common.errors import ExternalSystemError
 from apps.common.objects import ObjectType
+from apps.connectors.services import connection_kind
+from apps.exceptions.choices import ACTIVE_STATUSES, Kind, Source
+from apps.exceptions.models import IntegrationException
+from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
 from apps.reporting import store
 from apps.reporting.filters import ReportFilters
 from apps.reporting.models import (
@@ -82,8 +86,6 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
     ``read_back``: where a target's connector kind offers ``read_totals``, compare against the totals the
     target itself reports instead of what Weft posted.
     """
-    from apps.exceptions.choices import Kind, Source
-    from apps.exceptions.services import RecordAtRisk, exception_raise
 
     now = now or timezone.now()
     settled = timezone.localdate(now) - timedelta(days=SETTLE_DAYS)
@@ -125,10 +127,6 @@ def _message(flow: Flow, row: dict) -> str:
 
 
 def _clear(flow: Flow, key: str, now) -> list[int]:
-    from apps.exceptions.choices import ACTIVE_STATUSES, Kind
-    from apps.exceptions.models import IntegrationException
-    from apps.exceptions.services import exception_clear
-
     cleared = []
     for exception in IntegrationException.objects.filter(kind=Kind.RECONCILIATION, flow=flow,
                                                          status__in=ACTIVE_STATUSES, records__record_key=key):
@@ -149,7 +147,6 @@ def reconciliation_read_back(*, flow: Flow, start: date, end: date) -> dict | No
     ``{(project external id, week Monday): (hours, amount or None)}``. None where the kind has no such read for
     the flow's object, or the target cannot be reached (the check then compares with what Weft posted).
     """
-    from apps.connectors.services import connection_kind
 
     try:  # a connection not set up yet, or a target out of reach, is no reason to skip the check
         kind = connection_kind(flow.connection)

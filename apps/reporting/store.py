@@ -22,7 +22,9 @@ from django.db import connection
 
 from apps.common.objects import ObjectType
 from apps.reporting.filters import ReportFilters
+from apps.reporting.models import ActualWeek, PlanWeek, ReconciliationWeek, TimeWeek
 from apps.reporting.sql import T, fetch, scope, where
+from apps.runs.models import SYNCED_OUTCOMES
 
 PART = 65_536  # time entries per id range: a refresh after a typical run recomputes one or two ranges
 VERSION = "1"  # change when the stored SQL changes meaning: the next refresh is then a full one
@@ -30,6 +32,14 @@ VERSION = "1"  # change when the stored SQL changes meaning: the next refresh is
 
 def week_of(expr: str) -> str:
     return f"date_trunc('week', {expr}::timestamp)::date"
+
+
+def bill_rate(alias: str = "te") -> str:
+    """SQL: an entry's bill rate, else its project's default (``p``); NULL when neither is set. The one rate rule."""
+    return f"coalesce({alias}.bill_rate, p.default_bill_rate)"
+
+
+SYNCED_SQL = ", ".join(f"'{outcome}'" for outcome in SYNCED_OUTCOMES)  # runs.models.SYNCED_OUTCOMES, for IN (...)
 
 
 def parts_clause(parts: list[int] | None, column: str) -> tuple[str, list[int]]:
@@ -63,7 +73,7 @@ def time_segments_sql(clauses: list[str]) -> str:
                greatest(date_trunc('week', te.date::timestamp), date_trunc('month', te.date::timestamp))::date AS day,
                {week_of('te.date')} AS week, date_trunc('month', te.date::timestamp)::date AS month,
                sum(te.hours) AS hours, sum(te.hours) FILTER (WHERE te.billable) AS billable_hours,
-               sum(te.hours * coalesce(te.bill_rate, p.default_bill_rate, 0)) FILTER (WHERE te.billable)
+               sum(te.hours * coalesce({bill_rate('te')}, 0)) FILTER (WHERE te.billable)
                    AS billable_value,
                sum(te.hours * coalesce({cost}, 0)) AS cost,
                sum(te.hours) FILTER (WHERE {cost} IS NULL) AS uncosted_hours
@@ -99,7 +109,6 @@ def time_rows(filters: ReportFilters, start: date, end: date, group: tuple[str, 
     """Live, not rejected time for work dates start..end in the filters' scope, summed per ``group`` (columns of
     ``TIME_COLUMNS``), as a subquery: the stored whole pieces plus the days at the window's edges live, or all
     of it live when nothing is stored. Callers add the rows up again per their group (sums of sums)."""
-    from apps.reporting.models import TimeWeek
 
     te_clauses, te_params = scope(filters, "te")
     first, last = whole_pieces(start, end)
@@ -140,7 +149,6 @@ def week_sources(filters: ReportFilters, start: date, end: date, planned: dict |
     """Subqueries of planned and actual hours per (person, project, week) in whole weeks start..end, and their
     parameters: ``planned`` (from ``selectors.planned_by_week``) and live time, or when ``planned`` is None
     the stored ``PlanWeek`` and ``ActualWeek``."""
-    from apps.reporting.models import ActualWeek, PlanWeek
 
     if planned is not None:
         time, params = time_rows(filters, start, end, ("person_id", "project_id", "week"), stored=False)
@@ -157,7 +165,9 @@ UNPOSTED_COLUMNS = ("flow_id", "time_entry_id", "project_id", "person_id", "work
 
 
 def pending_sql(flows, alias: str = "te") -> tuple[str, list[Any]]:
-    """True where some flow still has to send the entry: not sent, or sent with other content (``pending_records``)."""
+    """True where some flow still has to send the (live) entry: not sent, or sent with other content. The SQL form
+    of ``apps.runs.selectors.pending_records`` for live entries; tests/reporting/test_rules_agree.py holds the two
+    to the same answer on the same rows."""
     parts, params = [], []
     for flow in flows:
         parts.append(
@@ -173,7 +183,7 @@ def unposted_entries_sql(flows, clauses: tuple[str, ...] = (), params: tuple = (
     """One row per (flow, entry) the flow still has to post, for entries matching ``clauses``: what ``UnpostedEntry``
     stores."""
     parts, all_params = [], []
-    rate = "coalesce(te.bill_rate, p.default_bill_rate)"
+    rate = bill_rate("te")
     for flow in flows:
         pending, pending_params = pending_sql([flow])
         parts.append(f"""
@@ -195,8 +205,7 @@ RECONCILIATION_COLUMNS = ("flow_id", "part", "person_id", "project_id", "week", 
 
 
 def _amount(alias: str) -> str:
-    return (f"CASE WHEN {alias}.billable THEN {alias}.hours * coalesce({alias}.bill_rate, p.default_bill_rate, 0) "
-            f"ELSE 0 END")
+    return f"CASE WHEN {alias}.billable THEN {alias}.hours * coalesce({bill_rate(alias)}, 0) ELSE 0 END"
 
 
 def reconciliation_rows_sql(flow, clauses: list[str], params: list[Any]) -> tuple[str, list[Any]]:
@@ -261,7 +270,6 @@ def reconciliation_totals(filters: ReportFilters, flows, start: date, end: date,
                           stored_ids: set[int]) -> list[dict]:
     """Per flow, project and week (as the target reports it) in whole weeks start..end: the source and target
     sums, NULL where that side has nothing. Stored flows read ``ReconciliationWeek``; the others are live."""
-    from apps.reporting.models import ReconciliationWeek
 
     parts, params = [], []
     stored = [f.pk for f in flows if f.pk in stored_ids]
@@ -295,7 +303,7 @@ def touched_parts(since) -> list[int]:
         SELECT DISTINCT id / {PART} AS part FROM {T['time']} WHERE updated_at >= %s
         UNION
         SELECT DISTINCT canonical_id / {PART} FROM {T['item']}
-        WHERE outcome IN ('created', 'updated', 'deleted') AND created_at >= %s AND object_type = 'time_entry'
+        WHERE outcome IN ({SYNCED_SQL}) AND created_at >= %s AND object_type = 'time_entry'
           AND canonical_id IS NOT NULL
     """, [since, since])
     return sorted(r["part"] for r in rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.dateparse import parse_datetime
 
-from apps.reporting import services
+from apps.reporting import health, services
 from apps.reporting.filters import ReportFilters
 
 
@@ -17,3 +17,8 @@ def reconciliation_check() -> None:
     """The last 8 settled weeks, every enabled outbound time flow (schedule it daily per tenant); against what the
     target itself holds where its kind can say (Tryton), else against what Weft posted."""
     services.reconciliation_check(filters=ReportFilters(), read_back=True)
+
+
+def customer_health_refresh() -> None:
+    """Recompute the current schema's customer health into the public summary table."""
+    health.customer_health_refresh()

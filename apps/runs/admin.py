@@ -1,16 +1,14 @@
-"""Flows, runs and the ledger in the tenant admin: run a flow now, install an accelerator, read every
-item's trace, and replay failed items after a preview of what will be sent."""
+"""Flows, runs and the ledger in the tenant admin: run a flow now, read every item's trace, and replay failed
+items after a preview of what will be sent (``apps.accelerators.admin`` adds "Install an accelerator" to flows)."""
 
 import json
 
 from django.contrib import admin, messages
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
 
-from apps.common.errors import ApplicationError
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
+from apps.runs.schedules import flow_schedule_sync
 from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
 from apps.tenants.choices import Capability
 
@@ -24,11 +22,9 @@ class FlowAdmin(TenantModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     actions = ["run_now"]
-    change_list_template = "admin/runs/flow/change_list.html"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        from apps.runs.schedules import flow_schedule_sync
 
         flow_schedule_sync(flow=obj)
 
@@ -40,32 +36,6 @@ class FlowAdmin(TenantModelAdmin):
         for flow in queryset:
             run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL)
             self.message_user(request, f"{flow}: run {run.pk} queued.")
-
-    def get_urls(self):
-        install = self.admin_site.admin_view(self.install_view)
-        return [path("install/", install, name="runs_flow_install"), *super().get_urls()]
-
-    def install_view(self, request):
-        from apps.runs.templates import TemplateInstallForm, template_install
-
-        if not self._can(request, Capability.CONFIGURE):
-            return redirect("admin:index")
-        form = TemplateInstallForm(request.POST or None, tenant=request.tenant)
-        if request.method == "POST" and form.is_valid():
-            try:
-                report = template_install(template=form.cleaned_data["template"],
-                                          variables=form.cleaned_data["variables"], customer=request.tenant,
-                                          acting_user=request.user)
-            except ApplicationError as error:
-                form.add_error(None, error.message)
-            else:
-                self.message_user(request, f"Installed {form.cleaned_data['template']}: "
-                                           f"{len(report.created)} created, {len(report.updated)} updated, "
-                                           f"{len(report.unchanged)} unchanged.")
-                return redirect("admin:runs_flow_changelist")
-        context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
-                   "title": "Install an accelerator"}
-        return TemplateResponse(request, "admin/runs/flow/install.html", context)
 
 
 @admin.register(Run, site=tenant_admin_site)

@@ -1,43 +1,29 @@
-"""The sync engine: run lifecycle, claims, slices, circuit breaker and hub-change fan-out.
+"""The sync engine: run requests, the run lifecycle, slices and hub-change fan-out.
 
-A run is claimed with a conditional UPDATE (so a duplicate or re-delivered task does no harm),
-works for one slice, then either finishes or goes back on the queue behind other tenants' work.
-A crash leaves the run "running" with a stale heartbeat; the queue re-delivers the task (and a
-scheduled request for the flow queues it again) and the next claim takes it over from its saved
-cursor, once the heartbeat is older than ``WEFT_RUN_STALE_SECONDS``.
-
-The claim is a lease: ``updated_at`` as the claim left it. Every heartbeat, the re-queue and the
-finish are conditional on it, so a worker that was presumed dead and taken over notices at its next
-heartbeat (``RunLost``) and stops, instead of working on beside the new owner.
+A run is claimed (``apps.runs.lease``), works for one slice (``inbound`` or ``outbound``), then either
+finishes or goes back on the queue behind other tenants' work. A crash leaves the run "running" with a
+stale heartbeat; the queue re-delivers the task (and a scheduled request for the flow queues it again) and
+the next claim takes it over from its saved cursor, once the heartbeat is older than
+``WEFT_RUN_STALE_SECONDS``. The engine orchestrates: it hands the slices what they may ask of it (announce
+changed hub records, run a dependency's flow first), so no slice imports the engine.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection as db
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from apps.common.errors import ExternalSystemError
-from apps.connectors.models import Connection
-from apps.connectors.services import connection_test
+from apps.runs import inbound, outbound
+from apps.runs.lease import RunLost, circuit_allows, run_claim, run_heartbeat, stale_after
 from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
+from apps.runs.signals import run_finished
 from apps.tenants.tasks import tenant_task_enqueue
 
 logger = logging.getLogger(__name__)
-
-
-class RunLost(Exception):
-    """This worker's claim on a run was taken over (it was presumed dead); it must stop working on it."""
-
-
-def stale_after() -> timedelta:
-    """How long a running run may go without a heartbeat before another worker may take it over."""
-    return timedelta(seconds=settings.WEFT_RUN_STALE_SECONDS)
 
 
 def flow_run_request(
@@ -64,22 +50,6 @@ def flow_run_request(
     return run
 
 
-def run_claim(run_id: int) -> Run | None:
-    """Take the run for this worker, or None if another worker has it or it is finished.
-
-    The returned run carries ``lease``: the ``updated_at`` this claim wrote (see ``run_heartbeat``)."""
-    now = timezone.now()
-    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, updated_at__lt=now - stale_after())
-    # Operational fields only: QuerySet.update(), in one statement so the lease is exactly ``now``.
-    claimed = Run.objects.filter(claimable, pk=run_id).update(
-        status=RunStatus.RUNNING, updated_at=now, started_at=Coalesce(F("started_at"), now))
-    if not claimed:
-        return None
-    run = Run.objects.select_related("flow__mapping", "flow__rule_set", "connection", "mapping_version").get(pk=run_id)
-    run.lease = now
-    return run
-
-
 def run_execute(*, run_id: int) -> Run | None:
     """Work one slice of a run; re-queue it if more remains. None if the run is not (or no longer) ours."""
     run = run_claim(run_id)
@@ -93,19 +63,17 @@ def run_execute(*, run_id: int) -> Run | None:
 
 
 def _run_slice(run: Run) -> Run:
-    from apps.runs import inbound, outbound
-
     if not run.connection.is_enabled:
         return run_finish(run, status=RunStatus.PAUSED, error_message=f"{run.connection} is disabled.")
-    if not _circuit_allows(run.connection):
+    if not circuit_allows(run.connection):
         return run_finish(run, status=RunStatus.PAUSED,
                           error_message=f"{run.connection} is failing; its flows pause until a probe succeeds.")
     budget = settings.WEFT_RUN_SLICE_ITEMS
     try:
         if run.flow is None or run.flow.direction == FlowDirection.INBOUND:
-            done = inbound.inbound_slice(run, budget=budget)
+            done = inbound.inbound_slice(run, budget=budget, announce=hub_changed)
         else:
-            done = outbound.outbound_slice(run, budget=budget)
+            done = outbound.outbound_slice(run, budget=budget, run_first=_run_first)
     except ExternalSystemError as error:
         return run_finish(run, status=RunStatus.FAILED, error_message=error.message, error_category=error.category)
     if run.status == RunStatus.PAUSED:
@@ -115,28 +83,6 @@ def _run_slice(run: Run) -> Run:
         tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)  # back of the queue
         return run
     return run_finish(run)
-
-
-def run_heartbeat(run: Run, **fields) -> None:
-    """Save progress (counts, cursor) and renew the lease; raise ``RunLost`` if another worker took the run.
-
-    A run without a lease (one not claimed through ``run_claim``) is saved unconditionally."""
-    now = timezone.now()
-    query = Run.objects.filter(pk=run.pk)
-    lease = getattr(run, "lease", None)
-    if lease is not None:
-        query = query.filter(updated_at=lease)
-    # Operational fields: QuerySet.update(), conditional on the lease.
-    if not query.update(updated_at=now, counts=run.counts, cursor_end=run.cursor_end, **fields):
-        raise RunLost(f"Run {run.pk} was taken over by another worker.")
-    run.updated_at = run.lease = now
-    for name, value in fields.items():
-        setattr(run, name, value)
-
-
-def run_count(run: Run, outcome: str, n: int = 1) -> None:
-    outcome = str(outcome)  # plain strings in counts (choices' members would print as ItemOutcome.CREATED)
-    run.counts[outcome] = run.counts.get(outcome, 0) + n
 
 
 def run_finish(run: Run, *, status: str | None = None, error_message: str = "", error_category: str = "") -> Run:
@@ -149,8 +95,6 @@ def run_finish(run: Run, *, status: str | None = None, error_message: str = "", 
     run_heartbeat(run, status=run.status, error_message=run.error_message, error_category=run.error_category,
                   finished_at=run.finished_at)
     logger.info("run %s (%s) %s: %s", run.pk, run.flow or run.connection, run.status, run.counts)
-    from apps.runs.signals import run_finished
-
     run_finished.send(sender=Run, run=run)
     return run
 
@@ -170,35 +114,7 @@ def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = Fa
     return runs
 
 
-# --- circuit breaker ---------------------------------------------------------------------------
-def circuit_record_failure(connection: Connection) -> bool:
-    """Count a transient failure; returns True when this failure opened the circuit."""
-    Connection.objects.filter(pk=connection.pk).update(consecutive_failures=F("consecutive_failures") + 1)
-    connection.refresh_from_db(fields=["consecutive_failures", "circuit_open_until"])
-    if connection.consecutive_failures >= settings.WEFT_CIRCUIT_THRESHOLD and connection.circuit_open_until is None:
-        until = timezone.now() + timedelta(seconds=settings.WEFT_CIRCUIT_COOLDOWN_SECONDS)
-        Connection.objects.filter(pk=connection.pk).update(circuit_open_until=until)
-        connection.circuit_open_until = until
-        logger.warning("circuit opened for %s until %s", connection, until)
-        return True
-    return False
-
-
-def circuit_record_success(connection: Connection) -> None:
-    if connection.consecutive_failures or connection.circuit_open_until:
-        Connection.objects.filter(pk=connection.pk).update(consecutive_failures=0, circuit_open_until=None)
-        connection.consecutive_failures, connection.circuit_open_until = 0, None
-
-
-def _circuit_allows(connection: Connection) -> bool:
-    """Closed: go. Open and cooling down: no. Open and cooled down: probe, and close it if the probe works."""
-    if connection.circuit_open_until is None:
-        return True
-    if connection.circuit_open_until > timezone.now():
-        return False
-    if connection_test(connection=connection).ok:
-        circuit_record_success(connection)
-        return True
-    Connection.objects.filter(pk=connection.pk).update(
-        circuit_open_until=timezone.now() + timedelta(seconds=settings.WEFT_CIRCUIT_COOLDOWN_SECONDS))
-    return False
+def _run_first(flow: Flow, record_ids: list[int]) -> None:
+    """Write the records an outbound slice needs first (a new project's customer) through their own flow, now."""
+    first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=record_ids, enqueue=False)
+    run_execute(run_id=first.pk)

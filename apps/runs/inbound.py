@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from functools import partial
 
 from django.db import transaction
@@ -16,17 +17,20 @@ from apps.connectors.kinds.base import ConnectorKind, Page
 from apps.connectors.services import connection_kind
 from apps.mappings.models import MappingVersion
 from apps.mappings.rules import apply_rules, to_canonical_input
-from apps.runs.engine import hub_changed, run_count, run_heartbeat
+from apps.runs.lease import run_count, run_heartbeat
 from apps.runs.ledger import run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
 
 CHANGED = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
+# What the engine hands a slice to announce changed hub records to the outbound flows (``engine.hub_changed``).
+Announce = Callable[..., object]  # (*, object_type: str, canonical_ids: list[int], inline: bool = False)
 
 
-def inbound_slice(run: Run, *, budget: int) -> bool:
-    """Read and store up to ``budget`` records; True when the source has nothing more."""
+def inbound_slice(run: Run, *, budget: int, announce: Announce) -> bool:
+    """Read and store up to ``budget`` records; True when the source has nothing more. What changed in the hub
+    is handed to ``announce`` page by page."""
     if run.replay_payloads:
-        return _replay_slice(run, budget=budget)
+        return _replay_slice(run, budget=budget, announce=announce)
     kind = connection_kind(run.connection)
     spec = kind.capabilities.spec(run.object_name)
     cursor_row, _ = SyncCursor.objects.get_or_create(connection=run.connection, object_name=run.object_name)
@@ -38,7 +42,7 @@ def inbound_slice(run: Run, *, budget: int) -> bool:
     pages = iter(kind.read(run.object_name, cursor=cursor))
     for page in pages:
         before = _work_done(run)
-        inbound_page_store(run, kind, page)
+        inbound_page_store(run, kind, page, announce=announce)
         if spec.incremental and page.next_cursor:
             SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
         run.cursor_end = page.next_cursor or run.cursor_end
@@ -57,9 +61,10 @@ def _work_done(run: Run) -> int:
     return sum(n for outcome, n in run.counts.items() if outcome != ItemOutcome.UNCHANGED)
 
 
-def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fanout: bool = False,
+def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: Announce, inline_fanout: bool = False,
                        deleted: bool = False) -> list[int]:
-    """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids.
+    """Map and upsert one page; every record becomes a ledger item. Returns the changed canonical ids, which are
+    handed to ``announce`` (the engine's ``hub_changed``) for the outbound flows.
 
     With ``inline_fanout`` the outbound flows run in this process once the caller's transaction commits (at once
     outside one); otherwise they are queued. ``deleted`` marks every record as deleted at the source (a webhook's
@@ -92,9 +97,9 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, inline_fano
         # Outbound runs settle what they wrote in transactions of their own. Inside the caller's (a webhook event's)
         # they would hold its locks, the hub stream's among them, while the target answers, and every other
         # event of the stream would wait for them: they start once the caller has committed.
-        transaction.on_commit(partial(hub_changed, object_type=run.object_type, canonical_ids=changed, inline=True))
+        transaction.on_commit(partial(announce, object_type=run.object_type, canonical_ids=changed, inline=True))
     elif changed:
-        hub_changed(object_type=run.object_type, canonical_ids=changed)
+        announce(object_type=run.object_type, canonical_ids=changed)
     return changed
 
 
@@ -150,12 +155,13 @@ def _mapping_version(run: Run) -> MappingVersion | None:
     return None
 
 
-def _replay_slice(run: Run, *, budget: int) -> bool:
+def _replay_slice(run: Run, *, budget: int, announce: Announce) -> bool:
     """Replay failed inbound items: map their stored source payloads again (with today's mapping)."""
     kind = connection_kind(run.connection)
     originals = list(RunItem.objects.filter(pk__in=run.record_ids or []).exclude(payload_before=None)
                      .values_list("pk", "payload_before"))
-    inbound_page_store(run, kind, Page(records=[payload for _, payload in originals], next_cursor=None))
+    inbound_page_store(run, kind, Page(records=[payload for _, payload in originals], next_cursor=None),
+                       announce=announce)
     return True
 
 

@@ -41,6 +41,11 @@ class ItemOutcome(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The records a run wrote (created, updated, deleted or reversed): what usage meters as "records synced" and
+# customer health counts. The one definition; SQL that needs it builds its list from here.
+SYNCED_OUTCOMES = (ItemOutcome.CREATED, ItemOutcome.UPDATED, ItemOutcome.DELETED)
+
+
 class FlowDirection(models.TextChoices):
     INBOUND = "inbound", "Source → hub"
     OUTBOUND = "outbound", "Hub → target"
@@ -115,6 +120,10 @@ class Run(TimeStampedModel):
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+    def records_synced(self) -> int:
+        """The records this run wrote (``SYNCED_OUTCOMES``), from its counts."""
+        return sum(int(self.counts.get(outcome, 0)) for outcome in SYNCED_OUTCOMES)
 
 
 class RunItem(TimeStampedModel):

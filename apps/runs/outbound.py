@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection as db
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -38,9 +37,10 @@ from apps.connectors.kinds.base import ConnectorKind
 from apps.connectors.services import connection_kind
 from apps.mappings.rules import apply_rules, to_payload
 from apps.mappings.validation import RuleSpec, Verdict, validate
-from apps.runs.engine import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
+from apps.runs.lease import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
 from apps.runs.ledger import run_items_write
-from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus
+from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
+from apps.runs.selectors import pending_records
 
 ITEM_ATTEMPTS = 3
 # A slow target's writes are recorded (and the run's lease renewed) at least this often, not only per batch.
@@ -71,14 +71,20 @@ DEPENDENCIES = {
 }
 
 
-def outbound_slice(run: Run, *, budget: int) -> bool:
+# What the engine hands a slice to write records another record needs through their own flow, now.
+RunFirst = Callable[[Flow, list[int]], None]
+
+
+def outbound_slice(run: Run, *, budget: int, run_first: RunFirst) -> bool:
+    """Send up to ``budget`` pending records; True when none remain. Related records the target lacks go first,
+    through ``run_first`` (the engine runs their flow)."""
     kind = connection_kind(run.connection)
     handled = 0
     while handled < budget:
         ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))
         if not ids:
             return True
-        _send_dependencies_first(run, ids)
+        _send_dependencies_first(run, ids, run_first)
         plans = iter(outbound_plan(run, kind, ids))
         while True:
             with kind.batch():  # what the target held back is durable once this ends, before it is recorded
@@ -94,11 +100,8 @@ def outbound_slice(run: Run, *, budget: int) -> bool:
     return not _next_ids(run, limit=1)
 
 
-def _send_dependencies_first(run: Run, ids: list[int]) -> None:
+def _send_dependencies_first(run: Run, ids: list[int], run_first: RunFirst) -> None:
     """Write the related records the target lacks (a new project's customer) through their own flows first."""
-    from apps.runs.engine import flow_run_request, run_execute
-    from apps.runs.models import Flow, FlowDirection, Trigger
-
     model = OBJECT_MODELS[run.object_type]
     for dependency in DEPENDENCIES.get(run.object_type, ()):
         flow = Flow.objects.filter(direction=FlowDirection.OUTBOUND, object_type=dependency, is_enabled=True,
@@ -110,9 +113,7 @@ def _send_dependencies_first(run: Run, ids: list[int]) -> None:
         known = set(ExternalRef.objects.filter(connection=run.connection, object_type=dependency,
                                                canonical_id__in=related).values_list("canonical_id", flat=True))
         if related - known:
-            first = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(related - known),
-                                     enqueue=False)
-            run_execute(run_id=first.pk)
+            run_first(flow, sorted(related - known))
 
 
 def _next_ids(run: Run, *, limit: int) -> list[int]:
@@ -120,17 +121,6 @@ def _next_ids(run: Run, *, limit: int) -> list[int]:
     if run.record_ids is not None:
         return [i for i in sorted(run.record_ids) if i > after][:limit]
     return list(pending_records(run.flow).filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:limit])
-
-
-def pending_records(flow):
-    """Hub records this outbound flow still has to send, change or reverse."""
-    model = OBJECT_MODELS[flow.object_type]
-    refs = ExternalRef.objects.filter(connection=flow.connection, object_type=flow.object_type,
-                                      canonical_id=OuterRef("pk"))
-    in_sync = refs.filter(last_synced_hash=OuterRef("content_hash"))
-    queryset = model.objects.annotate(sent=Exists(refs), in_sync=Exists(in_sync))
-    live = Q(deleted_at__isnull=True) & ~Q(in_sync=True)
-    return queryset.filter(live | Q(deleted_at__isnull=False, sent=True)).exclude(source_connection=flow.connection)
 
 
 def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_version=None) -> list[Plan]:

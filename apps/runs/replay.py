@@ -12,6 +12,8 @@ from apps.mappings.rules import apply_rules, to_canonical_input
 from apps.runs.engine import flow_run_request
 from apps.runs.errors import RunError
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, Trigger
+from apps.runs.outbound import outbound_plan
+from apps.tenants.tasks import tenant_task_enqueue
 
 
 def items_matching(*, outcome: str | None = ItemOutcome.FAILED, flow: Flow | None = None, run: Run | None = None,
@@ -55,7 +57,6 @@ def _inbound_replay(flow, group: list[RunItem], mapping_version) -> Run:
                              replay_payloads=True, mapping_version=mapping_version)
     from django.db import connection as db
 
-    from apps.tenants.tasks import tenant_task_enqueue
 
     tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)
     return run
@@ -64,7 +65,6 @@ def _inbound_replay(flow, group: list[RunItem], mapping_version) -> Run:
 def replay_preview(*, items: QuerySet[RunItem] | list[RunItem], mapping_version: MappingVersion | None = None
                    ) -> list[dict]:
     """What a replay would do, per record, without sending anything."""
-    from apps.runs.outbound import outbound_plan
 
     preview = []
     for flow, group in _by_flow(items).items():

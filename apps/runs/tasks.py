@@ -1,6 +1,7 @@
 """Thin tasks: ids in, call a service. Queued through apps.tenants.tasks with the schema name."""
 
 from apps.runs import engine, services
+from apps.runs.models import Flow, Trigger
 
 
 def run_execute(run_id: int) -> None:
@@ -13,7 +14,6 @@ def inbound_event_process(event_id: int) -> None:
 
 def flow_scheduled_run(flow_id: int) -> None:
     """A flow's schedule fired: queue a catch-up run (none if one is still unfinished)."""
-    from apps.runs.models import Flow, Trigger
 
     flow = Flow.objects.filter(pk=flow_id, is_enabled=True).first()
     if flow is not None:

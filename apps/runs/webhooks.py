@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apps.connectors.kinds.base import Page
 from apps.connectors.services import connection_kind
-from apps.runs.engine import run_finish
+from apps.runs import engine
 from apps.runs.errors import RunError
 from apps.runs.events import register_event_handler
 from apps.runs.inbound import inbound_page_store
@@ -49,5 +49,5 @@ def _store(event, *, deleted: bool) -> None:
                                  object_type=flow.object_type, trigger=Trigger.WEBHOOK, status=RunStatus.RUNNING,
                                  record_ids=[], started_at=timezone.now())
         inbound_page_store(run, connection_kind(flow.connection), Page(records=[record], next_cursor=None),
-                           inline_fanout=True, deleted=deleted)
-        run_finish(run)
+                           announce=engine.hub_changed, inline_fanout=True, deleted=deleted)
+        engine.run_finish(run)

@@ -12,6 +12,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from simple_history.admin import SimpleHistoryAdmin
 
 from apps.tenants import access
+from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import Capability, Role
 from apps.tenants.signin import count_refused_sign_in
 
@@ -49,8 +50,6 @@ class WeftAdminSite(admin.AdminSite):
         context = super().each_context(request)
         brand = context.get("brand")
         if brand is None:
-            from apps.tenants.branding import brand_for_partner
-
             brand = brand_for_partner(getattr(request, "partner", None))
         context.update(site_header=brand.display_name, site_title=brand.display_name, brand=brand)
         return context

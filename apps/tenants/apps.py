@@ -7,3 +7,6 @@ class TenantsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.tenants import signin  # noqa: F401  (connects the session-binding receiver)
+        from apps.tenants.schedules import tenants_schedules_register
+
+        tenants_schedules_register()

@@ -205,34 +205,6 @@ class Membership(TimeStampedModel):
         return self.partner_id is not None
 
 
-class FlowTemplate(TimeStampedModel):
-    """An accelerator: flows, mappings and rules for one job, installed into customers with variables.
-
-    Built-in templates (no partner) ship with Weft as YAML under ``apps/runs/accelerators``; partners
-    keep their own. ``definition`` has the same shape as a customer's exported configuration.
-    """
-
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="templates",
-                                help_text="Blank: a Weft built-in template every partner may use.")
-    slug = models.SlugField(max_length=80)
-    name = models.CharField(max_length=120, validators=[validate_plain_text])
-    version = models.PositiveIntegerField(default=1)
-    description = models.TextField(blank=True)
-    is_premium = models.BooleanField(default=False, help_text="Only plans with premium templates may install it.")
-    definition = models.JSONField()
-    history = HistoricalRecords()
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["partner", "slug"], name="one_template_slug_per_partner"),
-            models.UniqueConstraint(fields=["slug"], condition=Q(partner__isnull=True), name="one_builtin_slug"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.name} v{self.version}"
-
-
 class UsageMonth(models.Model):
     """One customer's metered use in one calendar month (UTC), for the partner's own invoicing.
 

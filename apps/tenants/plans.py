@@ -8,8 +8,9 @@ from django.db import transaction
 
 from apps.common.history import save_attributed
 from apps.tenants.choices import Feature
-from apps.tenants.errors import PlanError, PlanFeatureDenied
-from apps.tenants.models import Customer, FlowTemplate, Partner, Plan, User
+from apps.tenants.errors import PlanError
+from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.usage import usage_plan_note
 
 
 def plan_allows(customer: Customer | None, feature: str) -> bool:
@@ -50,16 +51,6 @@ def route_feature(match) -> str | None:
     return None
 
 
-def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
-    """Refuse (``PlanFeatureDenied``) a premium template to a customer whose plan does not include them.
-
-    Every install path calls this: the partner site's onboarding and template install, and should the
-    tenant admin or the API install templates, they too."""
-    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
-        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
-                                "include premium templates.")
-
-
 def plan_denied_message(customer: Customer, feature: str) -> str:
     """What to tell a person who met a gated feature (names the plan, never Weft)."""
     label = Feature(feature).label
@@ -93,7 +84,6 @@ def plan_update(*, plan: Plan, changes: dict, acting_user: User | None, reason: 
 
 def customer_plan_set(*, customer: Customer, plan: Plan | None, acting_user: User | None, reason: str = "") -> Customer:
     """Put ``customer`` on ``plan`` (one of its partner's active plans), from this month on."""
-    from apps.tenants.usage import usage_plan_note
 
     if plan is not None and plan.partner_id != customer.partner_id:
         raise PlanError("That plan belongs to another partner.")

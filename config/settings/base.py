@@ -75,8 +75,10 @@ SHARED_APPS = [
     "django_q",
     "simple_history",
     "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
+    "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
+    "apps.demo",  # manage.py seed_demo (no models)
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",

@@ -93,7 +93,7 @@ def harbour(django_db_setup, django_db_blocker):
 
 
 def _build() -> dict:
-    from apps.portal.health import customer_health_refresh
+    from apps.reporting.health import customer_health_refresh
     from apps.tenants import plans, services
     from apps.tenants.choices import Feature, Role
     from apps.tenants.models import Partner

@@ -18,9 +18,9 @@ from apps.common.errors import ErrorCategory
 from apps.common.http import OutboundClient, RetryPolicy
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.errors import ConnectionInvalid, ConnectorError
+from apps.connectors.kinds.tryton.rpc import OutboundSend, TrytonError, TrytonRpc
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create, connection_kind, connection_test
-from apps.connectors.tryton_rpc import OutboundSend, TrytonError, TrytonRpc
 from apps.runs.engine import flow_run_request, run_execute
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, RunStatus, SyncCursor, Trigger
 from apps.runs.services import pull_run

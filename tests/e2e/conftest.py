@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pytest
 from django_q.conf import Conf
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.common.http import OutboundClient
 from apps.runs import engine
-from apps.runs.templates import templates_sync_builtin
 from apps.tenants.models import Customer
 from tests.e2e.live import committed
 from tests.e2e.vendors import HARVEST_URL, XERO_PROJECTS_URL, FakeHarvest, FakeXeroProjects, Routes
@@ -55,7 +55,7 @@ class Fanout:
 def fanout(monkeypatch) -> Fanout:
     switch = Fanout()
     original = engine.hub_changed
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": switch.inline}))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: original(**{**kw, "inline": switch.inline}))
     return switch
 
 

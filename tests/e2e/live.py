@@ -18,7 +18,8 @@ from django.db.models import Max, ProtectedError, RestrictedError
 from django_q.models import OrmQ, Schedule, Task
 from django_tenants.utils import schema_context
 
-from apps.tenants.models import CustomerHealth, FlowTemplate
+from apps.accelerators.models import FlowTemplate
+from apps.tenants.models import CustomerHealth
 
 PUBLIC_MODELS = (FlowTemplate,)
 

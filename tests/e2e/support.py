@@ -7,14 +7,14 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from apps.accelerators.models import FlowTemplate
+from apps.accelerators.services import template_install
 from apps.canonical.models import ExternalRef
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create
 from apps.runs import engine
 from apps.runs.models import Flow, Run, RunStatus, SyncCursor, Trigger
 from apps.runs.outbound import record_reference
-from apps.runs.templates import template_install
-from apps.tenants.models import FlowTemplate
 from tests.tryton.conftest_plugin import unique
 
 HARVEST_ACCOUNT = {"account_id": "123456"}

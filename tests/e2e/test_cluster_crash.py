@@ -12,12 +12,12 @@ import pytest
 from django_q.models import Schedule
 from django_tenants.utils import schema_context
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.canonical.models import Project, TimeEntry
 from apps.connectors.services import connection_create, connection_files_root
 from apps.runs import engine
 from apps.runs.models import Flow, ItemOutcome, Run, RunItem, RunStatus, Trigger
 from apps.runs.services import pull_run
-from apps.runs.templates import templates_sync_builtin
 from tests.cluster import Cluster, wait_for
 from tests.e2e.support import (
     canonical_id,

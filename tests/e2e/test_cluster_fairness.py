@@ -12,13 +12,13 @@ from django.db.models import Max, Min
 from django_q.models import Schedule
 from django_tenants.utils import schema_context
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, Ref
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create, connection_files_root
 from apps.runs import engine
 from apps.runs.models import Flow, ItemOutcome, Run, RunItem, RunStatus, Trigger
-from apps.runs.templates import templates_sync_builtin
 from tests.cluster import Cluster, wait_for
 from tests.e2e.support import install
 from tests.runs.journal import journal_lines

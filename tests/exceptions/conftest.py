@@ -67,7 +67,7 @@ def publish(mapping, rules):
 def _inline_hub_changes(monkeypatch):
     # Tasks are not run after commit in tests: hub changes fan out inline so one call does the whole chain.
     original = engine.hub_changed
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
 
 
 def at(text: str) -> datetime:

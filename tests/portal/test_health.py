@@ -12,12 +12,12 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_tenants.utils import schema_context
 
-from apps.portal.health import customer_health_refresh
 from apps.portal.selectors import partner_overview
+from apps.reporting.health import customer_health_refresh
 from apps.runs.models import Run, RunStatus
 from apps.runs.signals import run_finished
 from apps.tenants.choices import SlaStatus
-from apps.tenants.health import HealthFigures, sla_assess
+from apps.tenants.health_summary import HealthFigures, sla_assess
 from apps.tenants.models import Customer, CustomerHealth
 from apps.tenants.tasks import every_tenant_run
 from tests.reporting.dataset import build
@@ -67,10 +67,10 @@ def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, alp
 
 def test_a_burst_of_finished_runs_queues_one_refresh(cast, django_capture_on_commit_callbacks):
     CustomerHealth.objects.filter(customer=cast.alpha).update(stale=False)  # whatever earlier tests committed
-    with mock.patch("apps.portal.signals.tenant_task_enqueue") as enqueue, schema_context("alpha"):
+    with mock.patch("apps.reporting.health.tenant_task_enqueue") as enqueue, schema_context("alpha"):
         for _ in range(3):
             run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
-    enqueue.assert_called_once_with("alpha", "apps.portal.tasks.customer_health_refresh")
+    enqueue.assert_called_once_with("alpha", "apps.reporting.tasks.customer_health_refresh")
     assert CustomerHealth.objects.get(customer=cast.alpha).stale
 
 
@@ -82,14 +82,14 @@ def test_the_queued_refresh_runs_after_commit_in_the_customers_schema(cast, djan
 
 
 def test_bookkeeping_failures_never_break_the_run(cast):
-    with mock.patch("apps.portal.signals.usage_record", side_effect=RuntimeError("db hiccup")), \
+    with mock.patch("apps.reporting.health.usage_record", side_effect=RuntimeError("db hiccup")), \
             schema_context("alpha"):
         run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={}))  # logged, not raised
         assert connection.schema_name == "alpha"
 
 
 def test_the_schedule_refreshes_every_active_customer(cast):
-    assert every_tenant_run("apps.portal.tasks.customer_health_refresh") >= 3
+    assert every_tenant_run("apps.reporting.tasks.customer_health_refresh") >= 3
     assert {"alpha", "beta", "gamma"} <= set(
         CustomerHealth.objects.filter(computed_at__isnull=False).values_list("customer__slug", flat=True))
 

@@ -7,10 +7,11 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.accelerators.models import FlowTemplate
+from apps.accelerators.services import templates_sync_builtin
 from apps.runs.models import Flow
-from apps.runs.templates import templates_sync_builtin
 from apps.tenants.choices import SlaStatus
-from apps.tenants.models import Customer, CustomerHealth, Domain, FlowTemplate, Plan
+from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
 
 HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
                "/customers/alpha/review/2026-01/"]
@@ -163,7 +164,7 @@ def test_overview_search_and_the_cap_on_listed_rows(cast, partner_site, analyst,
     partner_site.client.force_login(analyst)
     found = partner_site.get("/", q="BET").text
     assert 'data-customer="beta"' in found and 'data-customer="alpha"' not in found
-    monkeypatch.setattr("apps.portal.partner.OVERVIEW_ROWS", 1)
+    monkeypatch.setattr("apps.portal.views.partner.OVERVIEW_ROWS", 1)
     capped = partner_site.get("/").text
     assert capped.count('<tr data-customer="') == 1 and "Show all" in capped
     assert 'data-figure="customers">2<' in capped  # totals still cover every customer

@@ -158,7 +158,7 @@ def test_the_admin_carries_the_partners_brand_and_support_contact(cast, alpha_si
 
 def test_a_long_report_is_listed_a_page_at_a_time_and_the_csv_has_every_row(cast, alpha_site, finance, data,
                                                                             monkeypatch):
-    monkeypatch.setattr("apps.portal.customer.REPORT_ROWS_PER_PAGE", 3)  # the hand-computed figure has 4 rows
+    monkeypatch.setattr("apps.portal.views.customer.REPORT_ROWS_PER_PAGE", 3)  # the hand-computed figure has 4 rows
     alpha_site.client.force_login(finance)
     first = alpha_site.get("/reports/unposted-time/", as_of="2025-06-30").text
     second = alpha_site.get("/reports/unposted-time/", as_of="2025-06-30", page="2").text

@@ -39,7 +39,7 @@ def small_parts(monkeypatch):
 def answers(monkeypatch=None) -> dict:
     """Every case as the API shows it (exact strings), without the notes (which say whether it was stored)."""
     if monkeypatch is not None:
-        monkeypatch.setattr(selectors, "stored_snapshot", lambda: None)
+        monkeypatch.setattr(selectors.common, "stored_snapshot", lambda: None)
     result = {}
     for name, params in CASES:
         body = table_json(figure_table(name, params))

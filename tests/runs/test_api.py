@@ -4,11 +4,11 @@ mapping previews and accelerator installs — with each role's limits and clear 
 import pytest
 from django_tenants.utils import schema_context
 
+from apps.accelerators.services import templates_sync_builtin
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs.models import Flow, ItemOutcome, Run, RunItem
-from apps.runs.templates import templates_sync_builtin
 from apps.tenants.choices import Role
 from tests.conftest import host, member
 

@@ -19,7 +19,7 @@ from tests.runs.journal import drop, journal_lines, run_flow
 def _inline_hub_changes(monkeypatch):
     # Tests run tasks synchronously; hub changes fan out inline so one call does the whole chain.
     original = engine.hub_changed
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
 
 
 def test_approved_time_flows_from_csv_through_the_hub_to_the_journal(setup):

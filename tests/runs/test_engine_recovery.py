@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, TimeEntry
 from apps.connectors.services import connection_files_root
-from apps.runs import engine, outbound
+from apps.runs import engine, lease, outbound
 from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus, Trigger
 from tests.runs.journal import drop, journal_lines
 
@@ -17,7 +17,7 @@ from tests.runs.journal import drop, journal_lines
 @pytest.fixture(autouse=True)
 def _inline_hub_changes(monkeypatch):
     original = engine.hub_changed  # hub changes post in the same call (tests run tasks synchronously)
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: original(**{**kw, "inline": True}))
 
 
 def rows(count: int, *, start: int = 1, status: str = "approved") -> str:
@@ -42,7 +42,7 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
     setup["in"].save()
     drop(setup["in"], "time-01.csv", rows(350))
     drop(setup["in"], "time-02.csv", rows(150, start=351))
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])  # the catch-up run below posts
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # the catch-up run below posts
 
     run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False)
     run, slices = run_to_end(run)
@@ -62,7 +62,7 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
 
 def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resumed_run(setup, monkeypatch):
     drop(setup["in"], "time-01.csv", rows(3))
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])  # post later, in the run below
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # post later, in the run below
     engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
     setup["outbound"].batch_size = 1  # settled record by record: the crash comes after one was recorded
     setup["outbound"].save()
@@ -96,7 +96,7 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
 
 def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resumed_run(setup, monkeypatch):
     drop(setup["in"], "time-01.csv", rows(3))
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])
     engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
 
     def dies(items):
@@ -120,7 +120,7 @@ def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resum
 
 def test_a_worker_that_was_taken_over_stops_and_each_record_is_recorded_once(setup, monkeypatch, settings):
     drop(setup["in"], "time-01.csv", rows(4))
-    monkeypatch.setattr("apps.runs.inbound.hub_changed", lambda **kw: [])
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])
     engine.run_execute(run_id=engine.flow_run_request(flow=setup["inbound"], trigger="manual", enqueue=False).pk)
     setup["outbound"].batch_size = 1  # worker A writes one record, then records it
     setup["outbound"].save()
@@ -150,10 +150,10 @@ def test_a_stale_run_is_taken_over_and_a_fresh_one_is_left_to_its_worker(setup, 
     run = Run.objects.create(flow=setup["outbound"], connection=setup["journal"], object_name="journal_export",
                              object_type="time_entry", status=RunStatus.RUNNING)
     Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(seconds=60))
-    assert engine.run_claim(run.pk) is None
+    assert lease.run_claim(run.pk) is None
 
     Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(seconds=121))
-    claimed = engine.run_claim(run.pk)
+    claimed = lease.run_claim(run.pk)
     assert claimed is not None and claimed.started_at is not None
 
 

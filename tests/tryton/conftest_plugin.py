@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.connectors.tryton_rpc import Send, TrytonRpc
+from apps.connectors.kinds.tryton.rpc import Send, TrytonRpc
 from tests.tryton import server
 
 

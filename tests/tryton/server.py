@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from apps.connectors.tryton_rpc import TrytonError, TrytonRpc
+from apps.connectors.kinds.tryton.rpc import TrytonError, TrytonRpc
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements-tryton.txt"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from apps.common.errors import ErrorCategory
-from apps.connectors.tryton_rpc import HttpxSend, TrytonError, TrytonRpc, decode, encode
+from apps.connectors.kinds.tryton.rpc import HttpxSend, TrytonError, TrytonRpc, decode, encode
 from tests.tryton.conftest_plugin import unique
 from tests.tryton.server import free_port
 

@@ -13,7 +13,7 @@ KIND_MODULES = [
     "apps.connectors.kinds.harvest",
     "apps.connectors.kinds.xero",
     "apps.connectors.kinds.files",
-    "apps.connectors.kinds.tryton",
+    "apps.connectors.kinds.tryton.kind",
 ]
 REGISTRY: dict[str, type] = {}
 

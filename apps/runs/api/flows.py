@@ -1,4 +1,4 @@
-"""Flows, runs, the ledger, replay and accelerator installs over the API (customer domains only)."""
+"""Flows, runs, the ledger and replay over the API (customer domains only)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from apps.mappings.models import MappingVersion
 from apps.runs import engine, replay
 from apps.runs.api import serializers
 from apps.runs.models import Flow, Run, RunItem, Trigger
-from apps.runs.templates import template_install, templates_for_customer
 from apps.tenants.choices import Capability
 
 
@@ -132,30 +131,3 @@ class ReplayApi(_ReplayBase):
             return Response({"detail": "No items match."}, status=status.HTTP_400_BAD_REQUEST)
         runs = replay.replay_request(items=items, mapping_version=version)
         return Response({"runs": serializers.RunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)
-
-
-class TemplateListApi(APIView):
-    """``GET /api/v1/templates/``: accelerators this customer may install."""
-
-    def get(self, request) -> Response:
-        templates = templates_for_customer(request.tenant).order_by("name")
-        return Response([{"slug": t.slug, "name": t.name, "version": t.version, "description": t.description,
-                          "premium": t.is_premium, "variables": t.definition.get("variables") or {}}
-                         for t in templates])
-
-
-class TemplateInstallApi(APIView):
-    """``POST /api/v1/templates/<slug>/install/`` with ``{"variables": {...}}``."""
-
-    write_capability = Capability.CONFIGURE
-
-    def post(self, request, slug: str) -> Response:
-        template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
-        if template is None:
-            return Response({"detail": "No such template."}, status=status.HTTP_404_NOT_FOUND)
-        data = serializers.TemplateInstallSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        report = template_install(template=template, variables=data.validated_data["variables"],
-                                  customer=request.tenant, acting_user=request.user)
-        return Response({"created": report.created, "updated": report.updated, "unchanged": report.unchanged},
-                        status=status.HTTP_201_CREATED if report.created else status.HTTP_200_OK)

@@ -83,7 +83,3 @@ class ItemSelectionSerializer(serializers.Serializer):
         if not attrs.get("items") and not any(attrs.get(k) for k in ("flow", "run", "error_category")):
             raise serializers.ValidationError("Give item ids, or a filter (flow, run, error_category).")
         return attrs
-
-
-class TemplateInstallSerializer(serializers.Serializer):
-    variables = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)

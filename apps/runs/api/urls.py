@@ -1,9 +1,8 @@
-"""Routes that are commands, not router resources: inbound webhooks, replay, template installs, previews."""
+"""Routes that are commands, not router resources: inbound webhooks, replay."""
 
 from django.urls import path
 
-from apps.mappings.api.views import MappingListApi, MappingPreviewApi
-from apps.runs.api.flows import ReplayApi, ReplayPreviewApi, TemplateInstallApi, TemplateListApi
+from apps.runs.api.flows import ReplayApi, ReplayPreviewApi
 from apps.runs.api.views import InboundWebhookApi
 
 urlpatterns = [
@@ -11,8 +10,4 @@ urlpatterns = [
     path("hooks/<str:connection_slug>/", InboundWebhookApi.as_view(), name="inbound-webhook"),
     path("replay/preview/", ReplayPreviewApi.as_view(), name="replay-preview"),
     path("replay/", ReplayApi.as_view(), name="replay"),
-    path("templates/", TemplateListApi.as_view(), name="templates"),
-    path("templates/<slug:slug>/install/", TemplateInstallApi.as_view(), name="template-install"),
-    path("mappings/", MappingListApi.as_view(), name="mappings"),
-    path("mappings/<slug:slug>/versions/<int:number>/preview/", MappingPreviewApi.as_view(), name="mapping-preview"),
 ]

@@ -4,6 +4,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from apps.tenants.access import user_can
 from apps.tenants.choices import Capability
+from apps.tenants.plans import plan_allows, plan_denied_message, route_feature
 
 
 class CanViewTenant(BasePermission):
@@ -28,8 +29,6 @@ class PlanAllows(BasePermission):
     """
 
     def has_permission(self, request, view) -> bool:
-        from apps.tenants.plans import plan_allows, plan_denied_message, route_feature
-
         finder = getattr(view, "plan_feature_for", None)
         feature = finder(request) if callable(finder) else getattr(view, "plan_feature", None)
         if feature is None:

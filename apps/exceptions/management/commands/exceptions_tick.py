@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand
 from django_tenants.utils import schema_context
 
+from apps.exceptions.tasks import exceptions_tick, monitors_tick
 from apps.tenants.selectors import active_firm_schemas
 
 
@@ -13,8 +14,6 @@ class Command(BaseCommand):
         parser.add_argument("--monitors", action="store_true", help="Run the monitors too.")
 
     def handle(self, *args, schemas, monitors, **options):
-        from apps.exceptions.tasks import exceptions_tick, monitors_tick
-
         for schema in schemas or list(active_firm_schemas()):
             with schema_context(schema):
                 if monitors:

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
 from apps.common.errors import ApplicationError
-from apps.connectors.models import Connection
+from apps.connectors.selectors import connection_by_slug
 from apps.runs.services import pull_run
 from apps.tenants.models import Customer
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         if firm is None:
             raise CommandError(f"No customer with slug {customer!r}.")
         with schema_context(firm.schema_name):
-            found = Connection.objects.filter(slug=connection).first()
+            found = connection_by_slug(connection)
             if found is None:
                 raise CommandError(f"{firm.name} has no connection {connection!r}.")
             try:

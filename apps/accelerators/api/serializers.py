@@ -1,0 +1,5 @@
+from rest_framework import serializers
+
+
+class TemplateInstallSerializer(serializers.Serializer):
+    variables = serializers.DictField(child=serializers.JSONField(), required=False, default=dict)

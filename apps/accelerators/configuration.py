@@ -1,0 +1,255 @@
+"""Configuration as a file: install templates ("accelerators"), export a customer's setup, import it.
+
+A definition (a template, or an export) lists ``variables``, ``mappings``, ``rule_sets``, ``flows``
+and ``ownership`` by slug. Strings of the form ``{{ name }}`` are replaced by the variables given at
+install time (a whole-string placeholder keeps the variable's type). Installing is idempotent: objects
+are matched by slug and updated; a mapping gets a new published version only when its rules change.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from apps.canonical.models import Ownership
+from apps.canonical.services import ownership_set
+from apps.common.errors import ApplicationError
+from apps.common.history import save_attributed
+from apps.connectors.models import Connection
+from apps.connectors.selectors import connection_by_slug
+from apps.connectors.services import connection_create
+from apps.mappings.models import Mapping, RuleSet, ValidationRule
+from apps.mappings.services import mapping_version_create, mapping_version_publish
+from apps.runs.models import Flow
+from apps.runs.schedules import flow_schedule_sync
+
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+FLOW_FIELDS = ("name", "direction", "object_type", "object_name", "on_schedule", "schedule_cron", "schedule_minutes",
+               "on_webhook", "on_hub_change", "variables", "batch_size", "is_enabled")
+
+
+class ConfigurationError(ApplicationError):
+    """A definition could not be installed; nothing was changed."""
+
+
+@dataclass
+class InstallReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def note(self, what: str, created: bool | None) -> None:
+        {True: self.created, False: self.updated, None: self.unchanged}[created].append(what)
+
+
+def definition_variables(definition: dict, given: dict[str, Any]) -> dict[str, Any]:
+    """The variables for an install: given values over the definition's defaults; missing ones refused."""
+    values = {}
+    for name, spec in (definition.get("variables") or {}).items():
+        spec = spec if isinstance(spec, dict) else {"default": spec}
+        if name in given and given[name] not in (None, ""):
+            values[name] = given[name]
+        elif "default" in spec:
+            values[name] = spec["default"]
+        else:
+            raise ConfigurationError(f"The variable {name!r} ({spec.get('label', name)}) needs a value.")
+    unknown = set(given) - set(values)
+    if unknown:
+        raise ConfigurationError(f"Unknown variable(s): {', '.join(sorted(unknown))}.")
+    return values
+
+
+def substitute(value: Any, variables: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        whole = PLACEHOLDER.fullmatch(value.strip())
+        if whole:
+            return _variable(whole.group(1), variables)
+        return PLACEHOLDER.sub(lambda m: str(_variable(m.group(1), variables)), value)
+    if isinstance(value, list):
+        return [substitute(v, variables) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, variables) for k, v in value.items()}
+    return value
+
+
+def _variable(name: str, variables: dict) -> Any:
+    if name not in variables:
+        raise ConfigurationError(f"The definition uses {{{{ {name} }}}} but declares no such variable.")
+    return variables[name]
+
+
+def configuration_install(
+    *, definition: dict, variables: dict | None = None, acting_user=None, source: str = "",
+) -> InstallReport:
+    """Install a definition into the current customer's schema, in one transaction."""
+    values = definition_variables(definition, variables or {})
+    resolved = substitute({k: v for k, v in definition.items() if k != "variables"}, values)
+    report = InstallReport()
+    with transaction.atomic():
+        for spec in resolved.get("connections", []):
+            _install_connection(spec, acting_user, report)
+        mappings = {spec["slug"]: _install_mapping(spec, acting_user, report) for spec in resolved.get("mappings", [])}
+        rule_sets = {spec["slug"]: _install_rule_set(spec, acting_user, report)
+                     for spec in resolved.get("rule_sets", [])}
+        for spec in resolved.get("flows", []):
+            _install_flow(spec, mappings, rule_sets, acting_user, report, source)
+        for spec in resolved.get("ownership", []):
+            _install_ownership(spec, acting_user, report)
+    return report
+
+
+def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
+    """A connection the definition needs: created disabled, without secrets, if the customer lacks it.
+    An existing connection is never changed by an install."""
+    if Connection.objects.filter(slug=spec["slug"]).exists():
+        report.note(f"connection {spec['slug']}", None)
+        return
+    name = spec.get("name", spec["slug"])
+    if Connection.objects.filter(name=name).exists():
+        name = f"{name} ({spec['slug']})"
+    connection = connection_create(name=name, slug=spec["slug"], kind=spec["kind"],
+                                   settings=spec.get("settings", {}), acting_user=acting_user,
+                                   description=spec.get("description", "Created by a template: enter its "
+                                                                       "credentials and settings, then enable it."))
+    Connection.objects.filter(pk=connection.pk).update(is_enabled=False)
+    report.note(f"connection {spec['slug']} (disabled until its credentials are entered)", True)
+
+
+def _connection(slug: str) -> Connection:
+    found = connection_by_slug(slug)
+    if found is None:
+        raise ConfigurationError(f"No connection {slug!r} exists in this customer; create it first or set the "
+                                 "variable to an existing connection.")
+    return found
+
+
+def _install_mapping(spec: dict, acting_user, report: InstallReport) -> Mapping:
+    mapping = Mapping.objects.filter(slug=spec["slug"]).first()
+    created = mapping is None
+    mapping = mapping or Mapping(slug=spec["slug"])
+    for name in ("name", "direction", "object_type", "connector_kind", "description"):
+        if name in spec:
+            setattr(mapping, name, spec[name])
+    save_attributed(mapping, acting_user=acting_user, reason="Installed from configuration")
+    published = mapping.published_version()
+    if published is None or published.rules != spec.get("rules", []):
+        version = mapping_version_create(mapping=mapping, rules=spec.get("rules", []), acting_user=acting_user,
+                                         notes=spec.get("notes", "Installed from configuration"))
+        mapping_version_publish(version=version, acting_user=acting_user)
+        report.note(f"mapping {mapping.slug} v{version.number}", created)
+    else:
+        report.note(f"mapping {mapping.slug}", None)
+    return mapping
+
+
+def _install_rule_set(spec: dict, acting_user, report: InstallReport) -> RuleSet:
+    rule_set = RuleSet.objects.filter(slug=spec["slug"]).first()
+    created = rule_set is None
+    rule_set = rule_set or RuleSet(slug=spec["slug"])
+    rule_set.name = spec.get("name", spec["slug"])
+    rule_set.object_type = spec["object_type"]
+    save_attributed(rule_set, acting_user=acting_user, reason="Installed from configuration")
+    wanted = [(r["kind"], r.get("params", {}), r.get("message", "")) for r in spec.get("rules", [])]
+    current = [(r.kind, r.params, r.message) for r in rule_set.rules.filter(is_active=True)]
+    if wanted != current:
+        rule_set.rules.all().delete()
+        for position, (kind, params, message) in enumerate(wanted):
+            save_attributed(ValidationRule(rule_set=rule_set, kind=kind, params=params, message=message,
+                                           position=position), acting_user=acting_user,
+                            reason="Installed from configuration")
+        report.note(f"rule set {rule_set.slug}", created)
+    else:
+        report.note(f"rule set {rule_set.slug}", None)
+    return rule_set
+
+
+def _install_flow(spec, mappings, rule_sets, acting_user, report, source) -> Flow:
+    flow = Flow.objects.filter(slug=spec["slug"]).first()
+    created = flow is None
+    flow = flow or Flow(slug=spec["slug"])
+    before = {name: getattr(flow, name) for name in (*FLOW_FIELDS, "connection_id", "mapping_id", "rule_set_id")}
+    for name in FLOW_FIELDS:
+        if name in spec:
+            setattr(flow, name, spec[name])
+    connection = _connection(spec["connection"])
+    if not created and flow.connection_id != connection.pk:
+        _refuse_switching_another_templates_flow(flow, connection, source)
+    flow.connection = connection
+    flow.mapping = _by_slug(mappings, Mapping, spec.get("mapping"))
+    flow.rule_set = _by_slug(rule_sets, RuleSet, spec.get("rule_set"))
+    flow.installed_from = source or flow.installed_from
+    after = {name: getattr(flow, name) for name in before}
+    if created or after != before:
+        save_attributed(flow, acting_user=acting_user, reason="Installed from configuration")
+        flow_schedule_sync(flow=flow)
+        report.note(f"flow {flow.slug}", created)
+    else:
+        report.note(f"flow {flow.slug}", None)
+    return flow
+
+
+def _refuse_switching_another_templates_flow(flow: Flow, connection: Connection, source: str) -> None:
+    """Templates share flows by slug (every approved-time template reads time through ``time-in``). Installing one
+    must not silently move a flow another template (or a person) set up onto a different system: that flow's
+    records would stop arriving. Re-installing the same template may move it; so may a configuration import."""
+    template = source.partition("@")[0] if "@" in source else None
+    owner = flow.installed_from.partition("@")[0] or None
+    if template is None or owner == template:
+        return
+    raise ConfigurationError(
+        f"Flow {flow.slug!r} already reads from connection {flow.connection.slug!r}"
+        f"{f' (installed from {owner})' if owner else ''}; installing {template} would switch it to "
+        f"{connection.slug!r}. Set the template's variable to {flow.connection.slug!r} to share the flow, or change "
+        "the flow first.")
+
+
+def _by_slug(installed: dict, model, slug: str | None):
+    if not slug:
+        return None
+    found = installed.get(slug) or model.objects.filter(slug=slug).first()
+    if found is None:
+        raise ConfigurationError(f"The flow refers to {model._meta.verbose_name} {slug!r}, which is not defined.")
+    return found
+
+
+def _install_ownership(spec: dict, acting_user, report: InstallReport) -> None:
+    connection = _connection(spec["connection"])
+    current = Ownership.objects.filter(object_type=spec["object_type"], field_group=spec.get("field_group", "")).first()
+    if current and current.connection_id == connection.pk:
+        report.note(f"ownership {spec['object_type']}", None)
+        return
+    ownership_set(object_type=spec["object_type"], field_group=spec.get("field_group", ""), connection=connection,
+                  acting_user=acting_user)
+    report.note(f"ownership {spec['object_type']}", current is None)
+
+
+def configuration_export() -> dict:
+    """This customer's mappings (published rules), rule sets, flows and ownership, as a definition."""
+    return {
+        "format": "weft-configuration/1",
+        "mappings": [
+            {"slug": m.slug, "name": m.name, "direction": m.direction, "object_type": m.object_type,
+             "connector_kind": m.connector_kind, "description": m.description,
+             "rules": (m.published_version().rules if m.published_version() else [])}
+            for m in Mapping.objects.order_by("slug")
+        ],
+        "rule_sets": [
+            {"slug": rs.slug, "name": rs.name, "object_type": rs.object_type,
+             "rules": [{"kind": r.kind, "params": r.params, "message": r.message}
+                       for r in rs.rules.filter(is_active=True)]}
+            for rs in RuleSet.objects.order_by("slug").prefetch_related("rules")
+        ],
+        "flows": [
+            {"slug": f.slug, **{name: getattr(f, name) for name in FLOW_FIELDS}, "connection": f.connection.slug,
+             "mapping": f.mapping.slug if f.mapping_id else None,
+             "rule_set": f.rule_set.slug if f.rule_set_id else None}
+            for f in Flow.objects.order_by("slug").select_related("connection", "mapping", "rule_set")
+        ],
+        "ownership": [
+            {"object_type": o.object_type, "field_group": o.field_group, "connection": o.connection.slug}
+            for o in Ownership.objects.order_by("object_type", "field_group").select_related("connection")
+        ],
+    }

@@ -1,0 +1,41 @@
+"""Templates ("accelerators"): Weft's built-in ones and partners' own, in the public schema."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from apps.common.models import TimeStampedModel
+from apps.tenants.models import Partner
+from apps.tenants.validators import validate_plain_text
+
+
+class FlowTemplate(TimeStampedModel):
+    """An accelerator: flows, mappings and rules for one job, installed into customers with variables.
+
+    Built-in templates (no partner) ship with Weft as YAML under ``apps/accelerators/builtin``; partners
+    keep their own. ``definition`` has the same shape as a customer's exported configuration.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="templates",
+                                help_text="Blank: a Weft built-in template every partner may use.")
+    slug = models.SlugField(max_length=80)
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
+    version = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    is_premium = models.BooleanField(default=False, help_text="Only plans with premium templates may install it.")
+    definition = models.JSONField()
+    # The table keeps the name it had when the model lived in apps.tenants (moved without touching the data).
+    history = HistoricalRecords(table_name="tenants_historicalflowtemplate")
+
+    class Meta:
+        db_table = "tenants_flowtemplate"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "slug"], name="one_template_slug_per_partner"),
+            models.UniqueConstraint(fields=["slug"], condition=Q(partner__isnull=True), name="one_builtin_slug"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -1,0 +1,108 @@
+"""Accelerators: built-in templates shipped as YAML, partner templates in the database, one-action install, and
+onboarding a customer with a plan and a template (the partner site's action that spans tenants and templates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from django_tenants.utils import schema_context
+
+from apps.accelerators.configuration import ConfigurationError, InstallReport, configuration_install
+from apps.accelerators.models import FlowTemplate
+from apps.accelerators.selectors import templates_for_customer
+from apps.common.errors import ApplicationError
+from apps.common.history import save_attributed
+from apps.tenants.choices import Feature
+from apps.tenants.domains import domain_problem
+from apps.tenants.errors import DomainError, PlanFeatureDenied
+from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.plans import customer_plan_set, plan_allows
+from apps.tenants.services import customer_onboard
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+
+
+def template_allowed(*, customer: Customer, template: FlowTemplate) -> None:
+    """Refuse (``PlanFeatureDenied``) a premium template to a customer whose plan does not include them.
+
+    Every install path calls this: the partner site's onboarding and template install, and should the
+    tenant admin or the API install templates, they too."""
+    if template.is_premium and not plan_allows(customer, Feature.PREMIUM_TEMPLATES):
+        raise PlanFeatureDenied(f"{template.name} is a premium template; the {customer.plan} plan does not "
+                                "include premium templates.")
+
+
+def templates_sync_builtin() -> int:
+    """Load the YAML accelerators shipped with Weft into the template table (new versions replace old)."""
+    count = 0
+    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+        definition = yaml.safe_load(path.read_text())
+        template = FlowTemplate.objects.filter(partner__isnull=True, slug=definition["slug"]).first()
+        if template and template.version >= definition["version"] and template.definition == definition:
+            continue
+        template = template or FlowTemplate(slug=definition["slug"])
+        template.name, template.version = definition["name"], definition["version"]
+        template.description = definition.get("description", "")
+        template.is_premium = definition.get("premium", False)
+        template.definition = definition
+        save_attributed(template, acting_user=None, reason=f"Built-in template v{definition['version']}")
+        count += 1
+    return count
+
+
+def template_install(*, template: FlowTemplate, variables: dict, customer: Customer, acting_user) -> InstallReport:
+    """Install ``template`` into ``customer`` (whose schema must be the current one)."""
+    if not templates_for_customer(customer).filter(pk=template.pk).exists():
+        raise ConfigurationError("That template is not available to this customer.")
+    template_allowed(customer=customer, template=template)  # premium templates need a plan that includes them
+    return configuration_install(definition=template.definition, variables=variables, acting_user=acting_user,
+                                 source=f"{template.slug}@{template.version}")
+
+
+def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
+                              acting_user: User | None) -> InstallReport:
+    """Install ``template`` into ``customer``'s schema, if its plan allows the template."""
+    template_allowed(customer=customer, template=template)
+    with schema_context(customer.schema_name):
+        return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
+
+
+@dataclass
+class OnboardingOutcome:
+    customer: Customer
+    messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def customer_onboard_from_template(
+    *, partner: Partner, name: str, slug: str, domain: str | None, admin_email: str, plan: Plan | None,
+    template: FlowTemplate | None, variables: dict, acting_user: User | None,
+) -> OnboardingOutcome:
+    """Onboard a customer onto ``plan`` and install ``template``. A plan that forbids the template is
+    refused before anything is made; a template that fails to install leaves the customer onboarded
+    (without it) and says why, so it can be installed from the customer's page once fixed."""
+    if plan is not None and template is not None:
+        template_allowed(customer=Customer(partner=partner, plan=plan), template=template)
+    problem = domain and domain_problem(domain.strip().lower(), customer=Customer(partner=partner))
+    if problem:
+        raise DomainError(problem)
+    result = customer_onboard(partner=partner, slug=slug, name=name, domain=domain or None,
+                              admin_email=admin_email, acting_user=acting_user)
+    outcome = OnboardingOutcome(customer=result.customer, messages=list(result.messages))
+    if result.admin_password:
+        outcome.warnings.append(f"Initial password for {result.admin_user.username}: {result.admin_password} "
+                                "(shown once; ask them to change it).")
+    if plan is not None and result.customer.plan_id != plan.pk:
+        customer_plan_set(customer=result.customer, plan=plan, acting_user=acting_user, reason="Onboarded on plan")
+        outcome.messages.append(f"On the {plan.name} plan.")
+    if template is not None:
+        try:
+            report = customer_template_install(customer=result.customer, template=template, variables=variables,
+                                               acting_user=acting_user)
+        except ApplicationError as error:
+            outcome.warnings.append(f"{template.name} was not installed: {error.message}")
+        else:
+            outcome.messages.append(f"{template.name} installed: {len(report.created)} created.")
+    return outcome

@@ -1,0 +1,51 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from apps.accelerators.services import templates_sync_builtin
+from apps.demo import partners as demo
+from apps.demo.escalation import demo_escalation_seed
+from apps.demo.flows import demo_flows_seed
+from apps.demo.plans import demo_portal_seed
+from apps.tenants.models import Customer
+
+
+class Command(BaseCommand):
+    help = "Create (or leave as is) the demo partners, customers and logins. Safe to re-run."
+
+    def handle(self, *args, **options):
+        logins = demo.demo_seed()
+        self._seed_flows()
+        self._seed_portal()
+        self._seed_escalation()
+        port = settings.WEFT_SITE_PORT
+        self.stdout.write(self.style.SUCCESS("\nWeft demo is ready.\n"))
+        self.stdout.write(f"  Platform admin:         http://localhost:{port}/admin/")
+        for site, url in demo.demo_sites(port):
+            self.stdout.write(f"  {site:<22} {url}")
+        self.stdout.write(f"\n  Logins (password for all: {demo.DEMO_PASSWORD}):")
+        for username, what in logins:
+            self.stdout.write(f"    {username:<20} {what}")
+        self.stdout.write("")
+
+    def _seed_flows(self) -> None:
+        """Each demo customer gets the journal accelerator and a week of time run through it (first time only)."""
+        from django_tenants.utils import schema_context
+
+
+        templates_sync_builtin()
+        for customer in Customer.objects.firms().filter(slug__in=[c[1] for c in demo.CUSTOMERS]):
+            with schema_context(customer.schema_name):
+                if demo_flows_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: demo flows installed and a time export run through them.")
+
+    def _seed_portal(self) -> None:
+        """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""
+
+        for line in demo_portal_seed([p["slug"] for p in demo.PARTNERS], [c[1] for c in demo.CUSTOMERS]):
+            self.stdout.write(f"  {line}")
+
+    def _seed_escalation(self) -> None:
+        """Each demo partner's default escalation policy: the bad rows' digest reaches the local outbox."""
+
+        for line in demo_escalation_seed([p["slug"] for p in demo.PARTNERS]):
+            self.stdout.write(f"  {line}")

@@ -1,0 +1,2 @@
+"""The portal's pages: the partner site (``partner``), the customer portal (``customer``), and what both share
+(``shared``: login, liveness, and the two access decorators every page goes through)."""

@@ -1,0 +1,325 @@
+"""The partner site: every customer's health at a glance, drill-in, onboarding, plans and usage.
+
+Served on the partner's own host in the public schema. The overview reads the public summary tables
+only; a customer's page switches into that one customer's schema for its live figures.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_tenants.utils import schema_context
+
+from apps.accelerators import services
+from apps.common.errors import ApplicationError
+from apps.portal import dashboards, forms
+from apps.portal.reports import chart_config
+from apps.portal.selectors import partner_overview
+from apps.portal.templatetags import portal as portal_tags
+from apps.portal.views.shared import partner_staff_view
+from apps.reporting.health import customer_health_refresh
+from apps.tenants import access, plans, usage
+from apps.tenants.branding import brand_for_partner
+from apps.tenants.choices import Capability, SlaStatus
+from apps.tenants.domains import customer_domain_add
+from apps.tenants.models import Customer, Partner, Plan
+
+OVERVIEW_ROWS = 200  # worst first; "show all" lists the rest (the totals always cover every customer)
+CHART_CUSTOMERS = 20
+SLA_ORDER = {SlaStatus.BREACHED: 0, SlaStatus.AT_RISK: 1, SlaStatus.UNKNOWN: 2, SlaStatus.OK: 3}
+
+
+def partner_home(request):
+    """The partner overview; on the platform host there is no partner site, so go to the platform admin."""
+    if getattr(request, "partner", None) is None:
+        return redirect("public_admin:index")
+    return _overview(request)
+
+
+@partner_staff_view()
+def _overview(request, partner: Partner):
+    rows = _sorted_rows(partner_overview(partner))
+    query = request.GET.get("q", "").strip().lower()
+    shown = [r for r in rows if query in r["name"].lower() or query in r["slug"]] if query else rows
+    show_all = request.GET.get("all") == "1"
+    port, now = request.get_port(), timezone.now()
+    context = {"rows": [_row_cells(row, now, port) for row in (shown if show_all else shown[:OVERVIEW_ROWS])],
+               "matching": len(shown), "query": query, "show_all": show_all, "limit": OVERVIEW_ROWS,
+               "totals": _totals(rows), "chart": _overview_chart(rows[:CHART_CUSTOMERS], partner),
+               "can_administer": Capability.ADMINISTER in access.capabilities_on_partner(request.user, partner)}
+    template = "partner/_overview_rows.html" if request.headers.get("HX-Request") else "partner/home.html"
+    return render(request, template, context)
+
+
+def _sorted_rows(rows: list[dict]) -> list[dict]:
+    def key(row):
+        status = row["sla_status"] or SlaStatus.UNKNOWN
+        return SLA_ORDER.get(status, 2), -(row["money_at_risk"] or 0), row["name"]
+
+    return sorted(rows, key=key)
+
+
+def _row_cells(row: dict, now, port: str) -> dict:
+    """One overview row as display text, formatted here rather than by template filters: with hundreds of
+    customers the page is mostly these rows, and Python formats them several times faster."""
+    measured = row["computed_at"] is not None
+    status = row["sla_status"] or SlaStatus.UNKNOWN
+    flows = [(f.get("last_status") or "none", f"{f.get('name')}: {f.get('last_status') or 'never ran'}, "
+              f"last good {portal_tags.ago(f.get('last_success_at'), now)}") for f in row["flows"] or []]
+    money, value = row["money_at_risk"], row["unposted_value"]
+    return {
+        "slug": row["slug"], "name": row["name"], "active": row["is_active"], "sla": status,
+        "sla_label": SlaStatus(status).label, "sla_reason": row["sla_reason"] or "",
+        "open_exceptions": row["open_exceptions"] or 0,
+        "money": f"{row['money_at_risk_currency']} {money:,.2f}" if money else "—",
+        "hours": f"{row['unposted_hours']:,.1f}" if measured else "—",
+        "value": f"{row['unposted_currency']} {value:,.2f}" if value else "",
+        "last_sync": portal_tags.ago(row["last_good_sync_at"], now) if measured else "not measured yet",
+        "last_sync_at": portal_tags.iso_datetime(row["last_good_sync_at"]), "flows": flows,
+        "plan": row["plan_name"] or "—",
+        "usage": [f"{row[meter] or 0:,}" for meter in ("records_synced", "runs", "api_calls")],
+        "domain": row["domain"], "portal": f"//{row['domain']}{'' if port in ('80', '443') else f':{port}'}/",
+    }
+
+
+def _totals(rows: list[dict]) -> dict:
+    money: dict[str, float] = {}
+    for row in rows:
+        if row["money_at_risk"]:
+            currency = row["money_at_risk_currency"]
+            money[currency] = money.get(currency, 0) + row["money_at_risk"]
+    return {
+        "customers": len(rows), "breached": sum(r["sla_status"] == SlaStatus.BREACHED for r in rows),
+        "at_risk": sum(r["sla_status"] == SlaStatus.AT_RISK for r in rows),
+        "open_exceptions": sum(r["open_exceptions"] or 0 for r in rows), "money_at_risk": money,
+        "unposted_hours": sum(r["unposted_hours"] or 0 for r in rows),
+    }
+
+
+def _overview_chart(rows: list[dict], partner: Partner) -> dict | None:
+    measured = [r for r in rows if r["computed_at"]]
+    if not measured:
+        return None
+    brand = brand_for_partner(partner)
+    datasets = [
+        {"label": "Unposted hours", "data": [float(r["unposted_hours"]) for r in measured],
+         "backgroundColor": brand.primary_colour},
+        {"label": "Open exceptions", "data": [r["open_exceptions"] for r in measured],
+         "backgroundColor": brand.accent_colour, "yAxisID": "y1"},
+    ]
+    config = chart_config("bar", [r["name"] for r in measured], datasets, y_title="Unposted hours")
+    config["options"]["scales"]["y1"] = {"position": "right", "beginAtZero": True, "grid": {"drawOnChartArea": False},
+                                         "title": {"display": True, "text": "Open exceptions"}}
+    return config
+
+
+def _customer(request, partner: Partner, slug: str, capability: str = Capability.VIEW) -> Customer:
+    """This partner's customer ``slug``, if the user may ``capability`` on it; 404 alike otherwise."""
+    customer = access.customer_for_user(request.user, slug, capability)
+    if customer.partner_id != partner.pk:
+        raise Http404("No such customer.")
+    return customer
+
+
+@partner_staff_view()
+def customer_detail(request, partner: Partner, slug: str):
+    """Drill-in: the summary row, live figures from the customer's schema, plan, usage, domains, templates."""
+    customer = _customer(request, partner, slug)
+    brand = brand_for_partner(partner)
+    with schema_context(customer.schema_name):
+        dashboard = dashboards.customer_dashboard(customer=customer, brand=brand)
+    capabilities = access.capabilities_on_customer(request.user, customer)
+    history = usage.usage_history(customer)
+    domains = list(customer.domains.order_by("-is_primary", "domain"))
+    portal_url = _portal_url(request, domains)
+    context = {
+        "customer": customer, "health": getattr(customer, "health", None), "dashboard": dashboard,
+        "domains": domains, "usage_history": history, "portal_url": portal_url,
+        "report_base": f"{portal_url}reports/" if portal_url else "",
+        "usage_chart": _usage_chart(history, brand), "can_administer": Capability.ADMINISTER in capabilities,
+        "can_configure": Capability.CONFIGURE in capabilities, "can_operate": Capability.OPERATE in capabilities,
+        "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
+        "template_form": forms.TemplateForm(customer=customer),
+        "review_month": dashboards.previous_month(timezone.localdate()),
+    }
+    return render(request, "partner/customer.html", context)
+
+
+def _portal_url(request, domains) -> str:
+    """The customer's portal on its primary domain, on this site's scheme and port (empty: no domain)."""
+    if not domains:
+        return ""
+    port = request.get_port()
+    return f"//{domains[0].domain}{'' if port in ('80', '443') else f':{port}'}/"
+
+
+def _usage_chart(history, brand) -> dict | None:
+    if not history:
+        return None
+    months = list(reversed(history))
+    dataset = {"label": "Records synced", "data": [m.records_synced for m in months],
+               "backgroundColor": brand.primary_colour}
+    return chart_config("bar", [f"{m.month:%Y-%m}" for m in months], [dataset])
+
+
+@require_POST
+@partner_staff_view(Capability.ADMINISTER)
+def customer_plan(request, partner: Partner, slug: str):
+    customer = _customer(request, partner, slug, Capability.ADMINISTER)
+    form = forms.CustomerPlanForm(request.POST, customer=customer)
+    if form.is_valid():
+        _apply(request, lambda: plans.customer_plan_set(customer=customer, plan=form.cleaned_data["plan"],
+                                                        acting_user=request.user),
+               f"{customer.name} is now on {form.cleaned_data['plan'] or 'no plan'}.")
+    else:
+        messages.error(request, "Choose one of your active plans.")
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view(Capability.ADMINISTER)
+def customer_domain(request, partner: Partner, slug: str):
+    customer = _customer(request, partner, slug, Capability.ADMINISTER)
+    form = forms.DomainForm(request.POST)
+    if form.is_valid():
+        _apply(request, lambda: customer_domain_add(customer=customer, acting_user=request.user, **form.cleaned_data),
+               f"{customer.name} is also served on {form.cleaned_data['domain']}.")
+    else:
+        messages.error(request, "Enter a host name.")
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view(Capability.CONFIGURE)
+def customer_template(request, partner: Partner, slug: str):
+    customer = _customer(request, partner, slug, Capability.CONFIGURE)
+    form = forms.TemplateForm(request.POST, customer=customer)
+    if form.is_valid():
+        template = form.cleaned_data["template"]
+        _apply(request, lambda: services.customer_template_install(
+            customer=customer, template=template, variables=form.cleaned_data["variables"], acting_user=request.user),
+            f"{template.name} installed into {customer.name}.")
+    else:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view(Capability.OPERATE)
+def customer_refresh(request, partner: Partner, slug: str):
+    """Recompute the customer's summary now (the engine and a schedule do it on their own)."""
+    customer = _customer(request, partner, slug, Capability.OPERATE)
+    with schema_context(customer.schema_name):
+        customer_health_refresh()
+    messages.success(request, f"Health of {customer.name} recomputed.")
+    return redirect("partner-customer", slug=slug)
+
+
+def _apply(request, action, success: str) -> bool:
+    try:
+        action()
+    except (ApplicationError, ValidationError) as error:
+        messages.error(request, _message(error))
+        return False
+    messages.success(request, success)
+    return True
+
+
+def _message(error: Exception) -> str:
+    return error.message if isinstance(error, ApplicationError) else " ".join(error.messages)
+
+
+@partner_staff_view()
+def customer_review(request, partner: Partner, slug: str, month: str):
+    """The customer's printable monthly review, for the partner's review meeting."""
+    customer = _customer(request, partner, slug)
+    first = dashboards.parse_month(month, default=timezone.localdate())
+    if first is None:
+        raise Http404("No such month.")
+    brand = brand_for_partner(partner)
+    with schema_context(customer.schema_name):
+        review = dashboards.monthly_review(customer=customer, brand=brand, month=first)
+    return render(request, "portal/review.html", {**review, "customer": customer, "partner_view": True})
+
+
+@partner_staff_view(Capability.ADMINISTER)
+def onboard(request, partner: Partner):
+    form = forms.OnboardForm(request.POST or None, partner=partner)
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = services.customer_onboard_from_template(partner=partner, acting_user=request.user,
+                                                              **form.cleaned_data)
+        except (ApplicationError, ValidationError) as error:
+            form.add_error(None, _message(error))
+        else:
+            for line in outcome.messages:
+                messages.success(request, line)
+            for line in outcome.warnings:
+                messages.warning(request, line)
+            return redirect("partner-customer", slug=outcome.customer.slug)
+    return render(request, "partner/onboard.html", {"form": form})
+
+
+@partner_staff_view()
+def plan_list(request, partner: Partner):
+    plan_rows = plans.plans_for_partner(partner).prefetch_related("customers")
+    can_administer = Capability.ADMINISTER in access.capabilities_on_partner(request.user, partner)
+    form = forms.PlanForm(partner=partner) if can_administer else None
+    return render(request, "partner/plans.html", {"plans": plan_rows, "form": form, "can_administer": can_administer})
+
+
+@partner_staff_view(Capability.ADMINISTER)
+def plan_edit(request, partner: Partner, slug: str | None = None):
+    plan = get_object_or_404(Plan, partner=partner, slug=slug) if slug else None
+    form = forms.PlanForm(request.POST or None, instance=plan, partner=partner)
+    if request.method == "POST" and form.is_valid():
+        data = {k: v for k, v in form.cleaned_data.items() if k != "slug"}
+        try:
+            if plan is None:
+                plan = plans.plan_create(partner=partner, slug=form.cleaned_data["slug"], acting_user=request.user,
+                                         **{k: v for k, v in data.items() if k != "is_active"})
+            else:
+                plans.plan_update(plan=plan, changes=data, acting_user=request.user)
+        except (ApplicationError, ValidationError) as error:
+            form.add_error(None, _message(error))
+        else:
+            messages.success(request, f"Plan {plan.name} saved.")
+            return redirect("partner-plans")
+    return render(request, "partner/plan_edit.html", {"form": form, "plan": plan})
+
+
+@partner_staff_view()
+def usage_month(request, partner: Partner):
+    """Every customer's usage in a month against its plan; ``?month=YYYY-MM``, this month by default."""
+    month = dashboards.parse_month(request.GET.get("month"), default=timezone.localdate())
+    if month is None:
+        raise Http404("No such month.")
+    lines = usage.usage_lines(partner, month)
+    chart = chart_config("bar", [line.customer.name for line in lines], [
+        {"label": "Records synced", "data": [line.used("records_synced") for line in lines],
+         "backgroundColor": brand_for_partner(partner).primary_colour}]) if lines else None
+    return render(request, "partner/usage.html", {
+        "month": month, "lines": lines, "chart": chart, "meters": usage.METERS,
+        "previous": dashboards.previous_month(month), "next": _next_month(month),
+    })
+
+
+def _next_month(month):
+    following = dashboards.month_bounds(month)[1] + timedelta(days=1)
+    return following if following <= timezone.localdate() else None
+
+
+@partner_staff_view()
+def usage_csv(request, partner: Partner, month: str):
+    first = dashboards.parse_month(month, default=timezone.localdate())
+    if first is None:
+        raise Http404("No such month.")
+    response = HttpResponse(usage.usage_csv(partner, first), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{partner.slug}-usage-{first:%Y-%m}.csv"'
+    return response

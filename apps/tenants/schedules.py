@@ -1,0 +1,50 @@
+"""The platform's periodic tasks, registered by the app that owns each task and written by ``manage.py weft_schedules``.
+
+Each app registers its own schedules in its ``AppConfig.ready`` (exceptions its ticks, reporting its refreshes),
+so no app names another app's task; ``weft_schedules`` creates or updates a django-q2 ``Schedule`` row for each.
+A task registered with ``every_tenant_schedule_register`` runs once per active customer, in its schema
+(``apps.tenants.tasks.every_tenant_run``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django_q.models import Schedule
+
+
+@dataclass(frozen=True)
+class PlatformSchedule:
+    """One django-q2 schedule: a unique name, the function, how often, and its arguments (as django-q2 keeps them)."""
+
+    name: str
+    func: str
+    schedule_type: str
+    minutes: int | None = None
+    args: str = ""
+
+
+PLATFORM_SCHEDULES: dict[str, PlatformSchedule] = {}
+
+
+def schedule_register(*, name: str, func: str, schedule_type: str, minutes: int | None = None, args: str = "") -> None:
+    """Register a platform schedule (re-registering the same one is harmless; a different one under its name is not)."""
+    schedule = PlatformSchedule(name=name, func=func, schedule_type=schedule_type, minutes=minutes, args=args)
+    if PLATFORM_SCHEDULES.get(name, schedule) != schedule:
+        raise ValueError(f"A different schedule named {name!r} is registered already.")
+    PLATFORM_SCHEDULES[name] = schedule
+
+
+def every_tenant_schedule_register(*, name: str, task: str, schedule_type: str, minutes: int | None = None) -> None:
+    """Register ``task`` (a dotted path in the registering app) to run once per active customer on this schedule."""
+    schedule_register(name=name, func="apps.tenants.tasks.every_tenant_run", schedule_type=schedule_type,
+                      minutes=minutes, args=repr(task))
+
+
+def platform_schedules() -> list[PlatformSchedule]:
+    return list(PLATFORM_SCHEDULES.values())
+
+
+def tenants_schedules_register() -> None:
+    schedule_register(name="platform:clear-sessions", func="django.core.management.call_command",
+                      schedule_type=Schedule.DAILY, args=repr("clearsessions"))
