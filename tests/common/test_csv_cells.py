@@ -54,3 +54,15 @@ def test_report_csvs_use_the_shared_rule_for_leading_spaces_too():
                   rows=[{"name": " =1+1", "amount": Decimal("-12.50")}, {"name": "@SUM(A1)", "amount": Decimal("3")}])
     rows = list(csv.reader(io.StringIO("".join(csv_lines(table)))))
     assert rows[1:] == [["' =1+1", "-12.50"], ["'@SUM(A1)", "3"]]
+
+
+def test_every_module_that_writes_csv_uses_the_shared_rule():
+    """A CSV writer added later must go through ``csv_cell`` too (the demo's seed files are Weft's own input)."""
+    from pathlib import Path
+
+    apps_dir = Path(__file__).resolve().parents[2] / "apps"
+    writers = [p for p in apps_dir.rglob("*.py") if any(w in p.read_text() for w in ("csv.writer(", "csv.DictWriter("))]
+    assert len(writers) >= 3, "the scan should find the exports"
+    missing = [str(p.relative_to(apps_dir)) for p in writers
+               if "csv_cell" not in p.read_text() and "demo" not in p.parts]
+    assert not missing, f"CSV written without apps.common.csvcells.csv_cell: {missing}"
