@@ -5,7 +5,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from apps.connectors import services
 from apps.connectors.crypto import SENSITIVE_NAMES
 from apps.connectors.forms import ConnectionAdminForm
-from apps.connectors.models import Connection
+from apps.connectors.models import Connection, ConnectorManifest, ManifestVersion, OAuthGrant
 from apps.tenants.admin_sites import TenantModelAdmin, tenant_admin_site
 
 
@@ -52,3 +52,34 @@ class ConnectionAdmin(TenantModelAdmin):
             result = services.connection_test(connection=connection)
             self.message_user(request, f"{connection}: {result.message}", messages.SUCCESS if result.ok else
                               messages.ERROR)
+
+
+@admin.register(ConnectorManifest, site=tenant_admin_site)
+class ConnectorManifestAdmin(TenantModelAdmin):
+    """REST manifests; edit and try them in the workbench on the customer's host (/connectors/<slug>/)."""
+
+    list_display = ["name", "slug", "updated_at"]
+    search_fields = ["name", "slug"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(ManifestVersion, site=tenant_admin_site)
+class ManifestVersionAdmin(TenantModelAdmin):
+    list_display = ["manifest", "number", "status", "published_at"]
+    list_filter = ["status"]
+    list_select_related = ["manifest"]
+    readonly_fields = ["manifest", "number", "status", "document", "published_at", "created_at", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # versions are made by the workbench and the services, which check them first
+
+
+@admin.register(OAuthGrant, site=tenant_admin_site)
+class OAuthGrantAdmin(TenantModelAdmin):
+    list_display = ["connection", "status", "connected_by", "expires_at", "refreshed_at"]
+    list_filter = ["status"]
+    list_select_related = ["connection"]
+    readonly_fields = ["connection", "status", "connected_at", "connected_by", "expires_at", "refreshed_at", "message"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # made by Connect

@@ -79,3 +79,76 @@ class ApiCallWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_id}: {self.calls} calls in {self.window_seconds} s from {self.window_start}"
+
+
+class GrantStatus(models.TextChoices):
+    CONNECTED = "connected", "Connected"
+    REAUTHORIZE = "reauthorize", "Re-authorization needed"
+
+
+class OAuthGrant(models.Model):
+    """A connection's OAuth2 grant: who connected it and whether the vendor still honours it.
+
+    The tokens themselves are credentials (sealed in ``Connection.credentials_token``); this row holds only what
+    people and monitors need to see. Operational state: written with QuerySet.update(), no history.
+    """
+
+    connection = models.OneToOneField(Connection, on_delete=models.CASCADE, related_name="oauth_grant")
+    status = models.CharField(max_length=16, choices=GrantStatus.choices, default=GrantStatus.CONNECTED)
+    connected_at = models.DateTimeField(null=True, blank=True)
+    connected_by = models.CharField(max_length=150, blank=True, help_text="Who clicked Connect (user name).")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="When the current access token expires.")
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    message = models.TextField(blank=True, help_text="Why re-authorization is needed.")
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.get_status_display()}"
+
+
+class ConnectorManifest(TimeStampedModel):
+    """A REST connector manifest (a vendor's API described as data), versioned like mappings: drafts are
+    edited and tried, one version is published, published versions never change."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    openapi_document = models.JSONField(null=True, blank=True, editable=False,
+                                        help_text="The OpenAPI document it was built from (for live validation).")
+    history = HistoricalRecords(excluded_fields=["openapi_document"])
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def published_version(self) -> ManifestVersion | None:
+        return self.versions.filter(status="published").first()
+
+
+class ManifestVersion(TimeStampedModel):
+    """One version of a manifest's document (``document`` is the manifest as JSON)."""
+
+    manifest = models.ForeignKey(ConnectorManifest, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, default="draft", choices=[
+        ("draft", "Draft"), ("published", "Published"), ("superseded", "Superseded")])
+    document = models.JSONField()
+    notes = models.TextField(blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["manifest", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["manifest", "number"], name="one_manifest_version_number"),
+            models.UniqueConstraint(fields=["manifest"], condition=models.Q(status="published"),
+                                    name="one_published_manifest_version"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manifest} v{self.number} ({self.status})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == "draft"

@@ -22,6 +22,7 @@ from apps.connectors.kinds import get_kind
 from apps.connectors.kinds.base import ConnectorKind, KindContext, TestResult
 from apps.connectors.models import Connection, HealthStatus
 from apps.connectors.ratelimit import DatabaseRateLimiter
+from apps.connectors.tokens import DatabaseTokenStore
 
 
 @sensitive_variables(*SENSITIVE_NAMES)
@@ -126,6 +127,12 @@ def private_network_permission_check(*, acting_user, requested: bool, current: b
                                     "addresses.", field="allow_private_network")
 
 
+def private_network_effective(*, acting_user, requested: bool, connection: Connection | None) -> bool:
+    """Whether a call made for ``acting_user`` without saving (the workbench's "Try it") may reach private
+    addresses: when a platform operator asks, or the saved connection is one an operator already allowed."""
+    return requested and (_is_operator(acting_user) or bool(connection and connection.allow_private_network))
+
+
 def _is_operator(acting_user) -> bool:
     return acting_user is None or bool(getattr(acting_user, "is_active", False) and acting_user.is_superuser)
 
@@ -159,20 +166,26 @@ def _refuse_private_host(field: str, host: str) -> None:
 def connection_kind(connection: Connection) -> ConnectorKind:
     """A ready instance of the connection's kind, with its secrets and the shared rate limiter."""
     kind_class = get_kind(connection.kind)
-    limiter = DatabaseRateLimiter(connection.pk, kind_class.capabilities.rate_limit)
+    limiters: list[DatabaseRateLimiter] = []  # made on first use: a manifest kind knows its limits once built
+    built: list[ConnectorKind] = []
 
     def http_factory(base_url: str, headers: dict) -> OutboundClient:
+        if not limiters:
+            limits = (built[0] if built else kind_class).capabilities.rate_limit
+            limiters.append(DatabaseRateLimiter(connection.pk, limits))
         return OutboundClient(
-            base_url=base_url, name=connection.name, headers=headers, limiter=limiter,
+            base_url=base_url, name=connection.name, headers=headers, limiter=limiters[0],
             allow_private_network=connection.allow_private_network,
         )
 
     context = KindContext(
         connection_id=connection.pk, connection_name=connection.name, settings=connection.settings,
         credentials=crypto.unseal(connection.credentials_token), http_factory=http_factory,
-        files_root=connection_files_root(connection), allow_private_network=connection.allow_private_network,
+        files_root=connection_files_root(connection), token_store=DatabaseTokenStore(connection.pk),
+        allow_private_network=connection.allow_private_network,
     )
-    return kind_class(context)
+    built.append(kind_class(context))
+    return built[0]
 
 
 def connection_files_root(connection: Connection) -> Path:

@@ -3,7 +3,9 @@
 - expected run missed: a scheduled flow whose last good run is older than twice its interval;
 - connection health: a connection whose last health check failed;
 - backlog: hub records an outbound flow still has to send, or failed records, older than a threshold;
-- quota: a connection that has spent most of its kind's daily API allowance.
+- quota: a connection that has spent most of its kind's daily API allowance;
+- re-authorization: an OAuth2 grant the vendor no longer honours (assigned to the customer's admin, with the link
+  to click Connect again).
 """
 
 from __future__ import annotations
@@ -16,15 +18,24 @@ from django.conf import settings
 
 from apps.common.errors import ApplicationError
 from apps.connectors.kinds import get_kind
-from apps.connectors.models import ApiCallWindow, Connection, HealthStatus
+from apps.connectors.models import ApiCallWindow, Connection, GrantStatus, HealthStatus, OAuthGrant
 from apps.connectors.ratelimit import DAY
 from apps.connectors.selectors import connections_enabled
-from apps.exceptions.choices import ACTIVE_STATUSES, Kind, Source
+from apps.exceptions.choices import ACTIVE_STATUSES, Kind, Severity, Source
 from apps.exceptions.classify import signature
 from apps.exceptions.models import ExceptionRecord, IntegrationException
-from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
+from apps.exceptions.notify import console_url
+from apps.exceptions.services import (
+    RecordAtRisk,
+    current_customer,
+    exception_assign,
+    exception_clear,
+    exception_raise,
+)
 from apps.runs.models import Flow, FlowDirection, Run, RunStatus
 from apps.runs.selectors import pending_records
+from apps.tenants.choices import Role
+from apps.tenants.models import Membership
 
 
 @dataclass
@@ -35,7 +46,7 @@ class MonitorReport:
 
 def monitors_check(*, now: datetime) -> MonitorReport:
     report = MonitorReport()
-    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota):
+    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota, _reauthorization):
         check(now, report)
     return report
 
@@ -135,3 +146,32 @@ def _quota(now: datetime, report: MonitorReport) -> None:
         message = f"{connection.name} has used {calls} of its {allowance} API calls today."
         _finding(report, kind=Kind.QUOTA, scope=f"quota:{connection.pk}", found=nearly, message=message, now=now,
                  connection_id=connection.pk)
+
+
+# --- OAuth2 grants needing re-authorization ---------------------------------------------------------------------
+def _reauthorization(now: datetime, report: MonitorReport) -> None:
+    customer = current_customer()
+    link = f"{console_url(customer)}/connections/"
+    for grant in OAuthGrant.objects.select_related("connection"):
+        scope = f"reauthorize:{grant.connection_id}"
+        message = (f"Re-authorization needed: {grant.connection.name} no longer accepts Weft's access. "
+                   f"Click Connect at {link} and sign in at the vendor. ({grant.message})")
+        if grant.status != GrantStatus.REAUTHORIZE:
+            _finding(report, kind=Kind.AUTH, scope=scope, found=False, message=message, now=now,
+                     connection_id=grant.connection_id)
+            continue
+        exception = exception_raise(kind=Kind.AUTH, message=message, fingerprint_text=Kind.AUTH, scope=scope,
+                                    source=Source.MONITOR, connection_id=grant.connection_id, severity=Severity.HIGH,
+                                    now=now)
+        report.raised.append(scope)
+        if exception.owner_id is None and customer is not None:
+            admin = _customer_admin(customer)
+            if admin is not None:  # granting access to the customer's own system is the customer's call
+                exception_assign(exception=exception, owner=admin, acting_user=None, customer=customer)
+
+
+def _customer_admin(customer):
+    membership = (Membership.objects.filter(customer=customer, role=Role.CUSTOMER_ADMIN, user__is_active=True)
+                  .select_related("user").order_by("pk").first())
+    return membership.user if membership else None
+

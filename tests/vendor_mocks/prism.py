@@ -120,12 +120,15 @@ def _wait_until_answering(server: PrismServer) -> None:
     raise RuntimeError(f"Prism for {server.spec_name} gave no answer in {START_TIMEOUT:.0f} s:\n{server.log_tail()}")
 
 
-def prism_start(spec_name: str) -> PrismServer:
-    """Start ``prism mock`` for one spec on a free 127.0.0.1 port and wait until it answers."""
+def prism_start(spec_name: str, *, dynamic: bool = False) -> PrismServer:
+    """Start ``prism mock`` for one spec on a free 127.0.0.1 port and wait until it answers. ``dynamic`` answers
+    with data generated from the schemas instead of the examples (for specs whose examples break them)."""
     npm_ci()
     port = _free_port()
     log_path = Path(tempfile.mkstemp(prefix=f"prism-{spec_name}-", suffix=".log")[1])
     command = [str(PRISM_BIN), "mock", str(SPEC_FILES[spec_name]), "-h", "127.0.0.1", "-p", str(port), "--errors"]
+    if dynamic:
+        command.append("--dynamic")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -137,10 +140,10 @@ def prism_start(spec_name: str) -> PrismServer:
 
 
 @contextlib.contextmanager
-def prism_running(spec_name: str) -> Iterator[str]:
+def prism_running(spec_name: str, *, dynamic: bool = False) -> Iterator[str]:
     """Run Prism for ``spec_name`` for the length of the block; yields its base URL."""
     try:
-        server = prism_start(spec_name)
+        server = prism_start(spec_name, dynamic=dynamic)
     except PrismUnavailable as unavailable:
         pytest.skip(f"Prism vendor mock unavailable: {unavailable}")
     try:

@@ -14,6 +14,7 @@ KIND_MODULES = [
     "apps.connectors.kinds.xero",
     "apps.connectors.kinds.files",
     "apps.connectors.kinds.tryton.kind",
+    "apps.connectors.kinds.rest.kind",
 ]
 REGISTRY: dict[str, type] = {}
 

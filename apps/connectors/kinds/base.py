@@ -8,6 +8,7 @@ raises ``ConnectorError(message, permanent=...)`` for every failure.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from apps.common.errors import ErrorCategory
 from apps.common.http import OutboundClient
 from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError
+from apps.connectors.oauth2 import MemoryTokenStore, TokenManager
 from apps.connectors.ratelimit import RateLimit
 
 
@@ -110,6 +112,7 @@ class KindContext:
     credentials: dict[str, Any] = field(repr=False)  # never in a repr: error pages and logs print reprs
     http_factory: Any  # (base_url, headers) -> OutboundClient
     files_root: Path
+    token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
     allow_private_network: bool = False  # for protocols other than HTTP (SFTP), which check hosts themselves
 
 
@@ -162,6 +165,11 @@ class ConnectorKind:
         """The kind's default payload for a canonical record; ``refs`` are this system's ids of related records."""
         raise NotImplementedError
 
+    def oauth2_spec(self):
+        """The vendor's OAuth2 endpoints (``apps.connectors.oauth2.OAuth2Spec``) if connections authorize with a
+        Connect button; None for kinds that take static credentials."""
+        return None
+
     def record_location(self, object_name: str, record: dict) -> str:
         """Where a native record came from, to put in front of its error messages ("time.csv row 17");
         empty when its external id says enough."""
@@ -196,6 +204,18 @@ class ConnectorKind:
     # --- helpers for kinds -------------------------------------------------------------------
     def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:
         return self.context.http_factory(base_url, headers or {})
+
+    def oauth2_tokens(self):
+        """A token manager for the connection's OAuth2 grant, or None when its credentials are a fixed token (no
+        refresh token and no client credentials to renew it with)."""
+        spec, credentials = self.oauth2_spec(), self.context.credentials
+        renewable = credentials.get("refresh_token") or (
+            spec is not None and spec.grant == "client_credentials" and credentials.get("client_id"))
+        if spec is None or not renewable:
+            return None
+        store = self.context.token_store or MemoryTokenStore(credentials)
+        return TokenManager(spec, store=store, credentials=credentials, http_factory=self.context.http_factory,
+                            clock=getattr(self, "clock", None) or time.time)
 
     def setting(self, name: str, default: Any = None) -> Any:
         return self.context.settings.get(name, default)

@@ -4,8 +4,9 @@ One connection is one Xero organisation (``tenant_id``, sent as ``xero-tenant-id
 ``Idempotency-Key`` derived from the engine's key, so a retried PUT/POST cannot make a second record; on top
 of that, contacts carry our reference in ``ContactNumber`` and invoices in ``Reference``, so a record made by
 an attempt that crashed before we saved its id is found and updated. Time entries have no searchable field:
-for them the idempotency key is the only guard. The OAuth2 token is used as given (refreshing it is not
-this kind's job).
+for them the idempotency key is the only guard. Connected with the Connect button (OAuth2 authorization code
+with PKCE), the kind renews its 30-minute access token before it expires and keeps the rotated refresh token, so
+it runs unattended; a bare ``access_token`` credential still works, used as given.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ from apps.connectors.kinds.base import (
     WriteResult,
 )
 from apps.connectors.kinds.records import Fields, UpdatedSince, checked_page, reraise, start_from
+from apps.connectors.oauth2 import BearerClient, OAuth2Spec
 from apps.connectors.ratelimit import RateLimit
 
 ACCOUNTING_URL = "https://api.xero.com/api.xro/2.0"
 PROJECTS_URL = "https://api.xero.com/projects.xro/2.0"
+# From the securitySchemes of Xero's published OpenAPI documents; offline_access is what grants a refresh token.
+AUTHORIZE_URL = "https://login.xero.com/identity/connect/authorize"
+TOKEN_URL = "https://identity.xero.com/connect/token"
+SCOPES = ("offline_access", "accounting.contacts", "accounting.transactions", "projects")
 PAGE_SIZE = 500
 MAX_PAGES = 10_000
 CONTACT_NUMBER_MAX = 50  # Xero's limit on ContactNumber
@@ -81,17 +87,30 @@ class XeroKind(ConnectorKind):
                   help="Xero userId to log time under when a person has none."),
         FieldSpec("task_ids", "Xero task per project", required=False,
                   help='JSON {"<Xero projectId>": "<taskId>"}; otherwise the task is found by name.'),
+        FieldSpec("oauth_authorize_url", "OAuth2 sign-in URL", required=False, help=f"Default {AUTHORIZE_URL}."),
+        FieldSpec("oauth_token_url", "OAuth2 token URL", required=False, help=f"Default {TOKEN_URL}."),
     )
-    credential_fields = (FieldSpec("access_token", "OAuth2 access token", help="Bearer token for the organisation."),)
+    credential_fields = (
+        FieldSpec("client_id", "OAuth2 client id", required=False, help="Of the partner's Xero app (for Connect)."),
+        FieldSpec("client_secret", "OAuth2 client secret", required=False, help="Of the partner's Xero app."),
+        FieldSpec("access_token", "OAuth2 access token", required=False,
+                  help="Set by Connect; or paste a token to use as given (it will not be renewed)."),
+    )
 
     def __init__(self, context):
         super().__init__(context)
-        self._clients: dict[str, OutboundClient] = {}
+        self._clients: dict[str, OutboundClient | BearerClient] = {}
+        self._tokens = None  # the OAuth2 token manager (False: a fixed access token), shared by both APIs
         self._tasks: dict[str, dict[str, str]] = {}  # projectId -> task name (casefolded) -> taskId
         # What find() just answered, so the write that follows it does not ask Xero a second time.
         self._found: dict[tuple[str, str], str | None] = {}
 
     # --- the interface ------------------------------------------------------------------------
+    def oauth2_spec(self) -> OAuth2Spec:
+        return OAuth2Spec(authorize_url=self.setting("oauth_authorize_url") or AUTHORIZE_URL,
+                          token_url=self.setting("oauth_token_url") or TOKEN_URL, scopes=SCOPES,
+                          token_auth="client_secret_basic", pkce=True)
+
     def test(self) -> TestResult:
         try:
             data = self._call("accounting", "GET", "/Organisation", what="Checking the Xero connection")
@@ -316,10 +335,15 @@ class XeroKind(ConnectorKind):
         if api not in self._clients:
             base = (self.setting("accounting_base_url") or ACCOUNTING_URL) if api == "accounting" else (
                 self.setting("projects_base_url") or PROJECTS_URL)
-            headers = {"Authorization": f"Bearer {self.credential('access_token')}",
-                       "xero-tenant-id": str(self.setting("tenant_id")),
+            headers = {"xero-tenant-id": str(self.setting("tenant_id")),
                        "Accept": "application/json"}  # Xero answers XML without it
-            self._clients[api] = self.http(base, headers)
+            if self._tokens is None:
+                self._tokens = self.oauth2_tokens() or False
+            if self._tokens:
+                self._clients[api] = BearerClient(self.http(base, headers), self._tokens)
+            else:
+                headers["Authorization"] = f"Bearer {self.credential('access_token')}"
+                self._clients[api] = self.http(base, headers)
         return self._clients[api]
 
 

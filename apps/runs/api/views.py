@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.runs import services
+from apps.runs.rest_webhooks import vendor_event_receive
 
 
 class InboundWebhookApi(APIView):
@@ -38,3 +39,15 @@ class InboundWebhookApi(APIView):
         if response.status_code == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = 'Weft-Signature realm="webhooks"'
         return response
+
+
+class VendorWebhookApi(InboundWebhookApi):
+    """``POST /api/v1/hooks/vendor/<connection>/``: events in the vendor's own format and signature scheme, as the
+    connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
+
+    def post(self, request, connection_slug: str) -> Response:
+        receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,
+                                        method=request.method, url=request.build_absolute_uri(), body=request.body)
+        new = [r.event.event_id for r in receipts if r.created]
+        return Response({"status": "accepted" if new else "duplicate", "events": [r.event.event_id for r in receipts]},
+                        status=status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK)
