@@ -16,7 +16,8 @@ from apps.connectors.errors import CredentialsError
 # The decorator's own frame holds the arguments as ``func_args``/``func_kwargs``: they are listed too.
 SENSITIVE_NAMES = ("credentials", "merged", "secret", "password", "passphrase", "private_key", "headers", "token",
                    "data", "value", "plaintext", "raw", "target", "context", "new_credentials", "cleaned_data",
-                   "func_args", "func_kwargs", "args", "kwargs")
+                   "func_args", "func_kwargs", "args", "kwargs", "client_secret", "code_verifier", "tokens",
+                   "answer", "access_token", "refresh_token", "body", "pending", "kept")
 
 
 def _fernet() -> MultiFernet:
