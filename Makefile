@@ -23,13 +23,16 @@ install: $(STAMP)
 setup: install
 	@$(PY) manage.py weft_setup
 
+# The web server is production's (gunicorn with threads, config/gunicorn.py), on the embedded database.
 run: setup
 	@WEFT_SITE_PORT=$(PORT) $(PY) manage.py seed_demo
-	@mkdir -p $(DATA)
-	@trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
+	@rm -rf $(DATA)/metrics && mkdir -p $(DATA)/metrics
+	@export DJANGO_SETTINGS_MODULE=config.settings.local PROMETHEUS_MULTIPROC_DIR=$(abspath $(DATA))/metrics; \
+	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; \
 	echo "django-q2 cluster running (log: $(DATA)/qcluster.log). Ctrl-C stops Weft; 'make stop' stops the database."; \
-	$(PY) manage.py runserver $(PORT)
+	echo "Serving on http://localhost:$(PORT)/ (gunicorn; health: /healthz, /readyz)."; \
+	WEFT_BIND=127.0.0.1:$(PORT) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
 
 CHROMIUM ?= /usr/bin/chromium
 

@@ -6,7 +6,7 @@ approved time → ERP installed, a Tryton project and two employees read into th
 by the in-process fake while setting up). The customer's flow schedules are removed: every run here comes
 from a webhook, and a scheduled read would call the real Harvest. The platform schedules stay.
 
-Then three processes run side by side: ``manage.py runserver`` (the web app over real HTTP), ``manage.py
+Then three processes run side by side: gunicorn (the web app over real HTTP, as ``make run`` serves it), ``manage.py
 qcluster`` (a real django-q2 cluster on the ORM broker, not in sync mode) and this one, which POSTs
 ``--events`` signed approval webhooks (Harvest ``record.changed`` events, one distinct time entry each) at
 ``--rate`` events per second, paced by the wall clock, after a few warm-up events that are not counted.
@@ -50,12 +50,15 @@ POSTED_TIMEOUT_S = 300
 
 
 class Service:
-    """A ``manage.py`` subprocess in its own process group, logging to a file; ``stop()`` ends the group."""
+    """A subprocess (``manage.py`` unless ``command`` says otherwise) in its own process group, logging to a file;
+    ``stop()`` ends the group."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
+                 command: list[str] | None = None):
         self.name, self.log_path = name, log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env, stdout=self._log,
+        command = command or [sys.executable, "manage.py", *args]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def alive(self) -> bool:
@@ -165,7 +168,9 @@ def services_start(args, log_dir: Path) -> tuple[Service, Service, int]:
     if args.poll is not None:
         env["WEFT_Q_POLL_SECONDS"] = str(args.poll)
     port = free_port()
-    web = Service("runserver", ["runserver", "--noreload", "--skip-checks", f"127.0.0.1:{port}"], env, log_dir)
+    # The production web server, as make run starts it (config/gunicorn.py).
+    web = Service("web", [], {**env, "WEFT_BIND": f"127.0.0.1:{port}"}, log_dir,
+                  command=[str(Path(sys.executable).parent / "gunicorn"), "-c", "config/gunicorn.py", "config.wsgi"])
     cluster = Service("qcluster", ["qcluster"], env, log_dir)
     return web, cluster, port
 
@@ -174,7 +179,7 @@ def web_wait(web: Service, port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not web.alive():
-            raise RuntimeError(f"runserver exited with {web.process.returncode}\n{web.tail()}")
+            raise RuntimeError(f"the web server exited with {web.process.returncode}\n{web.tail()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/")
@@ -182,7 +187,7 @@ def web_wait(web: Service, port: int, timeout: float = 60) -> None:
             return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"runserver did not answer in {timeout:.0f} s\n{web.tail()}")
+    raise RuntimeError(f"the web server did not answer in {timeout:.0f} s\n{web.tail()}")
 
 
 # --- sending -----------------------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "x-api-key"
 SECRET_KEYS = ("password", "secret", "token", "api_key", "apikey", "authorization", "client_secret")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Called after every attempt with (connector kind, HTTP status or None for a transport error, seconds): how the
+# ops app counts target call latency and errors without this module knowing about metrics.
+call_observers: list[Callable[[str, int | None, float], None]] = []
 
 
 class RateLimiter(Protocol):
@@ -73,11 +76,12 @@ class OutboundClient:
         self, *, base_url: str, name: str, headers: dict[str, str] | None = None,
         timeout: float = 30.0, retry: RetryPolicy = RetryPolicy(), limiter: RateLimiter | None = None,
         allow_private_network: bool = False, max_response_bytes: int = 20 * 1024 * 1024,
-        transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep, kind: str = "",
         resolver: Resolver | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.name = name
+        self.kind = kind
         self.retry = retry
         self.limiter = limiter
         self.allow_private_network = allow_private_network
@@ -143,11 +147,16 @@ class OutboundClient:
             )
             shown = str(request.url)
             _pin(request, pinned)
-            response = self._client.send(request, stream=True)
             try:
-                body = _read_capped(response, self.max_response_bytes)
-            finally:
-                response.close()
+                response = self._client.send(request, stream=True)
+                try:
+                    body = _read_capped(response, self.max_response_bytes)
+                finally:
+                    response.close()
+            except httpx.TransportError:
+                self._observe(None, started)
+                raise
+        self._observe(response.status_code, started)
         response._content = body
         logger.info(
             "%s %s %s -> %s in %.0f ms (attempt %d)", self.name, method, _display_url(shown),
@@ -161,6 +170,10 @@ class OutboundClient:
                 permanent=True, category=ErrorCategory.TOO_LARGE, status=response.status_code,
             )
         return response
+
+    def _observe(self, status: int | None, started: float) -> None:
+        for observer in call_observers:
+            observer(self.kind, status, time.monotonic() - started)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> None:
         jittered = random.uniform(0, min(self.retry.backoff_cap, self.retry.backoff_base * 2 ** (attempt - 1)))

@@ -175,7 +175,7 @@ def connection_kind(connection: Connection) -> ConnectorKind:
             limiters.append(DatabaseRateLimiter(connection.pk, limits))
         return OutboundClient(
             base_url=base_url, name=connection.name, headers=headers, limiter=limiters[0],
-            allow_private_network=connection.allow_private_network,
+            allow_private_network=connection.allow_private_network, kind=connection.kind,
         )
 
     context = KindContext(

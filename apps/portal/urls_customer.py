@@ -28,5 +28,4 @@ urlpatterns = [
     path("connectors/<slug:slug>/", connections.rest_workbench, name="portal-rest-workbench"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", views.healthz, name="healthz"),
 ]

@@ -22,5 +22,4 @@ urlpatterns = [
     path("usage/<str:month>.csv", partner.usage_csv, name="partner-usage-csv"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", views.healthz, name="healthz"),
 ]

@@ -17,6 +17,7 @@ from django.db import connection as db
 from django.utils import timezone
 
 from apps.common.errors import ExternalSystemError
+from apps.common.logging import log_context
 from apps.runs import inbound, outbound
 from apps.runs.lease import RunLost, circuit_allows, run_claim, run_heartbeat, stale_after
 from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
@@ -56,7 +57,8 @@ def run_execute(*, run_id: int) -> Run | None:
     if run is None:
         return None
     try:
-        return _run_slice(run)
+        with log_context(run=run.pk, flow=run.flow.slug if run.flow else None):
+            return _run_slice(run)
     except RunLost:
         logger.warning("run %s was taken over by another worker; this one stops", run.pk)
         return None

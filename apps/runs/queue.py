@@ -1,4 +1,6 @@
-"""The task queue's order: oldest ready task first.
+"""The task queue: the ORM broker in the order tasks were queued (the default), or Redis for several hosts.
+
+Oldest ready task first.
 
 django-q2's ORM broker takes "the first" ready row without an ORDER BY, which PostgreSQL answers in the
 table's physical order; once the busy queue table has been vacuumed, a task queued a moment ago can sit
@@ -8,7 +10,11 @@ a slice re-queued behind another tenant's waiting task must run after it. This b
 
 from __future__ import annotations
 
+from time import sleep
+
+from django_q.brokers import Broker
 from django_q.brokers.orm import ORM
+from django_q.conf import Conf
 
 
 class OrderedOrmBroker(ORM):
@@ -17,3 +23,101 @@ class OrderedOrmBroker(ORM):
     @staticmethod
     def get_connection(list_key: str | None = None):
         return ORM.get_connection(list_key).order_by("id")
+
+
+class AckingRedisBroker(Broker):
+    """django-q2 on Redis for workers on several hosts, with the ORM broker's guarantee: a task stays until a
+    worker acknowledges it, and one not acknowledged within ``retry`` seconds (its host died, or it failed)
+    is handed out again.
+
+    django-q2's own Redis broker pops a task and forgets it, so a host killed mid-task loses that task. Here a
+    task moves atomically (a Lua script, on Redis's clock so hosts' clocks do not matter) from the queue, a list
+    served oldest first, to an in-flight sorted set scored by when it is due again; acknowledging removes it.
+    ``max_attempts`` works as with the ORM broker: django-q2 counts attempts in its result table and
+    acknowledges a task that has used them all.
+    """
+
+    _TAKE = """
+    local now = redis.call('TIME')
+    local t = tonumber(now[1]) + tonumber(now[2]) / 1000000
+    local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', t, 'LIMIT', 0, tonumber(ARGV[2]))
+    local taken = {}
+    for _, task in ipairs(due) do
+        redis.call('ZADD', KEYS[2], t + tonumber(ARGV[1]), task)
+        table.insert(taken, task)
+    end
+    while #taken < tonumber(ARGV[2]) do
+        local task = redis.call('LPOP', KEYS[1])
+        if not task then break end
+        redis.call('ZADD', KEYS[2], t + tonumber(ARGV[1]), task)
+        table.insert(taken, task)
+    end
+    return taken
+    """
+    _DUE = """
+    local now = redis.call('TIME')
+    return redis.call('ZCOUNT', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1000000)
+    """
+
+    def __init__(self, list_key: str | None = None):
+        super().__init__(list_key=list_key)
+        self.list_key = f"django_q:{self.list_key}:q"
+        self.inflight_key = f"{self.list_key}:inflight"
+        self._take = self.connection.register_script(self._TAKE)
+        self._due = self.connection.register_script(self._DUE)
+
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        import redis
+
+        return redis.from_url(Conf.REDIS) if isinstance(Conf.REDIS, str) else redis.Redis(**Conf.REDIS)
+
+    def enqueue(self, task):
+        return self.connection.rpush(self.list_key, task)
+
+    def dequeue(self):
+        taken = self._take(keys=[self.list_key, self.inflight_key], args=[Conf.RETRY, Conf.BULK])
+        if taken:
+            return [(task, task) for task in taken]  # the payload is its own acknowledgement id
+        sleep(Conf.POLL)  # empty queue: spare the CPU, as the ORM broker does
+        return None
+
+    def acknowledge(self, task_id):
+        return self.connection.zrem(self.inflight_key, task_id)
+
+    def fail(self, task_id):
+        return self.acknowledge(task_id)  # a package that cannot be read is dropped, as the ORM broker does
+
+    def delete(self, task_id):
+        return self.acknowledge(task_id)
+
+    def queue_size(self) -> int:
+        return self.connection.llen(self.list_key) + int(self._due(keys=[self.inflight_key]))
+
+    def lock_size(self) -> int:
+        return self.connection.zcard(self.inflight_key) - int(self._due(keys=[self.inflight_key]))
+
+    def delete_queue(self):
+        return self.connection.delete(self.list_key, self.inflight_key)
+
+    def purge_queue(self):
+        return self.delete_queue()
+
+    def ping(self) -> bool:
+        return bool(self.connection.ping())
+
+    def info(self) -> str:
+        if not self._info:
+            self._info = f"Redis {self.connection.info('server')['redis_version']} (acknowledged)"
+        return self._info
+
+    # Cluster statistics in Redis too, so `qmonitor`/`qinfo` on any host see every host's clusters.
+    def set_stat(self, key: str, value: str, timeout: int):
+        self.connection.set(key, value, timeout)
+
+    def get_stat(self, key: str):
+        return self.connection.get(key)
+
+    def get_stats(self, pattern: str):
+        keys = list(self.connection.scan_iter(match=pattern, count=500))
+        return [value for value in self.connection.mget(keys) if value] if keys else []

@@ -10,12 +10,16 @@ minutes migrating nothing. This executor reads what every schema has applied in 
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import sys
 
+from django.conf import settings
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.migration_executors import get_executor as tenants_get_executor
 from django_tenants.migration_executors.base import run_migrations
+from django_tenants.migration_executors.multiproc import run_migrations_percent
 from django_tenants.migration_executors.standard import StandardExecutor
 
 BATCH = 200  # schemas per catalog query (a UNION of their django_migrations tables)
@@ -40,11 +44,28 @@ class UpToDateSkippingExecutor(StandardExecutor):
         if self.PUBLIC_SCHEMA_NAME in tenants:
             run_migrations(self.args, self.options, self.codename, self.PUBLIC_SCHEMA_NAME)
         to_run = [s for s in schemas if s in pending]
-        for idx, schema_name in enumerate(to_run):
-            run_migrations(self.args, self.options, self.codename, schema_name, idx=idx, count=len(to_run))
+        self._migrate(to_run)
         skipped = len(schemas) - len(to_run)
         if skipped and int(self.options.get("verbosity", 1)) >= 1:
             sys.stdout.write(f"{skipped} tenant schema(s) already up to date: skipped.\n")
+
+
+    def _migrate(self, schemas: list[str]) -> None:
+        """Migrate ``schemas``, side by side in ``WEFT_MIGRATE_PROCESSES`` forked processes when there are several:
+        a deploy that adds a migration takes minutes, not an hour, for a thousand schemas. Each process holds one
+        database connection at a time, so the processes bound what the deploy asks of PostgreSQL."""
+        processes = min(settings.WEFT_MIGRATE_PROCESSES, len(schemas))
+        if processes <= 1:
+            for idx, schema_name in enumerate(schemas):
+                run_migrations(self.args, self.options, self.codename, schema_name, idx=idx, count=len(schemas))
+            return
+        if int(self.options.get("verbosity", 1)) >= 1:
+            sys.stdout.write(f"Migrating {len(schemas)} tenant schema(s) in {processes} processes.\n")
+        connection = connections[self.options.get("database") or "default"]
+        connection.close()  # forked children must not share the parent's connection
+        work = functools.partial(run_migrations_percent, self.args, self.options, self.codename, len(schemas))
+        with multiprocessing.get_context("fork").Pool(processes=processes) as pool:
+            pool.map(work, enumerate(schemas), chunksize=1)
 
 
 def schemas_with_pending_migrations(schemas: list[str], *, database: str | None = None) -> list[str]:

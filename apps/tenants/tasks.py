@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 from django_q.tasks import async_task
 from django_tenants.utils import schema_context
 
+from apps.common.logging import log_context
 from apps.tenants import selectors
 from apps.tenants.models import Customer
 
@@ -41,7 +42,7 @@ def tenant_task_run(schema_name: str, func_path: str, *args, **kwargs):
     if not Customer.objects.firms().filter(schema_name=schema_name, is_active=True).exists():
         raise LookupError(f"No active customer has schema {schema_name!r}; task {func_path} not run.")
     func = import_string(func_path)
-    with schema_context(schema_name):
+    with schema_context(schema_name), log_context(tenant=schema_name):
         return func(*args, **kwargs)
 
 

@@ -22,6 +22,18 @@ WEFT_FILES_ALLOWED_DIRS = env_list("WEFT_FILES_ALLOWED_DIRS", [])
 WEFT_OUTBOUND_ALLOWED_NETWORKS = env_list("WEFT_OUTBOUND_ALLOWED_NETWORKS", [])
 WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
 WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
+# Connections pooled per process (psycopg's pool) when > 0; the web server sets it to its thread count.
+WEFT_DB_POOL_SIZE = env_int("WEFT_DB_POOL_SIZE", 0)
+# Redis for django-q2's queue (redis://host:6379/0) when workers run on several hosts; unset: the ORM broker.
+WEFT_BROKER_URL = env_str("WEFT_BROKER_URL", "")
+# /metrics: a bearer token, or (unset) only from the platform hosts (WEFT_PUBLIC_HOSTS).
+WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
+# Readiness: how old the cluster's last heartbeat may be before /readyz says the cluster is missing.
+WEFT_READY_HEARTBEAT_SECONDS = env_int("WEFT_READY_HEARTBEAT_SECONDS", 180)
+# Logs: "json" (one object a line, with tenant, run and flow) or "plain".
+WEFT_LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")
+# migrate_schemas: tenant schemas migrated side by side (each process holds one database connection).
+WEFT_MIGRATE_PROCESSES = env_int("WEFT_MIGRATE_PROCESSES", 2)
 # Hosts that serve the platform (public schema) pages when no partner or customer domain matches.
 WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
 WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
@@ -30,6 +42,8 @@ WEFT_Q_POLL_SECONDS = float(env_str("WEFT_Q_POLL_SECONDS", "0.2"))
 WEFT_Q_TIMEOUT = env_int("WEFT_Q_TIMEOUT", 600)
 WEFT_Q_RETRY = env_int("WEFT_Q_RETRY", 660)
 WEFT_Q_MAX_ATTEMPTS = env_int("WEFT_Q_MAX_ATTEMPTS", 3)
+# Whether this cluster also queues due schedules (several may: django-q2 locks the schedule rows; deploy/ runs one).
+WEFT_Q_SCHEDULER = env_bool("WEFT_Q_SCHEDULER", True)
 # Sandboxed mapping expressions (apps.mappings.expressions): hard stop per record, memory and count of workers.
 WEFT_EXPRESSION_DEADLINE_SECONDS = float(env_str("WEFT_EXPRESSION_DEADLINE_SECONDS", "2.0"))
 WEFT_EXPRESSION_MEMORY_MB = env_int("WEFT_EXPRESSION_MEMORY_MB", 512)
@@ -55,7 +69,7 @@ _DATABASE_ENVIRON = {
 DATABASES = {
     "default": database_settings(
         environ=_DATABASE_ENVIRON, data_dir=WEFT_DATA_DIR, default_name=WEFT_DB_NAME,
-        conn_max_age=WEFT_DB_CONN_MAX_AGE,
+        conn_max_age=WEFT_DB_CONN_MAX_AGE, pool_size=WEFT_DB_POOL_SIZE,
     )
 }
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
@@ -77,6 +91,7 @@ SHARED_APPS = [
     "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
     "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
+    "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
     "apps.demo",  # manage.py seed_demo (no models)
 ]
@@ -107,10 +122,12 @@ TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
+    "apps.ops.middleware.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host, before redirects
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
     "apps.common.middleware.RefuseNulMiddleware",  # a NUL in the URL or a form field is a 400, not a 500
     "apps.tenants.middleware.TenantHostMiddleware",
+    "apps.ops.middleware.RequestContextMiddleware",  # the tenant on every later log line of the request
     "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
     "django.contrib.sessions.middleware.SessionMiddleware",
     "apps.tenants.signin.SessionHostMiddleware",  # a signed-in session is used only on the host that issued it
@@ -173,7 +190,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("WEFT_STATIC_ROOT", str(BASE_DIR / "staticfiles")))  # collectstatic writes here
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = WEFT_DATA_DIR / "media"
@@ -215,7 +232,11 @@ Q_CLUSTER = {
     "save_limit": 5000,
     "label": "Background tasks",
     "sync": bool(WEFT_Q_SYNC),
+    "scheduler": WEFT_Q_SCHEDULER,
 }
+if WEFT_BROKER_URL:  # workers on several hosts: Redis carries the queue (tasks still acknowledged, see queue.py)
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER.update(broker_class="apps.runs.queue.AckingRedisBroker", redis=WEFT_BROKER_URL)
 WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
 # The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
@@ -258,10 +279,16 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"tenant": {"()": "apps.common.logging.TenantContextFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [schema=%(schema_name)s] %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [tenant=%(tenant)s run=%(run)s flow=%(flow)s] "
+                           "%(message)s"},
+        # One JSON object a line: tenant, run, flow, request id and host on every line (apps/common/logging.py).
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter", "timestamp": "time",
+                 "fmt": ["levelname", "name", "message", "tenant", "run", "flow", "request_id", "host"],
+                 "rename_fields": {"levelname": "level", "name": "logger"}},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["tenant"]},
+        "console": {"class": "logging.StreamHandler", "formatter": "json" if WEFT_LOG_FORMAT == "json" else "plain",
+                    "filters": ["tenant"]},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -4,7 +4,7 @@ Writing is idempotent by our reference. ``outbox/.index.jsonl`` remembers which 
 which ``file:line``; it outlives the export files (an ERP usually takes them away), so a retry after
 the file was collected still finds the first write. Each line also carries its reference, so a
 crash between writing the line and writing the index is repaired from the files still present.
-Writers on one machine take turns through a lock on the index.
+Writers on every host take turns through a PostgreSQL advisory lock per outbox.
 
 What the index says is kept per process and outbox (``_shared``), not per instance: the engine makes a
 new instance for every slice of a run, and each used to read the whole index (and scan every export
@@ -23,7 +23,6 @@ empty. The reference is then free again: writing it later (the entry approved an
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import os
@@ -40,6 +39,7 @@ from django.utils import timezone
 
 from apps.common.csvcells import csv_cell
 from apps.common.errors import ErrorCategory
+from apps.common.locks import advisory_lock
 from apps.connectors.errors import ConnectorError
 
 FORMATS = {"csv": ".csv", "jsonl": ".jsonl"}
@@ -235,8 +235,8 @@ class JournalExport:
             yield
             return
         self.outbox.mkdir(parents=True, exist_ok=True)
-        with (self.outbox / ".index.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        # Tenant and connection name the lock (the outbox's parent folders), so writers on any host take turns.
+        with advisory_lock(f"weft-export:{self.outbox.parent.parent.name}/{self.outbox.parent.name}"):
             self._locks += 1
             try:
                 self._load_index()
@@ -245,7 +245,6 @@ class JournalExport:
                 yield
             finally:
                 self._locks -= 1
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _load_index(self) -> None:
         """Read what other writers added since we last looked."""

@@ -13,7 +13,6 @@ A file is never overwritten: a second ``time.csv`` in the same archive month bec
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
@@ -26,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from django.utils import timezone
 
 from apps.common.errors import ErrorCategory
+from apps.common.locks import LockBusy, advisory_lock
 from apps.connectors.errors import ConnectorError
 from apps.connectors.flatfiles.sftp import SftpSession
 
@@ -85,21 +85,21 @@ class Folders:
             kept.with_name(kept.name + ".error.txt").write_text(note, encoding="utf-8")
         return kept
 
+    def lock_name(self, name: str) -> str:
+        """The advisory lock's name: the tenant and connection (the last two folders of the area), not the path,
+        which may differ between hosts."""
+        return f"weft-files:{self.root.parent.name}/{self.root.name}:{name}"
+
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """One reader per object and connection on this machine; a second one is told to come back."""
-        locks = self.root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{name}.lock").open("a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise ConnectorError(f"Another read of {name} is running for this connection; try again when it "
-                                     f"ends.", permanent=False, category=ErrorCategory.CONFLICT) from None
-            try:
+        """One reader per object and connection, on any host (a PostgreSQL advisory lock); a second one is
+        told to come back."""
+        try:
+            with advisory_lock(self.lock_name(name), wait=False):
                 yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        except LockBusy:
+            raise ConnectorError(f"Another read of {name} is running for this connection; try again when it "
+                                 f"ends.", permanent=False, category=ErrorCategory.CONFLICT) from None
 
 
 class LocalInbox:

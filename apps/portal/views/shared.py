@@ -12,9 +12,7 @@ from functools import wraps
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.http import Http404, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404
 
 from apps.tenants import access
 from apps.tenants.choices import Capability
@@ -25,14 +23,6 @@ class LoginView(auth_views.LoginView):
     template_name = "login.html"
     authentication_form = SiteAuthenticationForm
     redirect_authenticated_user = True
-
-
-@require_GET
-def healthz(request):
-    """Liveness for load balancers: the process answers and the database is reachable."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok", "schema": connection.schema_name})
 
 
 def partner_staff_view(capability: str = Capability.VIEW):
