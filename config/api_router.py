@@ -6,7 +6,10 @@ from rest_framework.routers import DefaultRouter
 from apps.connectors.api.views import ConnectionViewSet
 from apps.runs.api.flows import FlowViewSet, RunItemViewSet, RunViewSet
 
+# No ".json" suffix routes: nothing uses them, and they passed a `format` argument that the viewsets'
+# own actions (create, test, run) do not take, so every POST to one was a 500.
 router = DefaultRouter()
+router.include_format_suffixes = False
 router.register("connections", ConnectionViewSet, basename="connection")
 router.register("flows", FlowViewSet, basename="flow")
 router.register("runs", RunViewSet, basename="run")

@@ -20,7 +20,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import ProtectedError
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django_tenants.utils import schema_context
 
@@ -315,7 +315,10 @@ def test_each_customer_portal_shows_the_demo_figures_in_its_partners_brand(commi
 def test_a_customer_user_gets_nothing_of_the_other_firm(committed, client, path):
     log_in(client, "acme.finance", host(customer("acme")), "/login/")
     for other in (host(customer("globex")), host(customer("initech"))):
-        page = client.get(path, HTTP_HOST=other)
+        assert client.get(path, HTTP_HOST=other).status_code == 302  # acme's session is not used on other hosts
+        elsewhere = Client()
+        elsewhere.force_login(User.objects.get(username="acme.finance"))  # a session of that host's own
+        page = elsewhere.get(path, HTTP_HOST=other)
         if path == "/admin/":  # the admin asks for a login that may use it
             assert page.status_code == 302 and page.url.startswith("/admin/login/"), other
             continue
@@ -326,4 +329,7 @@ def test_a_customer_user_gets_nothing_of_the_other_firm(committed, client, path)
 @pytest.mark.parametrize("path", ["/", "/customers/acme/", "/plans/", "/usage/", "/onboard/"])
 def test_a_customer_user_gets_no_partner_only_page(committed, client, path):
     log_in(client, "acme.admin", host(customer("acme")), "/login/")
-    assert client.get(path, HTTP_HOST="northwind.localhost").status_code == 404
+    assert client.get(path, HTTP_HOST="northwind.localhost").status_code == 302  # acme's session stays on acme
+    elsewhere = Client()
+    elsewhere.force_login(User.objects.get(username="acme.admin"))  # a session of the partner's host
+    assert elsewhere.get(path, HTTP_HOST="northwind.localhost").status_code == 404

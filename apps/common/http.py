@@ -3,6 +3,11 @@
 Timeouts, retries (429, 5xx and connection errors, honouring ``Retry-After``, with jittered
 exponential backoff), a per-connection rate limiter, redacted logging, a response size cap and a
 guard against requests to private, loopback and link-local addresses live here and nowhere else.
+
+The guard resolves the host once and the connection goes to the address it checked (the URL's host
+is replaced by that address; the Host header and TLS server name stay the host's name), so a DNS
+answer that changes between the check and the connection (rebinding) cannot reach a private address.
+``vet_host`` is the same guard for other protocols (the SFTP kind) and for saving a connection.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import random
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -23,8 +28,12 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 
 from apps.common.errors import ErrorCategory, ExternalSystemError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Resolver = Callable[[str], list[IPAddress]]
 
 logger = logging.getLogger("weft.http")
 
@@ -68,6 +77,7 @@ class OutboundClient:
         timeout: float = 30.0, retry: RetryPolicy = RetryPolicy(), limiter: RateLimiter | None = None,
         allow_private_network: bool = False, max_response_bytes: int = 20 * 1024 * 1024,
         transport: httpx.BaseTransport | None = None, sleep: Callable[[float], None] = time.sleep, kind: str = "",
+        resolver: Resolver | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.name = name
@@ -77,6 +87,7 @@ class OutboundClient:
         self.allow_private_network = allow_private_network
         self.max_response_bytes = max_response_bytes
         self._sleep = sleep
+        self._resolver = resolver
         self._client = httpx.Client(
             headers={"User-Agent": "Weft integration platform", **(headers or {})},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
@@ -93,13 +104,13 @@ class OutboundClient:
         """Send one logical request, retrying what is safe to retry; raise ``ExternalSystemError`` on failure."""
         method = method.upper()
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
-        self._guard_address(url)
+        pinned = self._guard_address(url)
         headers = dict(headers or {})
         safe_to_repeat = method in IDEMPOTENT_METHODS or any(k.lower() == "idempotency-key" for k in headers)
         for attempt in range(1, self.retry.max_attempts + 1):
             try:
                 response = self._send_once(method, url, params=params, json_body=json_body, headers=headers,
-                                           content=content, attempt=attempt)
+                                           content=content, attempt=attempt, pinned=pinned)
             except httpx.TransportError as error:
                 # A refused or timed-out connection never reached the server; a read error might have.
                 reached = not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
@@ -128,12 +139,14 @@ class OutboundClient:
         response = self.request(method, path, **kwargs)
         return parse_json(self.name, response)
 
-    def _send_once(self, method, url, *, params, json_body, headers, content, attempt) -> httpx.Response:
+    def _send_once(self, method, url, *, params, json_body, headers, content, attempt, pinned) -> httpx.Response:
         started = time.monotonic()
         with self.limiter.slot() if self.limiter else contextlib.nullcontext():
             request = self._client.build_request(
                 method, url, params=params, json=json_body, headers=headers, content=content
             )
+            shown = str(request.url)
+            _pin(request, pinned)
             try:
                 response = self._client.send(request, stream=True)
                 try:
@@ -146,7 +159,7 @@ class OutboundClient:
         self._observe(response.status_code, started)
         response._content = body
         logger.info(
-            "%s %s %s -> %s in %.0f ms (attempt %d)", self.name, method, _display_url(str(request.url)),
+            "%s %s %s -> %s in %.0f ms (attempt %d)", self.name, method, _display_url(shown),
             response.status_code, (time.monotonic() - started) * 1000, attempt,
             extra={"request_headers": redact_headers(request.headers), "response_body": redact_text(body[:2000])},
         )
@@ -166,17 +179,48 @@ class OutboundClient:
         jittered = random.uniform(0, min(self.retry.backoff_cap, self.retry.backoff_base * 2 ** (attempt - 1)))
         self._sleep(max(retry_after or 0.0, jittered))
 
-    def _guard_address(self, url: str) -> None:
-        if self.allow_private_network:
-            return
+    def _guard_address(self, url: str) -> IPAddress | None:
+        """The checked address to connect to (None: connect by name, the connection allows any address)."""
         host = urlsplit(url).hostname or ""
-        for address in _resolve(host):
-            if not address.is_global:
-                raise ExternalSystemError(
-                    f"{self.name}: refusing to call {host} ({address}): private, loopback or link-local "
-                    "addresses are blocked unless the connection allows them.",
-                    permanent=True, category=ErrorCategory.CONFIG,
-                )
+        addresses = vet_host(host, name=self.name, allow_private_network=self.allow_private_network,
+                             resolver=self._resolver)
+        return addresses[0] if addresses else None
+
+
+def vet_host(host: str, *, name: str, allow_private_network: bool, resolver: Resolver | None = None
+             ) -> list[IPAddress]:
+    """Resolve ``host`` once and refuse it if any address is private, loopback or link-local, unless the
+    connection allows private networks or the address is in ``WEFT_OUTBOUND_ALLOWED_NETWORKS`` (an operator's
+    allow-list). Returns the checked addresses: connect to one of them, never to the name again."""
+    if allow_private_network:
+        return []
+    addresses = list((resolver or resolve_host)(host))
+    for address in addresses:
+        if not address_allowed(address):
+            raise ExternalSystemError(
+                f"{name}: refusing to call {host} ({address}): private, loopback or link-local "
+                "addresses are blocked unless the connection allows them.",
+                permanent=True, category=ErrorCategory.CONFIG,
+            )
+    return addresses
+
+
+def address_allowed(address: IPAddress) -> bool:
+    """A public address, or one inside a network the operator listed in ``WEFT_OUTBOUND_ALLOWED_NETWORKS``."""
+    return address.is_global or any(address in network for network in _allowed_networks())
+
+
+def _allowed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(text, strict=False) for text in settings.WEFT_OUTBOUND_ALLOWED_NETWORKS]
+
+
+def _pin(request: httpx.Request, address: IPAddress | None) -> None:
+    """Send ``request`` to ``address`` while it still names its host: the Host header was set from the URL
+    when the request was built, and TLS checks the certificate against ``sni_hostname``."""
+    if address is None or request.url.host == str(address):
+        return
+    request.extensions = {**request.extensions, "sni_hostname": request.url.host}
+    request.url = request.url.copy_with(host=str(address))
 
 
 def http_error(name: str, method: str, url: str, response: httpx.Response, retry_after: float | None):
@@ -256,19 +300,23 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
         return None
 
 
-def _resolve(host: str) -> Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def resolve_host(host: str) -> list[IPAddress]:
+    """Every address ``host`` resolves to (a literal address is itself), in the resolver's order."""
     try:
-        yield ipaddress.ip_address(host)
-        return
+        return [ipaddress.ip_address(host)]
     except ValueError:
         pass
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as error:
+    except (socket.gaierror, UnicodeError) as error:
         raise ExternalSystemError(f"cannot resolve {host}: {error}", permanent=False,
                                   category=ErrorCategory.TRANSPORT) from None
+    found: list[IPAddress] = []
     for info in infos:
-        yield ipaddress.ip_address(info[4][0])
+        address = ipaddress.ip_address(info[4][0].split("%")[0])  # drop an IPv6 scope id
+        if address not in found:
+            found.append(address)
+    return found
 
 
 def _display_url(url: str) -> str:

@@ -1,6 +1,9 @@
 from django.contrib import admin, messages
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from apps.connectors import services
+from apps.connectors.crypto import SENSITIVE_NAMES
 from apps.connectors.forms import ConnectionAdminForm
 from apps.connectors.models import Connection, ConnectorManifest, ManifestVersion, OAuthGrant
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
@@ -16,6 +19,22 @@ class ConnectionAdmin(TenantModelAdmin):
     readonly_fields = ["health_status", "last_checked_at", "last_check_message", "credentials_updated_at",
                        "created_at", "updated_at"]
     actions = ["test_connections"]
+
+    @method_decorator(sensitive_post_parameters("new_credentials"))
+    @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
+    def changeform_view(self, *args, **kwargs):
+        # Secrets typed into the form stay off error pages (the debug page, error e-mails).
+        return super().changeform_view(*args, **kwargs)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"acting_user": request.user})  # the form checks who saves
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not (request.user.is_active and request.user.is_superuser):
+            fields.append("allow_private_network")  # only platform operators open private networks
+        return fields
 
     @admin.display(boolean=True, description="Credentials set")
     def has_credentials(self, obj) -> bool:

@@ -6,8 +6,18 @@ import json
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from apps.connectors.errors import CredentialsError
+
+# Names of local variables that hold secrets in code that handles credentials. Views and services that do
+# mark them with ``sensitive_variables(*SENSITIVE_NAMES)``: Django's error pages (the debug page, error
+# e-mails) then show them masked in that frame and every frame it calls.
+# The decorator's own frame holds the arguments as ``func_args``/``func_kwargs``: they are listed too.
+SENSITIVE_NAMES = ("credentials", "merged", "secret", "password", "passphrase", "private_key", "headers", "token",
+                   "data", "value", "plaintext", "raw", "target", "context", "new_credentials", "cleaned_data",
+                   "func_args", "func_kwargs", "args", "kwargs", "client_secret", "code_verifier", "tokens",
+                   "answer", "access_token", "refresh_token", "body", "pending", "kept")
 
 
 def _fernet() -> MultiFernet:
@@ -17,10 +27,12 @@ def _fernet() -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
 
 
+@sensitive_variables(*SENSITIVE_NAMES)
 def seal(credentials: dict) -> str:
     return _fernet().encrypt(json.dumps(credentials, sort_keys=True).encode()).decode()
 
 
+@sensitive_variables(*SENSITIVE_NAMES)
 def unseal(token: str) -> dict:
     if not token:
         return {}

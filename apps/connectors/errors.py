@@ -14,3 +14,17 @@ class CredentialsError(ApplicationError):
 
 class UnknownKindError(ApplicationError):
     pass
+
+
+class ConnectionInvalid(ApplicationError):
+    """A connection's settings or secrets cannot be saved as they are; ``field`` names the one to fix."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message, extra={"field": field} if field else None)
+        self.field = field
+
+
+class PrivateNetworkRefused(ConnectionInvalid):
+    """Only platform operators may let a connection call private, loopback or link-local addresses."""
+
+    status_code = 403

@@ -2,8 +2,10 @@ import json
 
 from django import forms
 
+from apps.connectors.errors import ConnectionInvalid
 from apps.connectors.kinds import kind_choices
 from apps.connectors.models import Connection
+from apps.connectors.services import connection_save_check
 
 
 class ConnectionAdminForm(forms.ModelForm):
@@ -34,3 +36,24 @@ class ConnectionAdminForm(forms.ModelForm):
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise forms.ValidationError("Credentials must be a JSON object of text values.")
         return value
+
+    acting_user = None  # set by the admin (``ConnectionAdmin.get_form``) to the person saving
+
+    def clean(self) -> dict:
+        """The services' save-time checks (private addresses, NUL characters, webhook rules), as form errors."""
+        data = super().clean()
+        kind, settings = data.get("kind") or self.instance.kind, data.get("settings")
+        if kind and settings is not None and not self.errors:
+            allow = data.get("allow_private_network", self.instance.allow_private_network)
+            try:
+                connection_save_check(
+                    connection=self.instance if self.instance.pk else None, kind=kind, settings=settings,
+                    credentials=data.get("new_credentials"), allow_private_network=allow,
+                    acting_user=self.acting_user,
+                )
+            except ConnectionInvalid as error:
+                field = error.field if error.field in self.fields else None
+                if error.field in ("signing_secret", "credentials"):
+                    field = "new_credentials"
+                self.add_error(field, error.message)
+        return data

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from apps.common.errors import ApplicationError
 from apps.connectors import crypto
+from apps.connectors.crypto import SENSITIVE_NAMES
 from apps.connectors.models import Connection, GrantStatus, OAuthGrant
 from apps.connectors.oauth2 import AuthorizationRequest, authorization_request, code_exchange
 from apps.connectors.services import connection_kind, credentials_store
@@ -32,6 +34,7 @@ def oauth_connect_start(*, connection: Connection, redirect_uri: str) -> Authori
     return authorization_request(spec, client_id=client_id, redirect_uri=redirect_uri)
 
 
+@sensitive_variables(*SENSITIVE_NAMES)
 @transaction.atomic
 def oauth_connect_finish(*, connection: Connection, code: str, redirect_uri: str, code_verifier: str,
                          acting_user) -> Connection:

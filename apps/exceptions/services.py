@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from apps.exceptions import classify
 from apps.exceptions.choices import ACTIVE_STATUSES, DEFAULT_SEVERITY, Severity, Source, Status
-from apps.exceptions.errors import TriageRefused
+from apps.exceptions.errors import TriageRefused, owner_refused
 from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
 from apps.tenants import access
 from apps.tenants.models import Customer, User
@@ -47,7 +47,7 @@ def exception_assign(*, exception: IntegrationException, owner: User | None, act
     """Give the exception to ``owner`` (None: nobody). The owner must be able to see this customer."""
     access.check(acting_user, "exception.assign", customer=customer)
     if owner is not None and customer is not None and not access.can(owner, "customer.view", customer=customer):
-        raise TriageRefused(f"{owner.get_username()} cannot see this customer; assign someone who can.")
+        raise owner_refused(owner.get_username())
     exception = _locked(exception)
     if exception.owner_id == (owner.pk if owner else None):
         return exception

@@ -10,9 +10,8 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
+from apps.common.csvcells import csv_cell
 from apps.reporting.tables import Table
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Echo:
@@ -22,7 +21,7 @@ class _Echo:
 
 def csv_value(value: Any, kind: str) -> str:
     """Exact and plain: Decimals as written, dates ISO, flags yes/no; text that a spreadsheet would run as a
-    formula is prefixed with a quote (names come from customers' systems)."""
+    formula is made inert by ``csv_cell`` (names come from customers' systems)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -31,10 +30,7 @@ def csv_value(value: Any, kind: str) -> str:
         return format(value, "f")
     if isinstance(value, datetime | date):
         return value.isoformat()
-    text = str(value)
-    if kind == "text" and text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return csv_cell(str(value))
 
 
 def csv_lines(table: Table) -> Iterator[str]:

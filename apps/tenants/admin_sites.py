@@ -16,6 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from apps.tenants import access
 from apps.tenants.branding import brand_for_partner
+from apps.tenants.signin import count_refused_sign_in
 
 
 class _MembershipLoginForm(AdminAuthenticationForm):
@@ -23,6 +24,7 @@ class _MembershipLoginForm(AdminAuthenticationForm):
 
     def confirm_login_allowed(self, user) -> None:
         if not user.is_active or not self.admin_site.has_permission_for(self.request, user):
+            count_refused_sign_in(self.request, user.get_username())
             raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login",
                                         params={"username": self.username_field.verbose_name})
 
@@ -137,12 +139,19 @@ class WeftAdminSite(admin.AdminSite):
 
 
 class PublicAdminSite(WeftAdminSite):
-    """Platform operators and partner staff: partners, customers, domains, people, memberships."""
+    """Platform operators and partner staff: partners, customers, domains, people, memberships.
+
+    Platform operators (superusers) enter on every public host; partner staff only on their own partner's
+    host, never on the platform's (``WEFT_PUBLIC_HOSTS``) nor on another partner's.
+    """
 
     index_title = "Partners and customers"
 
     def has_permission_for(self, request, user) -> bool:
-        return access.is_partner_staff(user)
+        if user.is_active and user.is_superuser:
+            return True
+        partner = getattr(request, "partner", None)
+        return partner is not None and bool(access.capabilities_on_partner(user, partner))
 
 
 class TenantAdminSite(WeftAdminSite):

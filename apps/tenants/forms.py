@@ -4,6 +4,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from apps.tenants import access
 from apps.tenants.choices import Capability
 from apps.tenants.models import Partner
+from apps.tenants.signin import count_refused_sign_in
 
 
 class OnboardingForm(forms.Form):
@@ -30,6 +31,7 @@ class SiteAuthenticationForm(AuthenticationForm):
             partner = getattr(self.request, "partner", None)
             allowed = user.is_superuser or (partner is not None and bool(access.capabilities_on_partner(user, partner)))
         if not allowed:
+            count_refused_sign_in(self.request, user.get_username())
             raise forms.ValidationError(
                 self.error_messages["invalid_login"], code="invalid_login",
                 params={"username": self.username_field.verbose_name},

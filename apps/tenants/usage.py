@@ -14,6 +14,7 @@ from datetime import date
 from django.db import connection
 from django.utils import timezone
 
+from apps.common.csvcells import csv_cell
 from apps.tenants import access
 from apps.tenants.models import Customer, Partner, UsageMonth
 
@@ -96,18 +97,13 @@ def usage_csv(partner: Partner, month: date) -> str:
     writer.writerow(CSV_HEADER)
     for line in usage_lines(partner, month):
         plan = line.plan
-        row = [f"{month:%Y-%m}", csv_safe(line.customer.name), line.customer.slug, csv_safe(plan.name) if plan else "",
+        row = [f"{month:%Y-%m}", csv_cell(line.customer.name), line.customer.slug, csv_cell(plan.name) if plan else "",
                plan.monthly_price if plan else "", plan.currency if plan else ""]
         for meter in METERS:
             included = line.included(meter)
             row += [line.used(meter), "" if included is None else included, line.overage(meter)]
         writer.writerow(row)
     return out.getvalue()
-
-
-def csv_safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: quote them as text."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 class UsageMeterMiddleware:

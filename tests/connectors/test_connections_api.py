@@ -61,6 +61,7 @@ def test_listing_costs_the_same_queries_for_one_or_many_connections(cast, client
             assert client.get("/api/v1/connections/", HTTP_HOST=alpha).status_code == 200
         return len(queries)
 
+    list_queries()  # the first request after sign-in binds the session to its host (one write)
     one = list_queries()
     with schema_context("alpha"):
         for n in range(10):
@@ -137,9 +138,9 @@ def test_anonymous_callers_get_nothing(cast, client, hooks):
 
 
 def test_testing_a_connection_answers_and_records_health(cast, client, hooks, engineer):
-    with schema_context("alpha"):
-        services.connection_create(name="Weak", kind="webhook", credentials={"signing_secret": "short"},
-                                   acting_user=None)
+    with schema_context("alpha"):  # saved before secrets had to be 32 characters: saving one now is refused
+        Connection.objects.create(name="Weak", slug="weak", kind="webhook",
+                                  credentials_token=crypto.seal({"signing_secret": "short"}))
 
     ok = api(client, engineer, "post", "hooks/test/", cast.alpha)
     weak = api(client, engineer, "post", "weak/test/", cast.alpha)

@@ -570,6 +570,7 @@ def _sftp_connection(server, *, name="SFTP drop", host_key=None, credentials=Non
         settings={"sftp_host": "127.0.0.1", "sftp_port": server.port, "sftp_path": "/drop",
                   "sftp_host_key": server.host_key if host_key is None else host_key},
         credentials=credentials or {"sftp_username": "weft", "sftp_password": "s3cret-pw"}, acting_user=None,
+        allow_private_network=True,  # the test server listens on loopback
     )
 
 

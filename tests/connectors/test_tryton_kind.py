@@ -17,7 +17,7 @@ from apps.canonical.services import hub_upsert_all
 from apps.common.errors import ErrorCategory
 from apps.common.http import OutboundClient, RetryPolicy
 from apps.common.objects import CanonicalInput, ObjectType, Ref
-from apps.connectors.errors import ConnectorError
+from apps.connectors.errors import ConnectionInvalid, ConnectorError
 from apps.connectors.kinds.tryton.rpc import OutboundSend, TrytonError, TrytonRpc
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create, connection_kind, connection_test
@@ -107,7 +107,12 @@ def test_a_wrong_password_fails_the_test_with_tryton_refusing_the_login(in_alpha
 
 
 def test_calls_go_through_the_guarded_client_and_loopback_needs_permission(in_alpha, tryton):
-    result = connection_test(connection=_connect(tryton, allow_private_network=False), acting_user=None)
+    with pytest.raises(ConnectionInvalid, match="private, loopback or link-local"):  # refused when saved
+        _connect(tryton, allow_private_network=False)
+    connection = _connect(tryton)
+    Connection.objects.filter(pk=connection.pk).update(allow_private_network=False)  # and refused when called
+    connection.refresh_from_db()
+    result = connection_test(connection=connection, acting_user=None)
     assert not result.ok and "private, loopback or link-local" in result.message
 
 

@@ -91,7 +91,7 @@ def test_assigning_someone_who_cannot_see_the_customer_is_refused(cast, client, 
 
     answer = call(client, people["engineer"], "post", f"{exception.pk}/assign/", cast.alpha, owner="other-analyst")
 
-    assert answer.status_code == 409 and "cannot see this customer" in answer.json()["detail"]
+    assert answer.status_code == 409 and "who can see this customer" in answer.json()["detail"]
 
 
 def test_filters_by_kind_project_amount_owner_and_age(cast, client, people):

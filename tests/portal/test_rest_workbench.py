@@ -25,6 +25,13 @@ def engineer(cast):
     return member(Role.INTEGRATION_ENGINEER, partner=cast.xpartner, username="x-engineer")
 
 
+@pytest.fixture(autouse=True)
+def _vendor_on_loopback_is_allowed(settings):
+    """The fake vendor listens on loopback: the operator's allow-list admits it (partner staff may not tick
+    "allow private network" themselves; see tests/connectors/test_connection_safety.py)."""
+    settings.WEFT_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+
+
 @pytest.fixture
 def vendor():
     with acme_resourcing() as server:
@@ -48,7 +55,7 @@ def test_an_engineer_connects_a_new_vendor_without_code(cast, alpha_site, engine
     assert read["pagination"]["type"] == "page_number" and read["incremental"]["field"] == "updated_at"
 
     tried = alpha_site.post("/connectors/acme-resourcing/", {
-        "action": "try", "object": "consultants", "credential-api_key": API_KEY, "allow_private_network": "on"})
+        "action": "try", "object": "consultants", "credential-api_key": API_KEY})
     page = tried.content.decode()
     assert "25 records on the first page (the first 20 shown)" in page, page[:3000]
     assert "Consultant 1" in page and "c1@acme-resourcing.example" in page
@@ -57,7 +64,7 @@ def test_an_engineer_connects_a_new_vendor_without_code(cast, alpha_site, engine
 
     with django_capture_on_commit_callbacks(execute=True):
         pulled = alpha_site.post("/connectors/acme-resourcing/", {
-            "action": "pull", "object": "consultants", "allow_private_network": "on",
+            "action": "pull", "object": "consultants",
             "map-external_id": "id", "map-code": "email", "map-name": "displayName", "map-email": "email",
             "map-is_active": "active"})
     assert pulled.status_code == 302
@@ -82,7 +89,7 @@ def test_a_manifest_with_a_mistake_is_refused_with_what_to_fix(cast, alpha_site,
     assert "&#x27;records&#x27; is missing: give the JMESPath from the answer to the list of records" in page
 
     wrong_key = alpha_site.post("/connectors/acme-resourcing/", {
-        "action": "try", "object": "consultants", "credential-api_key": "nope", "allow_private_network": "on"})
+        "action": "try", "object": "consultants", "credential-api_key": "nope"})
     assert "The vendor refused the credentials: check the credential &#x27;api_key&#x27;" in wrong_key.content.decode()
 
 

@@ -59,8 +59,8 @@ def test_template_and_platform_rows_are_never_reachable(cast):
 def test_guessing_another_partners_customer_looks_like_a_missing_one(cast, client):
     charlie = member(Role.PARTNER_ADMIN, partner=cast.ypartner)
     client.force_login(charlie)
-    theirs = client.get(f"/admin/tenants/customer/{cast.alpha.pk}/change/", HTTP_HOST="localhost")
-    missing = client.get("/admin/tenants/customer/999999/change/", HTTP_HOST="localhost")
+    theirs = client.get(f"/admin/tenants/customer/{cast.alpha.pk}/change/", HTTP_HOST=cast.ypartner.domain_suffix)
+    missing = client.get("/admin/tenants/customer/999999/change/", HTTP_HOST=cast.ypartner.domain_suffix)
     assert theirs.status_code == missing.status_code == 302
     assert theirs.url == missing.url
     with pytest.raises(Exception) as theirs_error:
@@ -73,7 +73,7 @@ def test_guessing_another_partners_customer_looks_like_a_missing_one(cast, clien
 
 def test_partner_admin_list_shows_only_own_customers(cast, client):
     client.force_login(member(Role.ANALYST, partner=cast.xpartner))
-    page = client.get("/admin/tenants/customer/", HTTP_HOST="localhost")
+    page = client.get("/admin/tenants/customer/", HTTP_HOST=cast.xpartner.domain_suffix)
     assert page.status_code == 200
     assert "Alpha" in page.text and "Beta" in page.text and "Gamma" not in page.text
 

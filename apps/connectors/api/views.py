@@ -1,11 +1,14 @@
 """Connections API: list and read for viewers, create and change for configurers, test for operators."""
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.connectors import services
 from apps.connectors.api import serializers
+from apps.connectors.crypto import SENSITIVE_NAMES
 from apps.connectors.models import Connection
 
 
@@ -19,11 +22,13 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_serializer_class(self):
         return serializers.ConnectionSerializer if self.action == "list" else serializers.ConnectionDetailSerializer
 
+    @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def create(self, request) -> Response:
         data = _validated(serializers.ConnectionCreateSerializer, request.data)
         connection = services.connection_create(**data, acting_user=request.user)
         return Response(serializers.ConnectionDetailSerializer(connection).data, status=status.HTTP_201_CREATED)
 
+    @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def partial_update(self, request, slug: str) -> Response:
         data = _validated(serializers.ConnectionUpdateSerializer, request.data)
         credentials = data.pop("credentials", None)
@@ -33,6 +38,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return Response(serializers.ConnectionDetailSerializer(connection).data)
 
     @action(detail=True, methods=["post"], write_action="connection.test")
+    @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def test(self, request, slug: str) -> Response:
         result = services.connection_test(connection=self.get_object(), acting_user=request.user)
         return Response(serializers.ConnectionTestResultSerializer(result).data)

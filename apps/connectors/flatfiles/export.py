@@ -37,6 +37,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.common.csvcells import csv_cell
 from apps.common.errors import ErrorCategory
 from apps.common.locks import advisory_lock
 from apps.connectors.errors import ConnectorError
@@ -357,10 +358,12 @@ def _plain(value: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
+    """One payload value as a cell. Values come from customers' systems: text that a spreadsheet would run
+    as a formula is made inert (``csv_cell``); plain numbers, negative amounts included, stay numbers."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime | date):
         return value.isoformat()
-    return str(value)
+    return csv_cell(str(value))

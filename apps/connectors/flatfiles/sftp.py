@@ -3,7 +3,9 @@
 asyncssh is asynchronous; connector kinds are not. The session owns a private event loop and runs
 each operation to completion on it, so it works in any thread without a running loop (web
 processes, django-q2 workers, tests). The server's host key is always checked against the key the
-connection was configured with; there is no "trust on first use".
+connection was configured with; there is no "trust on first use". The host goes through the same
+private-address guard as HTTP (``apps.common.http.vet_host``), and the session connects to the address
+the guard checked, not to the name again.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import stat
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import asyncssh
 
-from apps.common.errors import ErrorCategory
+from apps.common.errors import ErrorCategory, ExternalSystemError
+from apps.common.http import vet_host
 from apps.connectors.errors import ConnectorError
 
 CONNECT_TIMEOUT = 20.0
@@ -39,10 +42,11 @@ class SftpTarget:
     port: int
     username: str
     host_key: str
-    password: str | None = None
-    private_key: str | None = None
-    passphrase: str | None = None
+    password: str | None = field(default=None, repr=False)  # secrets never in a repr (error pages print reprs)
+    private_key: str | None = field(default=None, repr=False)
+    passphrase: str | None = field(default=None, repr=False)
     timeout: float = 300.0  # per operation (a download of a large file is one operation)
+    allow_private_network: bool = False
 
 
 def parse_host_key(line: str) -> asyncssh.SSHKey:
@@ -57,12 +61,22 @@ def parse_host_key(line: str) -> asyncssh.SSHKey:
                          category=ErrorCategory.CONFIG)
 
 
-def server_host_key(host: str, port: int) -> str | None:
+def vetted_address(host: str, *, name: str, allow_private_network: bool) -> str:
+    """The address to connect to for ``host``, checked by the private-address guard (as a ConnectorError)."""
+    try:
+        addresses = vet_host(host, name=name, allow_private_network=allow_private_network)
+    except ExternalSystemError as error:
+        raise ConnectorError(error.message, permanent=error.permanent, category=error.category) from None
+    return str(addresses[0]) if addresses else host
+
+
+def server_host_key(host: str, port: int, *, name: str, allow_private_network: bool) -> str | None:
     """The key the server offers, for the operator to check and paste into ``sftp_host_key``."""
+    address = vetted_address(host, name=name, allow_private_network=allow_private_network)
     loop = asyncio.new_event_loop()
     try:
         key = loop.run_until_complete(asyncio.wait_for(
-            asyncssh.get_server_host_key(host, port, config=None), CONNECT_TIMEOUT))
+            asyncssh.get_server_host_key(address, port, config=None), CONNECT_TIMEOUT))
         return key.export_public_key("openssh").decode().strip() if key else None
     except (TimeoutError, OSError, asyncssh.Error):
         return None
@@ -81,7 +95,9 @@ class SftpSession:
 
     def __enter__(self) -> SftpSession:
         try:
-            self._conn = self._run(self._connect(), CONNECT_TIMEOUT)
+            address = vetted_address(self.target.host, name=self.name,
+                                     allow_private_network=self.target.allow_private_network)
+            self._conn = self._run(self._connect(address), CONNECT_TIMEOUT)
             self._sftp = self._run(self._conn.start_sftp_client(), CONNECT_TIMEOUT)
         except BaseException:
             self.close()
@@ -150,7 +166,7 @@ class SftpSession:
         self._run(write())
 
     # --- plumbing -------------------------------------------------------------------------------
-    async def _connect(self) -> asyncssh.SSHClientConnection:
+    async def _connect(self, address: str) -> asyncssh.SSHClientConnection:
         target = self.target
         keys = None
         if target.private_key:
@@ -160,7 +176,7 @@ class SftpSession:
                 raise ConnectorError(f"{self.name}: sftp_private_key cannot be read ({error}).", permanent=True,
                                      category=ErrorCategory.AUTH) from None
         return await asyncssh.connect(
-            target.host, target.port, username=target.username, password=target.password or None,
+            address, target.port, username=target.username, password=target.password or None,
             client_keys=keys, known_hosts=([parse_host_key(target.host_key)], [], []), config=None,
             agent_path=None, preferred_auth="publickey,password" if keys else "password,keyboard-interactive",
             connect_timeout=CONNECT_TIMEOUT, login_timeout=CONNECT_TIMEOUT,

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from apps.common.errors import ErrorCategory
 from apps.common.http import OutboundClient
@@ -108,10 +109,11 @@ class KindContext:
     connection_id: int | None
     connection_name: str
     settings: dict[str, Any]
-    credentials: dict[str, Any]
+    credentials: dict[str, Any] = field(repr=False)  # never in a repr: error pages and logs print reprs
     http_factory: Any  # (base_url, headers) -> OutboundClient
     files_root: Path
     token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
+    allow_private_network: bool = False  # for protocols other than HTTP (SFTP), which check hosts themselves
 
 
 class ConnectorKind:
@@ -172,6 +174,32 @@ class ConnectorKind:
         """Where a native record came from, to put in front of its error messages ("time.csv row 17");
         empty when its external id says enough."""
         return ""
+
+    # --- checks when a connection is saved (admin form, API, import_config: all through the services) ------
+    @classmethod
+    def saved_problems(cls, *, settings: dict[str, Any], credentials: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        """``(field, message)`` for settings or secrets that must not be saved; ``credentials`` holds only
+        the secrets being entered now."""
+        return iter(())
+
+    @classmethod
+    def outbound_hosts(cls, settings: dict[str, Any]) -> list[tuple[str, str]]:
+        """``(setting, host)`` for every host a connection with ``settings`` calls: by default every setting
+        named ``*url`` (its host) or ``*host``, so a new kind's addresses are checked without more code."""
+        found = []
+        for key, value in settings.items():
+            if not isinstance(value, str) or not value.strip():
+                continue
+            if key.endswith("url"):
+                try:
+                    host = urlsplit(value.strip()).hostname
+                except ValueError:
+                    host = None
+            else:
+                host = value.strip() if key.endswith("host") else None
+            if host:
+                found.append((key, host))
+        return found
 
     # --- helpers for kinds -------------------------------------------------------------------
     def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:

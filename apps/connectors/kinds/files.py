@@ -242,7 +242,8 @@ class CsvFilesKind(ConnectorKind):
     # --- testing ---------------------------------------------------------------------------------
     def test(self) -> TestResult:
         if self.setting("sftp_host") and not self.setting("sftp_host_key"):
-            offered = server_host_key(self.setting("sftp_host"), self._sftp_port())
+            offered = server_host_key(self.setting("sftp_host"), self._sftp_port(), name=self.context.connection_name,
+                                      allow_private_network=self.context.allow_private_network)
             hint = f" The server offers: {offered}" if offered else " The server did not answer."
             return TestResult(False, f"Set sftp_host_key to the server's public key, checked with its admin.{hint}")
         with self._inbox() as inbox:
@@ -312,6 +313,7 @@ class CsvFilesKind(ConnectorKind):
             host_key=self.setting("sftp_host_key") or "", password=self.context.credentials.get("sftp_password"),
             private_key=self.context.credentials.get("sftp_private_key"),
             passphrase=self.context.credentials.get("sftp_private_key_passphrase"),
+            allow_private_network=self.context.allow_private_network,
         )
 
 

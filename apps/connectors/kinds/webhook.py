@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterator
+from typing import Any
 
 from apps.common.errors import ErrorCategory
 from apps.common.objects import ObjectType
@@ -17,6 +19,8 @@ from apps.connectors.kinds import register
 from apps.connectors.kinds.base import Capabilities, ConnectorKind, FieldSpec, ObjectSpec, TestResult
 
 DEFAULT_TOLERANCE_SECONDS = 300
+MIN_TOLERANCE_SECONDS, MAX_TOLERANCE_SECONDS = 30, 3600  # a clock may drift; a captured request must not live long
+MIN_SECRET_LENGTH = 32
 # One answer for every failure a caller without the secret can cause, so slugs cannot be probed.
 BAD_SIGNATURE = "Invalid signature."
 
@@ -40,9 +44,19 @@ class InboundWebhookKind(ConnectorKind):
                   help="Events signed longer ago than this are refused (default 300)."),
     )
 
+    @classmethod
+    def saved_problems(cls, *, settings: dict[str, Any], credentials: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        secret = credentials.get("signing_secret")
+        if secret and len(secret) < MIN_SECRET_LENGTH:
+            yield "signing_secret", f"The signing secret must be at least {MIN_SECRET_LENGTH} characters long."
+        tolerance = settings.get("tolerance_seconds")
+        if tolerance not in (None, "") and _whole_seconds(tolerance) is None:
+            yield "tolerance_seconds", (f"tolerance_seconds must be a whole number of seconds from "
+                                        f"{MIN_TOLERANCE_SECONDS} to {MAX_TOLERANCE_SECONDS}.")
+
     def test(self) -> TestResult:
         secret = self.context.credentials.get("signing_secret", "")
-        if len(secret) < 32:
+        if len(secret) < MIN_SECRET_LENGTH:
             return TestResult(False, "Set a signing secret of at least 32 characters.")
         return TestResult(True, "Ready to receive signed events.")
 
@@ -63,8 +77,17 @@ class InboundWebhookKind(ConnectorKind):
             )
 
     def tolerance_seconds(self) -> int:
-        try:
-            value = int(self.setting("tolerance_seconds") or DEFAULT_TOLERANCE_SECONDS)
-        except (TypeError, ValueError):
-            return DEFAULT_TOLERANCE_SECONDS  # a mistyped setting must not open the window wider
-        return value if value > 0 else DEFAULT_TOLERANCE_SECONDS
+        # A value saved before the bounds were checked must not open the window wider either.
+        return _whole_seconds(self.setting("tolerance_seconds")) or DEFAULT_TOLERANCE_SECONDS
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _whole_seconds(value: Any) -> int | None:
+    """A tolerance within the bounds (an int, or digits as text), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or not _digits(str(value).strip()):
+        return None
+    seconds = int(str(value).strip())
+    return seconds if MIN_TOLERANCE_SECONDS <= seconds <= MAX_TOLERANCE_SECONDS else None

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from apps.common.untrusted import MAX_ID
 from apps.exceptions.choices import Kind, Severity, Status
 from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
 
@@ -48,7 +49,8 @@ class ListFilterSerializer(serializers.Serializer):
     kind = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     owner = serializers.CharField(required=False)
-    min_age_hours = serializers.FloatField(required=False, min_value=0)
+    # Capped at a century: timedelta(hours=1e23) overflows (a 500), and nothing is older than Weft.
+    min_age_hours = serializers.FloatField(required=False, min_value=0, max_value=24 * 366 * 100)
     project = serializers.CharField(required=False)
     customer = serializers.CharField(required=False)
     min_amount = serializers.DecimalField(required=False, max_digits=16, decimal_places=2)
@@ -100,7 +102,8 @@ class PayloadInput(serializers.Serializer):
 
 
 class BulkInput(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1,
+                                max_length=1000)
     action = serializers.ChoiceField(choices=["acknowledge", "assign", "resolve", "ignore", "reopen"])
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
     owner = serializers.CharField(required=False, allow_null=True)

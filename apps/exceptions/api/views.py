@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from apps.exceptions import fixing, selectors, services
 from apps.exceptions.api import serializers as s
-from apps.exceptions.errors import TriageRefused
+from apps.exceptions.errors import owner_refused
 from apps.exceptions.models import IntegrationException
 from apps.tenants.models import User
 
@@ -149,7 +149,9 @@ class ExceptionBulkApi(APIView):
     write_action = "exception.resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
 
     def check_permissions(self, request) -> None:
-        if request.data.get("action") == "acknowledge":
+        # The body may be any JSON (a list, a string): only an object can ask for acknowledge.
+        action = request.data.get("action") if isinstance(request.data, dict) else None
+        if action == "acknowledge":
             self.write_action = "exception.acknowledge"
         super().check_permissions(request)
 
@@ -171,5 +173,5 @@ def _user(username: str | None):
         return None
     user = User.objects.filter(username=username, is_active=True).first()
     if user is None:
-        raise TriageRefused(f"No active user {username!r}.")
+        raise owner_refused(username)
     return user

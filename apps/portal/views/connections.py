@@ -13,12 +13,14 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from apps.accelerators.rest_setup import rest_connection_save, rest_object_pull
 from apps.canonical.fields import field_plans
 from apps.common.errors import ApplicationError
 from apps.connectors import crypto
+from apps.connectors.crypto import SENSITIVE_NAMES
 from apps.connectors.kinds.rest.manifest import ManifestError, manifest_load
 from apps.connectors.kinds.rest.openapi_import import manifest_from_openapi, openapi_operations, openapi_parse
 from apps.connectors.manifests import (
@@ -29,7 +31,7 @@ from apps.connectors.manifests import (
 )
 from apps.connectors.models import Connection, ConnectorManifest, GrantStatus, OAuthGrant
 from apps.connectors.oauth_connect import oauth_connect_finish, oauth_connect_start
-from apps.connectors.services import connection_kind
+from apps.connectors.services import connection_kind, private_network_effective
 from apps.mappings.tryit import mapping_suggest, rest_try
 from apps.portal.views.shared import portal_view
 from apps.tenants import access
@@ -93,6 +95,7 @@ def connection_connect(request, slug: str):
     return redirect(pending.url)
 
 
+@sensitive_variables(*SENSITIVE_NAMES)
 @login_required
 def oauth_callback(request):
     """Where the vendor sends the person back (this customer's host): check state, swap the code for tokens."""
@@ -181,6 +184,8 @@ def rest_template_install(request):
     return redirect("portal-rest-workbench", slug=version.manifest.slug)
 
 
+@sensitive_post_parameters()  # credential-<name> fields: names come from the manifest, so every field is masked
+@sensitive_variables(*SENSITIVE_NAMES)
 @portal_view()
 def rest_workbench(request, slug: str):
     manifest = get_object_or_404(ConnectorManifest, slug=slug)
@@ -277,6 +282,7 @@ def _try(request, manifest, version, context):
         credentials = crypto.unseal(connection.credentials_token)
     object_name = request.POST.get("object", "")
     try:
+        private = private_network_effective(acting_user=request.user, requested=private, connection=connection)
         result = rest_try(manifest=version.document, object_name=object_name, settings=settings,
                           credentials=credentials, rules=_posted_rules(request), allow_private_network=private)
     except ManifestError as error:

@@ -46,6 +46,7 @@ class FigureJSONRenderer(JSONRenderer):
 
 PAGE_SIZE = 1000  # rows per page of JSON; the CSV export always has every row
 MAX_PAGE_SIZE = 10_000
+MAX_PAGE = 1_000_000  # a larger page number would overflow the row slice (a 500), and no figure has that many
 PAGE_PARAMS = ("page", "page_size")
 
 
@@ -86,10 +87,10 @@ class ReportApi(APIView):
 
 def _page_params(params) -> tuple[int, int]:
     values = []
-    for name, default, most in (("page", 1, None), ("page_size", PAGE_SIZE, MAX_PAGE_SIZE)):
+    for name, default, most in (("page", 1, MAX_PAGE), ("page_size", PAGE_SIZE, MAX_PAGE_SIZE)):
         raw = params.get(name) or str(default)
-        if not raw.isdigit() or int(raw) < 1 or (most and int(raw) > most):
-            raise ReportFilterError(f"{name} must be a whole number from 1{f' to {most}' if most else ''}.")
+        if not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= most:
+            raise ReportFilterError(f"{name} must be a whole number from 1 to {most}.")
         values.append(int(raw))
     return values[0], values[1]
 

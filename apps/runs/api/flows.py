@@ -34,7 +34,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self):
         runs = Run.objects.select_related("flow", "connection").order_by("-created_at")
-        params = self.request.query_params
+        params = _filters(serializers.RunFilterSerializer, self.request)
         if params.get("flow"):
             runs = runs.filter(flow__slug=params["flow"])
         if params.get("status"):
@@ -53,7 +53,7 @@ class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         items = RunItem.objects.select_related("run").order_by("-created_at")
-        params = self.request.query_params
+        params = _filters(serializers.RunItemFilterSerializer, self.request)
         simple = {"run": "run_id", "flow": "run__flow__slug", "outcome": "outcome", "object_type": "object_type",
                   "external_id": "external_id", "canonical_id": "canonical_id", "date_from": "created_at__date__gte",
                   "date_to": "created_at__date__lte"}
@@ -63,8 +63,17 @@ class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return items
 
 
+def _filters(serializer_class, request) -> dict:
+    """The query parameters, typed; a bad one is a 400 naming it (detail views take none and skip this)."""
+    if request.resolver_match and "pk" in request.resolver_match.kwargs:
+        return {}
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def _about_project(items, code: str, object_type: str | None):
-    types = [object_type] if object_type else ["time_entry", "expense", "assignment", "project"]
+    types = [object_type] if object_type else list(serializers.RunItemFilterSerializer.PROJECT_TYPES)
     keep = RunItem.objects.none()
     for name in types:
         model = OBJECT_MODELS[name]

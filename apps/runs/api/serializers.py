@@ -2,7 +2,9 @@
 
 from rest_framework import serializers
 
-from apps.runs.models import Flow, Run, RunItem
+from apps.common.objects import ObjectType
+from apps.common.untrusted import MAX_ID
+from apps.runs.models import Flow, ItemOutcome, Run, RunItem, RunStatus
 
 
 class FlowSerializer(serializers.ModelSerializer):
@@ -35,15 +37,46 @@ class RunItemSerializer(serializers.ModelSerializer):
                   "target_external_id", "target_response", "attempts", "duration_ms", "latency_ms", "created_at"]
 
 
+class RunFilterSerializer(serializers.Serializer):
+    """Query parameters of ``/api/v1/runs/``, typed: a bad value is a 400 that names it, never a 500."""
+
+    flow = serializers.SlugField(required=False)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    since = serializers.DateTimeField(required=False)
+
+
+class RunItemFilterSerializer(serializers.Serializer):
+    """Query parameters of ``/api/v1/run-items/`` (see ``RunItemViewSet``)."""
+
+    run = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    flow = serializers.SlugField(required=False)
+    outcome = serializers.ChoiceField(choices=ItemOutcome.choices, required=False)
+    object_type = serializers.ChoiceField(choices=ObjectType.choices, required=False)
+    external_id = serializers.CharField(required=False, max_length=255)
+    canonical_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    project = serializers.CharField(required=False, max_length=255)
+
+    PROJECT_TYPES = ("time_entry", "expense", "assignment", "project")  # what the project filter can reach
+
+    def validate(self, attrs):
+        if attrs.get("project") and attrs.get("object_type") and attrs["object_type"] not in self.PROJECT_TYPES:
+            raise serializers.ValidationError(
+                {"object_type": f"With project, object_type is one of {', '.join(self.PROJECT_TYPES)}."})
+        return attrs
+
+
 class ItemSelectionSerializer(serializers.Serializer):
     """Which ledger items to replay: explicit ids, or a filter."""
 
-    items = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=10000)
+    items = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False,
+                                  max_length=10000)
     flow = serializers.SlugField(required=False)
-    run = serializers.IntegerField(required=False, min_value=1)
+    run = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     outcome = serializers.ChoiceField(choices=["failed", "conflict"], required=False, default="failed")
     error_category = serializers.CharField(required=False, max_length=24)
-    mapping_version = serializers.IntegerField(required=False, min_value=1,
+    mapping_version = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
                                                help_text="Replay with this mapping version instead of the published.")
 
     def validate(self, attrs):

@@ -1,6 +1,7 @@
 """Inbound webhooks: other systems push signed events; the signature is the only authentication."""
 
 from rest_framework import status
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,6 +21,11 @@ class InboundWebhookApi(APIView):
     permission_classes = (AllowAny,)
 
     def post(self, request, connection_slug: str) -> Response:
+        # Checked first, the same for every slug: events are JSON (application/json, or a +json type).
+        media_type = request.content_type.split(";")[0].strip().lower()
+        if media_type != "application/json" and not (media_type.startswith("application/") and
+                                                      media_type.endswith("+json")):
+            raise UnsupportedMediaType(media_type or "(none)", detail="Send the event as application/json.")
         receipt = services.inbound_event_receive(
             connection_slug=connection_slug, timestamp=request.headers.get("X-Weft-Timestamp"),
             signature=request.headers.get("X-Weft-Signature"), body=request.body,

@@ -1,0 +1,71 @@
+"""Signing in: where a session may be used, and failures that count towards the lock-out.
+
+Lock-out itself is django-axes (``AxesBackend`` first among the authentication backends, attempts in the
+public schema): every sign-in path calls ``authenticate(request, ...)`` (the site and portal ``/login/``,
+``/admin/login/`` of both admin sites, the API's Basic auth), so every path counts failures and refuses a
+locked-out username, existing or not, with the same answer.
+
+A session belongs to the host that signed it in. Browsers never send a host's cookie to another host, so a
+session presented elsewhere was copied: it is not used there (the request goes on signed out).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, user_logged_in, user_login_failed
+from django.core.exceptions import DisallowedHost
+from django.dispatch import receiver
+
+SESSION_HOST_KEY = "_weft_host"
+
+
+def request_host(request) -> str | None:
+    """The host the request came to (with its port), or None for a request without one."""
+    try:
+        return request.get_host().lower()
+    except (KeyError, DisallowedHost):
+        return None
+
+
+class SessionHostMiddleware:
+    """Place right after ``SessionMiddleware``: a signed-in session is used only on the host it is bound to.
+
+    Sessions are bound when someone signs in (``bind_session_to_host``); one signed in without a host (a test
+    client's ``force_login``) is bound on its first request.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    def __call__(self, request):
+        session = request.session
+        if session.get(SESSION_KEY):
+            bound, current = session.get(SESSION_HOST_KEY), request_host(request)
+            if bound is None:
+                session[SESSION_HOST_KEY] = current
+            elif bound != current:
+                # Signed out here; the session stays valid where it belongs. Forgetting the cookie also keeps
+                # the answer from deleting it (it is not this host's to delete).
+                request.session = self.session_store()
+                request.COOKIES.pop(settings.SESSION_COOKIE_NAME, None)
+        return self.get_response(request)
+
+
+@receiver(user_logged_in, dispatch_uid="weft-bind-session-to-host")
+def bind_session_to_host(sender, request, user, **kwargs) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    host = request_host(request)
+    if host is None:
+        request.session.pop(SESSION_HOST_KEY, None)  # a sign-in without a host (a test client): bound on first use
+    else:
+        request.session[SESSION_HOST_KEY] = host
+
+
+def count_refused_sign_in(request, username: str) -> None:
+    """A right password on a host where this person may not sign in counts as a failed attempt, as a wrong
+    password does: the answer is the same, so is the lock-out."""
+    user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
