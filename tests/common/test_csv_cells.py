@@ -35,7 +35,7 @@ def test_ordinary_text_is_untouched(text):
 
 
 def test_the_journal_export_neutralises_formulas_and_keeps_negative_amounts(in_alpha, settings, tmp_path):
-    connection = connection_create(name="Journal", kind="csv")
+    connection = connection_create(name="Journal", kind="csv", acting_user=None)
     kind = connection_kind(connection)
     payload = {"memo": "=HYPERLINK(\"http://evil.example\",\"x\")", "person": " =1+1", "project": "@SUM(A1)",
                "note": "+cmd|' /C calc'!A0", "amount": Decimal("-12.50"), "hours": "-1.5", "minutes": -90}

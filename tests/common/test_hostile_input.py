@@ -111,7 +111,7 @@ VALUES = {"slug": "hooks", "pk": "1", "name": "unposted-time", "connection_slug"
 def objects(cast):
     with schema_context("alpha"):
         hooks = connection_create(name="Hooks", kind="webhook",
-                                  credentials={"signing_secret": "s" * 40})
+                                  credentials={"signing_secret": "s" * 40}, acting_user=None)
         flow = Flow.objects.create(name="Time in", slug="hooks", direction="inbound", object_type="time_entry",
                                    connection=hooks, object_name="events", on_schedule=False)
         now = timezone.now()

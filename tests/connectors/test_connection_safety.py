@@ -58,7 +58,8 @@ def test_saving_a_connection_to_a_private_address_is_a_clear_400(cast, client, e
 
 def test_changing_a_url_to_a_private_address_is_refused(cast, client, engineer):
     with schema_context("alpha"):
-        services.connection_create(name="ERP", kind="tryton", settings={"base_url": "https://erp.example.com"})
+        services.connection_create(name="ERP", kind="tryton", settings={"base_url": "https://erp.example.com"},
+                                   acting_user=None)
     response = post(client, engineer, cast.alpha, path="/api/v1/connections/erp/", method="patch",
                     settings={"base_url": "http://127.0.0.1:8000"})
 
@@ -81,7 +82,8 @@ def test_only_a_platform_operator_may_allow_private_networks(cast, client, engin
 
 def test_partner_staff_cannot_turn_the_private_network_switch_on(cast, client, engineer):
     with schema_context("alpha"):
-        services.connection_create(name="ERP", kind="tryton", settings={"base_url": "https://erp.example.com"})
+        services.connection_create(name="ERP", kind="tryton", settings={"base_url": "https://erp.example.com"},
+                                   acting_user=None)
     response = post(client, engineer, cast.alpha, path="/api/v1/connections/erp/", method="patch",
                     allow_private_network=True)
     assert response.status_code == 403
@@ -92,7 +94,7 @@ def test_partner_staff_cannot_turn_the_private_network_switch_on(cast, client, e
 def test_partner_staff_cannot_point_an_operator_allowed_connection_at_a_new_private_host(cast, engineer):
     with schema_context("alpha"):
         erp = services.connection_create(name="ERP", kind="tryton", settings={"base_url": "http://10.0.0.7"},
-                                         allow_private_network=True)
+                                         allow_private_network=True, acting_user=None)
         with pytest.raises(ConnectionInvalid, match="10.0.0.8"):
             services.connection_update(connection=erp, changes={"settings": {"base_url": "http://10.0.0.8"}},
                                        acting_user=engineer)
@@ -126,12 +128,12 @@ def test_the_sftp_kind_goes_through_the_guard(in_alpha):
     connection = services.connection_create(
         name="Drop", kind="csv", settings={"sftp_host": "files.example.com", "sftp_path": "/drop",
                                            "sftp_host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEXAMPLE"},
-        credentials={"sftp_username": "weft", "sftp_password": "pw"})
+        credentials={"sftp_username": "weft", "sftp_password": "pw"}, acting_user=None)
     # The name resolved to a public address when saved and to loopback now (or was changed in the database).
     Connection.objects.filter(pk=connection.pk).update(settings={**connection.settings, "sftp_host": "127.0.0.1"})
     connection.refresh_from_db()
 
-    result = services.connection_test(connection=connection)
+    result = services.connection_test(connection=connection, acting_user=None)
 
     assert not result.ok and "refusing to call 127.0.0.1" in result.message
 
@@ -163,7 +165,8 @@ def test_webhook_settings_within_the_bounds_are_saved(cast, client, engineer, to
 
 def test_a_short_secret_is_refused_when_replaced_too(cast, client, engineer):
     with schema_context("alpha"):
-        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET})
+        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET},
+                                   acting_user=None)
     response = post(client, engineer, cast.alpha, path="/api/v1/connections/hooks/", method="patch",
                     credentials={"signing_secret": "short"})
     assert response.status_code == 400
@@ -188,7 +191,8 @@ def test_a_tolerance_saved_before_the_bounds_cannot_widen_the_window(cast, clien
                                           "multipart/form-data; boundary=x", ""])
 def test_the_hook_endpoint_answers_415_to_anything_but_json(cast, client, content_type):
     with schema_context("alpha"):
-        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET})
+        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": SECRET},
+                                   acting_user=None)
     body = json.dumps({"id": "evt-1", "type": "record.changed"}).encode()
     stamp = "1900000000"
     response = client.generic("POST", "/api/v1/hooks/hooks/", body, content_type=content_type,
@@ -202,7 +206,7 @@ def test_the_hook_endpoint_answers_415_to_anything_but_json(cast, client, conten
 
 def test_a_nul_in_settings_is_refused_by_the_service_and_the_admin_form(cast, client, engineer):
     with schema_context("alpha"), pytest.raises(ConnectionInvalid, match="NUL"):
-        services.connection_create(name="Drop", kind="csv", settings={"inbox_dir": "in\x00box"})
+        services.connection_create(name="Drop", kind="csv", settings={"inbox_dir": "in\x00box"}, acting_user=None)
     client.force_login(engineer)
     response = client.post("/admin/connectors/connection/add/", {
         "name": "Drop", "slug": "drop", "kind": "csv", "description": "", "is_enabled": "on",
@@ -220,7 +224,7 @@ def test_the_admin_form_keeps_partner_staff_from_moving_an_allowed_connection_to
                                                                                                      engineer):
     with schema_context("alpha"):
         erp = services.connection_create(name="ERP", kind="tryton", allow_private_network=True,
-                                         settings={"base_url": "http://10.0.0.7", "database": "erp"})
+                                         settings={"base_url": "http://10.0.0.7", "database": "erp"}, acting_user=None)
     client.force_login(engineer)
     response = client.post(f"/admin/connectors/connection/{erp.pk}/change/", {
         "name": "ERP", "kind": "tryton", "description": "", "is_enabled": "on",
@@ -237,5 +241,5 @@ def test_partner_staff_cannot_try_a_rest_vendor_on_a_private_address(cast, engin
     assert private_network_effective(acting_user=None, requested=True, connection=None)
     with schema_context("alpha"):
         allowed = services.connection_create(name="ERP", kind="tryton", allow_private_network=True,
-                                             settings={"base_url": "http://10.0.0.7"})
+                                             settings={"base_url": "http://10.0.0.7"}, acting_user=None)
     assert private_network_effective(acting_user=engineer, requested=True, connection=allowed)

@@ -60,7 +60,8 @@ def test_the_admin_debug_page_masks_a_password_typed_into_the_form(cast, debug_c
 
 def test_the_debug_page_masks_a_secret_a_kind_was_using(cast, debug_client, monkeypatch):
     with schema_context("alpha"):
-        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": PLAIN})
+        services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": PLAIN},
+                                   acting_user=None)
 
     def exploding_test(self):
         secret = self.credential("signing_secret")  # noqa: F841  (a local holding the secret when it fails)
@@ -74,7 +75,8 @@ def test_the_debug_page_masks_a_secret_a_kind_was_using(cast, debug_client, monk
 def test_kind_context_and_sftp_target_never_show_secrets_in_their_repr(in_alpha):
     from apps.connectors.flatfiles.sftp import SftpTarget
 
-    connection = services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": PLAIN})
+    connection = services.connection_create(name="Hooks", kind="webhook", credentials={"signing_secret": PLAIN},
+                                            acting_user=None)
     assert PLAIN not in repr(services.connection_kind(connection).context)
     assert PLAIN not in repr(SftpTarget(host="h", port=22, username="u", host_key="k", password=PLAIN,
                                         private_key=PLAIN, passphrase=PLAIN))

@@ -46,7 +46,7 @@ def put(root, name: str, text: str) -> None:
 
 @pytest.fixture
 def drop_folder(in_alpha):
-    connection = connection_create(name="Spreadsheets", kind="csv")
+    connection = connection_create(name="Spreadsheets", kind="csv", acting_user=None)
     return connection, connection_files_root(connection)
 
 
