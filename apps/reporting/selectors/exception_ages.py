@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import timedelta
-from decimal import Decimal
-from typing import Any
 
 from apps.exceptions.choices import Kind, Severity
 from apps.exceptions.models import IntegrationException
 from apps.reporting.filters import ReportFilters
-from apps.reporting.sql import T, fetch, where
+from apps.reporting.selectors.money_at_risk import exception_scope, money_at_risk
+from apps.reporting.sql import fetch, where
 from apps.reporting.tables import Column, Table
 
 EXCEPTION_AGES: tuple[tuple[int | None, str], ...] = ((0, "under 1 day"), (7, "1–7 days"), (30, "8–30 days"),
@@ -23,31 +21,16 @@ EXCEPTION_COLUMNS = (
 )
 
 
-def _exception_scope(filters: ReportFilters, alias: str = "x") -> tuple[list[str], list[Any]]:
-    """Exceptions carry their records' labels (project and customer codes, person names) as JSON lists."""
-    clauses, params = [f"{alias}.status IN ('open', 'acknowledged')"], []
-    if filters.flow:
-        clauses.append(f"{alias}.flow_id IN (SELECT id FROM {T['flow']} WHERE slug = %s)")
-        params.append(filters.flow)
-    for label, value in (("projects", filters.project), ("customers", filters.customer)):
-        if value:
-            clauses.append(f"{alias}.{label} @> jsonb_build_array(%s::text)")
-            params.append(value)
-    if filters.person:
-        clauses.append(f"{alias}.people @> jsonb_build_array((SELECT name FROM {T['person']} WHERE code = %s))")
-        params.append(filters.person)
-    return clauses, params
-
-
 def exceptions_by_kind_age(*, filters: ReportFilters) -> Table:
     """Open and acknowledged exceptions by kind and by how long they have been open (this cycle).
 
-    Money at risk is each exception's open amount in its main currency (apps.exceptions keeps it).
+    A row's money at risk is its exceptions' own open amounts; the summary's is the one figure of
+    ``money_at_risk`` (each source record once, however many exceptions name it), in every currency.
     Age is counted to now, or to the end of ``as_of``.
     """
 
     table = IntegrationException._meta.db_table
-    clauses, params = _exception_scope(filters)
+    clauses, params = exception_scope(filters)
     age = "floor(extract(epoch FROM (d.now - x.opened_at)) / 86400)"
     rows = _exception_rows(filters, table, clauses, params, age)
     kinds, severities = dict(Kind.choices), dict(Severity.choices)
@@ -55,14 +38,12 @@ def exceptions_by_kind_age(*, filters: ReportFilters) -> Table:
         row["age"] = EXCEPTION_AGES[row.pop("bucket")][1]
         row["kind"] = kinds.get(row["kind"], row["kind"])
         row["worst_severity"] = severities.get(row["worst_severity"], row["worst_severity"])
-    money: dict[str, Decimal] = defaultdict(Decimal)
-    for row in rows:
-        if row["amount_at_risk"]:
-            money[row["currency"] or ""] += row["amount_at_risk"]
+    risk = money_at_risk(filters=filters)
     return Table(EXCEPTION_COLUMNS, rows, {"exceptions": sum(r["exceptions"] for r in rows),
                                            "open_records": sum(r["open_records"] for r in rows),
-                                           "amount_at_risk": dict(money)},
-                 ["Open and acknowledged exceptions; age is time since the current cycle opened."])
+                                           "hours_at_risk": risk.hours, "amount_at_risk": risk.amounts},
+                 ["Open and acknowledged exceptions; age is time since the current cycle opened.",
+                  "Totals count each record once, however many exceptions name it (docs/data-quality.md)."])
 
 
 def _exception_rows(filters, table: str, clauses: list[str], params: list, age: str) -> list[dict]:
