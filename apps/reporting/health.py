@@ -87,6 +87,8 @@ def health_figures() -> HealthFigures:
         money_at_risk=data["money_at_risk"], money_at_risk_currency=data["money_at_risk_currency"],
         unposted_hours=data["unposted_hours"], unposted_value=data["unposted_value"],
         unposted_currency=data["unposted_currency"], failed_runs_24h=failed_runs_since(hours=24),
+        money_at_risk_by_currency=data["money_at_risk_by_currency"],
+        unposted_value_by_currency=data["unposted_value_by_currency"],
         flows=[flow_status_json(flow) for flow in flows_with_status()],
     )
 

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting import selectors
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
@@ -285,3 +286,23 @@ def test_a_burst_of_finished_runs_queues_one_refresh_until_it_starts(data, djang
         on_run_finished(sender=Run, run=run)
         on_run_finished(sender=Run, run=run)
     assert len(queued_again) == 1
+
+
+def test_exceptions_by_kind_and_age_keep_every_currency(data):
+    # One more validation exception opened 30 June with EUR 100 and USD 50 open: its USD is a row of its own.
+    x = IntegrationException.objects.create(
+        fingerprint="mixed", kind="validation", title="mixed", first_seen=at("06-30", 12), last_seen=at("06-30", 12),
+        opened_at=at("06-30", 12), open_records=2, amount_at_risk=D("100"), currency="EUR",
+        amounts={"EUR": "100.00", "USD": "50.00"})
+    for key, amount, currency in (("m1", "100.00", "EUR"), ("m2", "50.00", "USD")):
+        ExceptionRecord.objects.create(exception=x, record_key=key, first_seen=at("06-30"), last_seen=at("06-30"),
+                                       amount=D(amount), currency=currency)
+    table = selectors.exceptions_by_kind_age(filters=ReportFilters(as_of=AS_OF))
+    assert pick(table.rows, "kind", "age", "exceptions", "open_records", "amount_at_risk", "currency") == [
+        ("Transport", "1–7 days", 2, 2, D("0.00"), ""),
+        ("Validation", "under 1 day", 2, 3, D("850.00"), "EUR"),
+        ("Validation", "under 1 day", 0, 0, D("50.00"), "USD"),
+        ("Validation", "31+ days", 1, 1, D("1000.00"), "EUR"),
+    ]
+    assert table.summary["amount_at_risk"] == {"EUR": D("1850.00"), "USD": D("50.00")}
+    assert table.summary["exceptions"] == 5

@@ -47,15 +47,25 @@ def exceptions_by_kind_age(*, filters: ReportFilters) -> Table:
 
 
 def _exception_rows(filters, table: str, clauses: list[str], params: list, age: str) -> list[dict]:
+    """One row per kind, age and currency: an exception counts (exceptions, records, hours) in its main
+    currency's row and adds its money in each currency it has, so no currency is dropped."""
     arms = " ".join(f"WHEN {age} <= {limit} THEN {n}" for n, (limit, _) in enumerate(EXCEPTION_AGES)
                     if limit is not None)
     return fetch(f"""
         WITH d AS (SELECT %s::timestamptz AS now)
-        SELECT x.kind, CASE {arms} ELSE {len(EXCEPTION_AGES) - 1} END AS bucket, x.currency,
-               count(*) AS exceptions, sum(x.open_records) AS open_records, sum(x.hours_at_risk) AS hours_at_risk,
-               sum(x.amount_at_risk) AS amount_at_risk, max(x.severity) AS worst_severity,
-               min(x.opened_at) AS oldest
-        FROM d, {table} x WHERE {where(clauses)}
+        SELECT x.kind, CASE {arms} ELSE {len(EXCEPTION_AGES) - 1} END AS bucket, m.currency,
+               count(*) FILTER (WHERE m.main) AS exceptions,
+               coalesce(sum(x.open_records) FILTER (WHERE m.main), 0) AS open_records,
+               coalesce(sum(x.hours_at_risk) FILTER (WHERE m.main), 0) AS hours_at_risk,
+               sum(m.amount) AS amount_at_risk, max(x.severity) AS worst_severity, min(x.opened_at) AS oldest
+        FROM d, {table} x CROSS JOIN LATERAL (
+            SELECT a.key AS currency, a.value::numeric AS amount, a.key = x.currency AS main
+            FROM jsonb_each_text(x.amounts) a WHERE a.value::numeric <> 0 OR a.key = x.currency
+            UNION ALL
+            SELECT x.currency, CASE WHEN x.amounts = '{{}}'::jsonb THEN x.amount_at_risk ELSE 0 END, TRUE
+            WHERE NOT x.amounts ? x.currency
+        ) m
+        WHERE {where(clauses)}
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     """, [_reference_time(filters), *params])
 
