@@ -44,7 +44,7 @@ from apps.tenants import access
 logger = logging.getLogger(__name__)
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
-                   "hourly_cost", "currency")
+                   "hourly_cost", "currency", "time_basis")
 SETTLE_DAYS = 2  # a week is reconciled only once it ended this long ago: the last entries of a week still travel
 # A refresh recomputes entries changed since the previous one started, less this margin: a change saved before
 # that start but committed after it was not visible to it.

@@ -24,6 +24,7 @@ from apps.reporting.selectors.common import (
     CENT,
     RATIO,
     SNAPSHOT,
+    TIME_BASES,
     ZERO,
     outbound_flows,
     percentile,
@@ -48,7 +49,7 @@ from apps.reporting.selectors.unposted import AGE_BUCKETS, UNPOSTED_COLUMNS, unp
 from apps.reporting.selectors.utilization_rates import NO_PRACTICE, UTILIZATION_BY, UTILIZATION_COLUMNS, utilization
 
 __all__ = [
-    "ReportFilters",
+    "ReportFilters", "TIME_BASES",
     "SNAPSHOT", "ZERO", "CENT", "RATIO", "ratio", "percentile", "outbound_flows", "stored_snapshot", "AGE_BUCKETS",
     "UNPOSTED_COLUMNS", "unposted_time", "MISMATCH_COLUMNS", "DEFAULT_TOLERANCE", "assignment_mismatches",
     "assignments_all", "planned_by_week", "PERIODS", "LATENCY_COLUMNS", "posting_latency", "OUTCOMES",
