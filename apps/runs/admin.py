@@ -40,12 +40,20 @@ class FlowAdmin(TenantModelAdmin):
 
 @admin.register(Run, site=tenant_admin_site)
 class RunAdmin(TenantModelAdmin):
-    list_display = ["pk", "flow", "connection", "object_name", "trigger", "status", "counts", "started_at",
-                    "finished_at"]
+    list_display = ["pk", "flow", "trigger", "status", "outcomes", "started_at", "duration"]
     list_filter = ["status", "trigger", "flow"]
     list_select_related = ["flow", "connection"]
     readonly_fields = [f.name for f in Run._meta.fields]
     change_action = "ledger.delete"
+
+    @admin.display(description="Items")
+    def outcomes(self, obj) -> str:
+        return " · ".join(f"{n} {outcome}" for outcome, n in sorted(obj.counts.items()) if n) or "—"
+
+    @admin.display(description="Took")
+    def duration(self, obj) -> str:
+        seconds = obj.duration_seconds()
+        return "—" if seconds is None else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -53,8 +61,8 @@ class RunAdmin(TenantModelAdmin):
 
 @admin.register(RunItem, site=tenant_admin_site)
 class RunItemAdmin(TenantModelAdmin):
-    list_display = ["created_at", "run", "object_type", "external_id", "canonical_id", "outcome", "error_category",
-                    "short_error", "latency_ms"]
+    list_display = ["created_at", "run_link", "object_type", "external_id", "outcome", "error_category",
+                    "short_error"]
     list_filter = ["outcome", "object_type", "error_category", "run__flow"]
     list_select_related = ["run__flow"]
     search_fields = ["external_id", "target_external_id", "error_message"]
@@ -62,9 +70,13 @@ class RunItemAdmin(TenantModelAdmin):
     actions = ["replay_items"]
     change_action = "ledger.delete"
 
+    @admin.display(description="Run", ordering="run")
+    def run_link(self, obj) -> str:
+        return f"#{obj.run_id} {obj.run.flow.name if obj.run.flow else ''}"
+
     @admin.display(description="Error")
     def short_error(self, obj) -> str:
-        return obj.error_message[:120]
+        return obj.error_message[:80]
 
     def has_add_permission(self, request) -> bool:
         return False
