@@ -1,5 +1,5 @@
-"""In a real Chromium at 1366 px: the customer's admin console in the partner's brand, its lists readable
-without scrolling sideways, and a run-item found by the project code a partner engineer was told about."""
+"""In a real Chromium at 1366 px: the customer's admin console in the partner's brand with its lists readable
+without scrolling sideways, and pages of a customer with no data yet that say why and what to do."""
 
 from __future__ import annotations
 
@@ -41,3 +41,24 @@ def test_the_admin_console_wears_the_partners_colours_and_fits_1366_px(harbour, 
         assert page.eval_on_selector("div.breadcrumbs", "b => getComputedStyle(b).backgroundColor") == PRIMARY
         assert overflow(page) <= 0, f"{name} list overflows by {overflow(page)} px"
         screenshot(page, f"admin-{name}")
+
+
+def test_a_customer_without_data_is_told_why_each_chart_and_table_is_empty(harbour, browser_page):
+    page = browser_page
+    globex_host = harbour.host(harbour.globex)  # onboarded, nothing run yet
+    login(page, harbour.url(globex_host, "/login/"), "globex.admin")
+    explained = page.eval_on_selector_all("[data-empty-chart] .empty", "ps => ps.map(p => p.innerText)")
+    assert len(explained) == 2 and all("Sync status" in text for text in explained), explained
+    screenshot(page, "portal-home-empty")
+    page.goto(harbour.url(globex_host, "/reports/blocked-invoices/"))
+    assert "resolve or replay it to release them" in page.inner_text("[data-empty-table]")
+    page.goto(harbour.url(globex_host, "/reports/assignment-mismatches/"))
+    assert "assignments with start and end dates" in page.inner_text("[data-empty-table]")
+    screenshot(page, "portal-report-empty")
+
+    partner = page.context.browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    login(partner, harbour.url(harbour.partner_host, "/login/"), "harbour.admin")
+    partner.goto(harbour.url(harbour.partner_host, "/customers/globex/"))
+    assert "Run now" in partner.inner_text("[data-empty-chart=usage-chart]")
+    screenshot(partner, "partner-customer-empty")
+    partner.context.close()
