@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
+from apps.runs.selectors import run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
@@ -65,10 +66,14 @@ class RunItemAdmin(TenantModelAdmin):
                     "short_error"]
     list_filter = ["outcome", "object_type", "error_category", "run__flow"]
     list_select_related = ["run__flow"]
-    search_fields = ["external_id", "target_external_id", "error_message"]
+    search_fields = ["external_id"]  # searched by business key below (project, person, invoice, date, payload)
+    search_help_text = "A project code (ACME-104), person, invoice number, date (2026-11-23), id or any text."
     readonly_fields = [f.name for f in RunItem._meta.fields]
     actions = ["replay_items"]
     change_action = "ledger.delete"
+
+    def get_search_results(self, request, queryset, search_term):
+        return run_items_matching(queryset, search_term), False
 
     @admin.display(description="Run", ordering="run")
     def run_link(self, obj) -> str:
