@@ -121,6 +121,8 @@ GET_EXECUTOR_FUNCTION = "apps.tenants.migration_executor.get_executor"
 # engine's hot paths). Safe: django-tenants issues it again after every schema switch (schema_context,
 # set_tenant), rollback, savepoint rollback and reconnect, which are all the ways the setting can change.
 TENANT_LIMIT_SET_CALLS = True
+# django-tenants paints tenant apps' admin section headers green; ours carry the partner's colours instead.
+TENANT_COLOR_ADMIN_APPS = False
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
