@@ -93,6 +93,7 @@ SHARED_APPS = [
     "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
     "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
+    "apps.bi",  # BI access: reporting schemas of views, read-only roles, Parquet snapshots (public schema)
     "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
     "apps.demo",  # manage.py seed_demo (no models)
