@@ -124,6 +124,8 @@ GET_EXECUTOR_FUNCTION = "apps.tenants.migration_executor.get_executor"
 # engine's hot paths). Safe: django-tenants issues it again after every schema switch (schema_context,
 # set_tenant), rollback, savepoint rollback and reconnect, which are all the ways the setting can change.
 TENANT_LIMIT_SET_CALLS = True
+# django-tenants paints tenant apps' admin section headers green; ours carry the partner's colours instead.
+TENANT_COLOR_ADMIN_APPS = False
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
@@ -261,7 +263,9 @@ WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # API keys first: a call without credentials, or with bad ones, is a 401 with WWW-Authenticate: Bearer.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -276,6 +280,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.api.authentication.ApiKeyRateLimit"],  # per key, 429
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
