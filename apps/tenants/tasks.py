@@ -8,6 +8,7 @@ The queue lives in the public schema and workers start there, so every task name
 from __future__ import annotations
 
 import logging
+import multiprocessing
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +25,18 @@ from apps.tenants.models import Customer
 
 logger = logging.getLogger(__name__)
 TENANT_TASK = "apps.tenants.tasks.tenant_task_run"
+# Set when the cluster was asked to stop (SIGTERM, Ctrl-C; see the qcluster command). Made before the cluster forks
+# its processes, so every worker sees it: long work ends at its next safe point and queues itself again.
+_STOP_REQUESTED = multiprocessing.get_context("fork").Event()
+
+
+def cluster_stop_request() -> None:
+    _STOP_REQUESTED.set()
+
+
+def cluster_stopping() -> bool:
+    """Whether this cluster is stopping: work in slices should save its place and hand the rest back now."""
+    return _STOP_REQUESTED.is_set()
 
 
 def tenant_task_enqueue(schema_name: str, func_path: str, *args, after_commit: bool = True, **kwargs) -> None:
