@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
+from apps.accelerators.selectors import installations_for_customer, templates_for_customer
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
 from apps.portal.reports import chart_config
@@ -149,6 +150,7 @@ def customer_detail(request, partner: Partner, slug: str):
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
+        "installations": installations_for_customer(customer),
         "review_month": dashboards.previous_month(timezone.localdate()),
     }
     return render(request, "partner/customer.html", context)
@@ -195,6 +197,17 @@ def customer_domain(request, partner: Partner, slug: str):
                f"{customer.name} is also served on {form.cleaned_data['domain']}.")
     else:
         messages.error(request, "Enter a host name.")
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view()
+def customer_template_upgrade(request, partner: Partner, slug: str, template_id: int):
+    customer = _customer(request, partner, slug, "template.install")
+    template = get_object_or_404(templates_for_customer(customer), pk=template_id)
+    _apply(request, lambda: services.customer_template_upgrade(customer=customer, template=template,
+                                                               acting_user=request.user),
+           f"{customer.name} now runs {template.name} v{template.version}.")
     return redirect("partner-customer", slug=slug)
 
 
