@@ -76,7 +76,8 @@ def test_without_a_token_only_a_local_debug_server_shows_metrics(cast, client, s
 def test_tenant_labels_are_bounded(cast, monkeypatch):
     for money, customer in zip((300, 200, 100), (cast.alpha, cast.beta, cast.gamma), strict=True):
         CustomerHealth.objects.update_or_create(customer=customer, defaults={
-            "open_exceptions": money // 100, "money_at_risk": money, "money_at_risk_currency": "EUR"})
+            "open_exceptions": money // 100, "money_at_risk": money, "money_at_risk_currency": "EUR",
+            "money_at_risk_amounts": {"EUR": f"{money}.00"}})
     monkeypatch.setattr(metrics, "TOP_TENANTS", 1)
     text = metrics.exposition().decode()
     assert 'weft_money_at_risk{currency="EUR",tenant="alpha"} 300.0' in text
