@@ -34,7 +34,7 @@ from apps.runs.engine import hub_changed, run_finish
 from apps.runs.errors import EventInvalid, EventTooLarge, RecordsRefused, RecordsTooMany, WebhookRefused
 from apps.runs.inbound import inbound_page_store
 from apps.runs.ledger import canonical_payload
-from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
+from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger, finished_status
 from apps.runs.signals import run_finished
 from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
@@ -126,13 +126,7 @@ def _hub_problem_item(run: Run, object_type: str, result: HubResult, raw: dict |
 
 
 def _finish(run: Run, counts: dict[str, int], error_message: str = "", error_category: str = "") -> Run:
-    failures = counts.get(Outcome.FAILED, 0) + counts.get(Outcome.CONFLICT, 0)
-    if error_message:
-        status = RunStatus.FAILED
-    elif failures:
-        status = RunStatus.PARTIAL
-    else:
-        status = RunStatus.SUCCEEDED
+    status = RunStatus.FAILED if error_message else finished_status(counts)
     run.status, run.counts, run.error_message, run.finished_at = status, counts, error_message, timezone.now()
     run.error_category = error_category
     run.save(update_fields=["status", "counts", "error_message", "error_category", "finished_at", "cursor_end",
