@@ -91,11 +91,14 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",  # the OpenAPI document (no models)
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs/
     "django_q",
     "simple_history",
     "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
     "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
+    "apps.bi",  # BI access: reporting schemas of views, read-only roles, Parquet snapshots (public schema)
     "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
     "apps.demo",  # manage.py seed_demo (no models)
@@ -286,6 +289,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document (/api/v1/schema/) and its docs page (/api/docs/, Swagger UI from the sidecar package).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Weft API",
+    "DESCRIPTION": "Weft's integration API on a customer's domain. Authenticate with an API key: "
+                   "`Authorization: Bearer weft_...`. Guide: docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False},
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "apps.runs.models.RunStatus", "HookStatusEnum": ["accepted", "duplicate"],
+                            "ExceptionStatusEnum": "apps.exceptions.choices.Status"},
 }
 
 # Masked variables and POST fields stay masked on the debug page too (Django's filter skips them when DEBUG is on).
