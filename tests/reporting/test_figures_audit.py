@@ -412,17 +412,6 @@ def D(value) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-# Figures Weft does not yet compute as issue 12 defines them (helper "figa" is fixing them, issue 12 item 4).
-FIGA_APPROVED = pytest.mark.xfail(strict=True, reason="utilization and margin count unapproved (submitted) time; "
-                                  "issue 12 item 4 defines them on approved time by default")
-FIGA_MONEY = pytest.mark.xfail(strict=True, reason="money at risk ignores the row's own rate and Billable? flag and "
-                               "keeps one currency per exception; issue 12 item 4: once per source record, every "
-                               "currency")
-
-FIGA_OVERVIEW = pytest.mark.xfail(strict=True, reason="the partner overview lags the drill-in by one run (it shows "
-                                  "0 h unposted after the third file's run); issue 12 item 4: equal at every moment")
-
-
 # === The audit ==============================================================================================
 def test_the_quarter_has_every_kind_of_bad_row(firm):
     flaws = Counter(row.flaw for row in firm.quarter.rows)
@@ -561,7 +550,6 @@ def test_approved_to_posted_latency(firm):
         assert low - 1 <= float(summary[key]) <= high + 1, key
 
 
-@FIGA_MONEY
 def test_money_and_hours_at_risk_in_every_currency(firm):
     money, hours = firm.spec.at_risk()
     assert len(money) == 2  # euros and pounds
@@ -576,14 +564,12 @@ def _utilization_rows(body: dict, key: str) -> dict:
         "utilization": D(r["utilization"])} for r in body["rows"]}
 
 
-@FIGA_APPROVED
 def test_utilization_per_person_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "practice"}
                 for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END).items()}
     assert _utilization_rows(report(firm, "utilization", by="person", **WINDOW), "person") == expected
 
 
-@FIGA_APPROVED
 def test_utilization_per_practice_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "people"}
                 for key, cell in firm.spec.utilization_by_practice(QUARTER_START, QUARTER_END).items()}
@@ -596,7 +582,6 @@ def _margin_rows(rows: list[dict]) -> dict:
         "margin": D(r["margin"]), "margin_ratio": D(r["margin_ratio"])} for r in rows}
 
 
-@FIGA_APPROVED
 def test_project_margin_on_approved_time(firm):
     expected = firm.spec.margin(QUARTER_START, QUARTER_END)
     body = report(firm, "project-margin", **WINDOW)
@@ -609,7 +594,6 @@ def test_project_margin_on_approved_time(firm):
             for c, t in body["summary"]["by_currency"].items()} == totals
 
 
-@FIGA_APPROVED
 @pytest.mark.parametrize("month", [date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)])
 def test_the_monthly_review_shows_its_month(firm, month):
     from apps.portal.dashboards import monthly_review
@@ -627,7 +611,6 @@ def test_the_monthly_review_shows_its_month(firm, month):
     assert _margin_rows(sections["project-margin"].rows) == firm.spec.margin(month, last)
 
 
-@FIGA_OVERVIEW
 def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     from apps.tenants.models import CustomerHealth
 
@@ -637,7 +620,6 @@ def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     assert (health.unposted_currency, health.unposted_value) == max(unposted["value"].items(), key=lambda kv: kv[1])
 
 
-@FIGA_MONEY
 def test_the_partner_overview_shows_the_money_at_risk(firm):
     from apps.tenants.models import CustomerHealth
 

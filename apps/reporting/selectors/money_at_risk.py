@@ -8,8 +8,11 @@ figure is computed over the records, not by adding up exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+
+from django.utils import timezone
 
 from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting.filters import ReportFilters
@@ -32,10 +35,19 @@ class AtRisk:
         return max(self.amounts.items(), key=lambda kv: kv[1], default=("", ZERO))
 
 
+def opened_by(day: date) -> datetime:
+    """The end of ``day`` (local time): exceptions opened before it were open at that day's end, if still open."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
 def exception_scope(filters: ReportFilters, alias: str = "x") -> tuple[list[str], list[Any]]:
     """Open and acknowledged exceptions, narrowed by the labels their records carry (project and customer
-    codes, person names, as JSON lists) and by flow."""
+    codes, person names, as JSON lists) and by flow; with ``end``, only those opened by the end of that day
+    (a month's review leaves out what opened after the month)."""
     clauses, params = [f"{alias}.status IN ('open', 'acknowledged')"], []
+    if filters.end:
+        clauses.append(f"{alias}.opened_at < %s")
+        params.append(opened_by(filters.end))
     if filters.flow:
         clauses.append(f"{alias}.flow_id IN (SELECT id FROM {T['flow']} WHERE slug = %s)")
         params.append(filters.flow)
