@@ -69,8 +69,9 @@ def money_at_risk(*, filters: ReportFilters) -> AtRisk:
       amount is the one its latest failure was priced at (``apps.exceptions.context``: billable hours × the
       entry's own rate, else the project's).
     - A reconciliation gap (a project-week a target lacks or holds differently) counts only what it exceeds
-      the time entries of that project and week already at risk (same currency), never below 0: entries
-      that failed on their way to the target are why the target lacks them.
+      the hub's time entries of that project and week already at risk (same currency), never below 0:
+      entries that failed on their way to the target are why the target lacks them. Rows refused at the door
+      never reached the hub, so they are no part of any gap and are not netted.
     """
     clauses, params = exception_scope(filters)
     rows = fetch(_SQL.format(records=ExceptionRecord._meta.db_table, exceptions=IntegrationException._meta.db_table,
@@ -82,7 +83,7 @@ def money_at_risk(*, filters: ReportFilters) -> AtRisk:
 
 _SQL = r"""
     WITH open AS (
-        SELECT r.id, r.amount, r.currency, r.hours, r.last_seen, r.object_type, x.kind,
+        SELECT r.id, r.amount, r.currency, r.hours, r.last_seen, r.object_type, x.kind, te.id IS NOT NULL AS in_hub,
                coalesce(p.code, r.context->>'project') AS project,
                coalesce(te.date, CASE WHEN r.context->>'date' ~ '^\d{{4}}-\d{{2}}-\d{{2}}$'
                                       THEN (r.context->>'date')::date END) AS day,
@@ -104,10 +105,10 @@ _SQL = r"""
         SELECT currency, amount, hours FROM entries
         UNION ALL
         SELECT g.currency,
-               greatest(g.amount - coalesce((SELECT sum(e.amount) FROM entries e WHERE e.object_type = 'time_entry'
+               greatest(g.amount - coalesce((SELECT sum(e.amount) FROM entries e WHERE e.in_hub
                    AND e.project = g.project AND e.currency = g.currency
                    AND date_trunc('week', e.day)::date = g.week), 0), 0),
-               greatest(g.hours - coalesce((SELECT sum(e.hours) FROM entries e WHERE e.object_type = 'time_entry'
+               greatest(g.hours - coalesce((SELECT sum(e.hours) FROM entries e WHERE e.in_hub
                    AND e.project = g.project AND date_trunc('week', e.day)::date = g.week), 0), 0)
         FROM once g WHERE g.kind = 'reconciliation'
     )
