@@ -19,7 +19,6 @@ def reconciliation_check() -> None:
     """The last 8 settled weeks, every enabled outbound time flow (schedule it daily per tenant); against what the
     target itself holds where its kind can say (Tryton), else against what Weft posted."""
     services.reconciliation_check(filters=ReportFilters(), read_back=True)
-    health.customer_health_refresh()  # the differences it raised or cleared change the money at risk
 
 
 def customer_health_refresh() -> None:
