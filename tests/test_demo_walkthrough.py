@@ -184,7 +184,7 @@ def test_the_bad_rows_are_a_handful_of_grouped_exceptions_with_hours_and_money_a
         records = list(limit.records.filter(is_open=True))
         entries = TimeEntry.objects.filter(pk__in=[r.canonical_id for r in records]).select_related("project")
         hours = sum(e.hours for e in entries)
-        money = sum(e.hours * e.project.default_bill_rate for e in entries)
+        money = sum(e.hours * (e.bill_rate or e.project.default_bill_rate) for e in entries if e.billable)
         assert "bad-4" in source_ids([r.canonical_id for r in records])
     assert len(entries) == len(records) == limit.open_records
     assert limit.hours_at_risk == hours >= 14 and limit.amount_at_risk == money > 0 and limit.currency == "EUR"

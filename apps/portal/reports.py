@@ -171,5 +171,6 @@ def report_table(report: Report, params) -> Table:
 
 def report_options(report: Report) -> list[tuple[str, tuple[str, ...]]]:
     """The figure's own options that take one of a few values (for the filter form)."""
-    known = {"period": figures.PERIODS, "by": figures.UTILIZATION_BY, "basis": figures.BASES}
+    known = {"period": figures.PERIODS, "by": figures.UTILIZATION_BY, "basis": figures.BASES,
+             "time": figures.TIME_BASES}
     return [(name, known[name]) for name in figure_get(report.slug).option_names if name in known]

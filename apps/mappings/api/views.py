@@ -9,6 +9,7 @@ from apps.mappings.services import mapping_preview
 
 
 class MappingListApi(APIView):
+    api_area = "configuration"  # the API key scope its reads need
     def get(self, request) -> Response:
         mappings = mappings_with_versions()
         return Response([
@@ -28,6 +29,7 @@ class PreviewInput(serializers.Serializer):
 class MappingPreviewApi(APIView):
     """``POST /api/v1/mappings/<slug>/versions/<number>/preview/``: each sample's result and every rule's error."""
 
+    api_area = "configuration"  # the API key scope its reads need
     write_action = "customer.view"  # a preview changes nothing
 
     def post(self, request, slug: str, number: int) -> Response:
