@@ -39,12 +39,13 @@ from apps.reporting.selectors import (
 )
 from apps.reporting.sql import monday
 from apps.runs.models import Flow
+from apps.runs.outbound import record_reference
 from apps.tenants import access
 
 logger = logging.getLogger(__name__)
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
-                   "hourly_cost", "currency")
+                   "hourly_cost", "currency", "time_basis")
 SETTLE_DAYS = 2  # a week is reconciled only once it ended this long ago: the last entries of a week still travel
 # A refresh recomputes entries changed since the previous one started, less this margin: a change saved before
 # that start but committed after it was not visible to it.
@@ -79,6 +80,7 @@ class ReconciliationOutcome:
     flagged: int = 0
     raised: list[int] = field(default_factory=list)
     cleared: list[int] = field(default_factory=list)
+    duplicates: int = 0  # Weft references a target holds on more than one record (read back only)
 
 
 def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now=None) -> ReconciliationOutcome:
@@ -119,7 +121,79 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
             outcome.raised.append(exception.pk)
         else:
             outcome.cleared += _clear(flow, key, now)
+    if not (filters.project or filters.customer or filters.person or filters.practice):
+        outcome.cleared += _clear_vanished(flows.values(), {(r["flow"], f"{r['project']}:{r['week'].isoformat()}")
+                                                            for r in table.rows}, monday(start), settled, now)
+    if read_back:
+        for flow in flows.values():
+            _check_duplicates(flow, monday(start), end, now, outcome)
     return outcome
+
+
+def _check_duplicates(flow: Flow, start: date, end: date, now, outcome: ReconciliationOutcome) -> None:
+    """Raise a ``duplicate`` exception per Weft reference the target holds on more than one record (a write made
+    twice: the ledger and the cross-reference know only one of them); clear those that are single again."""
+    prefix = record_reference(flow.object_type, "")
+    try:
+        kind = connection_kind(flow.connection)
+        held_twice = getattr(kind, "references_held_twice", None)
+        found = None if held_twice is None else held_twice(flow.object_name, prefix=prefix, start=start, end=end)
+    except ExternalSystemError as error:
+        logger.warning("duplicate check in %s failed (%s)", flow.connection, error.message)
+        return
+    if found is None:
+        return
+    canonical = {reference: int(tail) for reference in found if (tail := reference[len(prefix):]).isdigit()}
+    recorded = dict(ExternalRef.objects.filter(
+        connection_id=flow.connection_id, object_type=flow.object_type, canonical_id__in=canonical.values(),
+    ).values_list("canonical_id", "external_id"))
+    for reference, ids in sorted(found.items()):
+        outcome.duplicates += 1
+        kept = recorded.get(canonical.get(reference))
+        others = [i for i in ids if i != kept]
+        message = (f"{flow.connection} holds {len(ids)} {flow.object_name.replace('_', ' ')} under Weft reference "
+                   f"{reference} (ids {', '.join(ids)}): the same record was written more than once. "
+                   + (f"Weft knows id {kept}; delete {', '.join(others)} there." if kept in ids
+                      else "Keep one and delete the others there, then run the flow again."))
+        exception = exception_raise(
+            kind=Kind.DUPLICATE, source=Source.RECONCILIATION, scope=f"held-twice:{flow.slug}:{reference}",
+            message=message, fingerprint_text=f"held twice: {reference}", flow_id=flow.pk,
+            connection_id=flow.connection_id, object_type=flow.object_type, now=now,
+            records=[RecordAtRisk(key=reference, context={"reference": reference, "ids": ids, "kept": kept or ""})])
+        outcome.raised.append(exception.pk)
+    for exception in IntegrationException.objects.filter(kind=Kind.DUPLICATE, source=Source.RECONCILIATION,
+                                                         flow=flow, status__in=ACTIVE_STATUSES):
+        if not exception.records.filter(record_key__in=list(found)).exists():
+            exception_clear(exception=exception, reason="Reconciled: the target holds each reference once again.",
+                            now=now)
+            outcome.cleared.append(exception.pk)
+
+
+def _clear_vanished(flows, compared: set[tuple[str, str]], start: date, settled: date, now) -> list[int]:
+    """Open differences of settled weeks in the window that the check no longer sees at all (the entries
+    were rejected or deleted on both sides): nothing left to compare agrees, so they close too. Only after
+    an unnarrowed check: one narrowed to a project says nothing of the others' weeks."""
+    cleared = []
+    open_ones = (IntegrationException.objects.filter(kind=Kind.RECONCILIATION, flow__in=list(flows),
+                                                     status__in=ACTIVE_STATUSES)
+                 .select_related("flow").prefetch_related("records"))
+    for exception in open_ones:
+        for record in exception.records.all():
+            week = _week(record.context.get("week"))
+            if (record.is_open and week is not None and start <= week and week + timedelta(days=6) <= settled
+                    and (exception.flow.name, record.record_key) not in compared):
+                exception_clear(exception=exception, now=now,
+                                reason="Reconciled: the week has nothing left to compare on either side.")
+                cleared.append(exception.pk)
+                break
+    return cleared
+
+
+def _week(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _message(flow: Flow, row: dict) -> str:

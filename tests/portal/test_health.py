@@ -65,13 +65,36 @@ def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, alp
     assert health.flows[0]["last_success_at"] is not None
 
 
-def test_a_burst_of_finished_runs_queues_one_refresh(cast, django_capture_on_commit_callbacks):
+def test_a_burst_of_finished_runs_queues_one_refresh(cast, alpha_data, django_capture_on_commit_callbacks):
+    from apps.reporting.services import reporting_refresh
+
+    reporting_refresh()
     CustomerHealth.objects.filter(customer=cast.alpha).update(stale=False)  # whatever earlier tests committed
-    with mock.patch("apps.reporting.health.tenant_task_enqueue") as enqueue, schema_context("alpha"):
+    with mock.patch("apps.reporting.receivers.tenant_task_enqueue") as enqueue, schema_context("alpha"):
         for _ in range(3):
             run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
-    enqueue.assert_called_once_with("alpha", "apps.reporting.tasks.customer_health_refresh")
+    # One refresh of the stored figures, which refreshes the health summary after them.
+    assert [c.args[:2] for c in enqueue.call_args_list] == [("alpha", "apps.reporting.tasks.reporting_refresh")]
     assert CustomerHealth.objects.get(customer=cast.alpha).stale
+
+
+def test_the_overview_equals_the_drill_in_right_after_a_run(cast, alpha_data, django_capture_on_commit_callbacks):
+    """The summary is computed after the run's figures are stored, never from the figures of the run before."""
+    from apps.canonical.models import TimeEntry
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.selectors import unposted_time
+    from apps.reporting.services import reporting_refresh
+
+    with schema_context("alpha"):
+        reporting_refresh()  # the figures as of the previous run
+        e10 = alpha_data.entries["E10"]
+        TimeEntry.objects.create(person=e10.person, project=e10.project, date=e10.date, hours=Decimal("3"),
+                                 approval_status="approved", approved_at=e10.approved_at, content_hash="new")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
+        drill_in = unposted_time(filters=ReportFilters(as_of=timezone.localdate())).summary["hours"]
+    overview = CustomerHealth.objects.get(customer=cast.alpha)
+    assert drill_in == Decimal("26.00") and overview.unposted_hours == drill_in and not overview.stale
 
 
 def test_the_queued_refresh_runs_after_commit_in_the_customers_schema(cast, django_capture_on_commit_callbacks):
@@ -113,3 +136,33 @@ def test_overview_reads_public_tables_only_whatever_the_number_of_customers(cast
     selects = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET search_path")]
     assert len(selects) == 1  # customers joined to plan, health, this month's usage and primary domain
     assert connection.schema_name == "public"
+
+
+def test_every_currency_reaches_the_summary_the_overview_and_the_metrics(cast, alpha_data, partner_site):
+    """Alpha has EUR 1,750 at risk (the data set) and USD 300 on one more exception; nothing is dropped."""
+    from apps.exceptions.models import ExceptionRecord, IntegrationException
+    from apps.ops.metrics import _health_gauges
+    from apps.tenants.choices import Role
+    from tests.conftest import member
+    from tests.reporting.dataset import at
+
+    with schema_context("alpha"):
+        usd = IntegrationException.objects.create(fingerprint="usd", kind="validation", title="USD entry",
+                                                  first_seen=at("06-30"), last_seen=at("06-30"),
+                                                  opened_at=at("06-30"), open_records=1)
+        ExceptionRecord.objects.create(exception=usd, record_key="usd-1", first_seen=at("06-30"),
+                                       last_seen=at("06-30"), amount=Decimal("300.00"), currency="USD")
+        health = customer_health_refresh()
+    assert health.money_at_risk_amounts == {"EUR": "1750.00", "USD": "300.00"}
+    assert (health.money_at_risk, health.money_at_risk_currency) == (Decimal("1750.00"), "EUR")  # the sort key
+    assert health.unposted_values == {"EUR": "2670.00"}
+
+    partner_site.client.force_login(member(Role.ANALYST, partner=cast.xpartner, username="xanalyst2"))
+    page = partner_site.get("/").text
+    row = page[page.index('data-customer="alpha"'):]
+    assert "EUR 1,750.00 · USD 300.00" in row[:row.index("</tr>")]
+    assert "USD 300.00" in page[page.index('data-figure="money-at-risk"'):][:200]
+
+    [_, money] = list(_health_gauges())
+    samples = {(s.labels["tenant"], s.labels["currency"]): s.value for s in money.samples}
+    assert samples[("alpha", "USD")] == 300.0 and samples[("alpha", "EUR")] == 1750.0

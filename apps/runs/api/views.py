@@ -1,5 +1,7 @@
 """Inbound webhooks: other systems push signed events; the signature is the only authentication."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
@@ -7,7 +9,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.runs import services
+from apps.runs.api.serializers import HookAnswer
 from apps.runs.rest_webhooks import vendor_event_receive
+
+
+def require_json_body(request) -> None:
+    """Events are JSON (application/json, or a +json type); anything else is a 415 before the body is read."""
+    media_type = request.content_type.split(";")[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and
+                                                  media_type.endswith("+json")):
+        raise UnsupportedMediaType(media_type or "(none)", detail="Send the event as application/json.")
 
 
 class InboundWebhookApi(APIView):
@@ -20,12 +31,13 @@ class InboundWebhookApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
+                   responses={202: HookAnswer, 200: HookAnswer},
+                   parameters=[OpenApiParameter("X-Weft-Timestamp", str, OpenApiParameter.HEADER),
+                               OpenApiParameter("X-Weft-Signature", str, OpenApiParameter.HEADER,
+                                                description="sha256=<hex HMAC of '<timestamp>.<body>'>")])
     def post(self, request, connection_slug: str) -> Response:
-        # Checked first, the same for every slug: events are JSON (application/json, or a +json type).
-        media_type = request.content_type.split(";")[0].strip().lower()
-        if media_type != "application/json" and not (media_type.startswith("application/") and
-                                                      media_type.endswith("+json")):
-            raise UnsupportedMediaType(media_type or "(none)", detail="Send the event as application/json.")
+        require_json_body(request)  # checked first, the same for every slug
         receipt = services.inbound_event_receive(
             connection_slug=connection_slug, timestamp=request.headers.get("X-Weft-Timestamp"),
             signature=request.headers.get("X-Weft-Signature"), body=request.body,
@@ -45,7 +57,10 @@ class VendorWebhookApi(InboundWebhookApi):
     """``POST /api/v1/hooks/vendor/<connection>/``: events in the vendor's own format and signature scheme, as the
     connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
 
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
+                   responses={202: HookAnswer, 200: HookAnswer})
     def post(self, request, connection_slug: str) -> Response:
+        require_json_body(request)
         receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,
                                         method=request.method, url=request.build_absolute_uri(), body=request.body)
         new = [r.event.event_id for r in receipts if r.created]
