@@ -15,6 +15,7 @@ the rules of issue 12 and docs/data-quality.md, written out for a finance lead t
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -133,6 +134,14 @@ class Spec:
             cost_rate=Decimal(row.cell("Cost Rate") or person.cost_rate),
         )
 
+    def only(self, keep) -> Spec:
+        """The same firm with only the entries ``keep`` says yes to (a filter on a figure)."""
+        narrowed = copy.copy(self)
+        narrowed.entries = [e for e in self.entries if keep(e)]
+        narrowed.quarter = copy.copy(self.quarter)
+        narrowed.quarter.assignments = [a for a in self.quarter.assignments if keep(a)]
+        return narrowed
+
     def refused_by_kind(self) -> dict[str, int]:
         return dict(Counter(self.refused.values()))
 
@@ -224,13 +233,13 @@ class Spec:
                 money[currency] += Decimal(row.cell("Hours")) * Decimal(rate)
         return {c: v for c, v in sorted(money.items()) if v}, hours
 
-    # --- utilization and margin: on approved time ---------------------------------------------------------
-    def approved(self, first: date, last: date) -> list[Entry]:
-        return [e for e in self.entries if e.approved and first <= e.day <= last]
+    # --- utilization and margin: on approved time (or, asked for, all time in the hub) ---------------------
+    def counted(self, first: date, last: date, time: str) -> list[Entry]:
+        return [e for e in self.entries if (e.approved or time == "all") and first <= e.day <= last]
 
-    def utilization(self, first: date, last: date) -> dict[tuple[str, date], dict]:
+    def utilization(self, first: date, last: date, time: str = "approved") -> dict[tuple[str, date], dict]:
         """Per person and month: capacity (weekly capacity × Monday–Friday days of the month in the window ÷ 5),
-        approved billable hours, approved hours, and billable ÷ capacity to four places."""
+        billable hours, hours, and billable ÷ capacity to four places; of approved time unless ``time`` = all."""
         cells = {}
         for person in self.quarter.people:
             for month in months(first, last):
@@ -239,7 +248,7 @@ class Spec:
                 cells[(person.code, month)] = {"practice": person.practice,
                                                "capacity_hours": person.capacity * weekdays / 5,
                                                "billable_hours": ZERO, "hours": ZERO}
-        for e in self.approved(first, last):
+        for e in self.counted(first, last, time):
             cell = cells[(e.person, e.day.replace(day=1))]
             cell["hours"] += e.hours
             cell["billable_hours"] += e.hours if e.billable else ZERO
@@ -260,11 +269,11 @@ class Spec:
             group["utilization"] = ratio(group["billable_hours"], group["capacity_hours"])
         return dict(groups)
 
-    def margin(self, first: date, last: date) -> dict[tuple[str, date], dict]:
-        """Per project and month, on approved time: revenue = billable value; cost = hours × the row's cost rate
-        (else the person's); margin = revenue − cost, and margin ÷ revenue to four places."""
+    def margin(self, first: date, last: date, time: str = "approved") -> dict[tuple[str, date], dict]:
+        """Per project and month, on approved time unless ``time`` = all: revenue = billable value; cost = hours ×
+        the row's cost rate (else the person's); margin = revenue − cost, and margin ÷ revenue to four places."""
         cells: dict[tuple, dict] = defaultdict(lambda: {"hours": ZERO, "revenue": ZERO, "cost": ZERO})
-        for e in self.approved(first, last):
+        for e in self.counted(first, last, time):
             cell = cells[(e.project, e.day.replace(day=1))]
             cell["hours"] += e.hours
             cell["revenue"] += e.value
@@ -558,6 +567,37 @@ def test_reconciliation_hub_against_the_journal(firm):
     assert got == expected
 
 
+@pytest.mark.parametrize("name, value, keep", [
+    ("customer", "UMBRELLA", lambda x: _project_of(x).startswith("UMBR-")),
+    ("project", "ACME-002", lambda x: _project_of(x) == "ACME-002"),
+    ("person", "E-007", lambda x: _person_of(x) == "E-007"),
+], ids=["customer", "project", "person"])
+def test_filtered_figures_equal_the_same_rows_filtered(firm, name, value, keep):
+    spec = firm.spec.only(keep)
+    unposted = report(firm, "unposted-time", as_of=AS_OF.isoformat(), **{name: value})
+    assert D(unposted["summary"]["hours"]) == spec.unposted()["hours"]
+    assert {c: D(v) for c, v in unposted["summary"]["value"].items()} == spec.unposted()["value"]
+    margin = report(firm, "project-margin", **WINDOW, **{name: value})
+    assert _margin_rows(margin["rows"]) == spec.margin(QUARTER_START, QUARTER_END)
+    mismatches = report(firm, "assignment-mismatches", all=1, **WINDOW, **{name: value})
+    assert {(r["person"], r["project"], date.fromisoformat(r["week"])): D(r["actual_hours"])
+            for r in mismatches["rows"]} == {key: actual for key, (_, actual) in spec.assignment_vs_actual().items()}
+    if name != "person":  # reconciliation is per project and week
+        reconciliation = report(firm, "reconciliation", **WINDOW, **{name: value})
+        assert {(r["project"], date.fromisoformat(r["week"])): D(r["source_hours"])
+                for r in reconciliation["rows"]} == {k: w["source_hours"] for k, w in spec.reconciliation().items()}
+
+
+def _project_of(entry_or_assignment) -> str:
+    project = entry_or_assignment.project
+    return project if isinstance(project, str) else project.code
+
+
+def _person_of(entry_or_assignment) -> str:
+    person = entry_or_assignment.person
+    return person if isinstance(person, str) else person.code
+
+
 def test_assignment_vs_actual_hours(firm):
     expected = firm.spec.assignment_vs_actual()
     body = report(firm, "assignment-mismatches", all=1, **WINDOW)
@@ -604,6 +644,14 @@ def test_utilization_per_person_on_approved_time(firm):
     assert _utilization_rows(report(firm, "utilization", by="person", **WINDOW), "person") == expected
 
 
+def test_utilization_per_person_on_all_time_when_asked(firm):
+    expected = {key: {k: v for k, v in cell.items() if k != "practice"}
+                for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END, time="all").items()}
+    assert expected != {key: {k: v for k, v in cell.items() if k != "practice"}
+                        for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END).items()}
+    assert _utilization_rows(report(firm, "utilization", by="person", time="all", **WINDOW), "person") == expected
+
+
 def test_utilization_per_practice_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "people"}
                 for key, cell in firm.spec.utilization_by_practice(QUARTER_START, QUARTER_END).items()}
@@ -614,6 +662,11 @@ def _margin_rows(rows: list[dict]) -> dict:
     return {(r["project"], date.fromisoformat(str(r["month"]))): {
         "hours": D(r["hours"]), "revenue": D(r["revenue"]), "cost": D(r["cost"]), "currency": r["currency"],
         "margin": D(r["margin"]), "margin_ratio": D(r["margin_ratio"])} for r in rows}
+
+
+def test_project_margin_on_all_time_when_asked(firm):
+    body = report(firm, "project-margin", time="all", **WINDOW)
+    assert _margin_rows(body["rows"]) == firm.spec.margin(QUARTER_START, QUARTER_END, time="all")
 
 
 def test_project_margin_on_approved_time(firm):
