@@ -33,6 +33,30 @@ class Report:
     description: str
     chart: Callable[[Table, Brand], dict | None] | None = None
     feature: str | None = None
+    empty: str = ""  # what an empty page means and what to do about it
+
+
+# Why each figure can be empty and what to do, shown in place of an empty table (and chart).
+EMPTY = {
+    "unposted-time": "No approved hours are waiting to be posted: everything approved reached the ERP, or no time "
+                     "has been read yet. If you expected some, check Sync status for a paused or failing flow.",
+    "blocked-invoices": "No invoice is held back by an open exception. Invoices show here while an exception on "
+                        "them, or on time or expenses they bill, is open; resolve or replay it to release them.",
+    "exceptions": "No open integration exceptions in this period: every failed record has been fixed or replayed.",
+    "posting-latency": "No approved time was posted in this period, so there is no latency to measure. Widen the "
+                       "dates, or check that an outbound flow is enabled and running.",
+    "run-health": "No runs in this period. Widen the dates, or start a flow (Flows, Run now in the admin).",
+    "assignment-mismatches": "No week where booked and planned hours differ by more than the tolerance. Planned "
+                             "hours come from assignments with start and end dates: if there are none, the resource "
+                             "tool's assignments have not been read yet.",
+    "utilization": "No billable hours in this period. Widen the dates, or check that time entries are being read.",
+    "project-margin": "No revenue or cost in this period: margin needs time with rates, or invoices, in the hub.",
+    "reconciliation": "Nothing to compare in this period: reconciliation needs approved time and what the target "
+                      "holds for it. Widen the dates, or run the outbound flow first.",
+    "roi": "No figures yet: set the go-live date in the reporting settings, and let invoices reach the hub.",
+    "resource-plan": "No active people to plan: people come from the HR or resource tool (a people CSV or a "
+                     "connection); bookings are their assignments with start and end dates.",
+}
 
 
 def palette(brand: Brand) -> list[str]:
@@ -120,8 +144,19 @@ def _utilization_chart(table: Table, brand: Brand) -> dict | None:
     return _grouped_chart(x, "billable_hours", "Billable hours")(table, brand)
 
 
+def _resource_plan_chart(table: Table, brand: Brand) -> dict | None:
+    """Booked against capacity per week, everyone (or the filtered people) together."""
+    if not table.rows:
+        return None
+    booked, capacity = summed(table, "week", "booked_hours"), summed(table, "week", "capacity_hours")
+    datasets = [{"label": "Booked", "data": booked[1], "backgroundColor": brand.primary_colour},
+                {"label": "Capacity", "data": capacity[1], "type": "line", "borderColor": brand.accent_colour,
+                 "backgroundColor": brand.accent_colour}]
+    return chart_config("bar", booked[0], datasets, y_title="Hours per week")
+
+
 def _page(name: str, description: str, chart=None, feature: str | None = None) -> Report:
-    return Report(name, figure_get(name).title, description, chart, feature)
+    return Report(name, figure_get(name).title, description, chart, feature, EMPTY[name])
 
 
 REPORTS: dict[str, Report] = {r.slug: r for r in [
@@ -139,6 +174,8 @@ REPORTS: dict[str, Report] = {r.slug: r for r in [
     _page("reconciliation", "Hours and amounts in the hub against what each target holds, per project and week.",
           feature=Feature.RECONCILIATION),
     _page("roi", "Time and invoice-cycle days saved since go-live, with every assumption shown."),
+    _page("resource-plan", "Hours booked against capacity for the weeks ahead, per person or practice; over- and "
+                           "under-booked people flagged.", _resource_plan_chart),
 ]}
 
 

@@ -4,11 +4,15 @@ items after a preview of what will be sent (``apps.accelerators.admin`` adds "In
 import json
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
+from apps.runs.selectors import run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
@@ -33,19 +37,32 @@ class FlowAdmin(TenantModelAdmin):
         if not self._can(request, "run.start"):
             self.message_user(request, "Your role may not start runs.", messages.ERROR)
             return
-        for flow in queryset:
-            run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=request.user)
-            self.message_user(request, f"{flow}: run {run.pk} queued.")
+        runs = [engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=request.user)
+                for flow in queryset]
+        if len(runs) == 1:  # one flow: watch its run live
+            return HttpResponseRedirect(reverse("portal-run", args=[runs[0].pk]))
+        for run in runs:
+            self.message_user(request, format_html('{}: run <a href="{}">{}</a> queued.', run.flow,
+                                                   reverse("portal-run", args=[run.pk]), run.pk))
+        return None
 
 
 @admin.register(Run, site=tenant_admin_site)
 class RunAdmin(TenantModelAdmin):
-    list_display = ["pk", "flow", "connection", "object_name", "trigger", "status", "counts", "started_at",
-                    "finished_at"]
+    list_display = ["pk", "flow", "trigger", "status", "outcomes", "started_at", "duration"]
     list_filter = ["status", "trigger", "flow"]
     list_select_related = ["flow", "connection"]
     readonly_fields = [f.name for f in Run._meta.fields]
     change_action = "ledger.delete"
+
+    @admin.display(description="Items")
+    def outcomes(self, obj) -> str:
+        return " · ".join(f"{n} {outcome}" for outcome, n in sorted(obj.counts.items()) if n) or "—"
+
+    @admin.display(description="Took")
+    def duration(self, obj) -> str:
+        seconds = obj.duration_seconds()
+        return "—" if seconds is None else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -53,18 +70,26 @@ class RunAdmin(TenantModelAdmin):
 
 @admin.register(RunItem, site=tenant_admin_site)
 class RunItemAdmin(TenantModelAdmin):
-    list_display = ["created_at", "run", "object_type", "external_id", "canonical_id", "outcome", "error_category",
-                    "short_error", "latency_ms"]
+    list_display = ["created_at", "run_link", "object_type", "external_id", "outcome", "error_category",
+                    "short_error"]
     list_filter = ["outcome", "object_type", "error_category", "run__flow"]
     list_select_related = ["run__flow"]
-    search_fields = ["external_id", "target_external_id", "error_message"]
+    search_fields = ["external_id"]  # searched by business key below (project, person, invoice, date, payload)
+    search_help_text = "A project code (ACME-104), person, invoice number, date (2026-11-23), id or any text."
     readonly_fields = [f.name for f in RunItem._meta.fields]
     actions = ["replay_items"]
     change_action = "ledger.delete"
 
+    def get_search_results(self, request, queryset, search_term):
+        return run_items_matching(queryset, search_term), False
+
+    @admin.display(description="Run", ordering="run")
+    def run_link(self, obj) -> str:
+        return f"#{obj.run_id} {obj.run.flow.name if obj.run.flow else ''}"
+
     @admin.display(description="Error")
     def short_error(self, obj) -> str:
-        return obj.error_message[:120]
+        return obj.error_message[:80]
 
     def has_add_permission(self, request) -> bool:
         return False

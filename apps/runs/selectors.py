@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from apps.canonical.models import OBJECT_MODELS, ExternalRef
-from apps.runs.models import Flow, Run, RunItem, RunStatus
+from apps.canonical.models import OBJECT_MODELS, ExternalRef, Invoice, Person, Project, TimeEntry
+from apps.runs.models import FINISHED, Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
 GOOD_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
@@ -52,3 +53,81 @@ def mapping_recent_source_payload(mapping) -> dict | None:
     """The latest source record the ledger holds for a flow using ``mapping`` (the mapping preview's sample)."""
     return (RunItem.objects.filter(run__flow__mapping=mapping).exclude(payload_before=None)
             .order_by("-created_at").values_list("payload_before", flat=True).first())
+
+
+def run_items_matching(items, term: str):
+    """``items`` about the record a person names: a project code (``ACME-104``), a person's code, name or e-mail,
+    an invoice number, a date (``2026-11-23``), an external id, or any text in the payloads or the error.
+
+    Records in the hub are found by their business keys (then their items by the indexed canonical id); records
+    that never reached the hub (an unknown project code) by the text of what was read or sent.
+    """
+    term = term.strip()
+    if not term:
+        return items
+    projects = Project.objects.filter(code__iexact=term).values("pk")
+    people = Person.objects.filter(Q(code__iexact=term) | Q(email__iexact=term) | Q(name__icontains=term)).values("pk")
+    entries = TimeEntry.objects.filter(Q(project__in=projects) | Q(person__in=people))
+    day = _as_date(term)
+    if day is not None:
+        entries = TimeEntry.objects.filter(Q(pk__in=entries.values("pk")) | Q(date=day))
+    hub = (Q(object_type="project", canonical_id__in=projects) | Q(object_type="person", canonical_id__in=people)
+           | Q(object_type="time_entry", canonical_id__in=entries.values("pk"))
+           | Q(object_type="invoice", canonical_id__in=Invoice.objects.filter(number__iexact=term).values("pk")))
+    text = (Q(external_id__iexact=term) | Q(target_external_id__iexact=term) | Q(error_message__icontains=term)
+            | Q(payload_before__icontains=term) | Q(payload_after__icontains=term))
+    return items.filter(hub | text)
+
+
+def _as_date(term: str) -> date | None:
+    try:
+        return date.fromisoformat(term)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a run page shows while the run works: items by outcome, pace, what is left and where it is."""
+
+    run: Run
+    counts: dict[str, int]  # outcome → items so far, every outcome present (0 when none)
+    processed: int
+    elapsed_seconds: float | None
+    rate: float | None  # items per second
+    remaining: int | None  # None: the source does not say (an inbound read of files or pages)
+    eta_seconds: float | None
+    position: str  # where the current slice works: its cursor
+    heartbeat_at: datetime | None
+    finished: bool
+
+
+def run_progress(run: Run, *, now: datetime | None = None) -> RunProgress:
+    """The live progress of ``run``: two indexed queries (items by outcome; what is left for an outbound run)."""
+    now = now or timezone.now()
+    by_outcome = dict(RunItem.objects.filter(run=run).values_list("outcome").annotate(n=Count("pk")))
+    counts = {outcome: by_outcome.get(outcome, 0) for outcome in ItemOutcome.values}
+    processed = sum(counts.values())
+    finished = run.status in FINISHED
+    end = run.finished_at if finished and run.finished_at else now
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else None
+    rate = processed / elapsed if elapsed and processed else None
+    remaining = 0 if finished else _remaining(run)
+    eta = remaining / rate if remaining is not None and rate else None
+    return RunProgress(run, counts, processed, elapsed, rate, remaining, eta, run.cursor_end or "start",
+                       run.updated_at if run.started_at else None, finished)
+
+
+def _remaining(run: Run) -> int | None:
+    """Records an outbound run has still to send (past its cursor); unknown for an inbound read."""
+    after = int(run.cursor_end) if run.cursor_end.isdigit() else 0
+    if run.record_ids is not None:
+        return sum(1 for pk in run.record_ids if pk > after)
+    if run.flow is None or run.flow.direction != FlowDirection.OUTBOUND:
+        return None
+    return pending_records(run.flow).filter(pk__gt=after).count()
+
+
+def runs_recent(*, limit: int = 50):
+    """The latest runs with their flows, newest first (the portal's run list)."""
+    return Run.objects.select_related("flow", "connection").order_by("-created_at")[:limit]
