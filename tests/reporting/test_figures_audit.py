@@ -718,3 +718,15 @@ def test_the_partner_overview_shows_the_money_at_risk(firm):
     health = CustomerHealth.objects.get(customer=firm.customer)
     assert (health.money_at_risk_currency, health.money_at_risk) == max(money.items(), key=lambda kv: kv[1])
     assert {c: D(v) for c, v in health.money_at_risk_amounts.items()} == money  # every currency
+
+
+def test_the_portal_home_shows_the_unposted_time(firm):
+    unposted = firm.spec.unposted()
+    client = Client()
+    client.force_login(firm.viewer)
+    response = client.get("/", HTTP_HOST=firm.customer.domains.get(is_primary=True).domain)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'data-figure="unposted-hours">{unposted["hours"]:,.1f} h<' in page
+    for currency, value in unposted["value"].items():
+        assert f"{currency} {value:,.2f}" in page
