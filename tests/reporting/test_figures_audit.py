@@ -16,10 +16,12 @@ the rules of issue 12 and docs/data-quality.md, written out for a finance lead t
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -72,23 +74,20 @@ class Entry:
     approved_day: date | None  # the UTC day of the approval
     bill_rate: Decimal  # the row's own, else the project's default
     cost_rate: Decimal  # the row's own, else the person's
+    posted: bool  # in the journal: approved, and in the hub when the journal flow ran
 
     @property
     def value(self) -> Decimal:
         """What the entry bills: billable hours × its rate."""
         return self.hours * self.bill_rate if self.billable else ZERO
 
-    @property
-    def posted(self) -> bool:
-        """Posted to the journal: approved and in the hub when the journal flow ran."""
-        return self.approved and self.row.file in POSTED_FILES
-
 
 class Spec:
     """The door and every figure, from the firm's rows and its reference data. Plain Python, nothing of Weft."""
 
-    def __init__(self, quarter: Quarter):
+    def __init__(self, quarter: Quarter, posted_files: tuple[str, ...] = POSTED_FILES):
         self.quarter = quarter
+        self.posted_files = posted_files  # the files whose approved time the journal flow has posted
         self.people = {p.name: p for p in quarter.people}
         self.projects = {p.code: p for p in quarter.projects}
         self.entries: list[Entry] = []
@@ -125,13 +124,15 @@ class Spec:
         person = self.people[f"{row.cell('First Name')} {row.cell('Last Name')}"]
         project = self.projects[row.cell("Project Code")]
         approved_at = row.cell("Approved At")
+        approved = row.cell("Approved?") == "Yes"
         return Entry(
             row=row, day=date.fromisoformat(row.cell("Date")), person=person.code, practice=person.practice,
             project=project.code, currency=project.currency, hours=Decimal(row.cell("Hours")),
-            billable=row.cell("Billable?") == "Yes", approved=row.cell("Approved?") == "Yes",
+            billable=row.cell("Billable?") == "Yes", approved=approved,
             approved_day=datetime.fromisoformat(approved_at).astimezone(UTC).date() if approved_at else None,
             bill_rate=Decimal(row.cell("Billable Rate") or project.default_rate),
             cost_rate=Decimal(row.cell("Cost Rate") or person.cost_rate),
+            posted=approved and row.file in self.posted_files,
         )
 
     def only(self, keep) -> Spec:
@@ -147,7 +148,8 @@ class Spec:
 
     def records_by_kind(self) -> dict[str, int]:
         """Records failing, per exception kind: every refused row, and every project-week the journal lacks."""
-        return {**self.refused_by_kind(), "reconciliation": len(self.reconciliation_gaps())}
+        gaps = len(self.reconciliation_gaps())
+        return {**self.refused_by_kind(), **({"reconciliation": gaps} if gaps else {})}
 
     def refused_rows(self) -> list[ExportRow]:
         return [row for row in self.quarter.rows if row.place in self.refused]
@@ -338,6 +340,7 @@ class Firm:
     runs: dict[str, dict]  # what each run's ledger counted, by file or object
     journal_lines: list[dict]
     posted_between: tuple[datetime, datetime]  # the journal run started and finished inside this span
+    data_dir: Path  # WEFT_DATA_DIR: the connections' folders
 
 
 @pytest.fixture(scope="module")
@@ -348,7 +351,8 @@ def firm(django_db_setup, django_db_blocker, tmp_path_factory):
     from apps.tenants.models import Partner
 
     quarter = generate()
-    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=tmp_path_factory.mktemp("weft-audit")):
+    data_dir = tmp_path_factory.mktemp("weft-audit")
+    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=data_dir):
         partner = Partner.objects.get(slug="xpartner")
         customer = services.customer_onboard(partner=partner, slug="auditfirm", name="Audit Firm", acting_user=None,
                                              admin_email="auditfirm-admin@example.com").customer
@@ -358,7 +362,7 @@ def firm(django_db_setup, django_db_blocker, tmp_path_factory):
         try:
             with schema_context(customer.schema_name):
                 loaded = _load(quarter)
-            yield Firm(quarter, Spec(quarter), customer, viewer, **loaded)
+            yield Firm(quarter, Spec(quarter), customer, viewer, data_dir=data_dir, **loaded)
         finally:
             connection.set_schema_to_public()
             customer.delete(force_drop=True)  # drops the schema; domains and memberships cascade
@@ -730,3 +734,51 @@ def test_the_portal_home_shows_the_unposted_time(firm):
     assert f'data-figure="unposted-hours">{unposted["hours"]:,.1f} h<' in page
     for currency, value in unposted["value"].items():
         assert f"{currency} {value:,.2f}" in page
+
+
+# === Catching up: the journal flow runs again and the next check finds every week agreeing ===================
+# These come last: they change the firm (every test above reads it as loaded).
+@pytest.fixture(scope="module")
+def caught_up(firm, django_db_blocker) -> Firm:
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.services import reconciliation_check
+    from apps.runs.models import Flow
+    from tests.runs.journal import run_flow
+
+    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=firm.data_dir), \
+            schema_context(firm.customer.schema_name):
+        runs = {**firm.runs, "catch-up": _counts(run_flow(Flow.objects.get(slug="journal-out")))}
+        reconciliation_check(filters=ReportFilters(start=QUARTER_START, end=QUARTER_END))
+    return dataclasses.replace(firm, spec=Spec(firm.quarter, posted_files=tuple(FILES)), runs=runs)
+
+
+def test_after_catching_up_every_approved_entry_is_posted_once(caught_up):
+    spec = caught_up.spec
+    third = [e for e in spec.entries if e.row.file not in POSTED_FILES]
+    assert caught_up.runs["catch-up"] == {"created": sum(e.approved for e in third),
+                                          "skipped": sum(not e.approved for e in spec.entries)}
+    body = report(caught_up, "unposted-time", as_of=AS_OF.isoformat())
+    assert body["rows"] == [] and D(body["summary"]["hours"]) == spec.unposted()["hours"] == ZERO
+
+
+def test_after_catching_up_every_week_matches_and_its_exception_is_closed(caught_up):
+    from apps.exceptions.models import ExceptionRecord, IntegrationException
+
+    spec = caught_up.spec
+    body = report(caught_up, "reconciliation", **WINDOW)
+    assert {(r["project"], date.fromisoformat(r["week"])): r["status"] for r in body["rows"]} == {
+        key: week["status"] for key, week in spec.reconciliation().items()}
+    assert {week["status"] for week in spec.reconciliation().values()} == {"match"}
+    with schema_context(caught_up.customer.schema_name):
+        failing = Counter(ExceptionRecord.objects.filter(is_open=True).values_list("exception__kind", flat=True))
+        still_open = IntegrationException.objects.filter(kind="reconciliation", status__in=("open", "acknowledged"))
+        assert not still_open.exists()
+    assert dict(failing) == spec.records_by_kind() == spec.refused_by_kind()
+
+
+@FIGA_MONEY
+def test_after_catching_up_only_the_refused_rows_are_at_risk(caught_up):
+    money, hours = caught_up.spec.at_risk()
+    summary = report(caught_up, "exceptions", as_of=AS_OF.isoformat())["summary"]
+    assert {c: D(v) for c, v in summary["amount_at_risk"].items()} == money
+    assert D(summary["hours_at_risk"]) == hours
