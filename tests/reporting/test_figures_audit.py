@@ -155,12 +155,13 @@ class Spec:
         return [row for row in self.quarter.rows if row.place in self.refused]
 
     # --- unposted approved time ---------------------------------------------------------------------------
-    def unposted(self) -> dict:
-        """Approved entries not yet posted, by project and age since approval (to AS_OF)."""
+    def unposted(self, as_of: date = AS_OF, until: date | None = None) -> dict:
+        """Approved entries not yet posted (worked by ``until``, if given), by project and age since approval
+        (or, without an approval time, since the work date) to ``as_of``."""
         groups: dict[tuple, dict] = defaultdict(lambda: {"entries": 0, "hours": ZERO, "value": ZERO})
         for e in self.entries:
-            if e.approved and not e.posted:
-                group = groups[(e.project, age_bucket((AS_OF - (e.approved_day or e.day)).days))]
+            if e.approved and not e.posted and (until is None or e.day <= until):
+                group = groups[(e.project, age_bucket((as_of - (e.approved_day or e.day)).days))]
                 group["entries"] += 1
                 group["hours"] += e.hours
                 group["value"] += e.value
@@ -688,6 +689,14 @@ def test_the_monthly_review_shows_its_month(firm, month):
     assert utilization == {key: {k: v for k, v in cell.items() if k != "people"}
                            for key, cell in firm.spec.utilization_by_practice(month, last).items()}
     assert _margin_rows(sections["project-margin"].rows) == firm.spec.margin(month, last)
+    # Backlog at month end: approved time worked by then and not posted, aged to the month's last day.
+    assert {(r["project"], r["age"]): {"entries": r["entries"], "hours": r["hours"], "value": r["value"]}
+            for r in sections["unposted-time"].rows} == firm.spec.unposted(as_of=last, until=last)["rows"]
+    # Reconciliation of the ISO weeks whose Thursday falls in the month (each week in one month's review).
+    assert {(r["project"], r["week"]): (r["source_hours"], r["target_hours"], r["status"])
+            for r in sections["reconciliation"].rows} == {
+        (project, week): (w["source_hours"], w["target_hours"], w["status"])
+        for (project, week), w in firm.spec.reconciliation().items() if (week + timedelta(days=3)).month == month.month}
 
 
 def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
