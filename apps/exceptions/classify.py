@@ -102,7 +102,8 @@ _SUBSTITUTIONS = [
     (re.compile(r"https?://[^\s/]+(/\S*)?"), lambda m: m.group(0).split("?")[0]),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<id>"),
     (re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\b"), "<date>"),
-    (re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"),
+    # A quoted value ('abc', "x"), not an apostrophe (can't, O'Brien): a quote inside a word opens nothing.
+    (re.compile(r"(?<!\w)'[^'\n]*'(?!\w)|\"[^\"]*\""), "'…'"),
     (re.compile(r"\b[0-9a-f]{24,}\b", re.I), "<id>"),
     (re.compile(r"\d+(?:\.\d+)?"), "#"),
 ]

@@ -148,3 +148,13 @@ def test_the_same_message_in_another_flow_or_field_is_another_exception():
                                          object_type="time_entry", error_field="notes").fingerprint
 
 
+
+
+def test_a_title_keeps_its_apostrophes_and_drops_only_quoted_values():
+    def title(message: str) -> str:
+        return signature(kind=Kind.VALIDATION, message=message, flow_id=1, connection_id=1, object_type="person",
+                         error_field="").title
+
+    assert title("The person Anna O'Brien isn't known yet; 'x' can't be used.") == (
+        "The person Anna O'Brien isn't known yet; '…' can't be used.")
+    assert title('Tryton user "admin" has no company.') == "Tryton user '…' has no company."

@@ -236,3 +236,18 @@ def test_make_run_gives_the_port_to_every_process_it_starts():
     start = plan.index("export DJANGO_SETTINGS_MODULE=config.settings.local WEFT_SITE_PORT=8100 ")
     command = plan[start:plan.index("gunicorn -c", start)]  # one shell command: the export reaches both
     assert "manage.py qcluster" in command and all(line.endswith("\\") for line in command.splitlines()[:-1])
+
+
+def test_apostrophes_in_titles_and_names_reach_the_digest_as_written(policy, hooks, cast):
+    cast.alpha.name = "O'Brien & Sons"
+    cast.alpha.save()
+    exception_raise(kind=Kind.VALIDATION, scope="harvest", now=T0,
+                    message="Harvest says: you can't log time to a project that's archived.")
+
+    escalation_tick(now=T0 + timedelta(hours=2))  # old enough for the policy's "old" rule
+    notifications_deliver(now=T0 + timedelta(hours=2))
+
+    message = mail.outbox[0]
+    assert message.subject.endswith("at O'Brien & Sons")  # a plain-text subject: nothing HTML-escaped
+    assert "you can't log time to a project that's archived." in message.body
+    assert IntegrationException.objects.get().title == "Harvest says: you can't log time to a project that's archived."
