@@ -25,6 +25,9 @@ WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
 WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
 # Connections pooled per process (psycopg's pool) when > 0; the web server sets it to its thread count.
 WEFT_DB_POOL_SIZE = env_int("WEFT_DB_POOL_SIZE", 0)
+# A connection that has entered this many customer schemas is replaced at its next safe point (0: never), which
+# bounds its catalogue cache: ≈ 0.43 MiB a schema, so ≈ 45 MB at 100 (config/postgresql_backend/base.py).
+WEFT_DB_RECYCLE_SCHEMAS = env_int("WEFT_DB_RECYCLE_SCHEMAS", 100)
 # Redis for django-q2's queue (redis://host:6379/0) when workers run on several hosts; unset: the ORM broker.
 WEFT_BROKER_URL = env_str("WEFT_BROKER_URL", "")
 # /metrics: a bearer token, or (unset) only from the platform hosts (WEFT_PUBLIC_HOSTS).
@@ -263,6 +266,8 @@ WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  #
 WEFT_EXCEPTIONS_SWEEP_HOURS = env_int("WEFT_EXCEPTIONS_SWEEP_HOURS", 24)
 WEFT_EXCEPTIONS_BACKLOG_HOURS = env_int("WEFT_EXCEPTIONS_BACKLOG_HOURS", 24)
 WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT", 90)
+# A webhook event waiting longer than this for a worker raises a backlog exception (the workers are behind or down).
+WEFT_EVENT_BACKLOG_MINUTES = env_int("WEFT_EVENT_BACKLOG_MINUTES", 10)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -184,6 +184,26 @@ def test_utilization_and_margin_pages_say_which_time_they_count(cast, alpha_site
     assert '<option value="all" selected>' in page
 
 
+def test_the_home_page_shows_queued_events_and_how_long_the_oldest_has_waited(cast, alpha_site, finance, data):
+    from datetime import timedelta
+
+    from apps.connectors.services import connection_create
+    from apps.runs.models import InboundEvent
+
+    alpha_site.client.force_login(finance)
+    assert 'id="event-backlog"' not in alpha_site.get("/").text  # nothing waits: nothing said
+    with schema_context("alpha"):
+        hooks = connection_create(name="Hooks", slug="hooks", kind="webhook",
+                                  credentials={"signing_secret": "whsec-portal-0123456789abcdef01234567"},
+                                  acting_user=None)
+        for n in range(2):
+            InboundEvent.objects.create(connection=hooks, event_id=f"evt-{n}", event_type="record.changed", payload={})
+        InboundEvent.objects.filter(event_id="evt-0").update(received_at=timezone.now() - timedelta(minutes=7))
+    for path in ("/", "/sync-status/"):  # the page, and its htmx refresh
+        page = alpha_site.get(path).text
+        assert "2 events queued for processing; the oldest arrived" in page and "7 minutes ago" in page, path
+
+
 def test_the_monthly_review_shows_only_its_month(cast, data):
     """May's review, made in July: no row carries a day after 31 May (June's time, invoices and weeks stay out)."""
     from datetime import date, datetime
