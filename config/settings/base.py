@@ -40,6 +40,9 @@ WEFT_OUTAGE_RETRY_AFTER_SECONDS = env_int("WEFT_OUTAGE_RETRY_AFTER_SECONDS", 5)
 WEFT_LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")
 # migrate_schemas: tenant schemas migrated side by side (each process holds one database connection).
 WEFT_MIGRATE_PROCESSES = env_int("WEFT_MIGRATE_PROCESSES", 2)
+# Migrations that only change columns, indexes and constraints reach tenant schemas as SQL run per schema, not
+# a full `migrate` each (apps/tenants/migration_executor.py).
+WEFT_MIGRATE_AS_SQL = env_bool("WEFT_MIGRATE_AS_SQL", True)
 # Hosts that serve the platform (public schema) pages when no partner or customer domain matches.
 WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
 WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
