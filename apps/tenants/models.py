@@ -243,10 +243,13 @@ class CustomerHealth(models.Model):
     money_at_risk = models.DecimalField(max_digits=14, decimal_places=2, default=0,
                                         help_text="In money_at_risk_currency (the largest, if several).")
     money_at_risk_currency = models.CharField(max_length=3, blank=True)
+    money_at_risk_amounts = models.JSONField(default=dict, blank=True, help_text=(
+        "Every currency: {currency: amount as a string}, each source record once."))
     unposted_hours = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     unposted_value = models.DecimalField(max_digits=14, decimal_places=2, default=0,
                                          help_text="In unposted_currency (the largest, if several).")
     unposted_currency = models.CharField(max_length=3, blank=True)
+    unposted_values = models.JSONField(default=dict, blank=True, help_text="Every currency: {currency: amount}.")
     failed_runs_24h = models.PositiveIntegerField(default=0)
     last_good_sync_at = models.DateTimeField(null=True, blank=True, help_text="The oldest of the flows' last "
                                              "successful runs: how far behind the laggard is.")

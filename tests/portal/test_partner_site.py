@@ -30,6 +30,7 @@ def health(customer, **fields) -> CustomerHealth:
 def test_overview_shows_each_customers_health_worst_first(cast, partner_site, analyst):
     health(cast.alpha, open_exceptions=1, unposted_hours=Decimal("12.5"), sla_status=SlaStatus.OK)
     health(cast.beta, open_exceptions=7, money_at_risk=Decimal("4200"), money_at_risk_currency="EUR",
+           money_at_risk_amounts={"EUR": "4200.00"},
            sla_status=SlaStatus.BREACHED, sla_reason="Time in: no successful run for 30 h.")
     health(cast.gamma, open_exceptions=99)  # another partner's customer
     partner_site.client.force_login(analyst)
