@@ -173,8 +173,9 @@ def _refuse_private_host(field: str, host: str) -> None:
 
 
 @sensitive_variables(*SENSITIVE_NAMES)
-def connection_kind(connection: Connection) -> ConnectorKind:
-    """A ready instance of the connection's kind, with its secrets and the shared rate limiter."""
+def connection_kind(connection: Connection, *, run=None) -> ConnectorKind:
+    """A ready instance of the connection's kind, with its secrets and the shared rate limiter. ``run``: the run
+    it works for; each of the run's slices makes its own instance, and ``run_stamp`` tells them they are one."""
     kind_class = get_kind(connection.kind)
     limiters: list[DatabaseRateLimiter] = []  # made on first use: a manifest kind knows its limits once built
     built: list[ConnectorKind] = []
@@ -192,10 +193,16 @@ def connection_kind(connection: Connection) -> ConnectorKind:
         connection_id=connection.pk, connection_name=connection.name, settings=connection.settings,
         credentials=crypto.unseal(connection.credentials_token), http_factory=http_factory,
         files_root=connection_files_root(connection), token_store=DatabaseTokenStore(connection.pk),
-        allow_private_network=connection.allow_private_network,
+        allow_private_network=connection.allow_private_network, run_stamp=_run_stamp(run),
     )
     built.append(kind_class(context))
     return built[0]
+
+
+def _run_stamp(run) -> str:
+    if run is None or run.pk is None:
+        return ""
+    return f"{(run.started_at or run.created_at or timezone.now()):%Y%m%dT%H%M%SZ}-run{run.pk}"
 
 
 def connection_files_root(connection: Connection) -> Path:

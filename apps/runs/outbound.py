@@ -79,7 +79,7 @@ RunFirst = Callable[[Flow, list[int]], None]
 def outbound_slice(run: Run, *, budget: int, run_first: RunFirst) -> bool:
     """Send up to ``budget`` pending records; True when none remain. Related records the target lacks go first,
     through ``run_first`` (the engine runs their flow)."""
-    kind = connection_kind(run.connection)
+    kind = connection_kind(run.connection, run=run)
     handled = 0
     while handled < budget and not cluster_stopping():  # a stopping cluster hands the rest back after this batch
         ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))

@@ -60,6 +60,29 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
     assert not list((connection_files_root(setup["in"]) / "inbox").glob("*.csv"))
 
 
+def test_export_rotation_run_writes_one_file_per_run_however_many_slices_it_takes(setup, settings, monkeypatch):
+    settings.WEFT_RUN_SLICE_ITEMS = 2
+    setup["journal"].settings = {**setup["journal"].settings, "export_rotation": "run"}
+    setup["journal"].save()
+    drop(setup["in"], "time-01.csv", rows(5))
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # the catch-up runs below post
+    run_to_end(engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False,
+                                       acting_user=None))
+
+    first, slices = run_to_end(engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False,
+                                                       acting_user=None))
+    drop(setup["in"], "time-02.csv", rows(1, start=6))
+    run_to_end(engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False,
+                                       acting_user=None))
+    second, _ = run_to_end(engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False,
+                                                   acting_user=None))
+
+    assert first.counts == {"created": 5} and slices == 3 and second.counts == {"created": 1}
+    files = sorted(p.name for p in (connection_files_root(setup["journal"]) / "outbox").glob("journal-*.csv"))
+    assert [name.rsplit("-", 1)[1] for name in files] == [f"run{first.pk}.csv", f"run{second.pk}.csv"]
+    assert len(journal_lines(setup["journal"])) == 6
+
+
 def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resumed_run(setup, monkeypatch):
     drop(setup["in"], "time-01.csv", rows(3))
     monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])  # post later, in the run below

@@ -88,13 +88,15 @@ def _shared(key: tuple) -> _Index:
 
 
 class JournalExport:
-    """Append-only export files, rotated per day (``journal-2026-11-02.csv``) or per run (one file per
-    instance: ``journal-20261102T101500Z-3fa1.csv``)."""
+    """Append-only export files, rotated per day (``journal-2026-11-02.csv``) or per run (one file per run:
+    ``journal-20261102T101500Z-run42.csv``, when the run is named; else one per instance,
+    ``journal-20261102T101500Z-3fa1.csv``)."""
 
     def __init__(self, outbox: Path, *, fmt: str = "csv", rotation: str = "day", prefix: str = "journal",
-                 columns: tuple[str, ...] | None = None):
+                 columns: tuple[str, ...] | None = None, run_stamp: str = ""):
         self.outbox, self.fmt, self.rotation, self.prefix, self.columns = outbox, fmt, rotation, prefix, columns
-        self.run_stamp = f"{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+        # A run works in slices, each with a kind instance of its own: the run's stamp keeps them to one file.
+        self.run_stamp = run_stamp or f"{timezone.now():%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
         self._key = (str(outbox.resolve()), fmt, prefix)
         self._state = _shared(self._key)
         self._repaired = False

@@ -114,6 +114,7 @@ class KindContext:
     files_root: Path
     token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
     allow_private_network: bool = False  # for protocols other than HTTP (SFTP), which check hosts themselves
+    run_stamp: str = ""  # names the run this instance works for (a run's slices each make an instance), if any
 
 
 class ConnectorKind:

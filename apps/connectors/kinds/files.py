@@ -231,11 +231,12 @@ class CsvFilesKind(ConnectorKind):
 
     @property
     def export(self) -> JournalExport:
-        if self._export is None:  # one per instance: "run" rotation means one file per instance
+        if self._export is None:
             columns = self.setting("export_columns")
             self._export = JournalExport(
                 self.folders.outbox, fmt=self.setting("export_format") or "csv",
                 rotation=self.setting("export_rotation") or "day", columns=tuple(columns) if columns else None,
+                run_stamp=self.context.run_stamp,
             )
         return self._export
 
