@@ -41,6 +41,7 @@ from apps.runs.lease import circuit_record_failure, circuit_record_success, run_
 from apps.runs.ledger import run_items_write
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
 from apps.runs.selectors import pending_records
+from apps.tenants.tasks import cluster_stopping
 
 ITEM_ATTEMPTS = 3
 # A slow target's writes are recorded (and the run's lease renewed) at least this often, not only per batch.
@@ -80,7 +81,7 @@ def outbound_slice(run: Run, *, budget: int, run_first: RunFirst) -> bool:
     through ``run_first`` (the engine runs their flow)."""
     kind = connection_kind(run.connection)
     handled = 0
-    while handled < budget:
+    while handled < budget and not cluster_stopping():  # a stopping cluster hands the rest back after this batch
         ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))
         if not ids:
             return True
