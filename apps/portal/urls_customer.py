@@ -30,6 +30,7 @@ urlpatterns = [
     path("connectors/templates/install/", connections.rest_template_install, name="portal-rest-template"),
     path("connectors/<slug:slug>/operations/", connections.rest_operations, name="portal-rest-operations"),
     path("connectors/<slug:slug>/", connections.rest_workbench, name="portal-rest-workbench"),
+    path("signin/handoff/", views.signin_handoff, name="signin-handoff"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

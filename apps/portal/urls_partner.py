@@ -15,6 +15,7 @@ urlpatterns = [
     path("customers/<slug:slug>/bi/", partner.customer_bi, name="partner-customer-bi"),
     path("customers/<slug:slug>/templates/<int:template_id>/upgrade/", partner.customer_template_upgrade,
          name="partner-customer-template-upgrade"),
+    path("customers/<slug:slug>/open/<str:target>/", partner.customer_open, name="partner-customer-open"),
     path("customers/<slug:slug>/refresh/", partner.customer_refresh, name="partner-customer-refresh"),
     path("customers/<slug:slug>/review/<str:month>/", partner.customer_review, name="partner-customer-review"),
     path("onboard/", partner.onboard, name="partner-onboard"),

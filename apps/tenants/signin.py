@@ -15,7 +15,9 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, user_logged_in, user_login_failed
+from django.core import signing
 from django.core.exceptions import DisallowedHost
+from django.db import transaction
 from django.dispatch import receiver
 
 SESSION_HOST_KEY = "_weft_host"
@@ -69,3 +71,53 @@ def count_refused_sign_in(request, username: str) -> None:
     """A right password on a host where this person may not sign in counts as a failed attempt, as a wrong
     password does: the answer is the same, so is the lock-out."""
     user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+
+
+# --- One sign-in across the partner's hosts ---------------------------------------------------------------------
+# Partner staff on the partner site go straight into a customer's portal or admin on the customer's own host.
+# Sessions stay host-bound, so the partner site hands over a token instead of a cookie: signed, valid for
+# HANDOFF_SECONDS, bound to the person and the target host, and single-use (it carries the person's last sign-in
+# time, which redeeming it moves on, as Django's password-reset tokens do). Roles are unchanged: the target host
+# checks the person's own access there, as at any sign-in.
+HANDOFF_SECONDS = 60
+HANDOFF_SALT = "weft.signin.handoff"
+HANDOFF_TARGETS = {"portal": ("/", "customer.view"), "admin": ("/admin/", "console.enter")}
+
+
+class HandoffRefused(Exception):
+    """The hand-over token is expired, used, forged, for another host or for someone who may not go there."""
+
+
+def handoff_token_create(*, user, host: str, target: str) -> str:
+    """A token that signs ``user`` in on ``host`` (``domain:port``) and leads to ``target`` (portal or admin)."""
+    if target not in HANDOFF_TARGETS:
+        raise ValueError(f"Unknown target {target!r}.")
+    payload = {"u": user.pk, "h": host.lower(), "t": target, "l": _stamp(user.last_login)}
+    return signing.dumps(payload, salt=HANDOFF_SALT, compress=True)
+
+
+def handoff_redeem(request, token: str) -> str:
+    """Sign the token's person in on this host and return where to go; ``HandoffRefused`` when it may not."""
+    from django.contrib.auth import get_user_model, login
+
+    from apps.tenants import access
+
+    try:
+        payload = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_SECONDS)
+    except signing.BadSignature as error:  # SignatureExpired is one too
+        raise HandoffRefused("This sign-in link has expired or is not valid.") from error
+    if payload.get("h") != request_host(request) or payload.get("t") not in HANDOFF_TARGETS:
+        raise HandoffRefused("This sign-in link is for another site.")
+    path, action = HANDOFF_TARGETS[payload["t"]]
+    with transaction.atomic():
+        user = get_user_model().objects.select_for_update().filter(pk=payload.get("u"), is_active=True).first()
+        if user is None or _stamp(user.last_login) != payload.get("l"):
+            raise HandoffRefused("This sign-in link was already used.")
+        if not access.can(user, action, customer=getattr(request, "tenant", None)):
+            raise HandoffRefused("Your role does not open this here.")
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # moves last_login: single use
+    return path
+
+
+def _stamp(moment) -> str:
+    return moment.isoformat() if moment else ""

@@ -161,3 +161,21 @@ def test_a_run_page_updates_itself_while_the_run_works_and_finds_items_by_projec
     assert f'"project": "{code}"' in page.locator("#items details pre").first.inner_text()
     assert '"id": "J-' in page.locator("#items details").first.inner_text()
     screenshot(page, "portal-run-items-by-project")
+
+
+def test_one_sign_in_takes_partner_staff_from_the_drill_in_into_the_customers_portal_and_admin(harbour, browser_page):
+    page = browser_page
+    acme_host = harbour.host(harbour.acme)
+    login(page, harbour.url(harbour.partner_host, "/login/"), "harbour.admin")
+    page.goto(harbour.url(harbour.partner_host, "/customers/acme/"))
+
+    page.click("#open-portal")
+    page.wait_for_load_state("networkidle")
+    assert page.url == harbour.url(acme_host, "/") and page.inner_text(".tenant-name") == "Acme Consulting"
+    screenshot(page, "handoff-portal")
+
+    page.goto(harbour.url(harbour.partner_host, "/customers/acme/"))  # still signed in on the partner site
+    page.click("#open-admin")
+    page.wait_for_load_state("networkidle")
+    assert page.url == harbour.url(acme_host, "/admin/") and page.locator("#site-name").count() == 1
+    screenshot(page, "handoff-admin")

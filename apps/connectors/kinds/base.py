@@ -99,6 +99,7 @@ class FieldSpec:
     label: str
     required: bool = True
     help: str = ""
+    type: str = "text"  # how forms ask for it: text, int, url or json (a mapping such as project code → id)
 
 
 @dataclass

@@ -73,7 +73,7 @@ class CsvFilesKind(ConnectorKind):
         FieldSpec("inbox_dir", "Drop folder", required=False,
                   help="Default: the connection's own inbox/. Other folders must be under WEFT_FILES_ALLOWED_DIRS."),
         FieldSpec("sftp_host", "SFTP host", required=False, help="Set to read from SFTP instead of a folder."),
-        FieldSpec("sftp_port", "SFTP port", required=False, help="Default 22."),
+        FieldSpec("sftp_port", "SFTP port", required=False, help="Default 22.", type="int"),
         FieldSpec("sftp_path", "SFTP folder", required=False, help="The folder files are dropped in."),
         FieldSpec("sftp_archive_path", "SFTP archive folder", required=False, help="Default <sftp_path>/archive."),
         FieldSpec("sftp_rejected_path", "SFTP rejected folder", required=False,

@@ -40,7 +40,7 @@ class InboundWebhookKind(ConnectorKind):
     ))
     credential_fields = (FieldSpec("signing_secret", "Signing secret", help="Shared with the sender; 32+ characters."),)
     settings_fields = (
-        FieldSpec("tolerance_seconds", "Timestamp tolerance (s)", required=False,
+        FieldSpec("tolerance_seconds", "Timestamp tolerance (s)", required=False, type="int",
                   help="Events signed longer ago than this are refused (default 300)."),
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -29,7 +30,7 @@ from apps.portal.selectors import partner_overview
 from apps.portal.templatetags import portal as portal_tags
 from apps.portal.views.shared import partner_staff_view
 from apps.reporting.health import customer_health_refresh
-from apps.tenants import access, plans, usage
+from apps.tenants import access, plans, signin, usage
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import SlaStatus
 from apps.tenants.domains import customer_domain_add
@@ -156,6 +157,7 @@ def customer_detail(request, partner: Partner, slug: str):
         "can_administer": access.can(request.user, "customer.plan", customer=customer),
         "can_configure": access.can(request.user, "template.install", customer=customer),
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
+        "can_enter_admin": access.can(request.user, "console.enter", customer=customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
         "bi_access": ReportingAccess.objects.filter(customer=customer).first(),
@@ -164,6 +166,22 @@ def customer_detail(request, partner: Partner, slug: str):
         "review_month": dashboards.previous_month(timezone.localdate()),
     }
     return render(request, "partner/customer.html", context)
+
+
+@require_POST
+@partner_staff_view()
+def customer_open(request, partner: Partner, slug: str, target: str):
+    """Straight into the customer's portal or admin on its own host: one sign-in (a short, single-use token)."""
+    if target not in signin.HANDOFF_TARGETS:
+        raise Http404("No such place.")
+    customer = _customer(request, partner, slug, signin.HANDOFF_TARGETS[target][1])
+    domain = customer.domains.filter(is_primary=True).first()
+    if domain is None:
+        raise Http404("The customer has no domain yet.")
+    port = request.get_port()
+    host = f"{domain.domain}{'' if port in ('80', '443') else f':{port}'}"
+    token = signin.handoff_token_create(user=request.user, host=host, target=target)
+    return redirect(f"{request.scheme}://{host}/signin/handoff/?{urlencode({'t': token})}")
 
 
 def _portal_url(request, domains) -> str:

@@ -13,8 +13,10 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 
-from apps.tenants import access
+from apps.tenants import access, signin
 from apps.tenants.forms import SiteAuthenticationForm
 
 
@@ -68,3 +70,14 @@ def portal_view(action: str = "customer.view"):
         return wrapped
 
     return decorator
+
+
+@never_cache
+def signin_handoff(request):
+    """A customer host: sign in with the partner site's hand-over token, then on to the portal or the admin."""
+    try:
+        path = signin.handoff_redeem(request, request.GET.get("t", "")[:4000])
+    except signin.HandoffRefused as refusal:
+        message = f"{refusal} Sign in on this site instead (/login/)."
+        return render(request, "403.html", {"exception": message}, status=403)
+    return redirect(path)

@@ -45,18 +45,19 @@ class TrytonKind(ConnectorKind):
     capabilities = Capabilities(objects=tuple(o.spec() for o in OBJECTS.values()), batch_size=100)
     write_window_seconds = 120
     settings_fields = (
-        FieldSpec("base_url", "Server URL", help="e.g. https://erp.example.com (without the database)."),
+        FieldSpec("base_url", "Server URL", help="e.g. https://erp.example.com (without the database).", type="url"),
         FieldSpec("database", "Database"),
-        FieldSpec("company_id", "Company id", required=False, help="Default: the user's current company."),
+        FieldSpec("company_id", "Company id", required=False, help="Default: the user's current company.",
+                  type="int"),
         FieldSpec("customer_category", "Customer category", required=False,
                   help="Read only parties in this party category as customers (default: every party that is "
                        "not the company or an employee)."),
-        FieldSpec("reread_seconds", "Re-read window (s)", required=False,
+        FieldSpec("reread_seconds", "Re-read window (s)", required=False, type="int",
                   help="Each incremental read starts this long before the last change read (default 60)."),
-        FieldSpec("page_size", "Page size", required=False, help="Records per call (default 100)."),
-        FieldSpec("timeout_seconds", "Request time-out (s)", required=False,
+        FieldSpec("page_size", "Page size", required=False, help="Records per call (default 100).", type="int"),
+        FieldSpec("timeout_seconds", "Request time-out (s)", required=False, type="int",
                   help="How long to wait for Tryton's answer to one call (default 30)."),
-        FieldSpec("write_window_seconds", "Write window (s)", required=False,
+        FieldSpec("write_window_seconds", "Write window (s)", required=False, type="int",
                   help="How long Tryton may still carry out a write after its answer was lost (default 120): a "
                        "record created in that time is found, not created twice."),
     )
