@@ -350,3 +350,32 @@ def test_a_customer_user_gets_no_partner_only_page(committed, client, path):
     elsewhere = Client()
     elsewhere.force_login(User.objects.get(username="acme.admin"))  # a session of the partner's host
     assert elsewhere.get(path, HTTP_HOST="northwind.localhost").status_code == 404
+
+
+def test_the_money_at_risk_counts_each_failing_entry_once_wherever_it_is_shown(committed, client):
+    """Issue 12: the demo showed EUR 6,900 for EUR 3,450: the entries over the daily limit, and the gap their
+    absence leaves in the journal's weeks (the daily reconciliation check), added up twice. Last in the module:
+    the check raises exceptions of its own."""
+    from apps.exceptions.models import ExceptionRecord
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.selectors import exceptions_by_kind_age
+    from apps.reporting.services import reconciliation_check
+
+    with schema_context("acme"):
+        reconciliation_check(filters=ReportFilters())
+        assert IntegrationException.objects.filter(kind=Kind.RECONCILIATION, status=Status.OPEN).exists()
+        once: dict[tuple, tuple[str, Decimal]] = {}
+        for r in ExceptionRecord.objects.filter(is_open=True, exception__status__in=("open", "acknowledged"),
+                                                amount__isnull=False).exclude(exception__kind=Kind.RECONCILIATION):
+            once[(r.object_type, r.canonical_id) if r.canonical_id else (r.exception_id, r.record_key)] = (
+                r.currency, r.amount)
+        expected: dict[str, Decimal] = {}
+        for currency, amount in once.values():
+            expected[currency] = expected.get(currency, Decimal(0)) + amount
+        expected = {c: a for c, a in expected.items() if a}
+        assert expected and exceptions_by_kind_age(filters=ReportFilters()).summary["amount_at_risk"] == expected
+    health = CustomerHealth.objects.get(customer=customer("acme"))
+    assert {c: Decimal(a) for c, a in health.money_at_risk_amounts.items()} == expected
+    log_in(client, "northwind.admin", "northwind.localhost", "/login/")
+    row = client.get("/", HTTP_HOST="northwind.localhost").text.split('data-customer="acme"', 1)[1].split("</tr>")[0]
+    assert " · ".join(f"{c} {a:,.2f}" for c, a in expected.items()) in row
