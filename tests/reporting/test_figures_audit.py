@@ -494,7 +494,7 @@ def test_what_landed_is_what_the_rows_say(firm):
 
 
 def test_exceptions_by_kind(firm):
-    body = report(firm, "exceptions", as_of=AS_OF.isoformat())
+    body = report(firm, "exceptions")
     kinds = {"Validation": "validation", "Duplicate": "duplicate", "Missing reference": "missing_reference",
              "Reconciliation": "reconciliation"}
     records = defaultdict(int)
@@ -620,7 +620,7 @@ def test_approved_to_posted_latency(firm):
 def test_money_and_hours_at_risk_in_every_currency(firm):
     money, hours = firm.spec.at_risk()
     assert len(money) == 2  # euros and pounds
-    summary = report(firm, "exceptions", as_of=AS_OF.isoformat())["summary"]
+    summary = report(firm, "exceptions")["summary"]
     assert {c: D(v) for c, v in summary["amount_at_risk"].items()} == money
     assert D(summary["hours_at_risk"]) == hours
 
@@ -772,6 +772,6 @@ def test_after_catching_up_every_week_matches_and_its_exception_is_closed(caught
 
 def test_after_catching_up_only_the_refused_rows_are_at_risk(caught_up):
     money, hours = caught_up.spec.at_risk()
-    summary = report(caught_up, "exceptions", as_of=AS_OF.isoformat())["summary"]
+    summary = report(caught_up, "exceptions")["summary"]
     assert {c: D(v) for c, v in summary["amount_at_risk"].items()} == money
     assert D(summary["hours_at_risk"]) == hours
