@@ -485,14 +485,6 @@ def test_every_row_lands_or_is_an_exception(firm):
     assert len(spec.entries) + len(spec.refused) == len(firm.quarter.rows)
 
 
-SLICED_FILES = pytest.mark.xfail(strict=True, reason=(
-    "a flow run that stops after a page in the middle of a file (its slice's budget, WEFT_RUN_SLICE_ITEMS) reads "
-    "the file again from its first row in the next slice: the rows read again count again (unchanged) and the "
-    "refused ones fail twice, so the run's counts and run health exceed the file's rows; docs/data-quality.md "
-    "promises the counts equal the file's data rows (issue 12 item 6 audit finding)"))
-
-
-@SLICED_FILES
 def test_each_files_run_counts_each_row_once(firm):
     for name in FILES:  # each file is read in pages of 500 rows, over more than one slice of the run
         rows = [r for r in firm.quarter.rows if r.file == name]
@@ -545,7 +537,6 @@ def test_run_health_of_the_journal_flow(firm):
                                               "skipped": 0, "failed": 0, "failure_rate": "0.0000"}
 
 
-@SLICED_FILES
 def test_run_health_of_the_time_flow(firm):
     spec, rows = firm.spec, firm.quarter.rows
     day = firm.posted_between[0].date()
