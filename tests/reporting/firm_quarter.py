@@ -185,8 +185,9 @@ def generate(seed: int = SEED, people: int = 40) -> Quarter:
 def _people(rng: random.Random, count: int) -> list[Person]:
     names = [(f, last) for last in LAST_NAMES for f in FIRST_NAMES]
     rng.shuffle(names)
+    names += [(f, f"{last}-{n}") for n in range(2, count // len(names) + 2) for f, last in names]  # each name once
     practices = [p for p, n in PRACTICES for _ in range(n)]
-    return [Person(f"E-{i:03d}", *names[i - 1], practices[(i - 1) % len(practices)],
+    return [Person(f"E-{i:04d}" if count > 999 else f"E-{i:03d}", *names[i - 1], practices[(i - 1) % len(practices)],
                    Decimal(rng.choice((40, 40, 40, 32))), Decimal(rng.choice((45, 55, 60, 70, 85))))
             for i in range(1, count + 1)]
 

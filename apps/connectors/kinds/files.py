@@ -140,13 +140,18 @@ class CsvFilesKind(ConnectorKind):
         local = inbox.fetch(file)
         reader = CsvFile(local, file.name, layout, options)
         batches = reader.batches()
-        current = next(batches)
+        stored = _pages_stored(cursor, file.name)
+        current, page = next(batches), 0
         while current is not None:
             following = next(batches, None)
             records, errors = current
             if following is None and reader.fatal_error:
                 reader.fatal_error.message += REJECTED_HINT
-            yield Page(records, next_cursor=file.name if following is None else cursor, errors=errors)
+            page += 1
+            if page > stored or following is None:  # pages a run stored already are read (the reader keeps
+                # track of the file) but not given again, so a run resumed mid-file counts each row once
+                yield Page(records if page > stored else [], errors=errors if page > stored else [],
+                           next_cursor=file.name if following is None else f"{file.name}{PAGE_MARK}{page}")
             current = following
         # Resumed after the last page: its records are stored, so the original can move on.
         try:
@@ -316,6 +321,17 @@ class CsvFilesKind(ConnectorKind):
             passphrase=self.context.credentials.get("sftp_private_key_passphrase"),
             allow_private_network=self.context.allow_private_network,
         )
+
+
+PAGE_MARK = "#page="  # a cursor inside a file: "<file>#page=<pages stored>"
+
+
+def _pages_stored(cursor: str | None, name: str) -> int:
+    """How many pages of file ``name`` a run has stored already, by its cursor (0 unless it stopped inside it)."""
+    prefix = f"{name}{PAGE_MARK}"
+    if cursor and cursor.startswith(prefix) and cursor[len(prefix):].isdigit():
+        return int(cursor[len(prefix):])
+    return 0
 
 
 def _setting_problems(settings: dict[str, Any], credentials: dict[str, Any]) -> Iterator[str]:
