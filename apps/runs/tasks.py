@@ -1,6 +1,6 @@
 """Thin tasks: ids in, call a service. Queued through apps.tenants.tasks with the schema name."""
 
-from apps.runs import engine, services
+from apps.runs import engine, recovery, services
 from apps.runs.models import Flow, Trigger
 
 
@@ -18,3 +18,8 @@ def flow_scheduled_run(flow_id: int) -> None:
     flow = Flow.objects.filter(pk=flow_id, is_enabled=True).first()
     if flow is not None:
         engine.flow_run_request(flow=flow, trigger=Trigger.SCHEDULE, acting_user=None)
+
+
+def work_recover() -> None:
+    """Every minute: queue again the events and runs that no task will reach (apps/runs/recovery.py)."""
+    recovery.work_recover()
