@@ -62,6 +62,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = MAX_PAGE_SIZE
     page_size_query_description = f"Results per page: 1 to {MAX_PAGE_SIZE} (default 50)."
 
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {"page": {"minimum": 1}, "page_size": {"minimum": 1, "maximum": self.max_page_size}}
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None or raw == "":
@@ -72,8 +79,9 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="Which page (from 1)."),
-    OpenApiParameter("page_size", int, description=PageNumberPagination.page_size_query_description),
+    OpenApiParameter("page", {"type": "integer", "minimum": 1}, description="Which page (from 1)."),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                     description=PageNumberPagination.page_size_query_description),
 ]
 
 
@@ -107,6 +115,7 @@ IDEMPOTENCY_PARAMETER = {
 
 def problem_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: the error answers every operation may give, as problems."""
+    _any_or_null_is_any(result)
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     as_problem = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in result["paths"].values():
@@ -117,3 +126,17 @@ def problem_responses(result, generator, request, public):
             if method == "post":
                 operation.setdefault("parameters", []).append(IDEMPOTENCY_PARAMETER)
     return result
+
+
+def _any_or_null_is_any(node) -> None:
+    """A nullable JSON field comes out as ``oneOf: [{}, {"type": "null"}]``, which no null can satisfy
+    (it matches both): any value already includes null, so it is written as ``{}``."""
+    if isinstance(node, dict):
+        choices = node.get("oneOf")
+        if isinstance(choices, list) and {} in choices and {"type": "null"} in choices and len(choices) == 2:
+            del node["oneOf"]
+        for value in node.values():
+            _any_or_null_is_any(value)
+    elif isinstance(node, list):
+        for value in node:
+            _any_or_null_is_any(value)

@@ -9,8 +9,8 @@ from apps.runs.models import Flow, ItemOutcome, Run, RunItem, RunStatus
 
 class FlowSerializer(serializers.ModelSerializer):
     connection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    mapping = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    rule_set = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    mapping = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    rule_set = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Flow
