@@ -49,7 +49,10 @@ def inbound_slice(run: Run, *, budget: int, announce: Announce) -> bool:
         if spec.incremental and page.next_cursor:
             SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
         run.cursor_end = page.next_cursor or run.cursor_end
-        run_heartbeat(run)
+        if page.notes:  # what the source left for later; shown with the run's status, not as a failure
+            run_heartbeat(run, error_message=" ".join(page.notes))
+        else:
+            run_heartbeat(run)
         # Records the hub already had do not use up the budget: a source that can only resume from
         # the start of a file (the CSV inbox) re-reads what an earlier slice stored, and must get past it.
         handled += _work_done(run) - before

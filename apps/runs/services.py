@@ -50,26 +50,31 @@ def pull_run(*, connection: Connection, object_name: str, trigger: str = Trigger
     start = "" if from_start or not spec.incremental else cursor_row.value
     run = Run.objects.create(connection=connection, object_name=object_name, object_type=spec.object_type,
                              trigger=trigger, status=RunStatus.RUNNING, cursor_start=start, started_at=timezone.now())
+    notes: list[str] = []
     try:
         for page in kind.read(object_name, cursor=start or None):
             # As a flow's read does, record every item (created, updated, unchanged, failed) in the ledger; a pull
             # stores into the hub only (no outbound flows run from it).
             inbound_page_store(run, kind, page, announce=_announce_nothing)
+            notes += page.notes
             if spec.incremental and page.next_cursor:
                 SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
                 run.cursor_end = page.next_cursor
     except ExternalSystemError as error:
         return _finish(run, run.counts, error_message=error.message, error_category=error.category)
-    return _finish(run, run.counts)
+    return _finish(run, run.counts, note=" ".join(notes))
 
 
 def _announce_nothing(**changes) -> None:
     pass
 
 
-def _finish(run: Run, counts: dict[str, int], error_message: str = "", error_category: str = "") -> Run:
+def _finish(run: Run, counts: dict[str, int], error_message: str = "", error_category: str = "", note: str = "") -> Run:
+    """Settle a pull; ``note`` (what the source left for later) is kept in ``error_message`` of a run that did
+    not fail, shown beside its status."""
     status = RunStatus.FAILED if error_message else finished_status(counts)
-    run.status, run.counts, run.error_message, run.finished_at = status, counts, error_message, timezone.now()
+    run.status, run.counts, run.finished_at = status, counts, timezone.now()
+    run.error_message = error_message or note
     run.error_category = error_category
     run.save(update_fields=["status", "counts", "error_message", "error_category", "finished_at", "cursor_end",
                             "updated_at"])

@@ -6,10 +6,12 @@ from decimal import Decimal
 import pytest
 
 from apps.canonical.models import ExternalRef
+from apps.exceptions.models import IntegrationException
 from apps.mappings.models import RuleKind, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
 from apps.runs import engine, replay
 from apps.runs.models import ItemOutcome, RunItem, RunStatus
+from apps.runs.services import pull_run
 from tests.runs.journal import drop, journal_lines, run_flow
 
 # The ``setup`` fixture (a CSV time export, a journal export and the flows between them) is in conftest.py.
@@ -89,6 +91,21 @@ def test_a_run_where_every_item_failed_is_failed_and_one_with_some_done_is_parti
 
     assert nothing_done.counts == {"failed": 2} and nothing_done.status == RunStatus.FAILED
     assert some_done.counts == {"created": 1, "failed": 1} and some_done.status == RunStatus.PARTIAL
+
+
+def test_a_run_that_leaves_a_too_new_file_for_later_says_so(setup):
+    setup["in"].settings = {**setup["in"].settings, "settle_seconds": 3600}
+    setup["in"].save()
+    drop(setup["in"], "time-01.csv", "t1,ann,ACME-042,2026-11-02,7.5,approved,Workshop\n")
+
+    run = run_flow(setup["inbound"])
+    pulled = pull_run(connection=setup["in"], object_name="time_entries")
+
+    hint = ("Not read yet: time-01.csv changed less than 3600 s ago (the settle time) and may still be being "
+            "written; the next run reads it.")
+    assert (run.status, run.counts, run.error_message) == (RunStatus.SUCCEEDED, {}, hint)
+    assert (pulled.status, pulled.error_message) == (RunStatus.SUCCEEDED, hint)
+    assert not IntegrationException.objects.exists()  # a hint, not a failure
 
 
 def test_unapproving_after_posting_reverses_the_entry(setup):

@@ -112,7 +112,8 @@ class LocalInbox:
     def describe(self) -> str:
         return str(self.directory)
 
-    def pending(self, pattern: str, settle_seconds: float) -> list[InboxFile]:
+    def pending(self, pattern: str, settle_seconds: float, waiting: list[InboxFile] | None = None) -> list[InboxFile]:
+        """Files ready to read, by name; files younger than ``settle_seconds`` go to ``waiting`` instead."""
         if not self.directory.is_dir():
             raise ConnectorError(f"The inbox {self.directory} does not exist.", permanent=True,
                                  category=ErrorCategory.CONFIG)
@@ -123,8 +124,11 @@ class LocalInbox:
                 for entry in entries:
                     if entry.is_file(follow_symlinks=False) and is_candidate(entry.name, pattern):
                         info = entry.stat(follow_symlinks=False)
+                        file = InboxFile(entry.name, info.st_size, info.st_mtime)
                         if now - info.st_mtime >= settle_seconds:  # younger files may still be being written
-                            found.append(InboxFile(entry.name, info.st_size, info.st_mtime))
+                            found.append(file)
+                        elif waiting is not None:
+                            waiting.append(file)
         except OSError as error:
             raise ConnectorError(f"The inbox {self.directory} cannot be listed: {error}", permanent=False) from None
         return sorted(found, key=lambda f: f.name)
@@ -151,10 +155,16 @@ class SftpInbox:
     def describe(self) -> str:
         return f"sftp://{self.session.target.host}:{self.session.target.port}{self.path}"
 
-    def pending(self, pattern: str, settle_seconds: float) -> list[InboxFile]:
-        now = time.time()
-        return [InboxFile(f.name, f.size, f.mtime) for f in self.session.list_files(self.path)
-                if is_candidate(f.name, pattern) and "/" not in f.name and now - f.mtime >= settle_seconds]
+    def pending(self, pattern: str, settle_seconds: float, waiting: list[InboxFile] | None = None) -> list[InboxFile]:
+        now, found = time.time(), []
+        for f in self.session.list_files(self.path):
+            if is_candidate(f.name, pattern) and "/" not in f.name:
+                file = InboxFile(f.name, f.size, f.mtime)
+                if now - f.mtime >= settle_seconds:
+                    found.append(file)
+                elif waiting is not None:
+                    waiting.append(file)
+        return found
 
     def fetch(self, file: InboxFile) -> Path:
         self.folders.staging.mkdir(parents=True, exist_ok=True)

@@ -65,6 +65,7 @@ class Page:
     records: list[dict[str, Any]]
     next_cursor: str | None
     errors: list[RecordError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run should say it left for later (a file too new)
 
 
 @dataclass

@@ -132,7 +132,11 @@ class CsvFilesKind(ConnectorKind):
         layout, options = layouts.LAYOUTS[object_name], self._csv_options(object_name)
         pattern = self.setting(f"{object_name}_pattern") or DEFAULT_PATTERNS[object_name]
         with self.folders.lock(object_name), self._inbox() as inbox:
-            for file in inbox.pending(pattern, self._settle_seconds()):
+            waiting: list[InboxFile] = []
+            ready = inbox.pending(pattern, self._settle_seconds(), waiting)
+            if waiting:  # said first: a run may end before its last page
+                yield Page([], next_cursor=None, notes=[_waiting_note(waiting, self._settle_seconds())])
+            for file in ready:
                 yield from self._read_file(inbox, file, layout, options, cursor)
                 cursor = file.name
 
@@ -436,3 +440,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def _waiting_note(waiting: list[InboxFile], settle_seconds: float) -> str:
+    names = ", ".join(sorted(f.name for f in waiting)[:5])
+    if len(waiting) > 5:
+        names += f" and {len(waiting) - 5} more"
+    return (f"Not read yet: {names} changed less than {settle_seconds:g} s ago (the settle time) and may still be "
+            "being written; the next run reads "
+            + ("it." if len(waiting) == 1 else "them."))
+

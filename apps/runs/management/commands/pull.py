@@ -29,7 +29,8 @@ class Command(BaseCommand):
             except ApplicationError as error:
                 raise CommandError(error.message) from None
             self.stdout.write(f"Run {run.pk}: {run.get_status_display()} — {run.counts or 'nothing read'}")
-            if run.error_message:
-                self.stdout.write(self.style.ERROR(run.error_message))
+            if run.error_message:  # why it failed, or (a run that did not) what it left for later
+                style = self.style.ERROR if run.status == "failed" else self.style.WARNING
+                self.stdout.write(style(run.error_message))
             for item in run.items.exclude(outcome="created")[:20]:
                 self.stdout.write(f"  {item.get_outcome_display()}: {item.external_id} {item.error_message}")
