@@ -20,6 +20,8 @@ from django.core.exceptions import DisallowedHost
 from django.db import transaction
 from django.dispatch import receiver
 
+from apps.tenants import access
+
 SESSION_HOST_KEY = "_weft_host"
 
 
@@ -99,8 +101,6 @@ def handoff_token_create(*, user, host: str, target: str) -> str:
 def handoff_redeem(request, token: str) -> str:
     """Sign the token's person in on this host and return where to go; ``HandoffRefused`` when it may not."""
     from django.contrib.auth import get_user_model, login
-
-    from apps.tenants import access
 
     try:
         payload = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_SECONDS)
