@@ -65,11 +65,22 @@ def month_bounds(month: date) -> tuple[date, date]:
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
+def month_weeks(first: date, last: date) -> tuple[date, date]:
+    """The ISO weeks that belong to the month: those whose Thursday falls in it (ISO 8601's rule), so every week
+    is in exactly one month's review. Monday of the first, Sunday of the last."""
+    thursday = first + timedelta(days=(3 - first.weekday()) % 7)
+    final = last - timedelta(days=(last.weekday() - 3) % 7)
+    return thursday - timedelta(days=3), final + timedelta(days=3)
+
+
 def monthly_review(*, customer: Customer, brand: Brand, month: date) -> dict:
-    """The monthly operational review: the month's figures, backlogs at month end, and usage against plan."""
+    """The monthly operational review: the month's figures, backlogs at month end, and usage against plan.
+
+    Bounded to the month: figures of the month cover its days (reconciliation its ISO weeks, ``month_weeks``);
+    backlogs at month end count work dated in the month or before and exceptions opened by its end."""
     first, last = month_bounds(month)
     in_month = window(start=first, end=last, as_of=last)
-    at_end = window(as_of=last)
+    at_end = window(end=last, as_of=last)
     sections = [
         section("run-health", in_month, brand, customer),
         section("posting-latency", {**in_month, "period": "week"}, brand, customer),
@@ -80,7 +91,9 @@ def monthly_review(*, customer: Customer, brand: Brand, month: date) -> dict:
         section("project-margin", in_month, brand, customer),
     ]
     if plan_allows(customer, Feature.RECONCILIATION):
-        sections.append(section("reconciliation", in_month, brand, customer))
+        weeks_start, weeks_end = month_weeks(first, last)
+        sections.append(section("reconciliation", window(start=weeks_start, end=weeks_end, as_of=last), brand,
+                                customer))
     sections.append(section("roi", in_month, brand, customer))
     usage = next((u for u in usage_history(customer, months=24) if u.month == first), None)
     return {"month": first, "month_end": last, "sections": sections, "usage": usage, "plan": customer.plan}

@@ -19,6 +19,7 @@ from apps.exceptions.models import IntegrationException
 from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
 from apps.reporting import store
 from apps.reporting.filters import ReportFilters
+from apps.reporting.health import customer_health_refresh
 from apps.reporting.models import (
     ActualWeek,
     InvoiceCycle,
@@ -127,6 +128,8 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
     if read_back:
         for flow in flows.values():
             _check_duplicates(flow, monday(start), end, now, outcome)
+    if outcome.raised or outcome.cleared:
+        customer_health_refresh()  # the money at risk changed: the partner overview shows it at once
     return outcome
 
 

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
-from apps.runs.selectors import run_items_matching
+from apps.runs.selectors import event_backlog, run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
@@ -66,6 +66,14 @@ class RunAdmin(TenantModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        backlog = event_backlog()
+        if backlog.waiting:  # how far behind the workers are, where people look at runs
+            minutes = int(backlog.age().total_seconds() // 60)
+            messages.info(request, f"{backlog.waiting} webhook event(s) queued for processing; the oldest arrived "
+                                   f"{minutes} min ago.")
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(RunItem, site=tenant_admin_site)

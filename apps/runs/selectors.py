@@ -5,14 +5,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.canonical.models import OBJECT_MODELS, ExternalRef, Invoice, Person, Project, TimeEntry
-from apps.runs.models import FINISHED, Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
+from apps.runs.models import FINISHED, Flow, FlowDirection, InboundEvent, ItemOutcome, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
 GOOD_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+
+
+@dataclass(frozen=True)
+class EventBacklog:
+    """Webhook events stored and not yet handled: how many, and since when the oldest has waited."""
+
+    waiting: int
+    oldest_at: datetime | None
+
+    def age(self, now: datetime | None = None) -> timedelta | None:
+        return None if self.oldest_at is None else (now or timezone.now()) - self.oldest_at
+
+
+def event_backlog() -> EventBacklog:
+    """The events of this customer waiting for a worker (one indexed aggregate over status, received_at)."""
+    found = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).aggregate(
+        waiting=Count("pk"), oldest_at=Min("received_at"))
+    return EventBacklog(waiting=found["waiting"], oldest_at=found["oldest_at"])
 
 
 def flows_with_status() -> list[Flow]:

@@ -269,6 +269,8 @@ WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  #
 WEFT_EXCEPTIONS_SWEEP_HOURS = env_int("WEFT_EXCEPTIONS_SWEEP_HOURS", 24)
 WEFT_EXCEPTIONS_BACKLOG_HOURS = env_int("WEFT_EXCEPTIONS_BACKLOG_HOURS", 24)
 WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT", 90)
+# A webhook event waiting longer than this for a worker raises a backlog exception (the workers are behind or down).
+WEFT_EVENT_BACKLOG_MINUTES = env_int("WEFT_EVENT_BACKLOG_MINUTES", 10)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

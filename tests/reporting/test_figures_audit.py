@@ -433,16 +433,6 @@ def D(value) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-# Figures Weft does not yet compute as issue 12 defines them (issue 12 item 4).
-FIGA_MONEY = pytest.mark.xfail(strict=True, reason="money at risk prices refused CSV rows with Billable? = No at their "
-                               "rate (the flag reaches apps.exceptions.context as the text 'No'), and nets a "
-                               "reconciliation gap of rows refused at the door that were never in the hub (so never "
-                               "in the gap); issue 12 item 4: each source record once, from its own billable flag")
-FIGA_OVERVIEW = pytest.mark.xfail(strict=True, reason="the partner overview lags the drill-in by one run (it shows "
-                                  "0 h unposted after the third file's run) and is not refreshed after a "
-                                  "reconciliation check; issue 12 item 4: equal at every moment")
-
-
 # === The audit ==============================================================================================
 def test_the_quarter_has_every_kind_of_bad_row(firm):
     flaws = Counter(row.flaw for row in firm.quarter.rows)
@@ -582,8 +572,6 @@ def test_approved_to_posted_latency(firm):
         assert low - 1 <= float(summary[key]) <= high + 1, key
 
 
-
-@FIGA_MONEY
 def test_money_and_hours_at_risk_in_every_currency(firm):
     money, hours = firm.spec.at_risk()
     assert len(money) == 2  # euros and pounds
@@ -645,8 +633,6 @@ def test_the_monthly_review_shows_its_month(firm, month):
     assert _margin_rows(sections["project-margin"].rows) == firm.spec.margin(month, last)
 
 
-
-@FIGA_OVERVIEW
 def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     from apps.tenants.models import CustomerHealth
 
@@ -657,9 +643,6 @@ def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     assert {c: D(v) for c, v in health.unposted_values.items()} == unposted["value"]  # every currency
 
 
-
-@FIGA_MONEY
-@FIGA_OVERVIEW
 def test_the_partner_overview_shows_the_money_at_risk(firm):
     from apps.tenants.models import CustomerHealth
 

@@ -54,3 +54,18 @@ def test_a_running_task_lease_is_renewed_and_a_queued_task_is_read_back(db):
     assert row.lock > timezone.now() + timedelta(seconds=10), "leased for WEFT_Q_RETRY seconds from now"
     assert broker.pending_payloads() == [package]
     assert tenant_tasks_pending() == {("alpha", recovery.EVENT_TASK, 7)}
+
+
+def test_the_run_list_says_how_many_events_wait_and_for_how_long(cast, client):
+    from django_tenants.utils import schema_context
+
+    from apps.tenants.choices import Role
+    from tests.conftest import host, member
+
+    engineer = member(Role.INTEGRATION_ENGINEER, partner=cast.xpartner, username="eng")
+    client.force_login(engineer)
+    with schema_context("alpha"):
+        _stored_long_ago("evt_behind")
+    page = client.get("/admin/runs/run/", HTTP_HOST=host(cast.alpha))
+    assert page.status_code == 200
+    assert "1 webhook event(s) queued for processing; the oldest arrived 5 min ago." in page.text
