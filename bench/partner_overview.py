@@ -1,7 +1,7 @@
 """The partner overview at scale, and the cost of keeping its public health summary current.
 
 (a) GET / on the partner's host (the overview page: totals over every customer, the 200 most in need
-    listed; its htmx row refresh; and ``?all=1`` listing every customer) through the Django test client
+    listed; its htmx row refresh; and ``?page=2``, the next 200) through the Django test client
     as partner staff, with 30, 300 and 1,000 customers: p50/p95 over --requests calls after a warm-up,
     and the queries each makes (without django-tenants' ``SET search_path``). The customers
     beyond the few real tenants are public-schema rows only (customer, domain, plan, health row with
@@ -46,12 +46,12 @@ def main() -> None:
         _fill_rows(partner, size)
         pages[size] = _measure(staff, args.requests, htmx=False)
         rows[size] = _measure(staff, args.requests, htmx=True)
-        everything[size] = _measure(staff, args.requests, htmx=False, path="/?all=1")
+        everything[size] = _measure(staff, args.requests, htmx=False, path="/?page=2")
     report({
         "benchmark": "partner_overview", "target_p95_ms": TARGET_MS,
         "overview": {str(size): pages[size] for size in SIZES},
         "overview_rows_htmx": {str(size): rows[size] for size in SIZES},
-        "overview_all_rows": {str(size): everything[size] for size in SIZES},
+        "overview_page_2": {str(size): everything[size] for size in SIZES},
         "health_refresh_ms": refresh, "real_tenants": len(tenants),
         "meets_target": pages[300]["p95_ms"] <= TARGET_MS,
         "constant_queries": len({pages[size]["queries"] for size in SIZES}) == 1,

@@ -11,14 +11,17 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
+        from django.core import checks
         from django.core.signals import got_request_exception
         from django_q.models import Schedule
 
-        from apps.ops import metrics
+        from apps.ops import backups, metrics
         from apps.ops.outage import request_exception_mark
         from apps.tenants.schedules import schedule_register
 
         metrics.connect()
+        # Before a dump fails at night: does the server's lock table still fit every customer's tables?
+        checks.register(backups.dump_lock_check, checks.Tags.database)
         # An unreachable database or broker answers 503 with Retry-After (apps/ops/outage.py).
         got_request_exception.connect(request_exception_mark, dispatch_uid="ops-outage-mark")
         # Cluster heartbeat: proves scheduler, broker and a worker are alive; /readyz and /metrics read it.

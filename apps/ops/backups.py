@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core import checks
 from django.db import connections
 
 # Locks a dump needs beyond one per table (the catalogue, pg_dump's own queries), plus room for other sessions.
@@ -57,6 +58,21 @@ def dump_lock_headroom(*, using: str = "default") -> LockHeadroom:
             [settings.TENANT_BASE_SCHEMA])
         tables, per_customer = cursor.fetchone()
     return LockHeadroom(tables=tables, slots=slots, tables_per_customer=per_customer)
+
+
+def dump_lock_check(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """``manage.py check --database default``: warn once fewer than 500 more customers would fit in a
+    whole-database dump's locks (and so also when it no longer fits at all)."""
+    if not databases or "default" not in databases:
+        return []
+    headroom = dump_lock_headroom()
+    if headroom.customers_to_spare >= 500:
+        return []
+    return [checks.Warning(
+        f"A whole-database pg_dump locks {headroom.tables} tables; the server's lock table has {headroom.slots} "
+        f"slots (room for {headroom.customers_to_spare} more customers).",
+        hint="Raise max_locks_per_transaction (docs/deploy.md, 'Backups'), then restart PostgreSQL.",
+        id="ops.W001")]
 
 
 def pg_tool(name: str) -> str:

@@ -46,5 +46,7 @@ def platform_schedules() -> list[PlatformSchedule]:
 
 
 def tenants_schedules_register() -> None:
+    schedule_register(name="platform:spare-schemas", func="apps.tenants.tasks.spare_schemas_fill",
+                      schedule_type=Schedule.MINUTES, minutes=5)
     schedule_register(name="platform:clear-sessions", func="django.core.management.call_command",
                       schedule_type=Schedule.DAILY, args=repr("clearsessions"))

@@ -20,10 +20,12 @@ from apps.common.history import save_attributed  # noqa: F401  (used by callers 
 from apps.tenants import access
 from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
 from apps.tenants.errors import OnboardingError, TemplateSchemaError
+from apps.tenants.migration_executor import missing_migrations
 from apps.tenants.models import Customer, Domain, Membership, Partner, User
 from apps.tenants.validators import validate_hostname
 
 ONBOARDING_LOCK = 0x5745_4654  # "WEFT": one onboarding at a time; cloning rewrites shared helpers
+SPARE_PREFIX = "spare_"  # schemas cloned ahead of onboarding (spare_schemas_fill); never a customer's name
 
 
 @dataclass
@@ -137,15 +139,53 @@ def customer_onboard(
     )
 
 
+def spare_schemas_fill(*, count: int | None = None) -> int:
+    """Keep ``count`` (``WEFT_SPARE_SCHEMAS``) spare schemas cloned from the template, so onboarding renames one
+    (instant) instead of cloning (a second or more, growing with the catalogue); spares that miss a migration
+    (made before a deploy) are dropped and made again. Returns how many were made."""
+    wanted = settings.WEFT_SPARE_SCHEMAS if count is None else count
+    made = 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ONBOARDING_LOCK])
+            if template_pending_migrations():
+                return 0
+            spares, ready = _spares()
+            for stale in set(spares) - set(ready):
+                cursor.execute(f'DROP SCHEMA "{stale}" CASCADE')
+        for _ in range(wanted - len(ready)):
+            CloneSchema().clone_schema(settings.TENANT_BASE_SCHEMA, f"{SPARE_PREFIX}{secrets.token_hex(6)}",
+                                       Customer.clone_mode)
+            made += 1
+        connection.set_schema_to_public()
+        transaction.on_commit(connection.close)  # cloning leaves the session's catalogue cache large
+    return made
+
+
+def _spares() -> tuple[list[str], list[str]]:
+    """Every spare schema, and those holding every migration (fit to become a customer's)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s) ORDER BY 1", [SPARE_PREFIX])
+        spares = [row[0] for row in cursor.fetchall()]
+    missing = missing_migrations(spares)
+    return spares, [s for s in spares if s not in missing]
+
+
 def _schema_clone(customer: Customer) -> None:
-    """Clone the template schema into the customer's: tables, rows, and the ``django_migrations`` rows of
-    every migration the template has (it was checked fully migrated under the onboarding lock).
+    """Give the customer a copy of the template schema: a spare renamed when one is ready, else a clone. Either
+    way: tables, rows, and the ``django_migrations`` rows of every migration the template has (it was checked
+    fully migrated under the onboarding lock).
 
     django-tenants would follow the clone with ``migrate_schemas --fake``, which records those same
     migrations again and re-runs post-migrate hooks whose rows (content types, permissions) came with
     the clone: a quarter of a second per tenant for nothing.
     """
-    CloneSchema().clone_schema(settings.TENANT_BASE_SCHEMA, customer.schema_name, customer.clone_mode)
+    _, ready = _spares()
+    if ready:
+        with connection.cursor() as cursor:
+            cursor.execute(f'ALTER SCHEMA "{ready[0]}" RENAME TO "{customer.schema_name}"')
+    else:
+        CloneSchema().clone_schema(settings.TENANT_BASE_SCHEMA, customer.schema_name, customer.clone_mode)
     connection.set_schema_to_public()
     post_schema_sync.send(sender=TenantMixin, tenant=customer.serializable_fields())
 

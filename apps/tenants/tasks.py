@@ -20,7 +20,7 @@ from django_q.tasks import async_task
 from django_tenants.utils import schema_context
 
 from apps.common.logging import log_context
-from apps.tenants import selectors
+from apps.tenants import selectors, services
 from apps.tenants.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -101,3 +101,8 @@ def _check_func_path(func_path: str) -> None:
     # Task names travel through the database; only our own code may be named.
     if not func_path.startswith(tuple(settings.WEFT_TASK_MODULE_PREFIXES)):
         raise ValueError(f"Refusing to run {func_path!r}: tasks must live under {settings.WEFT_TASK_MODULE_PREFIXES}.")
+
+
+def spare_schemas_fill() -> int:
+    """Scheduled: keep WEFT_SPARE_SCHEMAS spare schemas ready for onboarding."""
+    return services.spare_schemas_fill()

@@ -40,6 +40,8 @@ WEFT_OUTAGE_RETRY_AFTER_SECONDS = env_int("WEFT_OUTAGE_RETRY_AFTER_SECONDS", 5)
 WEFT_LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")
 # migrate_schemas: tenant schemas migrated side by side (each process holds one database connection).
 WEFT_MIGRATE_PROCESSES = env_int("WEFT_MIGRATE_PROCESSES", 2)
+# Schemas cloned from the template ahead of time (every 5 minutes), so onboarding renames one instead of cloning.
+WEFT_SPARE_SCHEMAS = env_int("WEFT_SPARE_SCHEMAS", 3)
 # Migrations that only change columns, indexes and constraints reach tenant schemas as SQL run per schema, not
 # a full `migrate` each (apps/tenants/migration_executor.py).
 WEFT_MIGRATE_AS_SQL = env_bool("WEFT_MIGRATE_AS_SQL", True)

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from django.conf import settings
 
+from apps.ops import backups
 from apps.ops.backups import Database, database_dump, database_restore, dump_lock_headroom, pg_tool
 from tests.ops import crowd
 
@@ -22,6 +23,15 @@ def test_the_servers_lock_table_has_room_to_dump_thousands_of_customers():
     assert headroom.enough
     assert headroom.tables_per_customer > 20  # the template's tables, counted
     assert headroom.customers_to_spare >= 2_000
+
+
+@pytest.mark.django_db
+def test_the_database_check_warns_before_a_dump_would_run_out_of_locks(monkeypatch):
+    assert backups.dump_lock_check(databases=["default"]) == []  # this server: room for thousands
+    tight = backups.LockHeadroom(tables=6_000, slots=6_400, tables_per_customer=62)
+    monkeypatch.setattr(backups, "dump_lock_headroom", lambda: tight)  # PostgreSQL's defaults near 100 customers
+    (warning,) = backups.dump_lock_check(databases=["default"])
+    assert warning.id == "ops.W001" and "max_locks_per_transaction" in warning.hint
 
 
 @pytest.mark.scale

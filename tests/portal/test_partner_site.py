@@ -162,15 +162,19 @@ def test_monthly_review_from_the_partner_site(cast, partner_site, analyst):
     assert partner_site.get("/customers/alpha/review/2026-13/").status_code == 404
 
 
-def test_overview_search_and_the_cap_on_listed_rows(cast, partner_site, analyst, monkeypatch):
+def test_overview_search_and_pages_of_customers(cast, partner_site, analyst, monkeypatch):
     partner_site.client.force_login(analyst)
     found = partner_site.get("/", q="BET").text
     assert 'data-customer="beta"' in found and 'data-customer="alpha"' not in found
     monkeypatch.setattr("apps.portal.views.partner.OVERVIEW_ROWS", 1)
     capped = partner_site.get("/").text
-    assert capped.count('<tr data-customer="') == 1 and "Show all" in capped
+    assert capped.count('<tr data-customer="') == 1 and 'rel="next" href="?page=2"' in capped
     assert 'data-figure="customers">2<' in capped  # totals still cover every customer
-    assert partner_site.get("/", all="1").text.count('<tr data-customer="') == 2
+    second = partner_site.get("/", page="2").text
+    assert second.count('<tr data-customer="') == 1 and 'rel="prev"' in second and 'rel="next"' not in second
+    listed = {page.split('<tr data-customer="')[1].split('"')[0] for page in (capped, second)}
+    assert listed == {"alpha", "beta"}  # every customer on some page
+    assert partner_site.get("/", page="99").text.count('<tr data-customer="') == 1  # the last page
 
 
 def test_onboarding_cannot_use_another_partners_host(cast, partner_site, partner_admin):

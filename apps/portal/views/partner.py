@@ -36,7 +36,7 @@ from apps.tenants.choices import SlaStatus
 from apps.tenants.domains import customer_domain_add
 from apps.tenants.models import Customer, Partner, Plan
 
-OVERVIEW_ROWS = 200  # worst first; "show all" lists the rest (the totals always cover every customer)
+OVERVIEW_ROWS = 200  # a page of customers, worst first; the totals always cover every customer
 CHART_CUSTOMERS = 20
 SLA_ORDER = {SlaStatus.BREACHED: 0, SlaStatus.AT_RISK: 1, SlaStatus.UNKNOWN: 2, SlaStatus.OK: 3}
 
@@ -53,14 +53,24 @@ def _overview(request, partner: Partner):
     rows = _sorted_rows(partner_overview(partner))
     query = request.GET.get("q", "").strip().lower()
     shown = [r for r in rows if query in r["name"].lower() or query in r["slug"]] if query else rows
-    show_all = request.GET.get("all") == "1"
+    page, pages = _page(request.GET.get("page"), len(shown))
+    first = (page - 1) * OVERVIEW_ROWS
     port, now = request.get_port(), timezone.now()
-    context = {"rows": [_row_cells(row, now, port) for row in (shown if show_all else shown[:OVERVIEW_ROWS])],
-               "matching": len(shown), "query": query, "show_all": show_all, "limit": OVERVIEW_ROWS,
+    context = {"rows": [_row_cells(row, now, port) for row in shown[first:first + OVERVIEW_ROWS]],
+               "matching": len(shown), "query": query, "page": page, "pages": pages, "first_row": first + 1,
+               "last_row": min(first + OVERVIEW_ROWS, len(shown)),
                "totals": _totals(rows), "chart": _overview_chart(rows[:CHART_CUSTOMERS], partner),
                "can_administer": access.can(request.user, "customer.onboard", partner=partner)}
     template = "partner/_overview_rows.html" if request.headers.get("HX-Request") else "partner/home.html"
     return render(request, template, context)
+
+
+def _page(asked: str | None, rows: int) -> tuple[int, int]:
+    """The page shown and how many there are: pages, not one list of every customer, keep the page's size and
+    rendering time the same at any number of customers (a page number out of range shows the nearest page)."""
+    pages = max(-(-rows // OVERVIEW_ROWS), 1)
+    page = int(asked) if asked and asked.isdigit() else 1
+    return min(max(page, 1), pages), pages
 
 
 def _sorted_rows(rows: list[dict]) -> list[dict]:
