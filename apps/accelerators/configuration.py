@@ -154,11 +154,25 @@ def _required_secrets(kind: str) -> list[str]:
     return [spec.name for spec in get_kind(kind).credential_fields if spec.required]
 
 
+def _manifest_secrets(settings: dict) -> list[str]:
+    """The secrets a REST connection's stored manifest signs in with (its ``client.auth``)."""
+    manifest = ConnectorManifest.objects.filter(slug=settings.get("manifest") or "").first()
+    published = manifest.published_version() if manifest else None
+    auth = ((published.document.get("client") or {}).get("auth") or {}) if published else {}
+    kind = auth.get("type", "none")
+    if kind in ("api_key", "bearer"):
+        return [auth.get("credential", "api_key" if kind == "api_key" else "access_token")]
+    if kind == "basic":
+        return [auth.get("username_credential", "username"), auth.get("password_credential", "password")]
+    return ["client_id", "client_secret"] if kind.startswith("oauth2") else []
+
+
 def _note_secrets(slug: str, report: InstallReport) -> None:
     """A connection without its secrets: the import says which to enter (the file never carries them)."""
     connection = Connection.objects.filter(slug=slug).first()
     if connection is not None and not connection.has_credentials:
-        wanted = _required_secrets(connection.kind)
+        wanted = _manifest_secrets(connection.settings) if connection.kind == "rest" else _required_secrets(
+            connection.kind)
         if wanted:
             report.secrets_needed[slug] = wanted
 
