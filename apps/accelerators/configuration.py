@@ -5,7 +5,9 @@ A definition (a template, or an export) lists ``variables``, ``connections``, ``
 Connections carry their settings, never their secrets: an export names the secrets each connection takes,
 and an import lists the ones still to enter (``InstallReport.secrets_needed``). Strings of the form
 ``{{ name }}`` are replaced by the variables given at install time (a whole-string placeholder keeps the
-variable's type). Installing is idempotent: objects are matched by slug (policies by name) and updated; a
+variable's type). A ``rest`` connection may name a shipped manifest (``manifest: finch``): it is stored and
+published in the customer's schema first, unless the customer already has a manifest of that slug. Installing is
+idempotent: objects are matched by slug (policies by name) and updated; a
 mapping gets a new published version only when its rules change; an existing connection is never changed.
 """
 
@@ -23,7 +25,8 @@ from apps.canonical.services import ownership_set
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
 from apps.connectors.kinds import get_kind
-from apps.connectors.models import Connection
+from apps.connectors.manifests import manifest_template_install
+from apps.connectors.models import Connection, ConnectorManifest
 from apps.connectors.selectors import connection_by_slug
 from apps.connectors.services import connection_create
 from apps.exceptions.models import EscalationPolicy
@@ -123,6 +126,12 @@ def configuration_install(
 def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
     """A connection the definition needs: created disabled, without secrets, if the customer lacks it.
     An existing connection is never changed by an install."""
+    settings = dict(spec.get("settings", {}))
+    if spec.get("manifest"):  # a REST system described by a shipped manifest: the customer gets its own copy
+        if not ConnectorManifest.objects.filter(slug=spec["manifest"]).exists():
+            manifest_template_install(template=spec["manifest"], acting_user=acting_user)
+            report.note(f"manifest {spec['manifest']}", True)
+        settings["manifest"] = spec["manifest"]
     if Connection.objects.filter(slug=spec["slug"]).exists():
         report.note(f"connection {spec['slug']}", None)
         return
@@ -130,7 +139,7 @@ def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
     if Connection.objects.filter(name=name).exists():
         name = f"{name} ({spec['slug']})"
     connection = connection_create(name=name, slug=spec["slug"], kind=spec["kind"],
-                                   settings=spec.get("settings", {}), acting_user=acting_user,
+                                   settings=settings, acting_user=acting_user,
                                    allow_private_network=bool(spec.get("allow_private_network", False)),
                                    description=spec.get("description", "Created by a template: enter its "
                                                                        "credentials and settings, then enable it."))
@@ -145,11 +154,25 @@ def _required_secrets(kind: str) -> list[str]:
     return [spec.name for spec in get_kind(kind).credential_fields if spec.required]
 
 
+def _manifest_secrets(settings: dict) -> list[str]:
+    """The secrets a REST connection's stored manifest signs in with (its ``client.auth``)."""
+    manifest = ConnectorManifest.objects.filter(slug=settings.get("manifest") or "").first()
+    published = manifest.published_version() if manifest else None
+    auth = ((published.document.get("client") or {}).get("auth") or {}) if published else {}
+    kind = auth.get("type", "none")
+    if kind in ("api_key", "bearer"):
+        return [auth.get("credential", "api_key" if kind == "api_key" else "access_token")]
+    if kind == "basic":
+        return [auth.get("username_credential", "username"), auth.get("password_credential", "password")]
+    return ["client_id", "client_secret"] if kind.startswith("oauth2") else []
+
+
 def _note_secrets(slug: str, report: InstallReport) -> None:
     """A connection without its secrets: the import says which to enter (the file never carries them)."""
     connection = Connection.objects.filter(slug=slug).first()
     if connection is not None and not connection.has_credentials:
-        wanted = _required_secrets(connection.kind)
+        wanted = _manifest_secrets(connection.settings) if connection.kind == "rest" else _required_secrets(
+            connection.kind)
         if wanted:
             report.secrets_needed[slug] = wanted
 

@@ -54,7 +54,8 @@ def template_markdown(definition: dict) -> list[str]:
         lines.append("None.")
     lines += ["", "### What it owns", ""]
     for spec in definition.get("connections", []):
-        lines.append(f"- Connection `{spec['slug']}` ({spec['kind']}), created disabled if the customer lacks it.")
+        kind = spec["kind"] + (f", the shipped `{spec['manifest']}` manifest" if spec.get("manifest") else "")
+        lines.append(f"- Connection `{spec['slug']}` ({kind}), created disabled if the customer lacks it.")
     for spec in definition.get("mappings", []):
         lines.append(f"- Mapping `{spec['slug']}`: {spec.get('name', spec['slug'])} ({spec.get('direction', '')} "
                      f"{spec.get('object_type', '')}).")

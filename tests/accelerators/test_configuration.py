@@ -10,7 +10,7 @@ from apps.accelerators.configuration import ConfigurationError, configuration_ex
 from apps.accelerators.models import FlowTemplate
 from apps.accelerators.selectors import templates_for_customer
 from apps.accelerators.services import template_install, templates_sync_builtin
-from apps.connectors.models import Connection
+from apps.connectors.models import Connection, ConnectorManifest
 from apps.connectors.services import connection_create
 from apps.mappings.models import Mapping, VersionStatus
 from apps.runs import engine
@@ -30,8 +30,8 @@ def _journal_connections():
 
 
 def test_builtin_accelerators_load_and_every_one_validates(builtins):
-    assert {"approved-time-to-erp", "approved-time-to-xero", "approved-time-to-journal", "project-setup"} <= set(
-        builtins)
+    assert {"approved-time-to-erp", "approved-time-to-xero", "approved-time-to-journal", "project-setup",
+            "people-from-hr"} <= set(builtins)
     for template in builtins.values():
         assert template.definition["flows"], template.slug
 
@@ -66,6 +66,20 @@ def test_install_creates_missing_connections_disabled_until_credentials_are_ente
                                       enqueue=False, acting_user=None)
         run = engine.run_execute(run_id=run.pk)
         assert run.status == "paused" and "disabled" in run.error_message
+
+
+def test_a_template_brings_the_shipped_manifest_its_rest_connection_needs(cast, builtins):
+    with schema_context("alpha"):
+        report = template_install(template=builtins["people-from-hr"], variables={"hr_connection": "hris"},
+                                  customer=cast.alpha, acting_user=None)
+        hris = Connection.objects.get(slug="hris")
+        assert hris.kind == "rest" and hris.settings["manifest"] == "finch" and not hris.is_enabled
+        assert ConnectorManifest.objects.get(slug="finch").published_version() is not None
+        assert "manifest finch" in report.created and report.secrets_needed["hris"] == ["access_token"]
+        again = template_install(template=builtins["people-from-hr"], variables={"hr_connection": "hris"},
+                                 customer=cast.alpha, acting_user=None)
+        assert again.created == [] and again.updated == []
+        assert ConnectorManifest.objects.get(slug="finch").versions.count() == 1
 
 
 def test_a_template_may_share_but_not_silently_move_another_templates_flow(cast, builtins):

@@ -13,7 +13,15 @@ from apps.common.http import OutboundClient
 from apps.runs import engine
 from apps.tenants.models import Customer
 from tests.e2e.live import committed
-from tests.e2e.vendors import HARVEST_URL, XERO_PROJECTS_URL, FakeHarvest, FakeXeroProjects, Routes
+from tests.e2e.vendors import (
+    FINCH_URL,
+    HARVEST_URL,
+    XERO_PROJECTS_URL,
+    FakeFinch,
+    FakeHarvest,
+    FakeXeroProjects,
+    Routes,
+)
 
 
 @pytest.fixture
@@ -35,6 +43,14 @@ def harvest(routes):
 def xero_projects(routes):
     fake = FakeXeroProjects()
     routes.vendors[XERO_PROJECTS_URL] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
+@pytest.fixture
+def finch(routes):
+    fake = FakeFinch()
+    routes.vendors[FINCH_URL] = fake
     yield fake
     fake.transport.assert_clean()
 

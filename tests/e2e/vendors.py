@@ -27,6 +27,7 @@ from tests.vendor_mocks.openapi import server_url, spec_checked_transport
 
 HARVEST_URL = server_url("harvest")  # https://api.harvestapp.com/v2
 XERO_PROJECTS_URL = server_url("xero_projects")  # https://api.xero.com/projects.xro/2.0
+FINCH_URL = server_url("finch")  # https://api.tryfinch.com
 
 
 def stamp(moment: datetime | None = None) -> str:
@@ -265,6 +266,47 @@ class FakeXeroProjects(Vendor):
         if key:
             self.by_key[key] = entry["timeEntryId"]
         return httpx.Response(200, json=entry)
+
+
+class FakeFinch(Vendor):
+    """One employer's HRIS behind Finch: the directory (offset paging) and employment read in batches by
+    individual id, as the shipped Finch manifest reads them."""
+
+    spec_name = "finch"
+    base_path = ""
+
+    def __init__(self):
+        super().__init__()
+        self.people: dict[str, dict] = {}
+
+    def hire(self, first: str, last: str, *, department: str = "Advisory", subtype: str = "full_time",
+             kind: str = "employee", income: dict | None = None, start_date: str = "2024-01-08") -> dict:
+        person = {"id": str(uuid.uuid4()), "first_name": first, "middle_name": None, "last_name": last,
+                  "title": "Consultant", "manager": None, "department": {"name": department},
+                  "employment": {"type": kind, "subtype": subtype}, "start_date": start_date, "end_date": None,
+                  "is_active": True, "income": income, "class_code": None, "custom_fields": []}
+        self.people[person["id"]] = person
+        return person
+
+    def leave(self, person: dict, *, end_date: str) -> None:
+        person.update(is_active=False, end_date=end_date)
+
+    def route(self, request: httpx.Request, path: str) -> httpx.Response:
+        if request.headers.get("authorization") != "Bearer finch-token":
+            return httpx.Response(401, json={"message": "Unauthorized"})
+        if request.method == "GET" and path == "/employer/directory":
+            offset, limit = int(request.url.params.get("offset", 0)), int(request.url.params.get("limit", 100))
+            rows = [{k: p[k] for k in ("id", "first_name", "middle_name", "last_name", "manager", "department",
+                                       "is_active") if p[k] is not None} for p in self.people.values()]
+            return httpx.Response(200, json={"paging": {"count": len(rows), "offset": offset},
+                                             "individuals": rows[offset:offset + limit]})
+        if request.method == "POST" and path == "/employer/employment":
+            wanted = [r["individual_id"] for r in _body(request)["requests"]]
+            return httpx.Response(200, json={"responses": [
+                {"individual_id": i, "code": 200, "body": {k: v for k, v in self.people[i].items() if v is not None}}
+                if i in self.people
+                else {"individual_id": i, "code": 404, "body": {}} for i in wanted]})
+        return httpx.Response(404, json={"message": "no such path"})
 
 
 @dataclass
