@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
+from apps.canonical.models import Person, Project
+from apps.connectors.models import Connection, HealthStatus
+from apps.exceptions.defaults.models import PartnerEscalationPolicy
+from apps.exceptions.models import EscalationPolicy
+from apps.runs.models import Flow, Run
+from apps.runs.selectors import GOOD_STATUSES
 from apps.tenants.models import Customer, Domain, Partner
 from apps.tenants.usage import month_start
 
@@ -37,3 +45,38 @@ def partner_overview(partner: Partner, *, month: date | None = None) -> list[dic
         .order_by("name")
     )
     return list(rows)
+
+
+@dataclass(frozen=True)
+class TodoItem:
+    """One thing left before a customer runs on its own, and where it is fixed (a path on the customer's host,
+    or an anchor on the drill-in)."""
+
+    key: str
+    says: str
+    fix: str
+    on_customer_host: bool = True
+
+
+def customer_checklist(customer: Customer) -> list[TodoItem]:
+    """What is left for ``customer`` (queries its schema): an empty list means nothing."""
+    items = []
+    with schema_context(customer.schema_name):
+        if not Flow.objects.exists():
+            items.append(TodoItem("flows", "No flows yet: install a template.", "#install", on_customer_host=False))
+        for connection in Connection.objects.filter(Q(is_enabled=False) | Q(health_status=HealthStatus.FAILING)):
+            state = "paused" if not connection.is_enabled else "failing its test"
+            items.append(TodoItem(f"connection-{connection.pk}", f"Connection {connection.name} is {state}.",
+                                  f"/admin/connectors/connection/{connection.pk}/change/"))
+        if Flow.objects.exists() and not Run.objects.filter(status__in=GOOD_STATUSES).exists():
+            items.append(TodoItem("first-run", "No run has finished well yet: run a flow and watch it.", "/runs/"))
+        for model, name in ((Person, "people"), (Project, "projects")):
+            if not model.objects.exists():
+                items.append(TodoItem(f"no-{name}", f"No {name} in the hub: time naming them will fail. Read them "
+                                      "from the source system first.", f"/admin/canonical/{model._meta.model_name}/"))
+        has_policy = EscalationPolicy.objects.filter(is_active=True).exists()
+    if not has_policy and not PartnerEscalationPolicy.objects.filter(partner_id=customer.partner_id,
+                                                                     is_active=True).exists():
+        items.append(TodoItem("escalation", "No escalation policy: nobody is told when records fail.",
+                              "/admin/exceptions/escalationpolicy/add/"))
+    return items

@@ -14,7 +14,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, user_logged_in, user_login_failed
+from django.contrib.auth import SESSION_KEY, get_user_model, login, user_logged_in, user_login_failed
 from django.core import signing
 from django.core.exceptions import DisallowedHost
 from django.db import transaction
@@ -100,8 +100,6 @@ def handoff_token_create(*, user, host: str, target: str) -> str:
 
 def handoff_redeem(request, token: str) -> str:
     """Sign the token's person in on this host and return where to go; ``HandoffRefused`` when it may not."""
-    from django.contrib.auth import get_user_model, login
-
     try:
         payload = signing.loads(token, salt=HANDOFF_SALT, max_age=HANDOFF_SECONDS)
     except signing.BadSignature as error:  # SignatureExpired is one too

@@ -26,7 +26,7 @@ from apps.bi.models import ReportingAccess
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
 from apps.portal.reports import chart_config
-from apps.portal.selectors import partner_overview
+from apps.portal.selectors import customer_checklist, partner_overview
 from apps.portal.templatetags import portal as portal_tags
 from apps.portal.views.shared import partner_staff_view
 from apps.reporting.health import customer_health_refresh
@@ -168,6 +168,7 @@ def customer_detail(request, partner: Partner, slug: str):
         "can_configure": access.can(request.user, "template.install", customer=customer),
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "can_enter_admin": access.can(request.user, "console.enter", customer=customer),
+        "checklist": customer_checklist(customer), "customer_base": portal_url,
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
         "bi_access": ReportingAccess.objects.filter(customer=customer).first(),
