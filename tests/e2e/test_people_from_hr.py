@@ -78,3 +78,24 @@ def test_people_flow_from_the_hris_to_tryton_employees_and_leavers_are_deactivat
 
     assert run_flow("hr-people-in").counts == {"unchanged": 3}  # nothing moves twice
     assert Person.objects.filter(pk__in=[p.pk for p in people.values()]).count() == 3
+
+
+def test_a_raise_dates_a_new_cost_price_and_a_rehired_leaver_is_reactivated(hr, tryton, finch):
+    finch_connection, erp = hr
+    dee = finch.hire("Dee", "Dunn", income={"unit": "hourly", "amount": 6_000, "currency": "EUR"})
+    finch.leave(dee, end_date="2025-12-31")
+    run_flow("hr-people-in")
+    person = hub_person(finch_connection, dee)
+    assert not person.is_active and not tryton_employee(tryton, erp, person)["active"]  # hired after leaving
+
+    dee.update(is_active=True, end_date=None, start_date="2026-03-02",
+               income={"unit": "hourly", "amount": 6_500, "currency": "EUR"})
+    assert run_flow("hr-people-in").counts == {"updated": 1}
+
+    person.refresh_from_db()
+    employee = tryton_employee(tryton, erp, person)
+    assert person.is_active and person.cost_rate == Decimal("65.00")
+    assert employee["active"] and employee["end_date"] is None and employee["cost_price"] == Decimal("65.00")
+    prices = tryton.client.search_read("company.employee_cost_price",
+                                       [["employee", "=", employee["id"]]], ["cost_price"])
+    assert sorted(p["cost_price"] for p in prices) == [Decimal("65.00")]  # the day's price replaced, not doubled

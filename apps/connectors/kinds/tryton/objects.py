@@ -313,9 +313,10 @@ class Employees(TrytonObject):
         parties = self.rpc.search("party.party", [["identifiers.code", "=", reference]], context=READ_CONTEXT)
         if parties:
             party = parties[0]
-            party_update(self.rpc, party, payload)
+            party_update(self.rpc, party, {**payload, "active": True})
         else:
-            (party,) = self.rpc.create("party.party", [party_values(payload, reference=reference)])
+            # Active until the employee exists: Tryton refuses to touch an inactive party while creating it.
+            (party,) = self.rpc.create("party.party", [party_values({**payload, "active": True}, reference=reference)])
         values = {"party": party, "company": self.session.company_id}
         if payload.get("cost_price") not in (None, ""):
             values["cost_prices"] = [["create", [{"date": today(),
@@ -323,6 +324,8 @@ class Employees(TrytonObject):
         if payload.get("active") is False:
             values["end_date"] = today() - dt.timedelta(days=1)
         (employee,) = self.rpc.create(self.model, [values], context=self.session.context())
+        if payload.get("active") is False:  # someone who had already left when first sent
+            self.rpc.write("party.party", [party], {"active": False})
         return employee
 
     def update(self, record_id: int, payload: dict, reference: str) -> None:
@@ -517,15 +520,20 @@ def party_values(payload: dict, *, reference: str) -> dict:
 def party_update(rpc: TrytonRpc, party: int, payload: dict) -> None:
     """Name, e-mail and active; Tryton never lets a party's code change, so a different code is refused
     here with a message that says so (rather than Tryton's generic one)."""
-    (row,) = rpc.read("party.party", [party], ["code", "email"], context=READ_CONTEXT)
+    (row,) = rpc.read("party.party", [party], ["code", "email", "active"], context=READ_CONTEXT)
     if payload.get("code") and payload["code"] != row["code"]:
         raise ConnectorError(f"Tryton party {party} has code {row['code']!r}; Tryton does not allow changing it to "
                              f"{payload['code']!r}.", permanent=True, category=ErrorCategory.VALIDATION)
     values = pick(payload, "name")
     if "email" in payload and (payload["email"] or "") != (row["email"] or ""):
         values["email"] = payload["email"] or None
-    if "active" in payload:
-        values["active"] = bool(payload["active"])
+    # Tryton refuses changes to an inactive party: reactivate it first, deactivate it with the changes.
+    if not row["active"] and (payload.get("active") or values):
+        rpc.write("party.party", [party], {"active": True})
+        if not payload.get("active"):
+            values["active"] = False
+    elif row["active"] and "active" in payload and not payload["active"]:
+        values["active"] = False
     if values:
         rpc.write("party.party", [party], values)
 
