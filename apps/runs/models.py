@@ -21,6 +21,16 @@ class RunStatus(models.TextChoices):
 
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.PAUSED)
+FAILED_OUTCOMES = ("failed", "conflict")
+
+
+def finished_status(counts: dict[str, int]) -> str:
+    """How a run that ran to its end went, from its counts: failed when every item failed (nothing was done but
+    fail), partial when some did, succeeded when none did (an empty run too)."""
+    failures = sum(counts.get(outcome, 0) for outcome in FAILED_OUTCOMES)
+    if not failures:
+        return RunStatus.SUCCEEDED
+    return RunStatus.FAILED if failures == sum(counts.values()) else RunStatus.PARTIAL
 
 
 class Trigger(models.TextChoices):

@@ -530,8 +530,6 @@ def test_run_health(firm):
                                               "skipped": 0, "failed": 0, "failure_rate": "0.0000"}
 
 
-@pytest.mark.xfail(strict=True, reason="a pull records only its failed items in the ledger, so run health shows 0 "
-                   "items for reference data that loaded; issue 12 item 8")
 def test_run_health_of_the_reference_data_pulls(firm):
     day = firm.posted_between[0].date()
     body = report(firm, "run-health", start=(day - timedelta(days=1)).isoformat(),
