@@ -98,33 +98,44 @@ class EventReceipt:
 
 
 def inbound_event_receive(
-    *, connection_slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None
+    *, connection_slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float | None = None,
+    message_id: str | None = None,
 ) -> EventReceipt:
     """Authenticate a webhook request, store its event once, and queue its processing after commit.
 
-    Refusals store nothing. A re-delivery of a stored event id only counts the delivery.
+    With ``message_id`` the request is signed the Standard Webhooks way (``webhook-*`` headers), and that id
+    is the event's id when the body names none. Refusals store nothing. A re-delivery of a stored event id
+    only counts the delivery.
     """
     if len(body) > MAX_EVENT_BYTES:
         raise EventTooLarge(f"The body is larger than {MAX_EVENT_BYTES} bytes.")
-    connection = _webhook_authenticate(connection_slug, timestamp, signature, body, time.time() if now is None else now)
-    event_id, event_type, payload = _event_parse(body)
+    connection = _webhook_authenticate(connection_slug, timestamp, signature, body, time.time() if now is None else now,
+                                       message_id=message_id)
+    event_id, event_type, payload = _event_parse(body, default_id=message_id)
     return _event_store(connection, event_id, event_type, payload)
 
 
 def _webhook_authenticate(
-    slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+    slug: str, timestamp: str | None, signature: str | None, body: bytes, now: float, *, message_id: str | None = None
 ) -> Connection:
     # Header checks come first and say what is wrong: they are the same for every slug.
     if not timestamp or not signature:
-        raise WebhookRefused("Send the X-Weft-Timestamp and X-Weft-Signature headers.")
+        raise WebhookRefused("Send the X-Weft-Timestamp and X-Weft-Signature headers (or Standard Webhooks' "
+                             "webhook-id, webhook-timestamp and webhook-signature).")
     if not _UNIX_SECONDS.fullmatch(timestamp):
-        raise WebhookRefused("X-Weft-Timestamp must be unix time in whole seconds.")
+        raise WebhookRefused("The timestamp must be unix time in whole seconds.")
+    if message_id is not None and not 0 < len(message_id) <= EVENT_ID_MAX:
+        raise WebhookRefused(f"webhook-id must be 1 to {EVENT_ID_MAX} characters.")
     # Unknown, disabled or not-a-webhook connections answer exactly like a wrong signature.
     connection = Connection.objects.filter(slug=slug, kind=InboundWebhookKind.slug, is_enabled=True).first()
     if connection is None:
         raise WebhookRefused(BAD_SIGNATURE)
     try:
-        connection_kind(connection).verify(timestamp=timestamp, signature=signature, body=body, now=now)
+        kind = connection_kind(connection)
+        if message_id is None:
+            kind.verify(timestamp=timestamp, signature=signature, body=body, now=now)
+        else:
+            kind.verify_standard(message_id=message_id, timestamp=timestamp, signature=signature, body=body, now=now)
     except CredentialsError:
         logger.error("webhook %s: the signing secret cannot be decrypted; events are refused", connection)
         raise WebhookRefused(BAD_SIGNATURE) from None
@@ -133,7 +144,7 @@ def _webhook_authenticate(
     return connection
 
 
-def _event_parse(body: bytes) -> tuple[str, str, dict]:
+def _event_parse(body: bytes, *, default_id: str | None = None) -> tuple[str, str, dict]:
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError:
@@ -144,7 +155,7 @@ def _event_parse(body: bytes) -> tuple[str, str, dict]:
         raise EventInvalid(f"The body is not valid JSON: {error}.") from None
     if not isinstance(payload, dict):
         raise EventInvalid("The body must be a JSON object: one event with an id and a type.")
-    event_id, event_type = payload.get("id"), payload.get("type")
+    event_id, event_type = payload.get("id", default_id), payload.get("type")
     if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > EVENT_ID_MAX:
         raise EventInvalid(f'The event needs an "id": a non-empty string of at most {EVENT_ID_MAX} characters.')
     if not isinstance(event_type, str) or not event_type.strip() or len(event_type) > EVENT_TYPE_MAX:

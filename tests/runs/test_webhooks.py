@@ -2,12 +2,13 @@
 
 import json
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from standardwebhooks.webhooks import Webhook
 
 from apps.common.errors import ConflictError
 from apps.connectors import services as connector_services
@@ -316,3 +317,28 @@ def test_one_handler_per_event_type(handlers):
     events.register_event_handler("timesheet.approved")(print)
     with pytest.raises(ValueError, match="registered already"):
         events.register_event_handler("timesheet.approved")(repr)
+
+
+# --- Standard Webhooks ---------------------------------------------------------------------------
+def standard_headers(raw: bytes, *, message_id: str = "msg_1", secret: str = SECRET, timestamp=None) -> dict:
+    """Signed by the standardwebhooks library as a sender using it would, keyed with the secret's bytes."""
+    stamp = now() if timestamp is None else timestamp
+    signature = Webhook(secret.encode()).sign(msg_id=message_id, timestamp=datetime.fromtimestamp(stamp, tz=UTC),
+                                             data=raw)
+    return {"webhook-id": message_id, "webhook-timestamp": str(stamp), "webhook-signature": f"v1,bad {signature}"}
+
+
+def test_standard_webhooks_signatures_are_accepted_beside_weft_headers(cast):
+    hooks_connection()
+    body = {"type": "timesheet.approved", "data": {"timesheet": 8812}}  # no id: webhook-id names the event
+    raw = json.dumps(body).encode()
+    first = deliver(cast.alpha, raw, headers=standard_headers(raw))
+    again = deliver(cast.alpha, raw, headers=standard_headers(raw))
+    assert (first.status_code, first.json()) == (202, {"status": "accepted", "event": "msg_1"})
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert deliver(cast.alpha, raw, headers=standard_headers(raw, secret=OTHER_SECRET)).status_code == 401
+    assert deliver(cast.alpha, raw, headers=standard_headers(raw, timestamp=now() - 3600)).status_code == 401
+    tampered = standard_headers(raw, message_id="msg_2")
+    tampered["webhook-id"] = "msg_3"  # the id is signed: changing it breaks the signature
+    assert deliver(cast.alpha, raw, headers=tampered).status_code == 401
+    assert [e.event_id for e in stored()] == ["msg_1"]

@@ -3,6 +3,11 @@
 The sender signs ``<timestamp>.<body>`` with HMAC-SHA256 under the connection's ``signing_secret``
 and sends ``X-Weft-Timestamp`` and ``X-Weft-Signature: sha256=<hex>``; stale timestamps are refused
 so a captured request cannot be replayed.
+
+Senders that speak Standard Webhooks (https://www.standardwebhooks.com/) may sign that way instead:
+``webhook-id``, ``webhook-timestamp`` and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``,
+keyed with the same signing secret's bytes (in that standard's terms, ``whsec_`` + base64 of the secret). The
+signature is computed by the ``standardwebhooks`` library; the tolerance is the connection's, as above.
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+
+from standardwebhooks.webhooks import Webhook
 
 from apps.common.errors import ErrorCategory
 from apps.common.objects import ObjectType
@@ -69,6 +77,20 @@ class InboundWebhookKind(ConnectorKind):
         expected = sign(secret, timestamp, body).encode()
         if not secret or not hmac.compare_digest(expected, signature.encode(errors="replace")):
             raise ConnectorError(BAD_SIGNATURE, permanent=True, category=ErrorCategory.AUTH)
+        self._check_fresh(timestamp, now)
+
+    def verify_standard(self, *, message_id: str, timestamp: str, signature: str, body: bytes, now: float) -> None:
+        """Refuse unless one of the ``v1,...`` signatures in ``signature`` (Standard Webhooks) signs this message."""
+        secret = self.context.credentials.get("signing_secret", "")
+        if not secret:
+            raise ConnectorError(BAD_SIGNATURE, permanent=True, category=ErrorCategory.AUTH)
+        sent_at = datetime.fromtimestamp(int(timestamp), tz=UTC)
+        expected = Webhook(secret.encode()).sign(msg_id=message_id, timestamp=sent_at, data=body).encode()
+        if not any(hmac.compare_digest(expected, given.encode(errors="replace")) for given in signature.split(" ")):
+            raise ConnectorError(BAD_SIGNATURE, permanent=True, category=ErrorCategory.AUTH)
+        self._check_fresh(timestamp, now)
+
+    def _check_fresh(self, timestamp: str, now: float) -> None:
         tolerance = self.tolerance_seconds()
         if abs(now - int(timestamp)) > tolerance:
             raise ConnectorError(

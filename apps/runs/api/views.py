@@ -35,12 +35,21 @@ class InboundWebhookApi(APIView):
                    responses={202: HookAnswer, 200: HookAnswer},
                    parameters=[OpenApiParameter("X-Weft-Timestamp", str, OpenApiParameter.HEADER),
                                OpenApiParameter("X-Weft-Signature", str, OpenApiParameter.HEADER,
-                                                description="sha256=<hex HMAC of '<timestamp>.<body>'>")])
+                                                description="sha256=<hex HMAC of '<timestamp>.<body>'>"),
+                               OpenApiParameter("webhook-id", str, OpenApiParameter.HEADER,
+                                                description="Standard Webhooks, instead of the X-Weft-* pair"),
+                               OpenApiParameter("webhook-timestamp", str, OpenApiParameter.HEADER),
+                               OpenApiParameter("webhook-signature", str, OpenApiParameter.HEADER,
+                                                description="v1,<base64 HMAC of '<id>.<timestamp>.<body>'>")])
     def post(self, request, connection_slug: str) -> Response:
         require_json_body(request)  # checked first, the same for every slug
+        headers = request.headers
+        standard = "X-Weft-Signature" not in headers and "webhook-signature" in headers
         receipt = services.inbound_event_receive(
-            connection_slug=connection_slug, timestamp=request.headers.get("X-Weft-Timestamp"),
-            signature=request.headers.get("X-Weft-Signature"), body=request.body,
+            connection_slug=connection_slug, body=request.body,
+            timestamp=headers.get("webhook-timestamp" if standard else "X-Weft-Timestamp"),
+            signature=headers.get("webhook-signature" if standard else "X-Weft-Signature"),
+            message_id=headers.get("webhook-id", "") if standard else None,
         )
         if receipt.created:
             return Response({"status": "accepted", "event": receipt.event.event_id}, status=status.HTTP_202_ACCEPTED)
