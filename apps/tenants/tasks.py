@@ -12,6 +12,8 @@ import logging
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
+from django_q.brokers import Broker
+from django_q.conf import Conf
 from django_q.tasks import async_task
 from django_tenants.utils import schema_context
 
@@ -34,6 +36,32 @@ def tenant_task_enqueue(schema_name: str, func_path: str, *args, after_commit: b
         transaction.on_commit(enqueue)
     else:
         enqueue()
+
+
+class _PackageOnly(Broker):
+    """A broker that keeps the signed package instead of queueing it (see ``tenant_task_package``)."""
+
+    package = ""
+
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        return None
+
+    def enqueue(self, task):
+        self.package = task
+
+
+def tenant_task_package(schema_name: str, func_path: str, *args) -> tuple[str, str] | None:
+    """(queue key, signed package) of the task ``tenant_task_enqueue`` would queue on the ORM broker, for a caller
+    that writes the queue row in its own statement (so the work and its task commit together); None when the
+    queue is not the ORM broker's table or tasks run inline, and the caller should use ``tenant_task_enqueue``."""
+    _check_func_path(func_path)
+    if Conf.SYNC or "orm" not in settings.Q_CLUSTER:
+        return None
+    capture = _PackageOnly(list_key=Conf.CLUSTER_NAME)
+    options = {"task_name": f"{schema_name}:{func_path.rsplit('.', 1)[-1]}", "group": schema_name, "broker": capture}
+    async_task("apps.tenants.tasks.tenant_task_run", schema_name, func_path, *args, q_options=options)
+    return capture.list_key, capture.package
 
 
 def tenant_task_run(schema_name: str, func_path: str, *args, **kwargs):
