@@ -23,11 +23,12 @@ install: $(STAMP)
 setup: install
 	@$(PY) manage.py weft_setup
 
+# PORT (default 8000) is where the demo is served; WEFT_SITE_PORT=PORT makes e-mail links point there too.
 # The web server is production's (gunicorn with threads, config/gunicorn.py), on the embedded database.
 run: setup
 	@WEFT_SITE_PORT=$(PORT) $(PY) manage.py seed_demo
 	@rm -rf $(DATA)/metrics && mkdir -p $(DATA)/metrics
-	@export DJANGO_SETTINGS_MODULE=config.settings.local PROMETHEUS_MULTIPROC_DIR=$(abspath $(DATA))/metrics; \
+	@export DJANGO_SETTINGS_MODULE=config.settings.local WEFT_SITE_PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=$(abspath $(DATA))/metrics; \
 	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; \
 	echo "django-q2 cluster running (log: $(DATA)/qcluster.log). Ctrl-C stops Weft; 'make stop' stops the database."; \

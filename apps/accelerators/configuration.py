@@ -172,7 +172,9 @@ def _install_flow(spec, mappings, rule_sets, acting_user, report, source) -> Flo
     flow = Flow.objects.filter(slug=spec["slug"]).first()
     created = flow is None
     flow = flow or Flow(slug=spec["slug"])
-    before = {name: getattr(flow, name) for name in (*FLOW_FIELDS, "connection_id", "mapping_id", "rule_set_id")}
+    # installed_from counts as a change: after an upgrade each flow names the version it now comes from.
+    before = {name: getattr(flow, name)
+              for name in (*FLOW_FIELDS, "connection_id", "mapping_id", "rule_set_id", "installed_from")}
     for name in FLOW_FIELDS:
         if name in spec:
             setattr(flow, name, spec[name])

@@ -7,7 +7,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from apps.common.models import TimeStampedModel
-from apps.tenants.models import Partner
+from apps.tenants.models import Customer, Partner, User
 from apps.tenants.validators import validate_plain_text
 
 
@@ -39,3 +39,22 @@ class FlowTemplate(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class TemplateInstallation(models.Model):
+    """Which version of a template a customer runs, with the variables it was installed with, so that a newer
+    version can be installed over it (an upgrade) without asking for the variables again."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="template_installations")
+    template = models.ForeignKey(FlowTemplate, on_delete=models.CASCADE, related_name="installations")
+    version = models.PositiveIntegerField()
+    variables = models.JSONField(default=dict, blank=True)
+    installed_at = models.DateTimeField()
+    installed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "template"], name="one_installation_per_template")]
+
+    def __str__(self) -> str:
+        return f"{self.template.slug}@{self.version} in {self.customer.slug}"

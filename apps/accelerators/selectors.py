@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
-from apps.accelerators.models import FlowTemplate
+from apps.accelerators.models import FlowTemplate, TemplateInstallation
 from apps.tenants.models import Customer
 
 
 def templates_for_customer(customer: Customer) -> QuerySet[FlowTemplate]:
     """Weft's built-in templates and the customer's partner's own."""
     return FlowTemplate.objects.filter(Q(partner__isnull=True) | Q(partner_id=customer.partner_id))
+
+
+def installations_behind(template: FlowTemplate) -> QuerySet[TemplateInstallation]:
+    """Customers running an older version of ``template`` than the one now stored."""
+    return (TemplateInstallation.objects.filter(template=template, version__lt=template.version)
+            .select_related("customer", "template").order_by("customer__slug"))
+
+
+def installations_for_customer(customer: Customer) -> list[TemplateInstallation]:
+    """The templates ``customer`` runs, each with ``upgrade_to`` set when a newer version is stored."""
+    installations = list(TemplateInstallation.objects.filter(customer=customer).select_related("template")
+                         .order_by("template__name"))
+    for installation in installations:
+        newer = installation.template.version > installation.version
+        installation.upgrade_to = installation.template.version if newer else None
+    return installations

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from django.db import transaction
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.accelerators.configuration import ConfigurationError, InstallReport, configuration_install
-from apps.accelerators.models import FlowTemplate
-from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.models import FlowTemplate, TemplateInstallation
+from apps.accelerators.selectors import installations_behind, templates_for_customer
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
 from apps.tenants import access
@@ -59,8 +61,19 @@ def template_install(*, template: FlowTemplate, variables: dict, customer: Custo
     if not templates_for_customer(customer).filter(pk=template.pk).exists():
         raise ConfigurationError("That template is not available to this customer.")
     template_allowed(customer=customer, template=template)  # premium templates need a plan that includes them
-    return configuration_install(definition=template.definition, variables=variables, acting_user=acting_user,
-                                 source=f"{template.slug}@{template.version}")
+    with transaction.atomic():
+        report = configuration_install(definition=template.definition, variables=variables,
+                                       acting_user=acting_user, source=f"{template.slug}@{template.version}")
+        _installation_record(customer=customer, template=template, variables=variables, acting_user=acting_user)
+    return report
+
+
+def _installation_record(*, customer: Customer, template: FlowTemplate, variables: dict, acting_user) -> None:
+    installation = (TemplateInstallation.objects.filter(customer=customer, template=template).first()
+                    or TemplateInstallation(customer=customer, template=template))
+    installation.version, installation.variables = template.version, dict(variables)
+    installation.installed_at, installation.installed_by = timezone.now(), acting_user
+    save_attributed(installation, acting_user=acting_user, reason=f"Installed {template.slug}@{template.version}")
 
 
 def customer_template_install(*, customer: Customer, template: FlowTemplate, variables: dict,
@@ -70,6 +83,44 @@ def customer_template_install(*, customer: Customer, template: FlowTemplate, var
     template_allowed(customer=customer, template=template)
     with schema_context(customer.schema_name):
         return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
+
+
+def customer_template_upgrade(*, customer: Customer, template: FlowTemplate, acting_user: User | None,
+                              variables: dict | None = None) -> InstallReport | None:
+    """Install ``template``'s current version over the older one ``customer`` runs, with the variables it was
+    installed with (``variables`` adds or overrides, e.g. one the new version introduced). ``None``: the
+    customer already runs this version. Like any install it changes only what the new version changes."""
+    installation = TemplateInstallation.objects.filter(customer=customer, template=template).first()
+    if installation is None:
+        raise ConfigurationError(f"{customer.name} has not installed {template.name}; install it first.")
+    if installation.version >= template.version:
+        return None
+    return customer_template_install(customer=customer, template=template, acting_user=acting_user,
+                                     variables={**installation.variables, **(variables or {})})
+
+
+@dataclass
+class UpgradeOutcome:
+    upgraded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def template_upgrade_customers(*, template: FlowTemplate, acting_user: User | None) -> UpgradeOutcome:
+    """Upgrade every customer the acting user may configure that runs an older version of ``template``.
+    One customer's failure (a plan that lost premium templates, a variable the new version needs) is
+    reported and does not stop the others; each customer is installed in its own transaction."""
+    outcome = UpgradeOutcome()
+    for installation in installations_behind(template):
+        customer = installation.customer
+        if acting_user is not None and not access.can(acting_user, "template.install", customer=customer):
+            continue
+        try:
+            customer_template_upgrade(customer=customer, template=template, acting_user=acting_user)
+        except ApplicationError as error:
+            outcome.failed[customer.slug] = error.message
+        else:
+            outcome.upgraded.append(customer.slug)
+    return outcome
 
 
 @dataclass

@@ -42,7 +42,9 @@ class ErrorCategory:
 class ExternalSystemError(ApplicationError):
     """A call to a customer's system failed. ``permanent`` failures are not retried as they stand.
 
-    ``retry_after`` (seconds) says when the other side asked us to come back, if it said.
+    ``retry_after`` (seconds) says when the other side asked us to come back, if it said. ``in_doubt``: the
+    request was sent and its answer lost (a time-out or a reset after sending), so the other side may have
+    carried it out; a create in doubt must be looked for before it is sent again (``apps.runs.outbound``).
     """
 
     status_code = 502
@@ -50,9 +52,11 @@ class ExternalSystemError(ApplicationError):
     def __init__(
         self, message: str, *, permanent: bool, category: str = ErrorCategory.TRANSPORT,
         status: int | None = None, retry_after: float | None = None, extra: dict | None = None,
+        in_doubt: bool = False,
     ):
         super().__init__(message, extra=extra)
         self.permanent = permanent
+        self.in_doubt = in_doubt
         self.category = category
         self.status = status
         self.retry_after = retry_after

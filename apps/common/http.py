@@ -117,7 +117,7 @@ class OutboundClient:
                 if attempt == self.retry.max_attempts or (reached and not safe_to_repeat):
                     raise ExternalSystemError(
                         f"{self.name}: {method} {_display_url(url)} failed: {type(error).__name__}: {error}",
-                        permanent=False, category=ErrorCategory.TRANSPORT,
+                        permanent=False, category=ErrorCategory.TRANSPORT, in_doubt=reached and not safe_to_repeat,
                     ) from error
                 self._backoff(attempt, None)
                 continue

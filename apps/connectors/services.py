@@ -179,13 +179,13 @@ def connection_kind(connection: Connection) -> ConnectorKind:
     limiters: list[DatabaseRateLimiter] = []  # made on first use: a manifest kind knows its limits once built
     built: list[ConnectorKind] = []
 
-    def http_factory(base_url: str, headers: dict) -> OutboundClient:
+    def http_factory(base_url: str, headers: dict, timeout: float = 30.0) -> OutboundClient:
         if not limiters:
             limits = (built[0] if built else kind_class).capabilities.rate_limit
             limiters.append(DatabaseRateLimiter(connection.pk, limits))
         return OutboundClient(
             base_url=base_url, name=connection.name, headers=headers, limiter=limiters[0],
-            allow_private_network=connection.allow_private_network, kind=connection.kind,
+            allow_private_network=connection.allow_private_network, kind=connection.kind, timeout=timeout,
         )
 
     context = KindContext(

@@ -37,7 +37,7 @@ def demo_flows_seed(*, customer, today: date | None = None, seed: int = 7) -> bo
     today = today or timezone.localdate()
     masters = Connection.objects.filter(slug="erp-masters").first() or connection_create(
         name="ERP master data (demo)", slug="erp-masters", kind="csv", settings={"settle_seconds": 0}, acting_user=None)
-    people, projects = _masters(masters, customer, rng)
+    people, projects = _masters(masters, customer, rng, today)
     connection_create(name="Time export files", slug="time-export", kind="csv", settings={"settle_seconds": 0},
                       acting_user=None)
     connection_create(name="ERP journal export", slug="erp-journal", kind="csv", settings={"export_format": "csv"},
@@ -54,7 +54,7 @@ def demo_flows_seed(*, customer, today: date | None = None, seed: int = 7) -> bo
     return True
 
 
-def _masters(connection, customer, rng) -> tuple[list[str], list[str]]:
+def _masters(connection, customer, rng, today: date) -> tuple[list[str], list[str]]:
     prefix = customer.slug[:4].upper()
     clients = [(f"{prefix}-C{n}", name) for n, name in enumerate(("Harbor Bank", "Meridian Health", "Orbit Retail"))]
     hub_upsert_all(connection=connection, object_type=ObjectType.CUSTOMER, records=[
@@ -80,7 +80,9 @@ def _masters(connection, customer, rng) -> tuple[list[str], list[str]]:
             refs={"customer": Ref.code(clients[n % 3][0])})])
     hub_upsert_all(connection=connection, object_type=ObjectType.ASSIGNMENT, records=[
         CanonicalInput("assignment", f"{person}:{projects[i % 5]}", {"role": "Consultant",
-                       "planned_hours": str(rng.choice((60, 80, 120)))},
+                       "planned_hours": str(rng.choice((60, 80, 120))),  # spread over the dates: weekly plans
+                       "start_date": (today - timedelta(days=56)).isoformat(),
+                       "end_date": (today + timedelta(days=28)).isoformat()},
                        refs={"person": Ref.code(person), "project": Ref.code(projects[i % 5])})
         for i, person in enumerate(people)])
     return people, projects

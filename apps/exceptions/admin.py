@@ -106,8 +106,9 @@ class CommentInline(admin.TabularInline):
 class IntegrationExceptionAdmin(TenantModelAdmin):
     """The operations console: worst first, filters that answer "what is mine, what is old, what costs money"."""
 
-    list_display = ["severity_badge", "kind", "title_short", "status", "owner", "records", "occurrences",
-                    "hours_at_risk", "money", "age", "last_seen", "flow"]
+    # The columns that answer "how bad, whose, how old" and fit 1366 px; the rest is on each exception's page.
+    list_display = ["severity_badge", "kind", "title_short", "status", "owner", "records", "hours_at_risk", "money",
+                    "age"]
     list_display_links = ["title_short"]
     list_filter = ["status", "kind", "severity", OwnerFilter, AgeFilter, AmountFilter, "source", "flow"]
     list_select_related = ["owner", "flow"]

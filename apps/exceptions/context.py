@@ -1,7 +1,8 @@
 """Business context of failed records: whose customer and project, which person and day, and what is at risk.
 
-Money at risk for time is hours × bill rate (the entry's, else the project's default, else its rate
-card's); for expenses the amount; for invoices the total. Records known to the hub are read from it
+Money at risk for time is billable hours × bill rate (the entry's own rate, else the project's default,
+else its rate card's; an entry its source marks not billable puts hours at risk but no money); for
+expenses the amount; for invoices the total. Records known to the hub are read from it
 (in one query per object type); records that never reached the hub (a row that failed to map, a
 reference the hub does not know) are read from what the engine kept: the canonical fields it tried to
 store, or the source record itself.
@@ -52,7 +53,7 @@ def _from_hub(object_type: str, ids: set[int]) -> dict[int, RecordContext]:
         return {}
     if object_type == ObjectType.TIME_ENTRY:
         rows = TimeEntry.objects.filter(pk__in=ids).values(
-            "id", "date", "hours", "bill_rate", "currency", "person__name", "project__code",
+            "id", "date", "hours", "billable", "bill_rate", "currency", "person__name", "project__code",
             "project__default_bill_rate", "project__currency", "project__rate_card__bill_rate",
             "project__rate_card__currency", "project__customer__code", "project__customer__currency")
         return {r["id"]: _time_context(r) for r in rows}
@@ -76,13 +77,20 @@ def _from_hub(object_type: str, ids: set[int]) -> dict[int, RecordContext]:
 
 def _time_context(row: dict) -> RecordContext:
     rate, currency = _rate(row)
-    hours = row["hours"]
     return RecordContext(
         customer=row["project__customer__code"] or "", project=row["project__code"] or "",
-        person=row["person__name"] or "", day=row["date"], hours=hours,
-        amount=(hours * rate).quantize(Decimal("0.01")) if rate is not None and hours is not None else None,
-        currency=currency,
+        person=row["person__name"] or "", day=row["date"], hours=row["hours"],
+        amount=_priced(row["hours"], rate, row.get("billable")), currency=currency,
     )
+
+
+def _priced(hours: Decimal | None, rate: Decimal | None, billable) -> Decimal | None:
+    """Billable hours × rate; hours the entry marks not billable are worth nothing to bill (0, not unknown)."""
+    if hours is None:
+        return None
+    if billable is False:
+        return Decimal("0.00")
+    return (hours * rate).quantize(Decimal("0.01")) if rate is not None else None
 
 
 def _rate(row: dict) -> tuple[Decimal | None, str]:
@@ -102,6 +110,9 @@ _HOURS_KEYS = ("hours", "quantity", "duration_hours")
 _DATE_KEYS = ("date", "spent_date", "dateUtc", "issue_date")
 _PROJECT_KEYS = ("project", "project_code", "projectCode")
 _PERSON_KEYS = ("person", "person_code", "user", "employee")
+_BILLABLE_KEYS = ("billable", "is_billable")
+_RATE_KEYS = ("bill_rate", "billable_rate", "hourly_rate")
+_NO = {"no", "n", "false", "0", "non-billable", "non_billable"}
 
 
 def _from_payload(object_type: str, item) -> RecordContext:
@@ -118,10 +129,20 @@ def _from_payload(object_type: str, item) -> RecordContext:
     )
     if object_type == ObjectType.TIME_ENTRY:
         context.hours = _decimal(fields.get("hours") or _first(source, _HOURS_KEYS))
+        _price_own(context, fields, source)
     elif object_type in (ObjectType.EXPENSE, ObjectType.INVOICE):
         context.amount = _decimal(fields.get("amount") or fields.get("amount_total") or source.get("amount"))
         context.currency = str(fields.get("currency") or source.get("currency") or "")[:3]
     return context
+
+
+def _price_own(context: RecordContext, fields: dict, source: dict) -> None:
+    """A row that says it is not billable, or carries its own rate, is priced by itself, project known or not."""
+    billable = fields.get("billable", _flag(_first(source, _BILLABLE_KEYS)))
+    rate = _decimal(fields.get("bill_rate") or _first(source, _RATE_KEYS))
+    if billable is False or rate is not None:
+        context.amount = _priced(context.hours, rate, billable)
+        context.currency = str(fields.get("currency") or source.get("currency") or "")[:3]
 
 
 def _from_view(object_type: str, view: dict) -> RecordContext:
@@ -132,6 +153,7 @@ def _from_view(object_type: str, view: dict) -> RecordContext:
                             day=_date(view.get("date") or view.get("issue_date")))
     if object_type == ObjectType.TIME_ENTRY:
         context.hours = _decimal(view.get("hours"))
+        _price_own(context, {}, view)
     elif object_type in (ObjectType.EXPENSE, ObjectType.INVOICE):
         context.amount = _decimal(view.get("amount") or view.get("amount_total"))
         context.currency = str(view.get("currency") or "")[:3]
@@ -140,7 +162,8 @@ def _from_view(object_type: str, view: dict) -> RecordContext:
 
 def _price_unknown_hours(contexts: dict[int, RecordContext]) -> None:
     """Hours of records outside the hub, priced at their project's rate when the project is known by code."""
-    wanted = {c.project for c in contexts.values() if c.hours is not None and c.amount is None and c.project}
+    wanted = {c.project for c in contexts.values()
+              if c.project and ((c.hours is not None and c.amount is None) or (c.amount and not c.currency))}
     if not wanted:
         return
     rows = Project.objects.filter(code__in=wanted).values("code", "default_bill_rate", "currency",
@@ -149,12 +172,14 @@ def _price_unknown_hours(contexts: dict[int, RecordContext]) -> None:
     projects = {r["code"]: r for r in rows}
     for context in contexts.values():
         row = projects.get(context.project)
-        if row is None or context.hours is None or context.amount is not None:
+        if row is None:
             continue
-        rate, currency = _rate({f"project__{k}": v for k, v in row.items()})
         context.customer = context.customer or row["customer__code"] or ""
-        if rate is not None:
+        rate, currency = _rate({f"project__{k}": v for k, v in row.items()})
+        if context.hours is not None and context.amount is None and rate is not None:
             context.amount, context.currency = (context.hours * rate).quantize(Decimal("0.01")), currency
+        elif context.amount is not None and not context.currency:
+            context.currency = currency  # the row's own rate, in its project's currency
 
 
 def _first(source: dict, keys: tuple[str, ...]):
@@ -162,6 +187,14 @@ def _first(source: dict, keys: tuple[str, ...]):
         if source.get(key) not in (None, ""):
             return source[key]
     return None
+
+
+def _flag(value) -> bool | None:
+    """A billable cell as read (a boolean once converted, else text such as ``No``); None when absent."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return None if not text else text not in _NO
 
 
 def _label(value) -> str:

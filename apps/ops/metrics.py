@@ -102,18 +102,20 @@ def _heartbeat_gauges():
 
 def _health_gauges():
     rows = list(CustomerHealth.objects.filter(customer__is_active=True).values_list(
-        "customer__schema_name", "open_exceptions", "money_at_risk", "money_at_risk_currency"))
+        "customer__schema_name", "open_exceptions", "money_at_risk", "money_at_risk_amounts"))
     rows.sort(key=lambda row: row[2] or 0, reverse=True)
     exceptions = GaugeMetricFamily("weft_open_exceptions", "Open integration exceptions", labels=["tenant"])
     money = GaugeMetricFamily("weft_money_at_risk", "Money at risk in open exceptions", labels=["tenant", "currency"])
     other_exceptions, other_money = 0, defaultdict(float)
-    for rank, (schema, count, amount, currency) in enumerate(rows):
+    for rank, (schema, count, _largest, amounts) in enumerate(rows):
         if rank < TOP_TENANTS:
             exceptions.add_metric([schema], count or 0)
-            money.add_metric([schema, currency or ""], float(amount or 0))
+            for currency, amount in (amounts or {}).items():  # every currency, each its own series
+                money.add_metric([schema, currency], float(amount))
         else:
             other_exceptions += count or 0
-            other_money[currency or ""] += float(amount or 0)
+            for currency, amount in (amounts or {}).items():
+                other_money[currency] += float(amount)
     if len(rows) > TOP_TENANTS:
         exceptions.add_metric(["(other)"], other_exceptions)
         for currency, amount in other_money.items():

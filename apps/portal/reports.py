@@ -33,6 +33,28 @@ class Report:
     description: str
     chart: Callable[[Table, Brand], dict | None] | None = None
     feature: str | None = None
+    empty: str = ""  # what an empty page means and what to do about it
+
+
+# Why each figure can be empty and what to do, shown in place of an empty table (and chart).
+EMPTY = {
+    "unposted-time": "No approved hours are waiting to be posted: everything approved reached the ERP, or no time "
+                     "has been read yet. If you expected some, check Sync status for a paused or failing flow.",
+    "blocked-invoices": "No invoice is held back by an open exception. Invoices show here while an exception on "
+                        "them, or on time or expenses they bill, is open; resolve or replay it to release them.",
+    "exceptions": "No open integration exceptions in this period: every failed record has been fixed or replayed.",
+    "posting-latency": "No approved time was posted in this period, so there is no latency to measure. Widen the "
+                       "dates, or check that an outbound flow is enabled and running.",
+    "run-health": "No runs in this period. Widen the dates, or start a flow (Flows, Run now in the admin).",
+    "assignment-mismatches": "No week where booked and planned hours differ by more than the tolerance. Planned "
+                             "hours come from assignments with start and end dates: if there are none, the resource "
+                             "tool's assignments have not been read yet.",
+    "utilization": "No billable hours in this period. Widen the dates, or check that time entries are being read.",
+    "project-margin": "No revenue or cost in this period: margin needs time with rates, or invoices, in the hub.",
+    "reconciliation": "Nothing to compare in this period: reconciliation needs approved time and what the target "
+                      "holds for it. Widen the dates, or run the outbound flow first.",
+    "roi": "No figures yet: set the go-live date in the reporting settings, and let invoices reach the hub.",
+}
 
 
 def palette(brand: Brand) -> list[str]:
@@ -121,7 +143,7 @@ def _utilization_chart(table: Table, brand: Brand) -> dict | None:
 
 
 def _page(name: str, description: str, chart=None, feature: str | None = None) -> Report:
-    return Report(name, figure_get(name).title, description, chart, feature)
+    return Report(name, figure_get(name).title, description, chart, feature, EMPTY[name])
 
 
 REPORTS: dict[str, Report] = {r.slug: r for r in [
@@ -149,5 +171,6 @@ def report_table(report: Report, params) -> Table:
 
 def report_options(report: Report) -> list[tuple[str, tuple[str, ...]]]:
     """The figure's own options that take one of a few values (for the filter form)."""
-    known = {"period": figures.PERIODS, "by": figures.UTILIZATION_BY, "basis": figures.BASES}
+    known = {"period": figures.PERIODS, "by": figures.UTILIZATION_BY, "basis": figures.BASES,
+             "time": figures.TIME_BASES}
     return [(name, known[name]) for name in figure_get(report.slug).option_names if name in known]

@@ -16,6 +16,7 @@ OVERVIEW_FIELDS = {
     "open_exceptions": "health__open_exceptions", "money_at_risk": "health__money_at_risk",
     "money_at_risk_currency": "health__money_at_risk_currency", "unposted_hours": "health__unposted_hours",
     "unposted_value": "health__unposted_value", "unposted_currency": "health__unposted_currency",
+    "money_at_risk_amounts": "health__money_at_risk_amounts", "unposted_values": "health__unposted_values",
     "last_good_sync_at": "health__last_good_sync_at", "flows": "health__flows",
     "records_synced": "this_month__records_synced", "runs": "this_month__runs", "api_calls": "this_month__api_calls",
 }

@@ -12,6 +12,8 @@ urlpatterns = [
     path("customers/<slug:slug>/plan/", partner.customer_plan, name="partner-customer-plan"),
     path("customers/<slug:slug>/domains/", partner.customer_domain, name="partner-customer-domain"),
     path("customers/<slug:slug>/templates/", partner.customer_template, name="partner-customer-template"),
+    path("customers/<slug:slug>/templates/<int:template_id>/upgrade/", partner.customer_template_upgrade,
+         name="partner-customer-template-upgrade"),
     path("customers/<slug:slug>/refresh/", partner.customer_refresh, name="partner-customer-refresh"),
     path("customers/<slug:slug>/review/<str:month>/", partner.customer_review, name="partner-customer-review"),
     path("onboard/", partner.onboard, name="partner-onboard"),

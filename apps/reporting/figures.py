@@ -43,6 +43,13 @@ def _roi_options(params) -> dict:
     return {"assumptions": overrides}
 
 
+def _time_option(params) -> dict:
+    """``time=approved|all`` when given; left out, the figure follows the customer's reporting setting."""
+    if params.get("time") in (None, ""):
+        return {}
+    return {"time": choice_param(params, "time", selectors.TIME_BASES, "approved")}
+
+
 FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("unposted-time", "Unposted approved time", selectors.unposted_time),
     Figure("blocked-invoices", "Invoices blocked by integration errors", selectors.blocked_invoices),
@@ -53,9 +60,11 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
     Figure("run-health", "Run health", selectors.run_health),
     Figure("exceptions", "Exceptions by kind and age", selectors.exceptions_by_kind_age),
     Figure("utilization", "Utilization", selectors.utilization,
-           lambda p: {"by": choice_param(p, "by", selectors.UTILIZATION_BY, "person")}, ("by",)),
+           lambda p: {"by": choice_param(p, "by", selectors.UTILIZATION_BY, "person"), **_time_option(p)},
+           ("by", "time")),
     Figure("project-margin", "Project margin", selectors.project_margin,
-           lambda p: {"basis": choice_param(p, "basis", selectors.BASES, "billable")}, ("basis",)),
+           lambda p: {"basis": choice_param(p, "basis", selectors.BASES, "billable"), **_time_option(p)},
+           ("basis", "time")),
     Figure("reconciliation", "Reconciliation: hub vs targets", selectors.reconciliation),
     Figure("roi", "Return on investment", selectors.roi, _roi_options, selectors.ASSUMPTIONS),
 )}

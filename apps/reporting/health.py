@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from apps.connectors.models import ApiCallWindow
@@ -24,7 +24,7 @@ from apps.exceptions.choices import ACTIVE_STATUSES
 from apps.exceptions.models import IntegrationException
 from apps.exceptions.selectors import oldest_open_exception_at
 from apps.reporting.filters import ReportFilters
-from apps.reporting.selectors import unposted_time
+from apps.reporting.selectors import money_at_risk, unposted_time
 from apps.runs.models import SYNCED_OUTCOMES, Flow, Run, RunItem, RunStatus
 from apps.runs.selectors import failed_runs_since, flows_with_status
 from apps.tenants.health_summary import HealthFigures, health_claim, health_mark_stale, health_store
@@ -69,12 +69,10 @@ def customer_health_compute(*, now: datetime | None = None) -> dict[str, Any]:
 
 
 def _exceptions() -> dict[str, Any]:
-    rows = (IntegrationException.objects.filter(status__in=ACTIVE_STATUSES).values("currency")
-            .annotate(n=Count("pk"), amount=Sum("amount_at_risk", filter=Q(amount_at_risk__gt=0))))
-    by_currency = {r["currency"]: r["amount"] for r in rows if r["amount"]}
-    currency, amount = _largest(by_currency)
-    return {"open_exceptions": sum(r["n"] for r in rows), "money_at_risk": amount,
-            "money_at_risk_currency": currency, "money_at_risk_by_currency": by_currency}
+    risk = money_at_risk(filters=ReportFilters())  # the one figure: each source record once
+    currency, amount = risk.largest()
+    return {"open_exceptions": IntegrationException.objects.filter(status__in=ACTIVE_STATUSES).count(),
+            "money_at_risk": amount, "money_at_risk_currency": currency, "money_at_risk_by_currency": risk.amounts}
 
 
 def _largest(amounts: dict[str, Decimal]) -> tuple[str, Decimal]:
@@ -89,6 +87,8 @@ def health_figures() -> HealthFigures:
         money_at_risk=data["money_at_risk"], money_at_risk_currency=data["money_at_risk_currency"],
         unposted_hours=data["unposted_hours"], unposted_value=data["unposted_value"],
         unposted_currency=data["unposted_currency"], failed_runs_24h=failed_runs_since(hours=24),
+        money_at_risk_by_currency=data["money_at_risk_by_currency"],
+        unposted_value_by_currency=data["unposted_value_by_currency"],
         flows=[flow_status_json(flow) for flow in flows_with_status()],
     )
 

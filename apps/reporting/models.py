@@ -10,6 +10,13 @@ from simple_history.models import HistoricalRecords
 from apps.common.models import TimeStampedModel
 
 
+class TimeBasis(models.TextChoices):
+    """Which time entries utilization and margin count (live and not rejected either way)."""
+
+    APPROVED = "approved", "Approved time only"
+    ALL = "all", "Approved and submitted time"
+
+
 class ReportingSettings(TimeStampedModel):
     """One row per customer schema (absent: the defaults). The ROI figure shows every value it used.
 
@@ -31,6 +38,9 @@ class ReportingSettings(TimeStampedModel):
     hourly_cost = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("60"),
                                       help_text="Loaded cost of an hour of finance/PMO time.")
     currency = models.CharField(max_length=3, default="EUR")
+    time_basis = models.CharField(max_length=12, choices=TimeBasis.choices, default=TimeBasis.APPROVED, help_text=(
+        "Which time utilization and project margin count: approved time only (what a finance lead signs), or "
+        "submitted time too (earlier, but it may still be rejected). A page can ask for the other with ?time=."))
     history = HistoricalRecords()
 
     class Meta:
@@ -143,6 +153,7 @@ class TimeWeek(models.Model):
     billable_value = Numeric(null=True)
     cost = Numeric(null=True)
     uncosted_hours = Numeric(null=True)
+    approved = models.BooleanField(default=False, help_text="Approved entries' sums (else submitted ones').")
 
     class Meta:
         indexes = [models.Index(fields=["day"]), models.Index(fields=["part"])]

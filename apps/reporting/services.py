@@ -44,7 +44,7 @@ from apps.tenants import access
 logger = logging.getLogger(__name__)
 
 SETTINGS_FIELDS = ("go_live_date", "manual_reconciliation_hours_per_week", "minutes_per_flagged_difference",
-                   "hourly_cost", "currency")
+                   "hourly_cost", "currency", "time_basis")
 SETTLE_DAYS = 2  # a week is reconciled only once it ended this long ago: the last entries of a week still travel
 # A refresh recomputes entries changed since the previous one started, less this margin: a change saved before
 # that start but committed after it was not visible to it.
@@ -119,7 +119,37 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
             outcome.raised.append(exception.pk)
         else:
             outcome.cleared += _clear(flow, key, now)
+    if not (filters.project or filters.customer or filters.person or filters.practice):
+        outcome.cleared += _clear_vanished(flows.values(), {(r["flow"], f"{r['project']}:{r['week'].isoformat()}")
+                                                            for r in table.rows}, monday(start), settled, now)
     return outcome
+
+
+def _clear_vanished(flows, compared: set[tuple[str, str]], start: date, settled: date, now) -> list[int]:
+    """Open differences of settled weeks in the window that the check no longer sees at all (the entries
+    were rejected or deleted on both sides): nothing left to compare agrees, so they close too. Only after
+    an unnarrowed check: one narrowed to a project says nothing of the others' weeks."""
+    cleared = []
+    open_ones = (IntegrationException.objects.filter(kind=Kind.RECONCILIATION, flow__in=list(flows),
+                                                     status__in=ACTIVE_STATUSES)
+                 .select_related("flow").prefetch_related("records"))
+    for exception in open_ones:
+        for record in exception.records.all():
+            week = _week(record.context.get("week"))
+            if (record.is_open and week is not None and start <= week and week + timedelta(days=6) <= settled
+                    and (exception.flow.name, record.record_key) not in compared):
+                exception_clear(exception=exception, now=now,
+                                reason="Reconciled: the week has nothing left to compare on either side.")
+                cleared.append(exception.pk)
+                break
+    return cleared
+
+
+def _week(value) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _message(flow: Flow, row: dict) -> str:

@@ -27,7 +27,7 @@ from apps.reporting.sql import T, fetch, scope, where
 from apps.runs.models import SYNCED_OUTCOMES
 
 PART = 65_536  # time entries per id range: a refresh after a typical run recomputes one or two ranges
-VERSION = "1"  # change when the stored SQL changes meaning: the next refresh is then a full one
+VERSION = "2"  # change when the stored SQL changes meaning: the next refresh is then a full one
 
 
 def week_of(expr: str) -> str:
@@ -59,7 +59,7 @@ def parts_clause(parts: list[int] | None, column: str) -> tuple[str, list[int]]:
 
 
 # --- time: live, not rejected entries per person, project and week-within-a-month ---------------------------
-TIME_COLUMNS = ("part", "person_id", "project_id", "day", "week", "month", "hours", "billable_hours",
+TIME_COLUMNS = ("part", "person_id", "project_id", "day", "week", "month", "approved", "hours", "billable_hours",
                 "billable_value", "cost", "uncosted_hours")
 
 
@@ -72,7 +72,8 @@ def time_segments_sql(clauses: list[str]) -> str:
         SELECT te.id / {PART} AS part, te.person_id, te.project_id,
                greatest(date_trunc('week', te.date::timestamp), date_trunc('month', te.date::timestamp))::date AS day,
                {week_of('te.date')} AS week, date_trunc('month', te.date::timestamp)::date AS month,
-               sum(te.hours) AS hours, sum(te.hours) FILTER (WHERE te.billable) AS billable_hours,
+               te.approval_status = 'approved' AS approved, sum(te.hours) AS hours,
+               sum(te.hours) FILTER (WHERE te.billable) AS billable_hours,
                sum(te.hours * coalesce({bill_rate('te')}, 0)) FILTER (WHERE te.billable)
                    AS billable_value,
                sum(te.hours * coalesce({cost}, 0)) AS cost,
@@ -83,7 +84,7 @@ def time_segments_sql(clauses: list[str]) -> str:
                    FROM {T['cost_rate']}) cr
           ON cr.person_id = te.person_id AND te.date >= cr.effective_from AND (cr.until IS NULL OR te.date < cr.until)
         WHERE te.deleted_at IS NULL AND te.approval_status <> 'rejected' AND {where(clauses)}
-        GROUP BY 1, 2, 3, 4, 5, 6"""
+        GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
 
 def whole_pieces(start: date, end: date) -> tuple[date, date]:
@@ -105,17 +106,21 @@ def _summed(source: str, group: tuple[str, ...]) -> str:
 
 
 def time_rows(filters: ReportFilters, start: date, end: date, group: tuple[str, ...], *,
-              stored: bool) -> tuple[str, list[Any]]:
-    """Live, not rejected time for work dates start..end in the filters' scope, summed per ``group`` (columns of
-    ``TIME_COLUMNS``), as a subquery: the stored whole pieces plus the days at the window's edges live, or all
-    of it live when nothing is stored. Callers add the rows up again per their group (sums of sums)."""
+              stored: bool, approved_only: bool = False) -> tuple[str, list[Any]]:
+    """Live, not rejected time (only approved with ``approved_only``) for work dates start..end in the filters'
+    scope, summed per ``group`` (columns of ``TIME_COLUMNS``), as a subquery: the stored whole pieces plus the
+    days at the window's edges live, or all of it live when nothing is stored. Callers add the rows up again per
+    their group (sums of sums)."""
 
     te_clauses, te_params = scope(filters, "te")
+    s_clauses, s_params = scope(filters, "t")
+    if approved_only:
+        te_clauses.append("te.approval_status = 'approved'")
+        s_clauses.append("t.approved")
     first, last = whole_pieces(start, end)
     if not stored or first > last:
         live = time_segments_sql(["te.date BETWEEN %s AND %s", *te_clauses])
         return _summed(f"({live}) t", group), [start, end, *te_params]
-    s_clauses, s_params = scope(filters, "t")
     sql = _summed(f"{TimeWeek._meta.db_table} t WHERE t.day BETWEEN %s AND %s AND {where(s_clauses)}", group)
     params: list[Any] = [first, last, *s_params]
     edges = [(a, b) for a, b in ((start, first - timedelta(days=1)), (last + timedelta(days=1), end)) if a <= b]

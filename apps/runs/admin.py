@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
+from apps.runs.selectors import run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
@@ -40,12 +41,20 @@ class FlowAdmin(TenantModelAdmin):
 
 @admin.register(Run, site=tenant_admin_site)
 class RunAdmin(TenantModelAdmin):
-    list_display = ["pk", "flow", "connection", "object_name", "trigger", "status", "counts", "started_at",
-                    "finished_at"]
+    list_display = ["pk", "flow", "trigger", "status", "outcomes", "started_at", "duration"]
     list_filter = ["status", "trigger", "flow"]
     list_select_related = ["flow", "connection"]
     readonly_fields = [f.name for f in Run._meta.fields]
     change_action = "ledger.delete"
+
+    @admin.display(description="Items")
+    def outcomes(self, obj) -> str:
+        return " · ".join(f"{n} {outcome}" for outcome, n in sorted(obj.counts.items()) if n) or "—"
+
+    @admin.display(description="Took")
+    def duration(self, obj) -> str:
+        seconds = obj.duration_seconds()
+        return "—" if seconds is None else f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -53,18 +62,26 @@ class RunAdmin(TenantModelAdmin):
 
 @admin.register(RunItem, site=tenant_admin_site)
 class RunItemAdmin(TenantModelAdmin):
-    list_display = ["created_at", "run", "object_type", "external_id", "canonical_id", "outcome", "error_category",
-                    "short_error", "latency_ms"]
+    list_display = ["created_at", "run_link", "object_type", "external_id", "outcome", "error_category",
+                    "short_error"]
     list_filter = ["outcome", "object_type", "error_category", "run__flow"]
     list_select_related = ["run__flow"]
-    search_fields = ["external_id", "target_external_id", "error_message"]
+    search_fields = ["external_id"]  # searched by business key below (project, person, invoice, date, payload)
+    search_help_text = "A project code (ACME-104), person, invoice number, date (2026-11-23), id or any text."
     readonly_fields = [f.name for f in RunItem._meta.fields]
     actions = ["replay_items"]
     change_action = "ledger.delete"
 
+    def get_search_results(self, request, queryset, search_term):
+        return run_items_matching(queryset, search_term), False
+
+    @admin.display(description="Run", ordering="run")
+    def run_link(self, obj) -> str:
+        return f"#{obj.run_id} {obj.run.flow.name if obj.run.flow else ''}"
+
     @admin.display(description="Error")
     def short_error(self, obj) -> str:
-        return obj.error_message[:120]
+        return obj.error_message[:80]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -279,11 +279,42 @@ def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | 
     reference = record_reference(run.object_type, plan.canonical_id)
     key = idempotency_key(run.connection_id, run.object_type, plan.canonical_id, plan.view.get("content_hash", ""))
     external_id = plan.external_id or kind.find(run.object_name, reference=reference)
-    result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,
-                        idempotency_key=key)
+    sent = time.monotonic()
+    try:
+        result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,
+                            idempotency_key=key)
+    except ExternalSystemError as error:
+        if external_id or not error.in_doubt:
+            raise  # an update sent twice writes the same values: the retry may simply send it again
+        found = _find_in_doubt(run, kind, reference, sent)
+        if found is None:
+            raise
+        return ItemOutcome.CREATED, found, {"in_doubt": error.message, "found_by_reference": found}
     outcome = ItemOutcome.CREATED if result.created and not external_id else ItemOutcome.UPDATED
     return outcome, result.external_id, result.response
 
+
+# How often a create in doubt is looked for while the target's write window lasts.
+DOUBT_POLL_SECONDS = 1.0
+
+
+def _find_in_doubt(run: Run, kind: ConnectorKind, reference: str, sent: float) -> str | None:
+    """A create whose answer was lost may still land until the target's write window has passed since it was
+    sent: look for it by reference until then (and once more after). None: it did not land, so it may be
+    created again (the caller's retry does). The run's lease is renewed meanwhile, so no other worker takes the
+    run over and creates the record beside this one."""
+    deadline = sent + kind.write_window()
+    while True:
+        try:
+            found = kind.find(run.object_name, reference=reference)
+        except ExternalSystemError as error:
+            if error.permanent or time.monotonic() > deadline:
+                raise
+            found = None  # the look-up failed too; the window is not over, so look again
+        if found is not None or time.monotonic() > deadline:
+            return found
+        time.sleep(max(0.0, min(DOUBT_POLL_SECONDS, deadline - time.monotonic())) + 0.01)
+        run_heartbeat(run)
 
 
 def _settle(run: Run, done: list[Done]) -> None:

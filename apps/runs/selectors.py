@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from apps.canonical.models import OBJECT_MODELS, ExternalRef
+from apps.canonical.models import OBJECT_MODELS, ExternalRef, Invoice, Person, Project, TimeEntry
 from apps.runs.models import Flow, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
@@ -52,3 +52,34 @@ def mapping_recent_source_payload(mapping) -> dict | None:
     """The latest source record the ledger holds for a flow using ``mapping`` (the mapping preview's sample)."""
     return (RunItem.objects.filter(run__flow__mapping=mapping).exclude(payload_before=None)
             .order_by("-created_at").values_list("payload_before", flat=True).first())
+
+
+def run_items_matching(items, term: str):
+    """``items`` about the record a person names: a project code (``ACME-104``), a person's code, name or e-mail,
+    an invoice number, a date (``2026-11-23``), an external id, or any text in the payloads or the error.
+
+    Records in the hub are found by their business keys (then their items by the indexed canonical id); records
+    that never reached the hub (an unknown project code) by the text of what was read or sent.
+    """
+    term = term.strip()
+    if not term:
+        return items
+    projects = Project.objects.filter(code__iexact=term).values("pk")
+    people = Person.objects.filter(Q(code__iexact=term) | Q(email__iexact=term) | Q(name__icontains=term)).values("pk")
+    entries = TimeEntry.objects.filter(Q(project__in=projects) | Q(person__in=people))
+    day = _as_date(term)
+    if day is not None:
+        entries = TimeEntry.objects.filter(Q(pk__in=entries.values("pk")) | Q(date=day))
+    hub = (Q(object_type="project", canonical_id__in=projects) | Q(object_type="person", canonical_id__in=people)
+           | Q(object_type="time_entry", canonical_id__in=entries.values("pk"))
+           | Q(object_type="invoice", canonical_id__in=Invoice.objects.filter(number__iexact=term).values("pk")))
+    text = (Q(external_id__iexact=term) | Q(target_external_id__iexact=term) | Q(error_message__icontains=term)
+            | Q(payload_before__icontains=term) | Q(payload_after__icontains=term))
+    return items.filter(hub | text)
+
+
+def _as_date(term: str) -> date | None:
+    try:
+        return date.fromisoformat(term)
+    except ValueError:
+        return None

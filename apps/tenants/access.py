@@ -5,7 +5,12 @@ Two tables decide everything (docs/security.md prints both):
 - ``ROLE_CAPABILITIES``: what each role grants. Partner roles reach every customer of their partner;
   customer roles reach their own firm only; the platform operator (a superuser) reaches everything.
 - ``ACTIONS``: what each action needs (any one of its capabilities allows it), and on what: a
-  customer, a partner, or the platform.
+  customer, a partner, or the platform; and which API key scope allows it (``KEY_AREAS``).
+
+An API key (``apps.tenants.apikeys``) is a principal of its own: its scopes are its role. It reaches one
+customer (a customer key) or every customer of one partner and the partner itself (a partner key), and may
+do an action only with the scope for the action's area (``<area>:read`` or ``<area>:write``; write implies
+read). Actions with no area (the admin, people, keys, the platform) are never a key's.
 
 Callers only ask: the admin's ``has_*_permission`` and scoped querysets, the API's permission class,
 the portal and partner-site decorators, and every service that changes state, which calls
@@ -40,55 +45,78 @@ _ALL = frozenset(Capability.values)
 CUSTOMER, PARTNER, PLATFORM = "customer", "partner", "platform"
 
 
+# What API keys may be granted: read or write per area. Reads of ``customer.view`` take the area of the
+# endpoint asked (``api_area`` on the API view); every other action names its own area below.
+KEY_AREAS: dict[str, str] = {
+    "records": "Hub records (customers, projects, people, time, expenses, invoices) and bulk reference data",
+    "runs": "Flows, runs, the ledger and replay",
+    "exceptions": "Exceptions: list, triage, payload edits, replay",
+    "configuration": "Connections, mappings, rules, templates and escalation policies",
+    "reports": "Report figures and exports, customer health",
+    "customers": "Partner keys: the partner's customers, onboarding, plans, usage",
+}
+PARTNER_ONLY_AREAS = frozenset({"customers"})
+READ, WRITE = "read", "write"
+
+
 @dataclass(frozen=True)
 class Rule:
-    """An action needs any one of ``needs`` on its ``scope`` (platform actions: the operator only)."""
+    """An action needs any one of ``needs`` on its ``scope`` (platform actions: the operator only).
+
+    ``area`` and ``mode`` say which API key scope allows it (no area: no key may)."""
 
     needs: frozenset[str]
     scope: str
     says: str
+    area: str | None = None
+    mode: str = WRITE
 
 
-def _rule(scope: str, says: str, *needs: str) -> Rule:
-    return Rule(frozenset(needs), scope, says)
+def _rule(scope: str, says: str, *needs: str, area: str | None = None, mode: str = WRITE) -> Rule:
+    return Rule(frozenset(needs), scope, says, area, mode)
 
 
 ACTIONS: dict[str, Rule] = {
     # On one customer (its portal, its tenant admin, its API; the partner site's customer pages)
-    "customer.view": _rule(CUSTOMER, "See the portal, reports, exceptions, runs and the API's reads", C.VIEW),
+    "customer.view": _rule(CUSTOMER, "See the portal, reports, exceptions, runs and the API's reads", C.VIEW,
+                           mode=READ),
     "console.enter": _rule(CUSTOMER, "Open the tenant admin and read configuration, ledger and history", C.INSPECT),
-    "exception.comment": _rule(CUSTOMER, "Comment on an exception", C.COMMENT),
+    "exception.comment": _rule(CUSTOMER, "Comment on an exception", C.COMMENT, area="exceptions"),
     "exception.acknowledge": _rule(CUSTOMER, "Acknowledge an exception (approve: the business knows)",
-                                   C.APPROVE, C.OPERATE),
-    "exception.assign": _rule(CUSTOMER, "Assign an exception", C.OPERATE),
-    "exception.severity": _rule(CUSTOMER, "Change an exception's severity", C.OPERATE),
-    "exception.resolve": _rule(CUSTOMER, "Resolve an exception", C.OPERATE),
-    "exception.ignore": _rule(CUSTOMER, "Ignore an exception, with a reason", C.OPERATE),
-    "exception.reopen": _rule(CUSTOMER, "Reopen an exception", C.OPERATE),
-    "exception.edit_payload": _rule(CUSTOMER, "Edit a failed record's source payload", C.OPERATE),
-    "exception.replay": _rule(CUSTOMER, "Replay an exception's records", C.OPERATE),
-    "run.start": _rule(CUSTOMER, "Start a flow's run now", C.OPERATE),
-    "run.replay": _rule(CUSTOMER, "Replay ledger items", C.OPERATE),
-    "records.store": _rule(CUSTOMER, "Store records and reference data in bulk through the API", C.OPERATE),
-    "connection.test": _rule(CUSTOMER, "Test a connection (records its health)", C.OPERATE),
+                                   C.APPROVE, C.OPERATE, area="exceptions"),
+    "exception.assign": _rule(CUSTOMER, "Assign an exception", C.OPERATE, area="exceptions"),
+    "exception.severity": _rule(CUSTOMER, "Change an exception's severity", C.OPERATE, area="exceptions"),
+    "exception.resolve": _rule(CUSTOMER, "Resolve an exception", C.OPERATE, area="exceptions"),
+    "exception.ignore": _rule(CUSTOMER, "Ignore an exception, with a reason", C.OPERATE, area="exceptions"),
+    "exception.reopen": _rule(CUSTOMER, "Reopen an exception", C.OPERATE, area="exceptions"),
+    "exception.edit_payload": _rule(CUSTOMER, "Edit a failed record's source payload", C.OPERATE, area="exceptions"),
+    "exception.replay": _rule(CUSTOMER, "Replay an exception's records", C.OPERATE, area="exceptions"),
+    "run.start": _rule(CUSTOMER, "Start a flow's run now", C.OPERATE, area="runs"),
+    "run.replay": _rule(CUSTOMER, "Replay ledger items", C.OPERATE, area="runs"),
+    "records.store": _rule(CUSTOMER, "Store records and reference data in bulk through the API", C.OPERATE,
+                           area="records"),
+    "connection.test": _rule(CUSTOMER, "Test a connection (records its health)", C.OPERATE, area="configuration"),
     "connection.connect": _rule(CUSTOMER, "Connect a connection to the customer's system (OAuth2 sign-in)",
                                 C.AUTHORIZE, C.CONFIGURE),
-    "event.reprocess": _rule(CUSTOMER, "Process a stored inbound event again", C.OPERATE),
-    "health.refresh": _rule(CUSTOMER, "Recompute a customer's health summary now", C.OPERATE),
+    "event.reprocess": _rule(CUSTOMER, "Process a stored inbound event again", C.OPERATE, area="runs"),
+    "health.refresh": _rule(CUSTOMER, "Recompute a customer's health summary now", C.OPERATE, area="reports"),
     "configuration.change": _rule(CUSTOMER, "Change connections, credentials, mappings, rules, flows, ownership, "
-                                            "escalation policies, reporting settings", C.CONFIGURE),
-    "template.install": _rule(CUSTOMER, "Install an accelerator", C.CONFIGURE),
+                                            "escalation policies, reporting settings", C.CONFIGURE,
+                                   area="configuration"),
+    "template.install": _rule(CUSTOMER, "Install an accelerator", C.CONFIGURE, area="configuration"),
     "ledger.delete": _rule(CUSTOMER, "Delete runs, ledger items, events and notifications in the admin",
                            C.ADMINISTER),
-    "customer.plan": _rule(CUSTOMER, "Put a customer on a plan", C.ADMINISTER),
+    "customer.plan": _rule(CUSTOMER, "Put a customer on a plan", C.ADMINISTER, area="customers"),
     "customer.domain": _rule(CUSTOMER, "Serve a customer on another domain", C.ADMINISTER),
     # On a partner (the partner site, the partner's rows in the public admin)
-    "partner.view": _rule(PARTNER, "See the partner site and the partner's rows in the admin", C.VIEW),
+    "partner.view": _rule(PARTNER, "See the partner site and the partner's rows in the admin", C.VIEW,
+                          area="customers", mode=READ),
     "partner.change": _rule(PARTNER, "Change the brand, customers' names and domains, escalation defaults",
                             C.ADMINISTER),
-    "customer.onboard": _rule(PARTNER, "Onboard a customer", C.ADMINISTER),
+    "customer.onboard": _rule(PARTNER, "Onboard a customer", C.ADMINISTER, area="customers"),
     "plan.manage": _rule(PARTNER, "Create and change plans and prices", C.ADMINISTER),
     "people.manage": _rule(PARTNER, "Create people and grant or change their roles", C.ADMINISTER),
+    "apikey.manage": _rule(PARTNER, "Create and revoke API keys for the partner and its customers", C.ADMINISTER),
     # The platform (the operator only)
     "platform.manage": _rule(PLATFORM, "Create and delete partners and customers, grant operator rights, "
                                        "see the task queue"),
@@ -97,8 +125,10 @@ ACTIONS: dict[str, Rule] = {
 
 # --- who holds what ---------------------------------------------------------------------------------
 def memberships_of(user: User) -> list[Membership]:
-    """The user's memberships, loaded once per user object (that is, once per request)."""
+    """The user's memberships, loaded once per user object (that is, once per request). A key holds none."""
     cached = getattr(user, "_weft_memberships", None)
+    if cached is None and api_key_of(user) is not None:
+        cached = user._weft_memberships = []
     if cached is None:
         cached = list(Membership.objects.filter(user_id=user.pk).select_related("partner", "customer"))
         user._weft_memberships = cached
@@ -109,9 +139,48 @@ def _is_live(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active)
 
 
+# --- API keys: the key's reach and scopes, never its principal's memberships --------------------------
+def api_key_of(user):
+    """The API key a request authenticated with (set on its principal by the API's authentication)."""
+    return getattr(user, "weft_api_key", None)
+
+
+def key_scopes(*, partner_key: bool) -> list[str]:
+    """Every scope a key may hold (``area:read``, ``area:write``); customer keys have no partner areas."""
+    areas = [a for a in KEY_AREAS if partner_key or a not in PARTNER_ONLY_AREAS]
+    return [f"{area}:{mode}" for area in areas for mode in (READ, WRITE)]
+
+
+def key_reaches(key, *, customer: Customer | None = None, partner: Partner | None = None) -> bool:
+    """A customer key reaches its firm; a partner key its partner and every firm of it."""
+    if not key.is_usable():
+        return False
+    if partner is not None:
+        return key.partner_id is not None and key.partner_id == partner.pk
+    if customer is None or customer.kind != CustomerKind.FIRM:
+        return False
+    return customer.pk == key.customer_id or (key.partner_id is not None and customer.partner_id == key.partner_id)
+
+
+def key_allows(key, rule: Rule, area: str | None) -> bool:
+    """Does the key hold the scope for ``rule`` (its own area, else the endpoint's ``area``)?"""
+    area = rule.area or area
+    if area is None or rule.scope == PLATFORM:
+        return False
+    held = set(key.scopes)
+    return f"{area}:{WRITE}" in held or (rule.mode == READ and f"{area}:{READ}" in held)
+
+
+def _key_can(key, rule: Rule, customer, partner, area) -> bool:
+    if rule.scope == PARTNER:
+        partner = partner or (key.partner if key.partner_id else None)
+        return key_reaches(key, partner=partner) and key_allows(key, rule, area)
+    return key_reaches(key, customer=customer or current_customer()) and key_allows(key, rule, area)
+
+
 def is_operator(user) -> bool:
     """The platform operator: a live superuser."""
-    return _is_live(user) and user.is_superuser
+    return _is_live(user) and user.is_superuser and api_key_of(user) is None
 
 
 def roles_on_customer(user: User, customer: Customer | None) -> set[str]:
@@ -163,13 +232,18 @@ def current_customer() -> Customer | None:
     return Customer.objects.select_related("partner").filter(schema_name=db.schema_name).first()
 
 
-def can(user, action: str, *, customer: Customer | None = None, partner: Partner | None = None) -> bool:
+def can(user, action: str, *, customer: Customer | None = None, partner: Partner | None = None,
+        area: str | None = None) -> bool:
     """May ``user`` do ``action`` (a key of ``ACTIONS``)?
 
     Customer actions are asked of ``customer`` (default: the customer whose schema is active).
     Partner actions are asked of ``partner``; with none given, of any partner the user belongs to.
+    ``area`` is the API endpoint's, for an API key's reads (``customer.view`` names no area of its own).
     """
     rule = ACTIONS[action]
+    key = api_key_of(user)
+    if key is not None:
+        return _live_principal(user) and _key_can(key, rule, customer, partner, area)
     if is_operator(user):
         return True
     if rule.scope == PLATFORM:
@@ -189,12 +263,24 @@ def check(acting_user, action: str, *, customer: Customer | None = None, partner
     """
     if acting_user is None or can(acting_user, action, customer=customer, partner=partner):
         return
-    scope = ACTIONS[action].scope
-    visible = scope != PLATFORM and can(acting_user, "customer.view" if scope == CUSTOMER else "partner.view",
-                                        customer=customer, partner=partner)
-    if visible:
+    if _sees(acting_user, ACTIONS[action].scope, customer, partner):
         raise AccessDenied(f"Your role does not allow this ({ACTIONS[action].says.lower()}).")
     raise NotVisible("Not found.")
+
+
+def _sees(user, scope: str, customer, partner) -> bool:
+    """Whether the refusal is a 403 (the caller sees the customer or partner) or a 404 (it does not)."""
+    if scope == PLATFORM:
+        return False
+    key = api_key_of(user)
+    if key is not None:
+        target = {"partner": partner} if scope == PARTNER else {"customer": customer or current_customer()}
+        return _live_principal(user) and key_reaches(key, **target)
+    return can(user, "customer.view" if scope == CUSTOMER else "partner.view", customer=customer, partner=partner)
+
+
+def _live_principal(user) -> bool:
+    return bool(user.is_active)
 
 
 # --- scoped lookups --------------------------------------------------------------------------------
@@ -205,6 +291,9 @@ def is_partner_staff(user: User) -> bool:
 def partners_for_user(user: User) -> QuerySet[Partner]:
     if not _is_live(user):
         return Partner.objects.none()
+    key = api_key_of(user)
+    if key is not None:
+        return Partner.objects.filter(pk=key.partner_id) if key.is_usable() else Partner.objects.none()
     if user.is_superuser:
         return Partner.objects.all()
     return Partner.objects.filter(memberships__user=user).distinct()
@@ -215,6 +304,11 @@ def customers_for_user(user: User) -> QuerySet[Customer]:
     firms = Customer.objects.firms().select_related("partner")
     if not _is_live(user):
         return firms.none()
+    key = api_key_of(user)
+    if key is not None:
+        if not key.is_usable():
+            return firms.none()
+        return firms.filter(partner_id=key.partner_id) if key.partner_id else firms.filter(pk=key.customer_id)
     if user.is_superuser:
         return firms
     partner_ids = [m.partner_id for m in memberships_of(user) if m.partner_id]
@@ -257,11 +351,24 @@ def _grants(role: str, rule: Rule) -> bool:
 
 def action_table_markdown() -> str:
     roles = list(Role)
-    lines = ["| action | on | needs | " + " | ".join(r.label for r in roles) + " |",
-             "|---|---|---|" + "---|" * len(roles)]
+    lines = ["| action | on | needs | " + " | ".join(r.label for r in roles) + " | API key scope |",
+             "|---|---|---|" + "---|" * len(roles) + "---|"]
     for name, rule in ACTIONS.items():
         needs = " or ".join(sorted(rule.needs)) if rule.needs else "operator"
         marks = ["✓" if _grants(r, rule) else "" for r in roles]
-        lines.append(f"| `{name}` | {rule.scope} | {needs} | " + " | ".join(marks) + " |")
+        lines.append(f"| `{name}` | {rule.scope} | {needs} | " + " | ".join(marks) + f" | {_key_scope(rule)} |")
     lines += ["", *(f"- `{name}`: {rule.says}" for name, rule in ACTIONS.items())]
+    return "\n".join(lines)
+
+
+def _key_scope(rule: Rule) -> str:
+    if rule.area is None:
+        return "the endpoint's area, `:read`" if rule.mode == READ and rule.scope != PLATFORM else "none"
+    return f"`{rule.area}:{rule.mode}`"
+
+
+def key_area_table_markdown() -> str:
+    lines = ["| area | covers | keys |", "|---|---|---|"]
+    for area, says in KEY_AREAS.items():
+        lines.append(f"| `{area}` | {says} | {'partner' if area in PARTNER_ONLY_AREAS else 'customer, partner'} |")
     return "\n".join(lines)

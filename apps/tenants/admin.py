@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -12,17 +13,18 @@ from django_q import admin as q_admin
 from django_q import models as q_models
 
 from apps.common.errors import ApplicationError
-from apps.tenants import access, services
+from apps.tenants import access, apikeys, services
 from apps.tenants.admin_sites import (  # noqa: F401  (re-exported for the URL confs)
     ScopedHistoryAdmin,
     SuperuserOnlyAdmin,
     WeftModelAdmin,
+    access_action,
     public_admin_site,
     tenant_admin_site,
 )
 from apps.tenants.choices import CustomerKind
-from apps.tenants.forms import OnboardingForm
-from apps.tenants.models import Customer, Domain, Membership, Partner, User
+from apps.tenants.forms import ApiKeyForm, OnboardingForm
+from apps.tenants.models import ApiKey, Customer, Domain, Membership, Partner, User
 
 
 class PartnerScopedAdmin(WeftModelAdmin):
@@ -286,3 +288,67 @@ for model, model_admin in [
     (q_models.OrmQ, q_admin.QueueAdmin),
 ]:
     public_admin_site.register(model, type(model_admin.__name__, (SuperuserOnlyAdmin, model_admin), {}))
+
+
+@admin.register(ApiKey, site=public_admin_site)
+class ApiKeyAdmin(PartnerScopedAdmin):
+    """API keys: made here (the secret is shown once), listed with their last use, revoked by an action.
+    A key is never edited: revoke it and make another."""
+
+    list_display = ["name", "prefix", "owner", "scope_list", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = [("partner", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["partner", "customer__partner"]
+    search_fields = ["name", "prefix", "customer__name"]
+    fields = ["name", "prefix", "partner", "customer", "scopes", "expires_at", "rate_limit_per_minute",
+              "last_used_at", "revoked_at", "created_by", "created_at"]
+    readonly_fields = fields
+    actions = ["revoke"]
+    change_action = "apikey.manage"
+
+    def partner_of(self, obj):
+        return obj.partner or obj.customer.partner
+
+    def get_queryset(self, request):
+        queryset = ScopedHistoryAdmin.get_queryset(self, request)
+        if request.user.is_superuser:
+            return queryset
+        partners = access.partners_for_user(request.user)
+        return queryset.filter(Q(partner__in=partners) | Q(customer__partner__in=partners))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.can(request.user, self.change_action, partner=self.partner_of(obj) if obj else None)
+
+    def has_module_permission(self, request) -> bool:
+        return self.has_view_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # keys are made and revoked, never edited
+
+    def has_add_permission(self, request) -> bool:
+        return access.can(request.user, self.change_action)
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.action(description="Revoke selected API keys")
+    @access_action("apikey.manage")
+    def revoke(self, request, queryset):
+        for key in queryset.select_related("principal", "partner", "customer__partner"):
+            apikeys.apikey_revoke(key=key, acting_user=request.user)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        form = ApiKeyForm(request.POST or None, user=request.user)
+        issued = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                issued = apikeys.apikey_create(**form.cleaned_data, acting_user=request.user)
+            except (ApplicationError, ValidationError) as error:
+                form.add_error(None, getattr(error, "message", None) or "; ".join(error.messages))
+        context = {**self.admin_site.each_context(request), "form": form, "issued": issued,
+                   "opts": self.model._meta, "title": "New API key"}
+        return TemplateResponse(request, "admin/tenants/apikey/add.html", context)

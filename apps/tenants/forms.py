@@ -3,7 +3,7 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from apps.tenants import access
 from apps.tenants.choices import Capability
-from apps.tenants.models import Partner
+from apps.tenants.models import Customer, Partner
 from apps.tenants.signin import count_refused_sign_in
 
 
@@ -36,3 +36,30 @@ class SiteAuthenticationForm(AuthenticationForm):
                 self.error_messages["invalid_login"], code="invalid_login",
                 params={"username": self.username_field.verbose_name},
             )
+
+
+class ApiKeyForm(forms.Form):
+    """A new API key: for a partner (all its customers and the partner API) or for one customer."""
+
+    name = forms.CharField(max_length=100, help_text="What the key is for, such as \"Billing sync\".")
+    partner = forms.ModelChoiceField(queryset=Partner.objects.none(), required=False,
+                                     help_text="A partner key: every customer of the partner, and the partner API.")
+    customer = forms.ModelChoiceField(queryset=Customer.objects.none(), required=False,
+                                      help_text="A customer key: this customer only.")
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in access.key_scopes(partner_key=True)],
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="Write includes read. customers:* is for partner keys only.")
+    expires_at = forms.DateTimeField(required=False, help_text="YYYY-MM-DD HH:MM (UTC). Empty: never expires.")
+    rate_limit_per_minute = forms.IntegerField(min_value=1, max_value=100_000, initial=600)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["partner"].queryset = access.partners_administered_by(user, "apikey.manage")
+        self.fields["customer"].queryset = access.customers_for_user(user).filter(
+            partner__in=access.partners_administered_by(user, "apikey.manage"))
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("partner")) == bool(data.get("customer")):
+            raise forms.ValidationError("Choose a partner or a customer, not both.")
+        return data

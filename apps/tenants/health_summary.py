@@ -33,6 +33,9 @@ class HealthFigures:
     unposted_hours: Decimal = Decimal("0")
     unposted_value: Decimal = Decimal("0")
     unposted_currency: str = ""
+    # Every currency (currency → amount): the single figures above are the largest currency's, for sorting.
+    money_at_risk_by_currency: dict[str, Decimal] = field(default_factory=dict)
+    unposted_value_by_currency: dict[str, Decimal] = field(default_factory=dict)
     failed_runs_24h: int = 0
     # Per flow (JSON-safe): slug, name, enabled, scheduled, every_minutes, created_at, last_status,
     # last_run_at, last_success_at (times as ISO strings).
@@ -83,6 +86,8 @@ def health_store(*, customer: Customer, figures: HealthFigures, now: datetime | 
         "open_exceptions": figures.open_exceptions, "money_at_risk": figures.money_at_risk,
         "money_at_risk_currency": figures.money_at_risk_currency, "unposted_hours": figures.unposted_hours,
         "unposted_value": figures.unposted_value, "unposted_currency": figures.unposted_currency,
+        "money_at_risk_amounts": _amounts(figures.money_at_risk_by_currency),
+        "unposted_values": _amounts(figures.unposted_value_by_currency),
         "failed_runs_24h": figures.failed_runs_24h, "flows": figures.flows,
         "last_good_sync_at": None if not successes or None in successes else min(successes),
         "sla_status": status, "sla_reason": reason[:255], "computed_at": now,
@@ -100,6 +105,12 @@ def health_mark_stale(*, customer_id: int) -> bool:
 def health_claim(*, customer_id: int) -> None:
     """A refresh starts: clear the flag first, so a run finishing meanwhile queues another refresh."""
     CustomerHealth.objects.filter(customer_id=customer_id, stale=True).update(stale=False)
+
+
+def _amounts(by_currency: dict[str, Decimal]) -> dict[str, str]:
+    """JSON-safe, exact, largest first (the order pages show them in)."""
+    ordered = sorted(by_currency.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {currency: f"{Decimal(amount):.2f}" for currency, amount in ordered if amount}
 
 
 def _when(value) -> datetime | None:

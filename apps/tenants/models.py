@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 from simple_history.models import HistoricalRecords
 
@@ -242,10 +243,13 @@ class CustomerHealth(models.Model):
     money_at_risk = models.DecimalField(max_digits=14, decimal_places=2, default=0,
                                         help_text="In money_at_risk_currency (the largest, if several).")
     money_at_risk_currency = models.CharField(max_length=3, blank=True)
+    money_at_risk_amounts = models.JSONField(default=dict, blank=True, help_text=(
+        "Every currency: {currency: amount as a string}, each source record once."))
     unposted_hours = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     unposted_value = models.DecimalField(max_digits=14, decimal_places=2, default=0,
                                          help_text="In unposted_currency (the largest, if several).")
     unposted_currency = models.CharField(max_length=3, blank=True)
+    unposted_values = models.JSONField(default=dict, blank=True, help_text="Every currency: {currency: amount}.")
     failed_runs_24h = models.PositiveIntegerField(default=0)
     last_good_sync_at = models.DateTimeField(null=True, blank=True, help_text="The oldest of the flows' last "
                                              "successful runs: how far behind the laggard is.")
@@ -260,3 +264,57 @@ class CustomerHealth(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer}: {self.get_sla_status_display()}"
+
+
+class ApiKey(TimeStampedModel):
+    """A secret an integration sends as ``Authorization: Bearer``: for one customer firm (a customer key) or
+    for a partner and all its firms (a partner key), limited to its scopes (``apps.tenants.access``).
+
+    Only a SHA-256 of the secret is kept: the secret is 256 random bits, so no slow hash is needed to resist
+    guessing, and a call costs microseconds instead of the hundreds of milliseconds a password hash takes.
+    ``principal`` is a user row of its own with no memberships and no password, so audit rows and history
+    name the key (never the person who made it) and a key never borrows a person's roles.
+    """
+
+    name = models.CharField(max_length=100, validators=[validate_plain_text])
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys", null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="api_keys", null=True, blank=True)
+    principal = models.OneToOneField(User, on_delete=models.PROTECT, related_name="api_key")
+    prefix = models.CharField(max_length=16, unique=True, editable=False,
+                              help_text="The public part of the key, shown in lists and logs.")
+    secret_hash = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list, help_text="Granted scopes, such as runs:read or exceptions:write.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: does not expire.")
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rate_limit_per_minute = models.PositiveIntegerField(default=600, validators=[MinValueValidator(1)])
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                   editable=False)
+    # Operational fields, written by one conditional UPDATE per call (no history): apps.tenants.apikeys.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    window_calls = models.PositiveIntegerField(default=0, editable=False)
+    history = HistoricalRecords(excluded_fields=["secret_hash", "last_used_at", "window_started_at", "window_calls"])
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(partner__isnull=False, customer__isnull=True)
+                | Q(partner__isnull=True, customer__isnull=False),
+                name="api_key_for_partner_or_customer",
+                violation_error_message="A key belongs to a partner or to one customer.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def is_usable(self, now=None) -> bool:
+        """Not revoked, not expired."""
+        now = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+    @property
+    def owner(self):
+        return self.partner or self.customer

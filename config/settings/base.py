@@ -30,6 +30,8 @@ WEFT_BROKER_URL = env_str("WEFT_BROKER_URL", "")
 WEFT_METRICS_TOKEN = env_str("WEFT_METRICS_TOKEN", "")
 # Readiness: how old the cluster's last heartbeat may be before /readyz says the cluster is missing.
 WEFT_READY_HEARTBEAT_SECONDS = env_int("WEFT_READY_HEARTBEAT_SECONDS", 180)
+# While the database or broker cannot be reached, requests answer 503 with this Retry-After (seconds).
+WEFT_OUTAGE_RETRY_AFTER_SECONDS = env_int("WEFT_OUTAGE_RETRY_AFTER_SECONDS", 5)
 # Logs: "json" (one object a line, with tenant, run and flow) or "plain".
 WEFT_LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")
 # migrate_schemas: tenant schemas migrated side by side (each process holds one database connection).
@@ -119,10 +121,13 @@ GET_EXECUTOR_FUNCTION = "apps.tenants.migration_executor.get_executor"
 # engine's hot paths). Safe: django-tenants issues it again after every schema switch (schema_context,
 # set_tenant), rollback, savepoint rollback and reconnect, which are all the ways the setting can change.
 TENANT_LIMIT_SET_CALLS = True
+# django-tenants paints tenant apps' admin section headers green; ours carry the partner's colours instead.
+TENANT_COLOR_ADMIN_APPS = False
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
     "apps.ops.middleware.OpsEndpointsMiddleware",  # /healthz, /readyz, /metrics on any host, before redirects
+    "apps.ops.outage.OutageMiddleware",  # a database or broker outage answers 503 with Retry-After, never 500
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
     "apps.common.middleware.RefuseNulMiddleware",  # a NUL in the URL or a form field is a 400, not a 500
@@ -255,7 +260,9 @@ WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # API keys first: a call without credentials, or with bad ones, is a 401 with WWW-Authenticate: Bearer.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.tenants.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
     ],
@@ -270,6 +277,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.api.authentication.ApiKeyRateLimit"],  # per key, 429
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",

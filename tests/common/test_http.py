@@ -64,6 +64,20 @@ def test_a_post_with_an_idempotency_key_is_safe_to_repeat():
     assert [r.headers["Idempotency-Key"] for r in script.requests] == ["run-1-item-9"] * 2
 
 
+def test_a_post_whose_answer_timed_out_is_in_doubt_and_not_repeated():
+    script = Script(httpx.ReadTimeout("no answer"))
+    with pytest.raises(ExternalSystemError) as error:
+        client(script).request("POST", "/clients", json_body={"name": "Acme"})
+    assert len(script.requests) == 1 and error.value.in_doubt and not error.value.permanent
+
+
+def test_a_post_that_never_connected_is_not_in_doubt():
+    script = Script(*[httpx.ConnectError("refused")] * 4)
+    with pytest.raises(ExternalSystemError) as error:
+        client(script).request("POST", "/clients", json_body={"name": "Acme"})
+    assert len(script.requests) == 4 and not error.value.in_doubt
+
+
 def test_refused_connections_are_retried():
     script = Script(httpx.ConnectError("refused"), httpx.Response(200, json=[]))
     assert client(script).json("GET", "/users") == []

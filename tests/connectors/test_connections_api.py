@@ -134,7 +134,7 @@ def test_customer_user_of_beta_cannot_see_alphas_connections(cast, client, hooks
 
 
 def test_anonymous_callers_get_nothing(cast, client, hooks):
-    assert client.get("/api/v1/connections/", HTTP_HOST=host(cast.alpha)).status_code == 403
+    assert client.get("/api/v1/connections/", HTTP_HOST=host(cast.alpha)).status_code == 401
 
 
 def test_testing_a_connection_answers_and_records_health(cast, client, hooks, engineer):

@@ -2,8 +2,11 @@
 no repeats until an exception reopens, quiet hours, partner defaults and partner-branded mail; a failing
 channel is retried and never loses the exception."""
 
+import re
+import subprocess
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from smtplib import SMTPException
 from zoneinfo import ZoneInfo
 
@@ -209,3 +212,27 @@ def test_a_plan_without_escalation_never_escalates(policy, cast, hooks):
 
     assert escalation_tick(now=T0 + timedelta(hours=2)) == []
     assert not mail.outbox and not Notification.objects.exists()
+
+
+def test_digest_links_follow_the_configured_site_port_and_scheme(policy, hooks, settings):
+    """`make run PORT=8100` sets WEFT_SITE_PORT=8100 for the cluster that sends the digests."""
+    settings.WEFT_SITE_PORT, settings.WEFT_SITE_SCHEME = 8100, "http"
+    mismatch("ACME-042", "1500")
+
+    escalation_tick(now=T0)
+    notifications_deliver(now=T0)
+
+    [message] = mail.outbox
+    links = re.findall(r"https?://[^\s\"<>]+", message.body + message.alternatives[0][0])
+    assert links and all(":8100/" in link for link in links), links
+
+
+def test_make_run_gives_the_port_to_every_process_it_starts():
+    """The web server, the cluster (which sends the e-mails) and the seed all see PORT as WEFT_SITE_PORT."""
+    root = Path(__file__).resolve().parents[2]
+    plan = subprocess.run(["make", "-n", "run", "PORT=8100"], cwd=root, capture_output=True, text=True,
+                          check=True).stdout
+    assert "WEFT_SITE_PORT=8100 .venv/bin/python manage.py seed_demo" in plan
+    start = plan.index("export DJANGO_SETTINGS_MODULE=config.settings.local WEFT_SITE_PORT=8100 ")
+    command = plan[start:plan.index("gunicorn -c", start)]  # one shell command: the export reaches both
+    assert "manage.py qcluster" in command and all(line.endswith("\\") for line in command.splitlines()[:-1])

@@ -76,7 +76,8 @@ def test_without_a_token_only_a_local_debug_server_shows_metrics(cast, client, s
 def test_tenant_labels_are_bounded(cast, monkeypatch):
     for money, customer in zip((300, 200, 100), (cast.alpha, cast.beta, cast.gamma), strict=True):
         CustomerHealth.objects.update_or_create(customer=customer, defaults={
-            "open_exceptions": money // 100, "money_at_risk": money, "money_at_risk_currency": "EUR"})
+            "open_exceptions": money // 100, "money_at_risk": money, "money_at_risk_currency": "EUR",
+            "money_at_risk_amounts": {"EUR": f"{money}.00"}})
     monkeypatch.setattr(metrics, "TOP_TENANTS", 1)
     text = metrics.exposition().decode()
     assert 'weft_money_at_risk{currency="EUR",tenant="alpha"} 300.0' in text
@@ -161,3 +162,31 @@ def test_the_redis_broker_hands_out_again_what_was_not_acknowledged(redis_socket
     broker.acknowledge(again_ack)
     assert broker.dequeue() is None and (broker.queue_size(), broker.lock_size()) == (0, 0)
     broker.delete_queue()
+
+
+def test_a_lost_database_during_the_host_lookup_answers_503_with_retry_after_not_500(cast, client, monkeypatch):
+    # The real outage (the server stopped mid-burst) is tests/ops/test_outage.py; this pins each kind of answer.
+    from django.db import OperationalError
+
+    from apps.tenants import selectors
+
+    def lost(hostname):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(selectors, "customer_for_host", lost)
+    client.raise_request_exception = False  # answer as a server does, rather than re-raise into the test
+    api = client.post("/api/v1/hooks/any/", b"{}", content_type="application/json", HTTP_HOST=host(cast.alpha))
+    page = client.get("/", HTTP_HOST=host(cast.alpha))
+    assert (api.status_code, api["Retry-After"], api.json()["retry_after"]) == (503, "5", 5)
+    assert (page.status_code, page["Retry-After"], page["Content-Type"]) == (503, "5", "text/plain; charset=utf-8")
+
+
+def test_other_errors_stay_500(cast, client, monkeypatch):
+    from apps.tenants import selectors
+
+    def broken(hostname):
+        raise RuntimeError("a bug, not an outage")
+
+    monkeypatch.setattr(selectors, "customer_for_host", broken)
+    client.raise_request_exception = False
+    assert client.get("/", HTTP_HOST=host(cast.alpha)).status_code == 500

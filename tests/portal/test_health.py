@@ -113,3 +113,33 @@ def test_overview_reads_public_tables_only_whatever_the_number_of_customers(cast
     selects = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SET search_path")]
     assert len(selects) == 1  # customers joined to plan, health, this month's usage and primary domain
     assert connection.schema_name == "public"
+
+
+def test_every_currency_reaches_the_summary_the_overview_and_the_metrics(cast, alpha_data, partner_site):
+    """Alpha has EUR 1,750 at risk (the data set) and USD 300 on one more exception; nothing is dropped."""
+    from apps.exceptions.models import ExceptionRecord, IntegrationException
+    from apps.ops.metrics import _health_gauges
+    from apps.tenants.choices import Role
+    from tests.conftest import member
+    from tests.reporting.dataset import at
+
+    with schema_context("alpha"):
+        usd = IntegrationException.objects.create(fingerprint="usd", kind="validation", title="USD entry",
+                                                  first_seen=at("06-30"), last_seen=at("06-30"),
+                                                  opened_at=at("06-30"), open_records=1)
+        ExceptionRecord.objects.create(exception=usd, record_key="usd-1", first_seen=at("06-30"),
+                                       last_seen=at("06-30"), amount=Decimal("300.00"), currency="USD")
+        health = customer_health_refresh()
+    assert health.money_at_risk_amounts == {"EUR": "1750.00", "USD": "300.00"}
+    assert (health.money_at_risk, health.money_at_risk_currency) == (Decimal("1750.00"), "EUR")  # the sort key
+    assert health.unposted_values == {"EUR": "2670.00"}
+
+    partner_site.client.force_login(member(Role.ANALYST, partner=cast.xpartner, username="xanalyst2"))
+    page = partner_site.get("/").text
+    row = page[page.index('data-customer="alpha"'):]
+    assert "EUR 1,750.00 · USD 300.00" in row[:row.index("</tr>")]
+    assert "USD 300.00" in page[page.index('data-figure="money-at-risk"'):][:200]
+
+    [_, money] = list(_health_gauges())
+    samples = {(s.labels["tenant"], s.labels["currency"]): s.value for s in money.samples}
+    assert samples[("alpha", "USD")] == 300.0 and samples[("alpha", "EUR")] == 1750.0

@@ -30,6 +30,7 @@ def health(customer, **fields) -> CustomerHealth:
 def test_overview_shows_each_customers_health_worst_first(cast, partner_site, analyst):
     health(cast.alpha, open_exceptions=1, unposted_hours=Decimal("12.5"), sla_status=SlaStatus.OK)
     health(cast.beta, open_exceptions=7, money_at_risk=Decimal("4200"), money_at_risk_currency="EUR",
+           money_at_risk_amounts={"EUR": "4200.00"},
            sla_status=SlaStatus.BREACHED, sla_reason="Time in: no successful run for 30 h.")
     health(cast.gamma, open_exceptions=99)  # another partner's customer
     partner_site.client.force_login(analyst)
@@ -178,3 +179,24 @@ def test_onboarding_cannot_use_another_partners_host(cast, partner_site, partner
                                                "domain": "mu.y.test"})
     assert response.status_code == 200 and "belongs to another partner" in response.text
     assert not Customer.objects.filter(slug="mu").exists()
+
+
+def test_the_drill_in_shows_an_older_template_and_upgrades_it(cast, partner_site, partner_admin, analyst,
+                                                               templates_loaded):
+    journal = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    partner_site.client.force_login(partner_admin)
+    partner_site.post("/customers/alpha/templates/", {"template": journal.pk})
+    journal.version = 2
+    journal.save()
+
+    page = partner_site.get("/customers/alpha/").text
+    assert "Approved time to journal v1" in page or f"{journal.name} v1" in page
+    assert "v2 available" in page
+    partner_site.client.force_login(analyst)  # may see, may not configure: no button, and a POST is refused
+    assert "Upgrade to v2" not in partner_site.get("/customers/alpha/").text
+    assert partner_site.post(f"/customers/alpha/templates/{journal.pk}/upgrade/").status_code == 403
+    partner_site.client.force_login(partner_admin)
+    upgraded = partner_site.post(f"/customers/alpha/templates/{journal.pk}/upgrade/", follow=True)
+    assert f"Alpha now runs {journal.name} v2" in upgraded.text and "v2 available" not in upgraded.text
+    with schema_context("alpha"):
+        assert Flow.objects.filter(installed_from="approved-time-to-journal@2").exists()

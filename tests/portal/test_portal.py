@@ -169,3 +169,14 @@ def test_a_long_report_is_listed_a_page_at_a_time_and_the_csv_has_every_row(cast
     assert "page=2" in first and "as_of=2025-06-30" in first  # the filters travel with the pager
     export = alpha_site.get("/reports/unposted-time.csv", as_of="2025-06-30", page="2")
     assert len(b"".join(export.streaming_content).decode().splitlines()) == 5
+
+
+def test_utilization_and_margin_pages_say_which_time_they_count(cast, alpha_site, finance, data):
+    alpha_site.client.force_login(finance)
+    for path in ("/reports/utilization/", "/reports/project-margin/"):
+        page = alpha_site.get(path).text
+        assert "Approved time only (the customer&#x27;s reporting setting" in page, path
+        assert '<option value="approved" selected>' in page, path
+    page = alpha_site.get("/reports/utilization/?time=all").text
+    assert "Approved and submitted time (asked for with time=all" in page
+    assert '<option value="all" selected>' in page

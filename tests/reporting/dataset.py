@@ -183,7 +183,8 @@ def _exceptions(flow: Flow, entries, invoices) -> None:
         for object_type, record, is_open in records:
             ExceptionRecord.objects.create(exception=x, record_key=f"{object_type}:{record.pk}",
                                            object_type=object_type, canonical_id=record.pk, is_open=is_open,
-                                           first_seen=opened, last_seen=opened)
+                                           first_seen=opened, last_seen=opened, amount=Decimal(amount) or None,
+                                           currency="EUR" if amount else "")
         return x
 
     exception("X1", "validation", at("06-30", 12), amount=750, records=[("time_entry", entries["E4"], True)])
@@ -230,4 +231,5 @@ def build_more(n: int = 5) -> None:
                                                 first_seen=at("06-20"), last_seen=at("06-20"), opened_at=at("06-20"),
                                                 open_records=1, amount_at_risk=270, currency="EUR")
         ExceptionRecord.objects.create(exception=x, record_key=f"more:{entries[-1].pk}", object_type="time_entry",
-                                       canonical_id=entries[-1].pk, first_seen=at("06-20"), last_seen=at("06-20"))
+                                       canonical_id=entries[-1].pk, first_seen=at("06-20"), last_seen=at("06-20"),
+                                       amount=270, currency="EUR")

@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting import selectors
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
@@ -132,8 +133,8 @@ def test_exceptions_by_kind_and_age(data):
 def test_utilization_by_person_and_practice(data):
     # June 2025 has 21 weekdays: capacity = h/week × 21 / 5 → 40 h: 168; 20 h: 84.
     # ANN billable 8 + 6 = 14 (the 4 h on ACME-2 are not billable) → 14/168 = 0.0833
-    # BOB 5 + 3 + 2 = 10 → 10/84 = 0.1190;  CID 7 (submitted counts; rejected and deleted do not) → 0.0417
-    table = selectors.utilization(filters=JUNE)
+    # BOB 5 + 3 + 2 = 10 → 10/84 = 0.1190;  CID 7 (submitted counts with time=all; rejected and deleted do not)
+    table = selectors.utilization(filters=JUNE, time="all")
     assert pick(table.rows, "person", "month", "capacity_hours", "billable_hours", "hours", "utilization") == [
         ("ANN", date(2025, 6, 1), D("168.00"), D("14.00"), D("18.00"), D("0.0833")),
         ("BOB", date(2025, 6, 1), D("84.00"), D("10.00"), D("10.00"), D("0.1190")),
@@ -141,7 +142,7 @@ def test_utilization_by_person_and_practice(data):
         ("DEE", date(2025, 6, 1), D("168.00"), D("0"), D("0"), D("0.0000")),
     ]
     assert table.summary["utilization"] == D("0.0527")  # 31 / 588
-    practices = selectors.utilization(filters=JUNE, by="practice")
+    practices = selectors.utilization(filters=JUNE, by="practice", time="all")
     assert pick(practices.rows, "practice", "people", "capacity_hours", "billable_hours", "utilization") == [
         ("(no practice)", 1, D("168.00"), D("0"), D("0.0000")),
         ("Apps", 1, D("168.00"), D("7.00"), D("0.0417")),
@@ -157,9 +158,34 @@ def test_utilization_counts_capacity_only_for_days_in_the_window(data):
                                                                                    D("0.1750"))]
 
 
+def test_utilization_and_margin_count_approved_time_unless_the_customer_says_otherwise(data):
+    from apps.reporting.services import reporting_settings_update
+
+    # CID's only June time is E6, 7 h submitted: approved-only (the default), it is not counted.
+    table = selectors.utilization(filters=JUNE)
+    assert [(r["person"], r["billable_hours"]) for r in table.rows] == [
+        ("ANN", D("14.00")), ("BOB", D("10.00")), ("CID", D("0")), ("DEE", D("0"))]
+    assert table.summary["utilization"] == D("0.0408") and table.summary["time"] == "approved"  # 24 / 588
+    assert "Approved time only (the customer's reporting setting; time=all adds submitted time)." in table.notes
+    margin = selectors.project_margin(filters=JUNE)
+    acme1 = next(r for r in margin.rows if r["project"] == "ACME-1")
+    # 2620 − E6's 7 × 100 = 1920 revenue; 1300 − 7 × 30 = 1090 cost.
+    assert (acme1["hours"], acme1["revenue"], acme1["cost"], acme1["margin"]) == (
+        D("16.00"), D("1920.00"), D("1090.00"), D("830.00"))
+
+    reporting_settings_update(changes={"time_basis": "all"}, acting_user=None, reason="count submitted time")
+    table = selectors.utilization(filters=JUNE)
+    assert table.summary["utilization"] == D("0.0527") and table.summary["time"] == "all"
+    assert table.notes[1].startswith("Approved and submitted time (the customer's reporting setting")
+    asked = selectors.utilization(filters=JUNE, time="approved")
+    assert asked.summary["utilization"] == D("0.0408") and "asked for with time=approved" in asked.notes[1]
+    with pytest.raises(ReportFilterError):
+        selectors.utilization(filters=JUNE, time="maybe")
+
+
 def test_project_margin_by_project_and_month(data):
     filters = ReportFilters(start=date(2025, 5, 1), end=date(2025, 6, 30))
-    table = selectors.project_margin(filters=filters)
+    table = selectors.project_margin(filters=filters, time="all")
     # ACME-1 May: E9 10 h × 100 = 1000; cost 10 × ANN's 50 = 500.
     # ACME-1 June: time value 8×100 + 6×120 + 7×100 + 2×100 = 2420, + billable expense 200 = 2620;
     #   cost 8×50 + 6×50 + 7×30 + 2×70 (E10's own cost rate) = 1050, + expenses 200 + 50 = 1300 → margin 1320.
@@ -179,7 +205,7 @@ def test_project_margin_by_project_and_month(data):
          D("0.00"), D("0.00")),
     ]
     assert table.summary["by_currency"]["EUR"]["margin"] == D("3040.00")  # 5420 − 2380
-    billed = selectors.project_margin(filters=filters, basis="billed")
+    billed = selectors.project_margin(filters=filters, basis="billed", time="all")
     june_acme1 = next(r for r in billed.rows if r["project"] == "ACME-1" and r["month"] == date(2025, 6, 1))
     assert (june_acme1["revenue"], june_acme1["margin"], june_acme1["margin_ratio"]) == (
         D("2020.00"), D("720.00"), D("0.3564"))  # 2020 − 1300; 720 / 2020
@@ -285,3 +311,23 @@ def test_a_burst_of_finished_runs_queues_one_refresh_until_it_starts(data, djang
         on_run_finished(sender=Run, run=run)
         on_run_finished(sender=Run, run=run)
     assert len(queued_again) == 1
+
+
+def test_exceptions_by_kind_and_age_keep_every_currency(data):
+    # One more validation exception opened 30 June with EUR 100 and USD 50 open: its USD is a row of its own.
+    x = IntegrationException.objects.create(
+        fingerprint="mixed", kind="validation", title="mixed", first_seen=at("06-30", 12), last_seen=at("06-30", 12),
+        opened_at=at("06-30", 12), open_records=2, amount_at_risk=D("100"), currency="EUR",
+        amounts={"EUR": "100.00", "USD": "50.00"})
+    for key, amount, currency in (("m1", "100.00", "EUR"), ("m2", "50.00", "USD")):
+        ExceptionRecord.objects.create(exception=x, record_key=key, first_seen=at("06-30"), last_seen=at("06-30"),
+                                       amount=D(amount), currency=currency)
+    table = selectors.exceptions_by_kind_age(filters=ReportFilters(as_of=AS_OF))
+    assert pick(table.rows, "kind", "age", "exceptions", "open_records", "amount_at_risk", "currency") == [
+        ("Transport", "1–7 days", 2, 2, D("0.00"), ""),
+        ("Validation", "under 1 day", 2, 3, D("850.00"), "EUR"),
+        ("Validation", "under 1 day", 0, 0, D("50.00"), "USD"),
+        ("Validation", "31+ days", 1, 1, D("1000.00"), "EUR"),
+    ]
+    assert table.summary["amount_at_risk"] == {"EUR": D("1850.00"), "USD": D("50.00")}
+    assert table.summary["exceptions"] == 5

@@ -60,6 +60,33 @@ def test_reconciliation_raises_an_exception_per_differing_project_week_and_clear
     assert IntegrationException.objects.filter(kind=Kind.RECONCILIATION).count() == 4  # grouped, not repeated
 
 
+def test_a_reconciliation_exception_closes_when_its_week_has_nothing_left_to_compare(data):
+    # E10 (2 h, the only entry of ACME-1 in the week of 23 June) was never posted: flagged on 2 July. It is then
+    # rejected at the source: the week is empty on both sides, which agrees; the next check closes it.
+    june = ReportFilters(start=date(2025, 6, 2), end=date(2025, 6, 29))
+    reconciliation_check(filters=june, now=at("07-02"))
+    assert reconciliation_exceptions()["ACME-1:2025-06-23"].status == Status.OPEN
+    data.entries["E10"].approval_status = "rejected"
+    data.entries["E10"].save(update_fields=["approval_status"])
+
+    outcome = reconciliation_check(filters=june, now=at("07-03"))
+
+    gone = reconciliation_exceptions()["ACME-1:2025-06-23"]
+    assert gone.status == Status.RESOLVED and gone.id in outcome.cleared and gone.open_records == 0
+    assert reconciliation_exceptions()["ACME-2:2025-06-09"].status == Status.OPEN  # still differs: stays
+    # A check narrowed to one project says nothing about the others' weeks: it leaves them as they are.
+    data.entries["E10"].approval_status = "approved"
+    data.entries["E10"].save(update_fields=["approval_status"])
+    reconciliation_check(filters=june, now=at("07-04"))
+    reopened = reconciliation_exceptions()["ACME-1:2025-06-23"]
+    assert reopened.status == Status.OPEN
+    data.entries["E10"].approval_status = "rejected"
+    data.entries["E10"].save(update_fields=["approval_status"])
+    reconciliation_check(filters=ReportFilters(start=date(2025, 6, 2), end=date(2025, 6, 29), project="ACME-2"),
+                         now=at("07-05"))
+    assert reconciliation_exceptions()["ACME-1:2025-06-23"].status == Status.OPEN
+
+
 def test_reconciliation_leaves_weeks_that_are_still_settling(data):
     # On 30 June only weeks that ended by 28 June are reconciled: the week of 23 June (ends 29 June) waits.
     outcome = reconciliation_check(filters=ReportFilters(start=date(2025, 6, 2), end=date(2025, 6, 29)),

@@ -27,6 +27,8 @@ CASES = [
     ("assignment-mismatches", {**ODD, "all": "1"}), ("utilization", {**ODD, "by": "practice"}),
     ("project-margin", {**JUNE, "basis": "billed"}), ("roi", {"start": "2025-04-01", "end": "2025-06-30"}),
     ("utilization", {"start": "2025-06-03", "end": "2025-06-05"}),  # shorter than a week: all live
+    ("utilization", {**ODD, "time": "all"}), ("project-margin", {**ODD, "time": "all"}),
+    ("utilization", {**JUNE, "time": "all", "person": "CID"}),
 ]
 
 

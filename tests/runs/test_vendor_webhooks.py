@@ -98,3 +98,10 @@ def test_a_wrong_signature_or_a_stale_timestamp_is_refused_and_nothing_is_stored
                           HTTP_HOST=host(cast.alpha))
     assert unknown.status_code == 401 and unknown.json()["detail"] == "Invalid signature."
     assert not InboundEvent.objects.exists()
+
+
+def test_a_vendor_event_that_is_not_json_gets_415_and_nothing_is_stored(client, cast, hubspot):
+    answer = client.generic("POST", "/api/v1/hooks/vendor/hubspot/", b"eventId=9001", HTTP_HOST=host(cast.alpha),
+                            content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 415 and "application/json" in answer.json()["detail"]
+    assert not InboundEvent.objects.exists()

@@ -14,6 +14,8 @@ from apps.accelerators.services import template_install
 class TemplateListApi(APIView):
     """``GET /api/v1/templates/``: accelerators this customer may install."""
 
+    api_area = "configuration"  # the API key scope its reads need
+
     def get(self, request) -> Response:
         templates = templates_for_customer(request.tenant).order_by("name")
         return Response([{"slug": t.slug, "name": t.name, "version": t.version, "description": t.description,
@@ -24,6 +26,7 @@ class TemplateListApi(APIView):
 class TemplateInstallApi(APIView):
     """``POST /api/v1/templates/<slug>/install/`` with ``{"variables": {...}}``."""
 
+    api_area = "configuration"  # the API key scope its reads need
     write_action = "template.install"
 
     def post(self, request, slug: str) -> Response:

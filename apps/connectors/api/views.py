@@ -15,6 +15,7 @@ from apps.connectors.models import Connection
 class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Connections of the customer whose domain the request came to (the schema is the scope)."""
 
+    api_area = "configuration"  # the API key scope its reads need
     queryset = Connection.objects.order_by("name")
     lookup_field = "slug"
     write_action = "configuration.change"  # read by CanViewTenant; the test action asks for connection.test

@@ -110,7 +110,7 @@ class KindContext:
     connection_name: str
     settings: dict[str, Any]
     credentials: dict[str, Any] = field(repr=False)  # never in a repr: error pages and logs print reprs
-    http_factory: Any  # (base_url, headers) -> OutboundClient
+    http_factory: Any  # (base_url, headers, timeout=None) -> OutboundClient
     files_root: Path
     token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
     allow_private_network: bool = False  # for protocols other than HTTP (SFTP), which check hosts themselves
@@ -122,6 +122,11 @@ class ConnectorKind:
     capabilities: ClassVar[Capabilities]
     settings_fields: ClassVar[tuple[FieldSpec, ...]] = ()
     credential_fields: ClassVar[tuple[FieldSpec, ...]] = ()
+    # The target's maximum processing window: how long after we stop waiting for its reply a write may still be
+    # carried out (a request queued behind others, a slow commit). A create in doubt is looked for by its
+    # reference until this has passed, and only then sent again. 0: the kind's writes cannot land late (an
+    # idempotency key, or no find). A connection's ``write_window_seconds`` setting overrides it.
+    write_window_seconds: ClassVar[float] = 0
 
     def __init__(self, context: KindContext):
         self.context = context
@@ -146,6 +151,15 @@ class ConnectorKind:
     def find(self, object_name: str, *, reference: str) -> str | None:
         """The external id of the record we wrote under ``reference``, if the system has it."""
         return None
+
+    def write_window(self) -> float:
+        """Seconds a write in doubt may still land in the target (see ``write_window_seconds``)."""
+        value = self.setting("write_window_seconds")
+        try:
+            return float(value) if value not in (None, "") else float(self.write_window_seconds)
+        except (TypeError, ValueError):
+            raise ConnectorError(f"{self.context.connection_name}: setting write_window_seconds must be a number of "
+                                 f"seconds, not {value!r}.", permanent=True, category=ErrorCategory.CONFIG) from None
 
     def batch(self) -> AbstractContextManager:
         """Writes inside may be held back, then made durable together when it ends without an exception (the
@@ -202,8 +216,13 @@ class ConnectorKind:
         return found
 
     # --- helpers for kinds -------------------------------------------------------------------
-    def http(self, base_url: str, headers: dict[str, str] | None = None) -> OutboundClient:
-        return self.context.http_factory(base_url, headers or {})
+    def http(self, base_url: str, headers: dict[str, str] | None = None, *,
+             timeout: float | None = None) -> OutboundClient:
+        """The one HTTP client, bound to the connection; ``timeout`` (seconds per request) if the kind's
+        settings name one, else the client's default."""
+        if timeout is None:
+            return self.context.http_factory(base_url, headers or {})
+        return self.context.http_factory(base_url, headers or {}, timeout=timeout)
 
     def oauth2_tokens(self):
         """A token manager for the connection's OAuth2 grant, or None when its credentials are a fixed token (no

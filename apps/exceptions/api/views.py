@@ -26,6 +26,8 @@ def _validated(serializer_class, data) -> dict:
 class ExceptionListApi(APIView):
     """``GET /api/v1/exceptions/?kind=&status=&owner=&min_age_hours=&project=&customer=&min_amount=&min_severity=``"""
 
+    api_area = "exceptions"  # the API key scope its reads need
+
     def get(self, request) -> Response:
         filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
         queryset = selectors.exceptions_list(filters=filters, user=request.user)
@@ -35,6 +37,7 @@ class ExceptionListApi(APIView):
 
 
 class ExceptionDetailApi(APIView):
+    api_area = "exceptions"  # the API key scope its reads need
 
     def get(self, request, pk: int) -> Response:
         exception = selectors.exception_detail(pk=pk)
@@ -50,6 +53,7 @@ class ExceptionDetailApi(APIView):
 class _Command(APIView):
     """A POST that changes one exception and answers with its new state (``write_action``: who may)."""
 
+    api_area = "exceptions"  # the API key scope its reads need
     write_action = None
     input_serializer = None
 
@@ -146,6 +150,7 @@ class ExceptionReplayApi(_Command):
 class ExceptionBulkApi(APIView):
     """``POST /api/v1/exceptions/bulk/ {"ids": [...], "action": "resolve", "reason": "..."}``"""
 
+    api_area = "exceptions"  # the API key scope its reads need
     write_action = "exception.resolve"  # bulk actions all need OPERATE, except acknowledge (checked below)
 
     def check_permissions(self, request) -> None:

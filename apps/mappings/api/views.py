@@ -1,17 +1,17 @@
 """Mappings over the API: list with versions, and a preview of any version over sample payloads."""
 
-from django.shortcuts import get_object_or_404
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.mappings.models import Mapping, MappingVersion
+from apps.mappings.selectors import mapping_version_get, mappings_with_versions
 from apps.mappings.services import mapping_preview
 
 
 class MappingListApi(APIView):
+    api_area = "configuration"  # the API key scope its reads need
     def get(self, request) -> Response:
-        mappings = Mapping.objects.prefetch_related("versions").order_by("name")
+        mappings = mappings_with_versions()
         return Response([
             {"slug": m.slug, "name": m.name, "direction": m.direction, "object_type": m.object_type,
              "connector_kind": m.connector_kind,
@@ -29,11 +29,11 @@ class PreviewInput(serializers.Serializer):
 class MappingPreviewApi(APIView):
     """``POST /api/v1/mappings/<slug>/versions/<number>/preview/``: each sample's result and every rule's error."""
 
+    api_area = "configuration"  # the API key scope its reads need
     write_action = "customer.view"  # a preview changes nothing
 
     def post(self, request, slug: str, number: int) -> Response:
-        version = get_object_or_404(MappingVersion.objects.select_related("mapping"), mapping__slug=slug,
-                                    number=number)
+        version = mapping_version_get(slug=slug, number=number)
         data = PreviewInput(data=request.data)
         data.is_valid(raise_exception=True)
         return Response({"mapping": slug, "version": number, "status": version.status,

@@ -75,7 +75,7 @@ def report_detail(request, slug: str):
     page = Paginator(table.rows, REPORT_ROWS_PER_PAGE).get_page(request.GET.get("page"))
     paged = dataclasses.replace(table, rows=page.object_list)
     return render(request, "portal/report.html", {"report": report, "table": paged, "page": page, "chart": chart,
-                                                  **_form(request, report)})
+                                                  **_form(request, report, table.summary)})
 
 
 def _report_error(request, report, error: ApplicationError):
@@ -83,9 +83,12 @@ def _report_error(request, report, error: ApplicationError):
     return render(request, "portal/report.html", context, status=400)
 
 
-def _form(request, report) -> dict:
+def _form(request, report, summary: dict | None = None) -> dict:
+    # An option left out shows the value the figure used (``time`` follows the customer's reporting setting).
+    used = {name: str(value) for name, value in (summary or {}).items() if isinstance(value, str)}
     return {"params": {name: request.GET.get(name, "") for name in FILTER_PARAMS},
-            "options": [(name, choices, request.GET.get(name, "")) for name, choices in reports.report_options(report)],
+            "options": [(name, choices, request.GET.get(name) or used.get(name, ""))
+                        for name, choices in reports.report_options(report)],
             "query": request.GET.urlencode(), "query_without_page": _without(request.GET, "page")}
 
 

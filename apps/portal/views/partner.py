@@ -7,6 +7,7 @@ only; a customer's page switches into that one customer's schema for its live fi
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
+from apps.accelerators.selectors import installations_for_customer, templates_for_customer
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
 from apps.portal.reports import chart_config
@@ -72,14 +74,13 @@ def _row_cells(row: dict, now, port: str) -> dict:
     status = row["sla_status"] or SlaStatus.UNKNOWN
     flows = [(f.get("last_status") or "none", f"{f.get('name')}: {f.get('last_status') or 'never ran'}, "
               f"last good {portal_tags.ago(f.get('last_success_at'), now)}") for f in row["flows"] or []]
-    money, value = row["money_at_risk"], row["unposted_value"]
     return {
         "slug": row["slug"], "name": row["name"], "active": row["is_active"], "sla": status,
         "sla_label": SlaStatus(status).label, "sla_reason": row["sla_reason"] or "",
         "open_exceptions": row["open_exceptions"] or 0,
-        "money": f"{row['money_at_risk_currency']} {money:,.2f}" if money else "—",
+        "money": _amounts(row["money_at_risk_amounts"]) or "—",
         "hours": f"{row['unposted_hours']:,.1f}" if measured else "—",
-        "value": f"{row['unposted_currency']} {value:,.2f}" if value else "",
+        "value": _amounts(row["unposted_values"]),
         "last_sync": portal_tags.ago(row["last_good_sync_at"], now) if measured else "not measured yet",
         "last_sync_at": portal_tags.iso_datetime(row["last_good_sync_at"]), "flows": flows,
         "plan": row["plan_name"] or "—",
@@ -88,12 +89,17 @@ def _row_cells(row: dict, now, port: str) -> dict:
     }
 
 
+def _amounts(by_currency: dict | None) -> str:
+    """``{"EUR": "1750.00", "USD": "300.00"}`` (stored largest first) as ``EUR 1,750.00 · USD 300.00``."""
+    return " · ".join(f"{currency} {Decimal(amount):,.2f}".strip() for currency, amount in (by_currency or {}).items())
+
+
 def _totals(rows: list[dict]) -> dict:
-    money: dict[str, float] = {}
+    money: dict[str, Decimal] = {}
     for row in rows:
-        if row["money_at_risk"]:
-            currency = row["money_at_risk_currency"]
-            money[currency] = money.get(currency, 0) + row["money_at_risk"]
+        for currency, amount in (row["money_at_risk_amounts"] or {}).items():
+            money[currency] = money.get(currency, Decimal(0)) + Decimal(amount)
+    money = dict(sorted(money.items(), key=lambda kv: (-kv[1], kv[0])))
     return {
         "customers": len(rows), "breached": sum(r["sla_status"] == SlaStatus.BREACHED for r in rows),
         "at_risk": sum(r["sla_status"] == SlaStatus.AT_RISK for r in rows),
@@ -149,6 +155,7 @@ def customer_detail(request, partner: Partner, slug: str):
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
+        "installations": installations_for_customer(customer),
         "review_month": dashboards.previous_month(timezone.localdate()),
     }
     return render(request, "partner/customer.html", context)
@@ -195,6 +202,17 @@ def customer_domain(request, partner: Partner, slug: str):
                f"{customer.name} is also served on {form.cleaned_data['domain']}.")
     else:
         messages.error(request, "Enter a host name.")
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view()
+def customer_template_upgrade(request, partner: Partner, slug: str, template_id: int):
+    customer = _customer(request, partner, slug, "template.install")
+    template = get_object_or_404(templates_for_customer(customer), pk=template_id)
+    _apply(request, lambda: services.customer_template_upgrade(customer=customer, template=template,
+                                                               acting_user=request.user),
+           f"{customer.name} now runs {template.name} v{template.version}.")
     return redirect("partner-customer", slug=slug)
 
 

@@ -53,6 +53,8 @@ PAGE_PARAMS = ("page", "page_size")
 class ReportListApi(APIView):
     """The figures there are, with their URLs and the parameters each takes."""
 
+    api_area = "reports"  # the API key scope its reads need
+
     def get(self, request: Request) -> Response:
         return Response([{"name": f.name, "title": f.title, "url": request.build_absolute_uri(_url(f.name)),
                           "csv": request.build_absolute_uri(_url(f.name, csv=True)),
@@ -67,6 +69,7 @@ class ReportApi(APIView):
     covers every row.
     """
 
+    api_area = "reports"  # the API key scope its reads need
     renderer_classes = [FigureJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
     as_csv = False
 

@@ -12,6 +12,7 @@ writes. How each figure is computed, with its edge cases, is in docs/reporting.m
 ``utilization_rates`` utilization;
 ``margin`` project margin;
 ``exception_ages`` exceptions by kind and age;
+``money_at_risk`` money at risk in open exceptions, each source record once;
 ``blocked`` invoices blocked by integration errors;
 ``reconcile`` reconciliation;
 ``savings`` ROI.
@@ -23,6 +24,7 @@ from apps.reporting.selectors.common import (
     CENT,
     RATIO,
     SNAPSHOT,
+    TIME_BASES,
     ZERO,
     outbound_flows,
     percentile,
@@ -39,6 +41,7 @@ from apps.reporting.selectors.mismatches import (
     assignments_all,
     planned_by_week,
 )
+from apps.reporting.selectors.money_at_risk import AtRisk, exception_scope, money_at_risk
 from apps.reporting.selectors.reconcile import RECONCILIATION_COLUMNS, TOLERANCE, reconciliation
 from apps.reporting.selectors.runs import OUTCOMES, RUN_HEALTH_COLUMNS, run_health
 from apps.reporting.selectors.savings import ASSUMPTIONS, ROI_COLUMNS, invoice_cycles_sql, roi
@@ -46,12 +49,13 @@ from apps.reporting.selectors.unposted import AGE_BUCKETS, UNPOSTED_COLUMNS, unp
 from apps.reporting.selectors.utilization_rates import NO_PRACTICE, UTILIZATION_BY, UTILIZATION_COLUMNS, utilization
 
 __all__ = [
-    "ReportFilters",
+    "ReportFilters", "TIME_BASES",
     "SNAPSHOT", "ZERO", "CENT", "RATIO", "ratio", "percentile", "outbound_flows", "stored_snapshot", "AGE_BUCKETS",
     "UNPOSTED_COLUMNS", "unposted_time", "MISMATCH_COLUMNS", "DEFAULT_TOLERANCE", "assignment_mismatches",
     "assignments_all", "planned_by_week", "PERIODS", "LATENCY_COLUMNS", "posting_latency", "OUTCOMES",
     "RUN_HEALTH_COLUMNS", "run_health", "UTILIZATION_BY", "UTILIZATION_COLUMNS", "NO_PRACTICE", "utilization",
     "BASES", "MARGIN_COLUMNS", "project_margin", "EXCEPTION_AGES", "EXCEPTION_COLUMNS", "exceptions_by_kind_age",
-    "BLOCKED_COLUMNS", "blocked_invoices", "RECONCILIATION_COLUMNS", "TOLERANCE", "reconciliation", "ROI_COLUMNS",
+    "BLOCKED_COLUMNS", "blocked_invoices", "AtRisk", "money_at_risk", "exception_scope",
+    "RECONCILIATION_COLUMNS", "TOLERANCE", "reconciliation", "ROI_COLUMNS",
     "roi", "ASSUMPTIONS", "invoice_cycles_sql",
 ]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
-from apps.reporting.models import Snapshot
+from apps.reporting.models import ReportingSettings, Snapshot, TimeBasis
 from apps.reporting.sql import T, fetch, month_start, next_month
 from apps.runs.models import Flow, FlowDirection
 
@@ -49,6 +49,22 @@ def outbound_flows(filters: ReportFilters, object_type: str) -> list[Flow]:
             raise ReportFilterError(f"No outbound {object_type.replace('_', ' ')} flow '{filters.flow}'.")
         return found
     return list(flows.filter(is_enabled=True))
+
+
+TIME_BASES = tuple(TimeBasis.values)
+
+
+def time_basis(chosen: str | None) -> tuple[str, str]:
+    """Which time utilization and margin count, and the note that says so on the page: ``chosen`` (the ``time``
+    option), else the customer's reporting setting (approved time only unless changed)."""
+    if chosen is not None and chosen not in TIME_BASES:
+        raise ReportFilterError(f"time must be one of: {', '.join(TIME_BASES)}.")
+    setting = ReportingSettings.current().time_basis
+    basis = chosen or setting
+    where = "the customer's reporting setting" if basis == setting else "asked for with time=" + basis
+    if basis == TimeBasis.APPROVED:
+        return basis, f"Approved time only ({where}; time=all adds submitted time)."
+    return basis, f"Approved and submitted time ({where}; time=approved counts approved time only)."
 
 
 def stored_snapshot():

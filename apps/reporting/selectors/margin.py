@@ -23,7 +23,7 @@ MARGIN_COLUMNS = (
 )
 
 
-def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
+def project_margin(*, filters: ReportFilters, basis: str = "billable", time: str | None = None) -> Table:
     """Revenue − cost per project and month; revenue is billable value (``basis=billable``) or billed (``billed``).
 
     Billable value = billable hours × (entry bill rate, else project default rate) + billable expenses.
@@ -31,15 +31,18 @@ def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
     Cost = every hour × (entry cost rate, else the person's dated cost rate in force that day, else the
     person's cost rate) + every expense. Live, not rejected entries and expenses only; hours with no
     cost rate at all cost 0 and are shown as "hours without a cost rate". Amounts are taken to be in
-    the project's currency.
+    the project's currency. Time counted: approved entries only, or approved and submitted (``time``:
+    ``approved`` or ``all``; default the customer's reporting setting, itself approved by default).
     """
     if basis not in BASES:
         raise ReportFilterError(f"basis must be one of: {', '.join(BASES)}.")
+    time_basis, basis_note = common.time_basis(time)
     start, end = _month_window(filters, months=3)
     cells: dict[tuple, dict] = defaultdict(lambda: {"hours": ZERO, "billable_value": ZERO, "billed_value": ZERO,
                                                     "cost": ZERO, "uncosted_hours": ZERO})
     snapshot = common.stored_snapshot()
-    for source in (_margin_time(filters, start, end, stored=snapshot is not None),
+    approved_only = time_basis == "approved"
+    for source in (_margin_time(filters, start, end, stored=snapshot is not None, approved_only=approved_only),
                    _margin_expenses(filters, start, end), _margin_invoices(filters, start, end)):
         for row in source:
             cell = cells[(row.pop("project_id"), row.pop("month"))]
@@ -54,13 +57,13 @@ def project_margin(*, filters: ReportFilters, basis: str = "billable") -> Table:
                      "revenue": revenue.quantize(CENT), "margin": margin.quantize(CENT),
                      "margin_ratio": ratio(margin, revenue)})
     rows.sort(key=lambda r: (r["project"], r["month"]))
-    return Table(MARGIN_COLUMNS, rows, _margin_summary(rows),
-                 [f"Months {start.isoformat()} to {end.isoformat()}; revenue is {basis} value.",
+    return Table(MARGIN_COLUMNS, rows, {**_margin_summary(rows), "time": time_basis},
+                 [f"Months {start.isoformat()} to {end.isoformat()}; revenue is {basis} value.", basis_note,
                   *_stored_note(snapshot)])
 
 
-def _margin_time(filters, start: date, end: date, *, stored: bool) -> list[dict]:
-    time, params = time_rows(filters, start, end, ("project_id", "month"), stored=stored)
+def _margin_time(filters, start: date, end: date, *, stored: bool, approved_only: bool) -> list[dict]:
+    time, params = time_rows(filters, start, end, ("project_id", "month"), stored=stored, approved_only=approved_only)
     return fetch(f"""
         SELECT s.project_id, s.month, sum(s.hours) AS hours, coalesce(sum(s.billable_value), 0) AS billable_value,
                sum(s.cost) AS cost, coalesce(sum(s.uncosted_hours), 0) AS uncosted_hours

@@ -27,22 +27,25 @@ UTILIZATION_COLUMNS = {
 NO_PRACTICE = "(no practice)"
 
 
-def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
+def utilization(*, filters: ReportFilters, by: str = "person", time: str | None = None) -> Table:
     """Billable hours / capacity per person (or practice) and month.
 
     Capacity = capacity hours per week × Monday–Friday days of the month inside the window ÷ 5 (no
-    holidays). Hours are live time entries that were not rejected, by work date. People count if they
-    are active or booked time in the window; with a project or customer filter, only people who
-    booked time on it count (with their whole capacity).
+    holidays). Hours are live time entries by work date: approved ones only, or approved and submitted
+    (``time``: ``approved`` or ``all``; default the customer's reporting setting, itself approved by
+    default); rejected never. People count if they are active or booked time in the window; with a
+    project or customer filter, only people who booked time on it count (with their whole capacity).
     """
     if by not in UTILIZATION_BY:
         raise ReportFilterError(f"by must be one of: {', '.join(UTILIZATION_BY)}.")
+    basis, basis_note = common.time_basis(time)
     start, end = _month_window(filters, months=3)
     snapshot = common.stored_snapshot()
-    time, params = time_rows(filters, start, end, ("person_id", "month"), stored=snapshot is not None)
+    time_sql, params = time_rows(filters, start, end, ("person_id", "month"), stored=snapshot is not None,
+                                 approved_only=basis == "approved")
     hours = fetch(f"""
         SELECT s.person_id, s.month, coalesce(sum(s.billable_hours), 0) AS billable_hours, sum(s.hours) AS hours
-        FROM ({time}) s GROUP BY 1, 2
+        FROM ({time_sql}) s GROUP BY 1, 2
     """, params)
     booked = {(r["person_id"], r["month"]): r for r in hours}
     people = _people_for_utilization(filters, {r["person_id"] for r in hours})
@@ -61,9 +64,10 @@ def utilization(*, filters: ReportFilters, by: str = "person") -> Table:
     for row in rows:
         row["utilization"] = ratio(row["billable_hours"], row["capacity_hours"])
     capacity, billable = sum((r["capacity_hours"] for r in rows), ZERO), sum((r["billable_hours"] for r in rows), ZERO)
-    notes = [f"Months {start.isoformat()} to {end.isoformat()}; capacity counts Monday–Friday days."]
+    notes = [f"Months {start.isoformat()} to {end.isoformat()}; capacity counts Monday–Friday days.", basis_note]
     return Table(UTILIZATION_COLUMNS[by], rows, {"capacity_hours": capacity, "billable_hours": billable,
-                                                 "utilization": ratio(billable, capacity), "start": start, "end": end},
+                                                 "utilization": ratio(billable, capacity), "start": start, "end": end,
+                                                 "time": basis},
                  notes + _stored_note(snapshot))
 
 

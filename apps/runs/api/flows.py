@@ -17,6 +17,7 @@ from apps.runs.models import Flow, Run, RunItem, Trigger
 
 
 class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    api_area = "runs"  # the API key scope its reads need
     queryset = Flow.objects.select_related("connection", "mapping", "rule_set").order_by("name")
     serializer_class = serializers.FlowSerializer
     lookup_field = "slug"
@@ -30,6 +31,7 @@ class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    api_area = "runs"  # the API key scope its reads need
     serializer_class = serializers.RunSerializer
 
     def get_queryset(self):
@@ -49,6 +51,7 @@ class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     (when the item was recorded), and the business key ``project`` (a project code: items about that
     project's records)."""
 
+    api_area = "runs"  # the API key scope its reads need
     serializer_class = serializers.RunItemSerializer
 
     def get_queryset(self):
@@ -84,6 +87,7 @@ def _about_project(items, code: str, object_type: str | None):
 
 
 class _ReplayBase(APIView):
+    api_area = "runs"  # the API key scope its reads need
     write_action = "run.replay"
 
     def _selection(self, request):

@@ -21,6 +21,7 @@ class RecordsBulkApi(APIView):
     and per record (in request order) its outcome, id, canonical id and, if it failed, the message and field.
     A body that is not such a list answers 400, more than ``MAX_RECORDS`` records 400, an unknown object 400."""
 
+    api_area = "records"  # the API key scope its reads need
     write_action = "records.store"
 
     def post(self, request, object_name: str) -> Response:

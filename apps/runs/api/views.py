@@ -10,6 +10,14 @@ from apps.runs import services
 from apps.runs.rest_webhooks import vendor_event_receive
 
 
+def require_json_body(request) -> None:
+    """Events are JSON (application/json, or a +json type); anything else is a 415 before the body is read."""
+    media_type = request.content_type.split(";")[0].strip().lower()
+    if media_type != "application/json" and not (media_type.startswith("application/") and
+                                                  media_type.endswith("+json")):
+        raise UnsupportedMediaType(media_type or "(none)", detail="Send the event as application/json.")
+
+
 class InboundWebhookApi(APIView):
     """``POST /api/v1/hooks/<connection>/``: store a signed event, answer 202 (new) or 200 (re-delivery).
 
@@ -21,11 +29,7 @@ class InboundWebhookApi(APIView):
     permission_classes = (AllowAny,)
 
     def post(self, request, connection_slug: str) -> Response:
-        # Checked first, the same for every slug: events are JSON (application/json, or a +json type).
-        media_type = request.content_type.split(";")[0].strip().lower()
-        if media_type != "application/json" and not (media_type.startswith("application/") and
-                                                      media_type.endswith("+json")):
-            raise UnsupportedMediaType(media_type or "(none)", detail="Send the event as application/json.")
+        require_json_body(request)  # checked first, the same for every slug
         receipt = services.inbound_event_receive(
             connection_slug=connection_slug, timestamp=request.headers.get("X-Weft-Timestamp"),
             signature=request.headers.get("X-Weft-Signature"), body=request.body,
@@ -46,6 +50,7 @@ class VendorWebhookApi(InboundWebhookApi):
     connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
 
     def post(self, request, connection_slug: str) -> Response:
+        require_json_body(request)
         receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,
                                         method=request.method, url=request.build_absolute_uri(), body=request.body)
         new = [r.event.event_id for r in receipts if r.created]

@@ -10,7 +10,8 @@ class CanViewTenant(BasePermission):
     """Asks ``apps.tenants.access`` about the customer whose domain the request came to.
 
     Reads need the view's ``read_action`` (``customer.view``); writes need its ``write_action``, and a view
-    that names none refuses writes, so a new endpoint is shut until it says who may write.
+    that names none refuses writes, so a new endpoint is shut until it says who may write. ``api_area`` says
+    which API key scope its reads need (``access.KEY_AREAS``); a view without one is shut to keys.
     """
 
     def has_permission(self, request, view) -> bool:
@@ -18,7 +19,8 @@ class CanViewTenant(BasePermission):
             action = getattr(view, "read_action", "customer.view")  # (a method the view lacks: 405 to readers)
         else:
             action = getattr(view, "write_action", None)
-        return action is not None and access.can(request.user, action, customer=getattr(request, "tenant", None))
+        return action is not None and access.can(request.user, action, customer=getattr(request, "tenant", None),
+                                                 area=getattr(view, "api_area", None))
 
 
 class PlanAllows(BasePermission):

@@ -8,7 +8,10 @@ before the cursor, and Weft's hub skips what it already has. Employees are read 
 (see ``objects.Employees``).
 
 Writes carry our reference where ``find`` can see it (see ``objects``); the engine asks
-``find`` before it creates anything, so a worker that died after writing makes no duplicate.
+``find`` before it creates anything, so a worker that died after writing makes no duplicate. Tryton
+carries out a request it received even after we stopped waiting for the reply (it has no request
+time-out of its own, and a busy server queues requests): a create whose reply was lost is looked for
+until ``write_window_seconds`` (default 120) have passed before it is sent again.
 Calls go through the project's one HTTP client (``OutboundSend``). See docs/connectors.md, "Tryton".
 """
 
@@ -27,6 +30,7 @@ from apps.connectors.kinds.tryton.objects import OBJECTS, TimesheetLines, Tryton
 from apps.connectors.kinds.tryton.rpc import OutboundSend, TrytonRpc
 
 DEFAULT_REREAD_SECONDS = 60
+DEFAULT_TIMEOUT_SECONDS = 30
 _SESSIONS: dict[tuple, tuple[int, str, dict]] = {}  # open sessions of this process, see TrytonKind.session
 BY_TIME = [["last_modified_at", "ASC"], ["id", "ASC"]]
 BY_ID = [["id", "ASC"]]
@@ -39,6 +43,7 @@ class TrytonKind(ConnectorKind):
     slug = "tryton"
     label = "Tryton ERP"
     capabilities = Capabilities(objects=tuple(o.spec() for o in OBJECTS.values()), batch_size=100)
+    write_window_seconds = 120
     settings_fields = (
         FieldSpec("base_url", "Server URL", help="e.g. https://erp.example.com (without the database)."),
         FieldSpec("database", "Database"),
@@ -49,6 +54,11 @@ class TrytonKind(ConnectorKind):
         FieldSpec("reread_seconds", "Re-read window (s)", required=False,
                   help="Each incremental read starts this long before the last change read (default 60)."),
         FieldSpec("page_size", "Page size", required=False, help="Records per call (default 100)."),
+        FieldSpec("timeout_seconds", "Request time-out (s)", required=False,
+                  help="How long to wait for Tryton's answer to one call (default 30)."),
+        FieldSpec("write_window_seconds", "Write window (s)", required=False,
+                  help="How long Tryton may still carry out a write after its answer was lost (default 120): a "
+                       "record created in that time is found, not created twice."),
     )
     credential_fields = (FieldSpec("username", "User"), FieldSpec("password", "Password"))
 
@@ -66,7 +76,8 @@ class TrytonKind(ConnectorKind):
         if self._session is None:
             base_url = str(self.setting("base_url")).rstrip("/")
             rpc = TrytonRpc(base_url, str(self.setting("database")), self.credential("username"),
-                            self.credential("password"), http=OutboundSend(self.http(base_url)))
+                            self.credential("password"), http=OutboundSend(self.http(
+                                base_url, timeout=self._int_setting("timeout_seconds", DEFAULT_TIMEOUT_SECONDS))))
             key = self._session_key()
             if (state := _SESSIONS.get(key)) is not None:
                 rpc.resume(state)

@@ -9,8 +9,8 @@ login (the user's company, employee and language) and adds it to every model cal
 
 The HTTP transport is one injectable callable, ``send(method, url, json, headers) -> (status, body)``:
 ``OutboundSend`` (the project's outbound client, used by the connector kind) or ``HttpxSend`` (bare,
-for the test server's set-up). ``send`` raises ``OSError`` (``ConnectionError``, ``TimeoutError``)
-when the request did not get an answer.
+for the test server's set-up). ``send`` raises ``OSError`` (``NoAnswer``) when the request did not get an
+answer; ``NoAnswer.in_doubt`` says the request was sent, so Tryton may have carried it out.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ Send = Callable[[str, str, Any, dict[str, str]], tuple[int, bytes]]
 _PERMANENT_FAULTS = {"UserError": ErrorCategory.VALIDATION, "UserWarning": ErrorCategory.VALIDATION,
                      "LoginException": ErrorCategory.AUTH}
 _TRANSIENT_STATUSES = {408, 429, 500, 502, 503, 504}
+# Methods that change records: one of these without an answer may have been carried out (see ``NoAnswer``).
+_WRITING_METHODS = {"create", "write", "delete"}
 # Answered at the server's root, without a database or a session.
 _ANONYMOUS_METHODS = {"common.server.version", "common.db.list", "common.authentication.services"}
 
@@ -50,10 +52,19 @@ class TrytonError(ConnectorError):
 
     def __init__(
         self, message: str, *, permanent: bool, category: str = ErrorCategory.TRANSPORT, fault: str | None = None,
-        status: int | None = None,
+        status: int | None = None, in_doubt: bool = False,
     ):
-        super().__init__(message, permanent=permanent, category=category, status=status)
+        super().__init__(message, permanent=permanent, category=category, status=status, in_doubt=in_doubt)
         self.fault = fault
+
+
+class NoAnswer(ConnectionError):
+    """A request got no answer. ``in_doubt``: it was sent (the reply timed out or the connection broke after
+    sending), so the server may have carried it out; otherwise it never reached the server."""
+
+    def __init__(self, message: str, *, in_doubt: bool):
+        super().__init__(message)
+        self.in_doubt = in_doubt
 
 
 def encode(value: Any) -> Any:
@@ -112,7 +123,8 @@ class HttpxSend:
         try:
             response = self._client.request(method, url, json=json, headers=headers)
         except httpx.TransportError as exc:
-            raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+            raise NoAnswer(f"{type(exc).__name__}: {exc}",
+                           in_doubt=not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)) from exc
         return response.status_code, response.content
 
 
@@ -137,7 +149,7 @@ class OutboundSend:
             if error.status is not None and error.category != ErrorCategory.TOO_LARGE:
                 return error.status, error.message.encode()
             if error.category == ErrorCategory.TRANSPORT:
-                raise ConnectionError(error.message) from error
+                raise NoAnswer(error.message, in_doubt=error.in_doubt) from error
             raise TrytonError(error.message, permanent=error.permanent, category=error.category,
                               status=error.status) from error
         return response.status_code, response.content
@@ -269,8 +281,10 @@ class TrytonRpc:
         try:
             status, body = self._send("POST", self._url(method), payload, headers)
         except OSError as exc:
-            raise TrytonError(f"Tryton did not answer {method}: {exc}", permanent=False,
-                              category=ErrorCategory.TRANSPORT)
+            in_doubt = getattr(exc, "in_doubt", False) and method.rsplit(".", 1)[-1] in _WRITING_METHODS
+            raise TrytonError(f"Tryton did not answer {method}"
+                              + (" (it may have been carried out)" if in_doubt else "") + f": {exc}",
+                              permanent=False, category=ErrorCategory.TRANSPORT, in_doubt=in_doubt)
         if status == 401:
             raise _SessionExpired()
         if status != 200:

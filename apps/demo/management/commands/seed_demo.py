@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 
 from apps.accelerators.services import templates_sync_builtin
 from apps.demo import partners as demo
+from apps.demo.billing import demo_billing_seed
 from apps.demo.escalation import demo_escalation_seed
 from apps.demo.flows import demo_flows_seed
 from apps.demo.plans import demo_portal_seed
@@ -37,6 +38,8 @@ class Command(BaseCommand):
             with schema_context(customer.schema_name):
                 if demo_flows_seed(customer=customer):
                     self.stdout.write(f"  {customer.name}: demo flows installed and a time export run through them.")
+                if demo_billing_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: go-live date and invoices (some blocked) in the hub.")
 
     def _seed_portal(self) -> None:
         """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""
