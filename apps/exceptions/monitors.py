@@ -2,7 +2,8 @@
 
 - expected run missed: a scheduled flow whose last good run is older than twice its interval;
 - connection health: a connection whose last health check failed;
-- backlog: hub records an outbound flow still has to send, or failed records, older than a threshold;
+- backlog: hub records an outbound flow still has to send, or failed records, older than a threshold; webhook
+  events waiting for a worker longer than ``WEFT_EVENT_BACKLOG_MINUTES``;
 - quota: a connection that has spent most of its kind's daily API allowance;
 - re-authorization: an OAuth2 grant the vendor no longer honours (assigned to the customer's admin, with the link
   to click Connect again).
@@ -33,7 +34,7 @@ from apps.exceptions.services import (
     exception_raise,
 )
 from apps.runs.models import Flow, FlowDirection, Run, RunStatus
-from apps.runs.selectors import pending_records
+from apps.runs.selectors import event_backlog, pending_records
 from apps.tenants.choices import Role
 from apps.tenants.models import Membership
 
@@ -46,7 +47,8 @@ class MonitorReport:
 
 def monitors_check(*, now: datetime) -> MonitorReport:
     report = MonitorReport()
-    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _quota, _reauthorization):
+    for check in (_missed_runs, _connection_health, _outbound_backlog, _failed_backlog, _event_backlog, _quota,
+                  _reauthorization):
         check(now, report)
     return report
 
@@ -122,6 +124,18 @@ def _failed_backlog(now: datetime, report: MonitorReport) -> None:
     message = f"{count} failed record(s) older than {settings.WEFT_EXCEPTIONS_BACKLOG_HOURS} h are still open."
     _finding(report, kind=Kind.BACKLOG, scope="backlog:failed", found=count > 0, message=message, now=now,
              records=[RecordAtRisk(key="backlog:failed", context={"failed": count})])
+
+
+def _event_backlog(now: datetime, report: MonitorReport) -> None:
+    backlog = event_backlog()
+    limit = timedelta(minutes=settings.WEFT_EVENT_BACKLOG_MINUTES)
+    age = backlog.age(now)
+    behind = age is not None and age > limit
+    message = (f"{backlog.waiting} webhook event(s) are queued; the oldest has waited "
+               f"{int(age.total_seconds() // 60) if age else 0} min (more than {settings.WEFT_EVENT_BACKLOG_MINUTES} "
+               f"min): the workers are behind or stopped.")
+    _finding(report, kind=Kind.BACKLOG, scope="backlog:events", found=behind, message=message, now=now,
+             records=[RecordAtRisk(key="backlog:events", context={"waiting": backlog.waiting})])
 
 
 # --- daily API quota -----------------------------------------------------------------------------------

@@ -5,27 +5,69 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from apps.common.errors import ApplicationError
-from apps.mappings import services
-from apps.mappings.models import Mapping, MappingVersion, RuleSet, ValidationRule
+from apps.mappings import rule_editor, services
+from apps.mappings.models import Mapping, MappingVersion, RuleKind, RuleSet, ValidationRule, VersionStatus
 from apps.mappings.samples import mapping_recent_sample
+from apps.tenants import access
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
-class VersionInline(admin.TabularInline):
-    model = MappingVersion
-    fields = ["number", "status", "published_at", "published_by", "notes"]
-    readonly_fields = fields
+class AccessInline(admin.TabularInline):
+    """A read-only inline shown to everyone who may enter the console (Django's model permissions would hide it
+    from partner staff and customer roles, who hold none); changes go through the page's own editor."""
+
     extra = 0
-    show_change_link = True
+    max_num = 0
     can_delete = False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.can(request.user, "console.enter", customer=getattr(request, "tenant", None))
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class VersionInline(AccessInline):
+    """Every version of the mapping, newest first, with its preview and the publish (or roll back) button."""
+
+    model = MappingVersion
+    fields = readonly_fields = ["number", "status", "published_at", "published_by", "notes", "preview", "act"]
+    ordering = ["-number"]
+    show_change_link = True
+
+    def get_fields(self, request, obj=None):
+        may_publish = access.can(request.user, "configuration.change", customer=getattr(request, "tenant", None))
+        return self.fields if may_publish else [f for f in self.fields if f != "act"]
+
+    @admin.display(description="Preview")
+    def preview(self, obj) -> str:
+        return format_html('<a href="{}">Preview on recent records</a>',
+                           reverse("tenant_admin:mappings_mappingversion_preview", args=[obj.pk]))
+
+    @admin.display(description="")
+    def act(self, obj) -> str:
+        if obj.status == VersionStatus.PUBLISHED:
+            return "live"
+        label = "Publish" if obj.status == VersionStatus.DRAFT else f"Roll back to v{obj.number}"
+        # The inline sits inside the mapping's form: the button posts that form (and its CSRF token) elsewhere.
+        return format_html('<button type="submit" formaction="{}" formmethod="post" data-version="{}" '
+                           'class="button">{}</button>',
+                           reverse("tenant_admin:mappings_mappingversion_publish", args=[obj.pk]), obj.number, label)
 
 
 @admin.register(Mapping, site=tenant_admin_site)
@@ -98,7 +140,24 @@ class MappingVersionAdmin(TenantModelAdmin):
 
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)
-        return [path("<int:pk>/preview/", preview, name="mappings_mappingversion_preview"), *super().get_urls()]
+        publish = self.admin_site.admin_view(self.publish_view)
+        return [path("<int:pk>/preview/", preview, name="mappings_mappingversion_preview"),
+                path("<int:pk>/publish/", publish, name="mappings_mappingversion_publish"), *super().get_urls()]
+
+    def publish_view(self, request, pk: int):
+        """POST: publish a draft, or republish an earlier version (a rollback); back to the mapping's page."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self._can(request, "configuration.change"):
+            raise PermissionDenied("Your role may not publish mappings.")
+        version = get_object_or_404(self.get_queryset(request).select_related("mapping"), pk=pk)
+        try:
+            services.mapping_version_publish(version=version, acting_user=request.user)
+        except ApplicationError as error:
+            self.message_user(request, f"{version}: {error.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{version.mapping}: v{version.number} is now published.")
+        return redirect("tenant_admin:mappings_mapping_change", version.mapping_id)
 
     def preview_view(self, request, pk: int):
         if not self._can(request, "console.enter"):
@@ -119,16 +178,61 @@ def _recent_sample(version: MappingVersion) -> str:
     return json.dumps(item, indent=2) if item else ""
 
 
-class RuleInline(admin.TabularInline):
+class RuleInline(AccessInline):
     model = ValidationRule
-    fields = ["position", "kind", "params", "message", "is_active"]
-    extra = 0
+    fields = readonly_fields = ["position", "kind", "settings", "message", "is_active"]
+
+    @admin.display(description="Settings")
+    def settings(self, obj) -> str:
+        return ", ".join(f"{name}: {value}" for name, value in obj.params.items()) or "—"
 
 
 @admin.register(RuleSet, site=tenant_admin_site)
 class RuleSetAdmin(TenantModelAdmin):
-    list_display = ["name", "object_type"]
+    """Rule sets; their rules are edited on one page, a row per rule with its kind's own fields."""
+
+    list_display = ["name", "object_type", "rule_count", "edit_rules"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [RuleInline]
+    change_form_template = "admin/mappings/ruleset/change_form.html"
 
+    @admin.display(description="Rules")
+    def rule_count(self, obj) -> int:
+        return obj.rules.count()
 
+    @admin.display(description="")
+    def edit_rules(self, obj) -> str:
+        return format_html('<a href="{}">Rules…</a>', reverse("tenant_admin:mappings_ruleset_rules", args=[obj.pk]))
+
+    def get_urls(self):
+        rules = self.admin_site.admin_view(self.rules_view)
+        return [path("<int:pk>/rules/", rules, name="mappings_ruleset_rules"), *super().get_urls()]
+
+    def rules_view(self, request, pk: int):
+        if not self._can(request, "console.enter"):
+            return redirect("admin:index")
+        rule_set = get_object_or_404(self.get_queryset(request), pk=pk)
+        editable = self._can(request, "configuration.change")
+        rows = rule_editor.rows_from_rules(rule_set.rules.all())
+        if request.method == "POST":
+            if not editable:
+                raise PermissionDenied("Your role may read rules but not change them.")
+            rows = rule_editor.rows_from_post(request.POST)
+            if request.POST.get("action") == "add":  # a new row to fill in: shown, saved with the next "Save"
+                return self._rules_page(request, rule_set, rows, editable)
+            try:
+                services.rule_set_rules_save(rule_set=rule_set, rules=rule_editor.rule_inputs(rows),
+                                             acting_user=request.user, reason=request.POST.get("reason", ""))
+            except (ApplicationError, DjangoValidationError) as error:
+                self.message_user(request, getattr(error, "message", None) or "; ".join(error.messages),
+                                  messages.ERROR)
+            else:
+                self.message_user(request, f"{rule_set}: rules saved.")
+                return redirect("tenant_admin:mappings_ruleset_rules", pk=pk)
+        return self._rules_page(request, rule_set, rows, editable)
+
+    def _rules_page(self, request, rule_set, rows, editable: bool):
+        context = {**self.admin_site.each_context(request), "rule_set": rule_set, "rows": rows,
+                   "editable": editable, "kinds": RuleKind.choices, "opts": self.model._meta,
+                   "title": f"Rules of {rule_set}"}
+        return TemplateResponse(request, "admin/mappings/ruleset_rules.html", context)

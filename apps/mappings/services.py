@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from apps.common.history import save_attributed
 from apps.mappings.errors import MappingError
-from apps.mappings.models import Mapping, MappingVersion, VersionStatus
+from apps.mappings.models import Mapping, MappingVersion, RuleSet, ValidationRule, VersionStatus
 from apps.mappings.rules import Mapped, apply_rules, rules_check, to_canonical_input, to_payload
 from apps.tenants import access
 
@@ -70,3 +72,41 @@ def _shape(mapping: Mapping, mapped: Mapped) -> dict:
     return {"external_id": canonical.external_id, "deleted": canonical.deleted,
             "fields": {k: (str(v) if v is not None else None) for k, v in canonical.fields.items()},
             "refs": {k: (f"{r.by}:{r.value}" if r else None) for k, r in canonical.refs.items()}}
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    """One row of the rule set editor: an existing rule (``pk``) or a new one, in the order given."""
+
+    kind: str
+    params: dict
+    message: str = ""
+    is_active: bool = True
+    pk: int | None = None
+
+
+@transaction.atomic
+def rule_set_rules_save(*, rule_set: RuleSet, rules: list[RuleInput], acting_user, reason: str = "") -> list:
+    """Make ``rule_set``'s rules exactly ``rules``, in that order: rules left out are removed, new ones added,
+    the rest changed where they differ. Each change is a history row naming ``acting_user``."""
+    access.check(acting_user, "configuration.change")
+    current = {rule.pk: rule for rule in rule_set.rules.select_for_update()}
+    unknown = {r.pk for r in rules if r.pk is not None} - set(current)
+    if unknown:
+        raise MappingError("Some rules are no longer in this rule set; reload the page.")
+    kept = {r.pk for r in rules}
+    for pk, rule in current.items():
+        if pk not in kept:
+            rule._history_user, rule._change_reason = acting_user, reason or "Rule removed"
+            rule.delete()
+    saved = []
+    for position, row in enumerate(rules, start=1):
+        rule = current.get(row.pk) or ValidationRule(rule_set=rule_set)
+        values = {"kind": row.kind, "params": row.params, "message": row.message, "is_active": row.is_active,
+                  "position": position}
+        if rule.pk is None or any(getattr(rule, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(rule, name, value)
+            save_attributed(rule, acting_user=acting_user, reason=reason or "Rule edited")
+        saved.append(rule)
+    return saved

@@ -71,9 +71,20 @@ def month_bounds(month: date) -> tuple[date, date]:
     return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
+def month_weeks(first: date, last: date) -> tuple[date, date]:
+    """The ISO weeks that belong to the month: those whose Thursday falls in it (ISO 8601's rule), so every week
+    is in exactly one month's review. Monday of the first, Sunday of the last."""
+    thursday = first + timedelta(days=(3 - first.weekday()) % 7)
+    final = last - timedelta(days=(last.weekday() - 3) % 7)
+    return thursday - timedelta(days=3), final + timedelta(days=3)
+
+
 def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date | None = None,
                    lazy: bool = False) -> dict:
     """The monthly operational review: the month's figures, backlogs at month end, and usage against plan.
+
+    Bounded to the month: figures of the month cover its days (reconciliation its ISO weeks, ``month_weeks``);
+    backlogs at month end count work dated in the month or before and exceptions opened by its end.
 
     A closed month's tables are remembered (the cache, whose keys carry the tenant's schema) under the
     fingerprint of the data they read (``figures_generation``), so a review read again is a look-up and any
@@ -84,7 +95,7 @@ def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date
     """
     first, last = month_bounds(month)
     in_month = window(start=first, end=last, as_of=last)
-    at_end = window(as_of=last)
+    at_end = window(end=last, as_of=last)
     figures = [
         ("run-health", in_month),
         ("posting-latency", {**in_month, "period": "week"}),
@@ -95,7 +106,8 @@ def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date
         ("project-margin", in_month),
     ]
     if plan_allows(customer, Feature.RECONCILIATION):
-        figures.append(("reconciliation", in_month))
+        weeks_start, weeks_end = month_weeks(first, last)
+        figures.append(("reconciliation", window(start=weeks_start, end=weeks_end, as_of=last)))
     figures.append(("roi", in_month))
     closed = last < month_start(today or timezone.localdate())
     key = f"review-tables:{first.isoformat()}:{figures_generation()}" if closed else None

@@ -54,6 +54,8 @@ EMPTY = {
     "reconciliation": "Nothing to compare in this period: reconciliation needs approved time and what the target "
                       "holds for it. Widen the dates, or run the outbound flow first.",
     "roi": "No figures yet: set the go-live date in the reporting settings, and let invoices reach the hub.",
+    "resource-plan": "No active people to plan: people come from the HR or resource tool (a people CSV or a "
+                     "connection); bookings are their assignments with start and end dates.",
 }
 
 
@@ -142,6 +144,17 @@ def _utilization_chart(table: Table, brand: Brand) -> dict | None:
     return _grouped_chart(x, "billable_hours", "Billable hours")(table, brand)
 
 
+def _resource_plan_chart(table: Table, brand: Brand) -> dict | None:
+    """Booked against capacity per week, everyone (or the filtered people) together."""
+    if not table.rows:
+        return None
+    booked, capacity = summed(table, "week", "booked_hours"), summed(table, "week", "capacity_hours")
+    datasets = [{"label": "Booked", "data": booked[1], "backgroundColor": brand.primary_colour},
+                {"label": "Capacity", "data": capacity[1], "type": "line", "borderColor": brand.accent_colour,
+                 "backgroundColor": brand.accent_colour}]
+    return chart_config("bar", booked[0], datasets, y_title="Hours per week")
+
+
 def _page(name: str, description: str, chart=None, feature: str | None = None) -> Report:
     return Report(name, figure_get(name).title, description, chart, feature, EMPTY[name])
 
@@ -161,6 +174,8 @@ REPORTS: dict[str, Report] = {r.slug: r for r in [
     _page("reconciliation", "Hours and amounts in the hub against what each target holds, per project and week.",
           feature=Feature.RECONCILIATION),
     _page("roi", "Time and invoice-cycle days saved since go-live, with every assumption shown."),
+    _page("resource-plan", "Hours booked against capacity for the weeks ahead, per person or practice; over- and "
+                           "under-booked people flagged.", _resource_plan_chart),
 ]}
 
 

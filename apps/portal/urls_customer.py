@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from apps.portal.views import connections, customer
+from apps.portal.views import connections, customer, runs
 from apps.portal.views import shared as views
 
 urlpatterns = [
@@ -19,6 +19,10 @@ urlpatterns = [
     path("review/", customer.review, name="portal-review-latest"),
     path("review/<str:month>/", customer.review, name="portal-review"),
     path("plan/", customer.plan, name="portal-plan"),
+    path("runs/", runs.run_list, name="portal-runs"),
+    path("runs/<int:pk>/", runs.run_detail, name="portal-run"),
+    path("runs/<int:pk>/progress/", runs.run_progress_part, name="portal-run-progress"),
+    path("flows/<slug:slug>/run/", runs.flow_run_now, name="portal-flow-run"),
     path("connections/", connections.connections_index, name="portal-connections"),
     path("connections/<slug:slug>/connect/", connections.connection_connect, name="portal-connection-connect"),
     path("oauth/callback/", connections.oauth_callback, name="portal-oauth-callback"),

@@ -12,6 +12,7 @@ urlpatterns = [
     path("customers/<slug:slug>/plan/", partner.customer_plan, name="partner-customer-plan"),
     path("customers/<slug:slug>/domains/", partner.customer_domain, name="partner-customer-domain"),
     path("customers/<slug:slug>/templates/", partner.customer_template, name="partner-customer-template"),
+    path("customers/<slug:slug>/bi/", partner.customer_bi, name="partner-customer-bi"),
     path("customers/<slug:slug>/templates/<int:template_id>/upgrade/", partner.customer_template_upgrade,
          name="partner-customer-template-upgrade"),
     path("customers/<slug:slug>/refresh/", partner.customer_refresh, name="partner-customer-refresh"),

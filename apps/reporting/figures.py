@@ -67,6 +67,10 @@ FIGURES: dict[str, Figure] = {f.name: f for f in (
            ("basis", "time")),
     Figure("reconciliation", "Reconciliation: hub vs targets", selectors.reconciliation),
     Figure("roi", "Return on investment", selectors.roi, _roi_options, selectors.ASSUMPTIONS),
+    Figure("resource-plan", "Resource plan: booked vs capacity", selectors.resource_plan,
+           lambda p: {"by": choice_param(p, "by", selectors.PLAN_BY, "person"),
+                      "weeks": int(choice_param(p, "weeks", tuple(str(n) for n in range(1, 27)), "8"))},
+           ("by", "weeks")),
 )}
 
 

@@ -3,10 +3,10 @@
 A customer's health in a few numbers is computed inside its schema (``customer_health_compute``, plus each
 flow's sync status) and stored in a small public-schema table through the tenants service that owns it
 (``apps.tenants.health_summary``), so the partner overview reads one table instead of switching through every
-customer's schema. It is refreshed after runs finish (``run_finished_record``: one refresh queued per burst)
-and by the ``platform:customer-health`` schedule. A finished run is metered here too: one run, and the
-records it synced (``Run.records_synced``, the one definition of "synced") into the month's usage
-(``apps.tenants.usage``, which owns the counters and their export).
+customer's schema. It is refreshed right after the stored figures a finished run queues (one refresh per burst,
+``tasks.reporting_refresh``), so it equals the drill-in, and by the ``platform:customer-health`` schedule. A
+finished run is metered here too: one run, and the records it synced (``Run.records_synced``, the one
+definition of "synced") into the month's usage (``apps.tenants.usage``, which owns the counters and their export).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from apps.runs.models import SYNCED_OUTCOMES, Flow, Run, RunItem, RunStatus
 from apps.runs.selectors import failed_runs_since, flows_with_status
 from apps.tenants.health_summary import HealthFigures, health_claim, health_mark_stale, health_store
 from apps.tenants.models import Customer, CustomerHealth
-from apps.tenants.tasks import tenant_task_enqueue
 from apps.tenants.usage import usage_record
 
 DAY = 86400
@@ -101,11 +100,14 @@ def customer_health_refresh() -> CustomerHealth:
 
 
 def run_finished_record(*, run: Run, schema_name: str) -> None:
-    """A run finished: meter it (one run, the records it synced) and queue a health refresh unless one is queued."""
+    """A run finished: meter it (one run, the records it synced) and mark the health summary stale. The summary is
+    recomputed by the refresh of the stored figures this run queues (``tasks.reporting_refresh``), after it
+    stores them: computed before, it would show the figures of the run before (the overview a run behind the
+    drill-in)."""
     usage_record(schema_name=schema_name, runs=1, records_synced=run.records_synced())
     customer_id = Customer.objects.filter(schema_name=schema_name).values_list("pk", flat=True).first()
-    if customer_id is not None and health_mark_stale(customer_id=customer_id):
-        tenant_task_enqueue(schema_name, "apps.reporting.tasks.customer_health_refresh")
+    if customer_id is not None:
+        health_mark_stale(customer_id=customer_id)
 
 
 def flow_status_json(flow: Flow) -> dict:

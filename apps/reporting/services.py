@@ -19,6 +19,7 @@ from apps.exceptions.models import IntegrationException
 from apps.exceptions.services import RecordAtRisk, exception_clear, exception_raise
 from apps.reporting import store
 from apps.reporting.filters import ReportFilters
+from apps.reporting.health import customer_health_refresh
 from apps.reporting.models import (
     ActualWeek,
     InvoiceCycle,
@@ -39,6 +40,7 @@ from apps.reporting.selectors import (
 )
 from apps.reporting.sql import monday
 from apps.runs.models import Flow
+from apps.runs.outbound import record_reference
 from apps.tenants import access
 
 logger = logging.getLogger(__name__)
@@ -79,6 +81,7 @@ class ReconciliationOutcome:
     flagged: int = 0
     raised: list[int] = field(default_factory=list)
     cleared: list[int] = field(default_factory=list)
+    duplicates: int = 0  # Weft references a target holds on more than one record (read back only)
 
 
 def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now=None) -> ReconciliationOutcome:
@@ -122,7 +125,51 @@ def reconciliation_check(*, filters: ReportFilters, read_back: bool = False, now
     if not (filters.project or filters.customer or filters.person or filters.practice):
         outcome.cleared += _clear_vanished(flows.values(), {(r["flow"], f"{r['project']}:{r['week'].isoformat()}")
                                                             for r in table.rows}, monday(start), settled, now)
+    if read_back:
+        for flow in flows.values():
+            _check_duplicates(flow, monday(start), end, now, outcome)
+    if outcome.raised or outcome.cleared:
+        customer_health_refresh()  # the money at risk changed: the partner overview shows it at once
     return outcome
+
+
+def _check_duplicates(flow: Flow, start: date, end: date, now, outcome: ReconciliationOutcome) -> None:
+    """Raise a ``duplicate`` exception per Weft reference the target holds on more than one record (a write made
+    twice: the ledger and the cross-reference know only one of them); clear those that are single again."""
+    prefix = record_reference(flow.object_type, "")
+    try:
+        kind = connection_kind(flow.connection)
+        held_twice = getattr(kind, "references_held_twice", None)
+        found = None if held_twice is None else held_twice(flow.object_name, prefix=prefix, start=start, end=end)
+    except ExternalSystemError as error:
+        logger.warning("duplicate check in %s failed (%s)", flow.connection, error.message)
+        return
+    if found is None:
+        return
+    canonical = {reference: int(tail) for reference in found if (tail := reference[len(prefix):]).isdigit()}
+    recorded = dict(ExternalRef.objects.filter(
+        connection_id=flow.connection_id, object_type=flow.object_type, canonical_id__in=canonical.values(),
+    ).values_list("canonical_id", "external_id"))
+    for reference, ids in sorted(found.items()):
+        outcome.duplicates += 1
+        kept = recorded.get(canonical.get(reference))
+        others = [i for i in ids if i != kept]
+        message = (f"{flow.connection} holds {len(ids)} {flow.object_name.replace('_', ' ')} under Weft reference "
+                   f"{reference} (ids {', '.join(ids)}): the same record was written more than once. "
+                   + (f"Weft knows id {kept}; delete {', '.join(others)} there." if kept in ids
+                      else "Keep one and delete the others there, then run the flow again."))
+        exception = exception_raise(
+            kind=Kind.DUPLICATE, source=Source.RECONCILIATION, scope=f"held-twice:{flow.slug}:{reference}",
+            message=message, fingerprint_text=f"held twice: {reference}", flow_id=flow.pk,
+            connection_id=flow.connection_id, object_type=flow.object_type, now=now,
+            records=[RecordAtRisk(key=reference, context={"reference": reference, "ids": ids, "kept": kept or ""})])
+        outcome.raised.append(exception.pk)
+    for exception in IntegrationException.objects.filter(kind=Kind.DUPLICATE, source=Source.RECONCILIATION,
+                                                         flow=flow, status__in=ACTIVE_STATUSES):
+        if not exception.records.filter(record_key__in=list(found)).exists():
+            exception_clear(exception=exception, reason="Reconciled: the target holds each reference once again.",
+                            now=now)
+            outcome.cleared.append(exception.pk)
 
 
 def _clear_vanished(flows, compared: set[tuple[str, str]], start: date, settled: date, now) -> list[int]:

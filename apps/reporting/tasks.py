@@ -9,8 +9,10 @@ from apps.reporting.filters import ReportFilters
 
 
 def reporting_refresh(requested_at: str | None = None) -> None:
+    """The stored figures after a run, then the customer's health summary from them (never before them)."""
     services.reporting_refresh_claim()  # committed before the refresh reads: later runs queue another one
     services.reporting_refresh(requested_at=parse_datetime(requested_at) if requested_at else None)
+    health.customer_health_refresh()
 
 
 def reconciliation_check() -> None:

@@ -4,12 +4,15 @@ items after a preview of what will be sent (``apps.accelerators.admin`` adds "In
 import json
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.runs import engine, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
-from apps.runs.selectors import run_items_matching
+from apps.runs.selectors import event_backlog, run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
 
 
@@ -34,9 +37,14 @@ class FlowAdmin(TenantModelAdmin):
         if not self._can(request, "run.start"):
             self.message_user(request, "Your role may not start runs.", messages.ERROR)
             return
-        for flow in queryset:
-            run = engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=request.user)
-            self.message_user(request, f"{flow}: run {run.pk} queued.")
+        runs = [engine.flow_run_request(flow=flow, trigger=Trigger.MANUAL, acting_user=request.user)
+                for flow in queryset]
+        if len(runs) == 1:  # one flow: watch its run live
+            return HttpResponseRedirect(reverse("portal-run", args=[runs[0].pk]))
+        for run in runs:
+            self.message_user(request, format_html('{}: run <a href="{}">{}</a> queued.', run.flow,
+                                                   reverse("portal-run", args=[run.pk]), run.pk))
+        return None
 
 
 @admin.register(Run, site=tenant_admin_site)
@@ -58,6 +66,14 @@ class RunAdmin(TenantModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        backlog = event_backlog()
+        if backlog.waiting:  # how far behind the workers are, where people look at runs
+            minutes = int(backlog.age().total_seconds() // 60)
+            messages.info(request, f"{backlog.waiting} webhook event(s) queued for processing; the oldest arrived "
+                                   f"{minutes} min ago.")
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(RunItem, site=tenant_admin_site)

@@ -19,7 +19,15 @@ from django.utils import timezone
 from apps.common.errors import ExternalSystemError
 from apps.common.logging import log_context
 from apps.runs import inbound, outbound
-from apps.runs.lease import RunLost, circuit_allows, run_claim, run_heartbeat, stale_after
+from apps.runs.lease import (
+    RunLost,
+    circuit_allows,
+    circuit_record_failure,
+    circuit_record_success,
+    run_claim,
+    run_heartbeat,
+    stale_after,
+)
 from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
 from apps.runs.signals import run_finished
 from apps.tenants import access
@@ -79,9 +87,12 @@ def _run_slice(run: Run) -> Run:
     try:
         if run.flow is None or run.flow.direction == FlowDirection.INBOUND:
             done = inbound.inbound_slice(run, budget=budget, announce=hub_changed)
+            circuit_record_success(run.connection)  # the source answered (outbound counts per record)
         else:
             done = outbound.outbound_slice(run, budget=budget, run_first=_run_first)
     except ExternalSystemError as error:
+        if not error.permanent:  # a target that fails whole runs (its login, a read) is failing as much as per item
+            circuit_record_failure(run.connection)
         return run_finish(run, status=RunStatus.FAILED, error_message=error.message, error_category=error.category)
     if run.status == RunStatus.PAUSED:
         return run_finish(run, status=RunStatus.PAUSED, error_message=run.error_message)

@@ -22,6 +22,7 @@ from apps.runs.duplicates import duplicates_explain
 from apps.runs.lease import run_count, run_heartbeat
 from apps.runs.ledger import canonical_payload, run_items_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
+from apps.tenants.tasks import cluster_stopping
 
 CHANGED = {Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED}
 # What the engine hands a slice to announce changed hub records to the outbound flows (``engine.hub_changed``).
@@ -52,7 +53,7 @@ def inbound_slice(run: Run, *, budget: int, announce: Announce) -> bool:
         # Records the hub already had do not use up the budget: a source that can only resume from
         # the start of a file (the CSV inbox) re-reads what an earlier slice stored, and must get past it.
         handled += _work_done(run) - before
-        if handled >= budget and page.next_cursor:
+        if (handled >= budget or cluster_stopping()) and page.next_cursor:  # stopping: the rest goes back
             # Asking for the next page is how a source learns the last one was stored (the CSV inbox then
             # archives a finished file). That page is not stored now: the next slice reads it again.
             return next(pages, None) is None

@@ -41,6 +41,7 @@ from apps.runs.lease import circuit_record_failure, circuit_record_success, run_
 from apps.runs.ledger import run_items_write
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, RunStatus
 from apps.runs.selectors import pending_records
+from apps.tenants.tasks import cluster_stopping
 
 ITEM_ATTEMPTS = 3
 # A slow target's writes are recorded (and the run's lease renewed) at least this often, not only per batch.
@@ -80,7 +81,7 @@ def outbound_slice(run: Run, *, budget: int, run_first: RunFirst) -> bool:
     through ``run_first`` (the engine runs their flow)."""
     kind = connection_kind(run.connection)
     handled = 0
-    while handled < budget:
+    while handled < budget and not cluster_stopping():  # a stopping cluster hands the rest back after this batch
         ids = _next_ids(run, limit=min(run.flow.batch_size, budget - handled))
         if not ids:
             return True
@@ -278,7 +279,8 @@ def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | 
         return ItemOutcome.DELETED, plan.external_id, None
     reference = record_reference(run.object_type, plan.canonical_id)
     key = idempotency_key(run.connection_id, run.object_type, plan.canonical_id, plan.view.get("content_hash", ""))
-    external_id = plan.external_id or kind.find(run.object_name, reference=reference)
+    found = None if plan.external_id else kind.find(run.object_name, reference=reference)
+    external_id = plan.external_id or found
     sent = time.monotonic()
     try:
         result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,
@@ -290,8 +292,18 @@ def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | 
         if found is None:
             raise
         return ItemOutcome.CREATED, found, {"in_doubt": error.message, "found_by_reference": found}
-    outcome = ItemOutcome.CREATED if result.created and not external_id else ItemOutcome.UPDATED
+    if found:  # ours, written by a worker that died (or lost the reply) before the ledger recorded it
+        outcome = ItemOutcome.UPDATED if _created_before(run, plan.canonical_id) else ItemOutcome.CREATED
+    else:
+        outcome = ItemOutcome.CREATED if result.created and not external_id else ItemOutcome.UPDATED
     return outcome, result.external_id, result.response
+
+
+def _created_before(run: Run, canonical_id: int) -> bool:
+    """Whether the ledger already says this record was created in the run's target (only asked for a record
+    found by reference without a cross-reference: rare, so one query each is fine)."""
+    return RunItem.objects.filter(run__connection_id=run.connection_id, object_type=run.object_type,
+                                  canonical_id=canonical_id, outcome=ItemOutcome.CREATED).exists()
 
 
 # How often a create in doubt is looked for while the target's write window lasts.

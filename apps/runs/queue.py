@@ -1,6 +1,8 @@
 """The task queue: the ORM broker in the order tasks were queued (the default), or Redis for several hosts.
 
-Oldest ready task first.
+Oldest ready task first. A task handed to a worker is leased for ``retry`` seconds; while it runs, a thread of
+the worker renews the lease (``task_lease_hold``), so a task is handed out again only when its worker stopped
+renewing (killed, or its host lost): ``retry`` can be short (seconds) without long tasks being delivered twice.
 
 django-q2's ORM broker takes "the first" ready row without an ORDER BY, which PostgreSQL answers in the
 table's physical order; once the busy queue table has been vacuumed, a task queued a moment ago can sit
@@ -11,11 +13,12 @@ a slice re-queued behind another tenant's waiting task must run after it. This b
 from __future__ import annotations
 
 import logging
+import threading
 from time import sleep
 
 from django.db import connections
 from django.utils import timezone
-from django_q.brokers import Broker
+from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
@@ -74,6 +77,14 @@ class OrderedOrmBroker(ORM):
         listener.execute(f"LISTEN {WAKE_CHANNEL}")
         return listener
 
+    def renew(self, ack_id) -> bool:
+        """Extend the lease of a task this worker is running (``lock`` is when it may be handed out again)."""
+        return bool(self.get_connection().filter(pk=ack_id).update(lock=self.timeout(None)))
+
+    def pending_payloads(self) -> list[str]:
+        """Every task not yet acknowledged: waiting, or handed to a worker."""
+        return list(self.get_connection().filter(key=self.list_key).values_list("payload", flat=True))
+
 
 class AckingRedisBroker(Broker):
     """django-q2 on Redis for workers on several hosts, with the ORM broker's guarantee: a task stays until a
@@ -104,6 +115,12 @@ class AckingRedisBroker(Broker):
     end
     return taken
     """
+    _RENEW = """
+    if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+    local now = redis.call('TIME')
+    return redis.call('ZADD', KEYS[1], 'XX', 'CH', tonumber(now[1]) + tonumber(now[2]) / 1000000 + tonumber(ARGV[2]),
+                      ARGV[1]) + 1
+    """
     _DUE = """
     local now = redis.call('TIME')
     return redis.call('ZCOUNT', KEYS[1], '-inf', tonumber(now[1]) + tonumber(now[2]) / 1000000)
@@ -115,6 +132,7 @@ class AckingRedisBroker(Broker):
         self.inflight_key = f"{self.list_key}:inflight"
         self._take = self.connection.register_script(self._TAKE)
         self._due = self.connection.register_script(self._DUE)
+        self._renew = self.connection.register_script(self._RENEW)
 
     @staticmethod
     def get_connection(list_key: str | None = None):
@@ -134,6 +152,15 @@ class AckingRedisBroker(Broker):
 
     def acknowledge(self, task_id):
         return self.connection.zrem(self.inflight_key, task_id)
+
+    def pending_payloads(self) -> list[str]:
+        """Every task not yet acknowledged: waiting, or handed to a worker."""
+        return [p.decode() if isinstance(p, bytes) else p for p in
+                self.connection.lrange(self.list_key, 0, -1) + self.connection.zrange(self.inflight_key, 0, -1)]
+
+    def renew(self, ack_id) -> bool:
+        """Extend the lease of a task in flight (its score is when it is due again), unless it was acknowledged."""
+        return bool(self._renew(keys=[self.inflight_key], args=[ack_id, Conf.RETRY]))
 
     def fail(self, task_id):
         return self.acknowledge(task_id)  # a package that cannot be read is dropped, as the ORM broker does
@@ -171,3 +198,41 @@ class AckingRedisBroker(Broker):
     def get_stats(self, pattern: str):
         keys = list(self.connection.scan_iter(match=pattern, count=500))
         return [value for value in self.connection.mget(keys) if value] if keys else []
+
+
+# --- the lease of a running task, renewed by the worker running it ---------------------------------------------
+_held = threading.local()
+
+
+def task_lease_hold(sender=None, task: dict | None = None, **kwargs) -> None:
+    """``pre_execute`` receiver (in the worker process): renew the task's lease every quarter of ``retry`` until
+    the task ends. A worker that dies stops renewing, and its task is handed out again ``retry`` seconds later."""
+    ack_id = (task or {}).get("ack_id")
+    if ack_id is None or (task or {}).get("sync"):
+        return  # run in the caller's process (sync mode): nothing was leased
+    stop = threading.Event()
+    thread = threading.Thread(target=_renew_until, args=(ack_id, stop), name="weft-task-lease", daemon=True)
+    thread.start()
+    _held.renewal = (stop, thread)
+
+
+def task_lease_release(sender=None, **kwargs) -> None:
+    """``post_execute_in_worker`` receiver: the task ended; the monitor acknowledges it next."""
+    renewal = getattr(_held, "renewal", None)
+    if renewal is not None:
+        stop, thread = renewal
+        stop.set()
+        thread.join(timeout=5)
+        _held.renewal = None
+
+
+def _renew_until(ack_id, stop: threading.Event) -> None:
+    interval = max(Conf.RETRY / 4, 0.5)
+    broker = get_broker()
+    while not stop.wait(interval):
+        try:
+            broker.renew(ack_id)
+        except Exception:  # the store is away: the lease may lapse, and the claims make a second delivery harmless
+            logger.warning("could not renew the lease of task %s", ack_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connection only: none is held between renewals

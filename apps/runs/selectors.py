@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.canonical.models import OBJECT_MODELS, ExternalRef, Invoice, Person, Project, TimeEntry
-from apps.runs.models import Flow, Run, RunItem, RunStatus
+from apps.runs.models import FINISHED, Flow, FlowDirection, InboundEvent, ItemOutcome, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
 GOOD_STATUSES = (RunStatus.SUCCEEDED, RunStatus.PARTIAL)
+
+
+@dataclass(frozen=True)
+class EventBacklog:
+    """Webhook events stored and not yet handled: how many, and since when the oldest has waited."""
+
+    waiting: int
+    oldest_at: datetime | None
+
+    def age(self, now: datetime | None = None) -> timedelta | None:
+        return None if self.oldest_at is None else (now or timezone.now()) - self.oldest_at
+
+
+def event_backlog() -> EventBacklog:
+    """The events of this customer waiting for a worker (one indexed aggregate over status, received_at)."""
+    found = InboundEvent.objects.filter(status=InboundEvent.Status.RECEIVED).aggregate(
+        waiting=Count("pk"), oldest_at=Min("received_at"))
+    return EventBacklog(waiting=found["waiting"], oldest_at=found["oldest_at"])
 
 
 def flows_with_status() -> list[Flow]:
@@ -83,3 +102,50 @@ def _as_date(term: str) -> date | None:
         return date.fromisoformat(term)
     except ValueError:
         return None
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What a run page shows while the run works: items by outcome, pace, what is left and where it is."""
+
+    run: Run
+    counts: dict[str, int]  # outcome → items so far, every outcome present (0 when none)
+    processed: int
+    elapsed_seconds: float | None
+    rate: float | None  # items per second
+    remaining: int | None  # None: the source does not say (an inbound read of files or pages)
+    eta_seconds: float | None
+    position: str  # where the current slice works: its cursor
+    heartbeat_at: datetime | None
+    finished: bool
+
+
+def run_progress(run: Run, *, now: datetime | None = None) -> RunProgress:
+    """The live progress of ``run``: two indexed queries (items by outcome; what is left for an outbound run)."""
+    now = now or timezone.now()
+    by_outcome = dict(RunItem.objects.filter(run=run).values_list("outcome").annotate(n=Count("pk")))
+    counts = {outcome: by_outcome.get(outcome, 0) for outcome in ItemOutcome.values}
+    processed = sum(counts.values())
+    finished = run.status in FINISHED
+    end = run.finished_at if finished and run.finished_at else now
+    elapsed = (end - run.started_at).total_seconds() if run.started_at else None
+    rate = processed / elapsed if elapsed and processed else None
+    remaining = 0 if finished else _remaining(run)
+    eta = remaining / rate if remaining is not None and rate else None
+    return RunProgress(run, counts, processed, elapsed, rate, remaining, eta, run.cursor_end or "start",
+                       run.updated_at if run.started_at else None, finished)
+
+
+def _remaining(run: Run) -> int | None:
+    """Records an outbound run has still to send (past its cursor); unknown for an inbound read."""
+    after = int(run.cursor_end) if run.cursor_end.isdigit() else 0
+    if run.record_ids is not None:
+        return sum(1 for pk in run.record_ids if pk > after)
+    if run.flow is None or run.flow.direction != FlowDirection.OUTBOUND:
+        return None
+    return pending_records(run.flow).filter(pk__gt=after).count()
+
+
+def runs_recent(*, limit: int = 50):
+    """The latest runs with their flows, newest first (the portal's run list)."""
+    return Run.objects.select_related("flow", "connection").order_by("-created_at")[:limit]

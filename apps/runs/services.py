@@ -13,12 +13,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as db
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.canonical.services import HubResult, Outcome, hub_upsert
 from apps.common.errors import ConflictError, ExternalSystemError
+from apps.common.locks import LockBusy, advisory_lock
 from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError, CredentialsError
 from apps.connectors.flatfiles.layouts import OBJECT_TYPES, REFERENCE_OBJECTS
@@ -387,11 +388,19 @@ def _event_enqueue(event: InboundEvent) -> None:
 def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     """Hand a stored event to the handler registered for its type, once, and record the outcome.
 
-    A worker claims the event by stamping ``processed_at`` on a ``received`` row with a conditional
-    UPDATE, so a duplicate task does nothing; ``processed_at`` is stamped again when it settles. A
-    claim older than the task timeout belongs to a worker that died, and may be taken over. Returns
-    None when the event is gone, settled, or being processed elsewhere.
+    The worker holds the event's advisory lock while it works (a worker that dies frees it at once, with its
+    database session), and claims the event by stamping ``processed_at`` on a ``received`` row, so a duplicate
+    task does nothing and a re-delivered task of a dead worker takes over at once; ``processed_at`` is stamped
+    again when it settles. Returns None when the event is gone, settled, or being processed elsewhere.
     """
+    try:
+        with advisory_lock(f"inbound-event:{db.schema_name}:{event_id}", wait=False):
+            return _event_process(event_id)
+    except LockBusy:
+        return None
+
+
+def _event_process(event_id: int) -> InboundEvent | None:
     if not _event_claim(event_id):
         return None
     event = InboundEvent.objects.select_related("connection").get(pk=event_id)
@@ -399,12 +408,17 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     if handler is None:
         return _event_settle(event, InboundEvent.Status.IGNORED, f"no flow handles {event.event_type} events")
     try:
-        with transaction.atomic():  # a failing handler leaves nothing half-written
+        # A failing handler leaves nothing half-written; a handled event is settled in the same commit as what it
+        # stored, so a worker killed after it (while hub changes go out) never has the event handled again.
+        with transaction.atomic():
             handler(event)
+            return _event_settle(event, InboundEvent.Status.PROCESSED, "")
     except Exception as error:  # whatever a handler raises is recorded; the event stays for reprocessing
         logger.exception("inbound event %s (%s) failed", event.pk, event.event_type)
+        event.refresh_from_db(fields=["status"])
+        if event.status == InboundEvent.Status.PROCESSED:  # it was committed; what failed came after
+            return event
         return _event_settle(event, InboundEvent.Status.FAILED, str(error) or type(error).__name__)
-    return _event_settle(event, InboundEvent.Status.PROCESSED, "")
 
 
 def inbound_event_process_by_key(*, connection_id: int, event_key: str) -> InboundEvent | None:
@@ -415,11 +429,9 @@ def inbound_event_process_by_key(*, connection_id: int, event_key: str) -> Inbou
 
 
 def _event_claim(event_id: int) -> bool:
-    now = timezone.now()
-    abandoned = now - timedelta(seconds=settings.Q_CLUSTER["timeout"])
-    unclaimed = Q(processed_at__isnull=True) | Q(processed_at__lt=abandoned)
-    claimable = InboundEvent.objects.filter(unclaimed, pk=event_id, status=InboundEvent.Status.RECEIVED)
-    return claimable.update(processed_at=now) == 1
+    # Under the event's lock: a received event is ours, whoever stamped it last (that worker is gone).
+    claimable = InboundEvent.objects.filter(pk=event_id, status=InboundEvent.Status.RECEIVED)
+    return claimable.update(processed_at=timezone.now()) == 1
 
 
 def _event_settle(event: InboundEvent, status: str, message: str) -> InboundEvent:

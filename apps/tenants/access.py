@@ -104,6 +104,8 @@ ACTIONS: dict[str, Rule] = {
                                             "escalation policies, reporting settings", C.CONFIGURE,
                                    area="configuration"),
     "template.install": _rule(CUSTOMER, "Install an accelerator", C.CONFIGURE, area="configuration"),
+    "bi.grant": _rule(CUSTOMER, "Give BI tools read access to the reporting schema (a new password), "
+                                "set Parquet snapshots", C.AUTHORIZE, C.ADMINISTER),
     "ledger.delete": _rule(CUSTOMER, "Delete runs, ledger items, events and notifications in the admin",
                            C.ADMINISTER),
     "customer.plan": _rule(CUSTOMER, "Put a customer on a plan", C.ADMINISTER, area="customers"),

@@ -1,8 +1,8 @@
 """The public-schema health summary of each customer, and the SLA judgement made from it.
 
 The partner overview reads ``CustomerHealth`` only. Rows are written here from figures computed inside
-the customer's schema (by ``apps.reporting.tasks.customer_health_refresh``); ``stale`` is a claim flag so
-a burst of finished runs queues one refresh, not one per run.
+the customer's schema (by ``apps.reporting.tasks.reporting_refresh`` after each run's figures are stored, and
+``customer_health_refresh`` on a schedule); ``stale`` says figures changed since the row was computed.
 """
 
 from __future__ import annotations

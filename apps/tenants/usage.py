@@ -163,6 +163,10 @@ def usage_csv(partner: Partner, month: date) -> str:
     return out.getvalue()
 
 
+# The API's description (its OpenAPI document and docs page) is no call on the customer's data.
+UNMETERED_PATHS = ("/api/v1/schema/", "/api/docs/")
+
+
 class UsageMeterMiddleware:
     """Counts API calls on customer domains (``/api/``) into the month's usage; place after the host middleware."""
 
@@ -172,8 +176,8 @@ class UsageMeterMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         tenant = getattr(request, "tenant", None)
-        if request.path.startswith("/api/") and tenant is not None and tenant.kind == "firm" and _billable(
-                request, response, tenant):
+        if request.path.startswith("/api/") and not request.path.startswith(UNMETERED_PATHS) and (
+                tenant is not None and tenant.kind == "firm" and _billable(request, response, tenant)):
             usage_record(schema_name=tenant.schema_name, api_calls=1)
         return response
 

@@ -1,6 +1,7 @@
 """Settings shared by every environment. All environment reads live here, through ``config.env``."""
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,9 @@ WEFT_DB_NAME = env_str("WEFT_DB_NAME", "weft")
 WEFT_DB_CONN_MAX_AGE = env_int("WEFT_DB_CONN_MAX_AGE", 60)
 # Connections pooled per process (psycopg's pool) when > 0; the web server sets it to its thread count.
 WEFT_DB_POOL_SIZE = env_int("WEFT_DB_POOL_SIZE", 0)
+# A connection that has entered this many customer schemas is replaced at its next safe point (0: never), which
+# bounds its catalogue cache: ≈ 0.43 MiB a schema, so ≈ 45 MB at 100 (config/postgresql_backend/base.py).
+WEFT_DB_RECYCLE_SCHEMAS = env_int("WEFT_DB_RECYCLE_SCHEMAS", 100)
 # Redis for django-q2's queue (redis://host:6379/0) when workers run on several hosts; unset: the ORM broker.
 WEFT_BROKER_URL = env_str("WEFT_BROKER_URL", "")
 # /metrics: a bearer token, or (unset) only from the platform hosts (WEFT_PUBLIC_HOSTS).
@@ -41,8 +45,10 @@ WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
 WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
 WEFT_Q_WORKERS = env_int("WEFT_Q_WORKERS", 2)
 WEFT_Q_POLL_SECONDS = float(env_str("WEFT_Q_POLL_SECONDS", "0.2"))
+# A task's hard time limit, and how long a task handed to a worker stays leased: running tasks renew the lease
+# (apps/runs/queue.py), so `retry` only bounds how soon a killed worker's task is handed out again.
 WEFT_Q_TIMEOUT = env_int("WEFT_Q_TIMEOUT", 600)
-WEFT_Q_RETRY = env_int("WEFT_Q_RETRY", 660)
+WEFT_Q_RETRY = env_int("WEFT_Q_RETRY", 20)
 WEFT_Q_MAX_ATTEMPTS = env_int("WEFT_Q_MAX_ATTEMPTS", 3)
 # Whether this cluster also queues due schedules (several may: django-q2 locks the schedule rows; deploy/ runs one).
 WEFT_Q_SCHEDULER = env_bool("WEFT_Q_SCHEDULER", True)
@@ -88,11 +94,14 @@ SHARED_APPS = [
     "django.contrib.admin",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",  # the OpenAPI document (no models)
+    "drf_spectacular_sidecar",  # Swagger UI's static files for /api/docs/
     "django_q",
     "simple_history",
     "axes",  # sign-in attempts and lock-outs (public schema: a person signs in with one username everywhere)
     "apps.accelerators",  # templates (public schema), install into customers, configuration as a file
     "apps.portal",
+    "apps.bi",  # BI access: reporting schemas of views, read-only roles, Parquet snapshots (public schema)
     "apps.ops",  # health, readiness, metrics, log context, tenant export (public schema: cluster heartbeats)
     "apps.exceptions.defaults",  # partners' default escalation policies (public schema)
     "apps.demo",  # manage.py seed_demo (no models)
@@ -229,7 +238,10 @@ Q_CLUSTER = {
     "broker_class": "apps.runs.queue.OrderedOrmBroker",  # the ORM broker, oldest task first (fairness)
     "workers": WEFT_Q_WORKERS,
     "timeout": WEFT_Q_TIMEOUT,
-    "retry": WEFT_Q_RETRY,  # must exceed timeout, or a slow task is handed to a second worker
+    # Shorter than timeout on purpose: a running task's lease is renewed by its worker (apps/runs/queue.py), so
+    # only a dead worker's task is handed out again; django-q2's warning about it is silenced below.
+    "retry": WEFT_Q_RETRY,
+    "queue_limit": WEFT_Q_WORKERS,  # tasks taken ahead of the workers: few, so a stop hands little back
     # A task that raises stays queued and is delivered again after `retry` seconds, at most
     # `max_attempts` times in all (the ORM broker would otherwise retry forever).
     "max_attempts": WEFT_Q_MAX_ATTEMPTS,
@@ -244,19 +256,22 @@ Q_CLUSTER = {
 if WEFT_BROKER_URL:  # workers on several hosts: Redis carries the queue (tasks still acknowledged, see queue.py)
     del Q_CLUSTER["orm"]
     Q_CLUSTER.update(broker_class="apps.runs.queue.AckingRedisBroker", redis=WEFT_BROKER_URL)
+warnings.filterwarnings("ignore", message="Retry and timeout are misconfigured")  # see "retry" above
 # API calls made by webhooks are added to the month's usage at most this often per process (apps/tenants/usage.py).
 WEFT_USAGE_TALLY_SECONDS = float(os.environ.get("WEFT_USAGE_TALLY_SECONDS", "1"))
 WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
 # The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)
 # A running run whose heartbeat is older than this is presumed dead and may be taken over by another worker.
-WEFT_RUN_STALE_SECONDS = env_int("WEFT_RUN_STALE_SECONDS", 60)
+WEFT_RUN_STALE_SECONDS = env_int("WEFT_RUN_STALE_SECONDS", 15)
 WEFT_CIRCUIT_THRESHOLD = env_int("WEFT_CIRCUIT_THRESHOLD", 5)  # consecutive transient failures that open it
 WEFT_CIRCUIT_COOLDOWN_SECONDS = env_int("WEFT_CIRCUIT_COOLDOWN_SECONDS", 300)  # how long an open one waits to try
 # Integration exceptions: how far back the tick looks for runs and events the signal missed; monitors' thresholds.
 WEFT_EXCEPTIONS_SWEEP_HOURS = env_int("WEFT_EXCEPTIONS_SWEEP_HOURS", 24)
 WEFT_EXCEPTIONS_BACKLOG_HOURS = env_int("WEFT_EXCEPTIONS_BACKLOG_HOURS", 24)
 WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT = env_int("WEFT_EXCEPTIONS_QUOTA_WARN_PERCENT", 90)
+# A webhook event waiting longer than this for a worker raises a backlog exception (the workers are behind or down).
+WEFT_EVENT_BACKLOG_MINUTES = env_int("WEFT_EVENT_BACKLOG_MINUTES", 10)
 
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -281,6 +296,25 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The OpenAPI document (/api/v1/schema/) and its docs page (/api/docs/, Swagger UI from the sidecar package).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Weft API",
+    "DESCRIPTION": "Weft's integration API on a customer's domain. Authenticate with an API key: "
+                   "`Authorization: Bearer weft_...`. Guide: docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False},
+    "ENUM_NAME_OVERRIDES": {"RunStatusEnum": "apps.runs.models.RunStatus", "HookStatusEnum": ["accepted", "duplicate"],
+                            "ExceptionStatusEnum": "apps.exceptions.choices.Status"},
 }
 
 # Masked variables and POST fields stay masked on the debug page too (Django's filter skips them when DEBUG is on).

@@ -5,7 +5,8 @@ from config.env import derived_credential_key
 from .base import *  # noqa: F403
 from .base import SECRET_KEY, WEFT_EMAIL_BACKEND, WEFT_Q_SYNC
 
-DEBUG = True
+# DEBUG stays as base reads it (WEFT_DEBUG, off by default): the demo and the benchmarks run as production does,
+# without the per-query bookkeeping and debug pages that would skew their numbers. WEFT_DEBUG=1 turns it on.
 SECRET_KEY = SECRET_KEY or "weft-local-development-key-not-for-production"
 # Mail lands in .weft/outbox as files, so escalations can be read without an SMTP server.
 EMAIL_BACKEND = WEFT_EMAIL_BACKEND or "django.core.mail.backends.filebased.EmailBackend"

@@ -475,7 +475,7 @@ def test_the_engine_writes_hub_records_to_tryton_exactly_once_and_reverses_them(
     assert line["duration"] == dt.timedelta(hours=3, minutes=30) and line["employee"] == int(person_ref.external_id)
     assert line["work."]["origin"] == f"project.work,{project_ref.external_id}"
 
-    line_ref.delete()  # as if the worker died after Tryton stored the line, before the ledger knew
+    line_ref.delete()  # the cross-reference lost; the ledger still says the line was created, so this updates it
     assert _run(flows[-1]).counts == {ItemOutcome.UPDATED: 1}
     reference = f"weft-alpha-time_entry-{entry.pk}"
     assert _lines_tagged(tryton, reference) == [line["id"]]

@@ -185,3 +185,40 @@ def test_reconciliation_reads_tryton_back_and_flags_a_line_deleted_there_by_hand
     exception = IntegrationException.objects.get(pk=read_back.raised[0])
     assert exception.kind == "reconciliation" and exception.hours_at_risk == Decimal("2.50")
     assert "the hub has 8.50 h" in exception.message and "has 6.00 h (differs)" in exception.message
+
+
+def test_reconciliation_finds_a_line_tryton_holds_twice_under_one_reference_and_clears_it_once_gone(
+        chain, tryton, harvest):
+    """A write made twice (a reply lost before Weft knew of writes in doubt): the ledger knows one line, Tryton
+    holds two under the same reference. Reading Tryton back raises a duplicate naming both; deleting the extra
+    one clears it."""
+    from apps.exceptions.models import IntegrationException
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.services import reconciliation_check
+
+    entry = harvest.add_time_entry(chain.user("ann"), chain.harvest_project, spent_date="2026-03-02", hours=6,
+                                   approved=True, notes="Workshop")
+    run_flow("time-in")
+    [line] = posted(chain, tryton, entry)
+    (copy,) = tryton.client.create("timesheet.line", [{
+        "company": tryton.company_id, "employee": line["employee"], "work": line["work"], "date": line["date"],
+        "duration": line["duration"], "description": line["description"]}])
+    weeks = ReportFilters(start=dt.date(2026, 3, 4), end=dt.date(2026, 3, 8))
+    later = datetime(2026, 3, 20, tzinfo=UTC)
+
+    found = reconciliation_check(filters=weeks, read_back=True, now=later)
+
+    assert found.duplicates == 1
+    exception = IntegrationException.objects.get(kind="duplicate", source="reconciliation")
+    reference = entry_reference(canonical_id(chain.harvest, "time_entry", entry["id"]))
+    assert exception.title.startswith(f"Tryton ERP holds 2 timesheet lines under Weft reference {reference} "
+                                      f"(ids {line['id']}, {copy}): the same record was written more than once.")
+    assert f"Weft knows id {line['id']}; delete {copy} there." in exception.message
+    assert exception.status == "open" and exception.pk in found.raised
+
+    tryton.client.delete("timesheet.line", [copy])
+    again = reconciliation_check(filters=weeks, read_back=True, now=later)
+
+    assert again.duplicates == 0 and exception.pk in again.cleared
+    exception.refresh_from_db()
+    assert exception.status == "resolved"

@@ -19,6 +19,7 @@ ROWS = (
     "t2,ann,ACME-042,2026-11-04,13,approved,no,,,not billable\n"
     "t3,ann,NOPE-1,2026-11-05,2,approved,yes,120,USD,unknown project with a rate\n"
     "t4,bob,NOPE-1,2026-11-06,3,approved,yes,,,unknown project without a rate\n"
+    "t6,ann,NOPE-1,2026-11-07,4,approved,No,90,USD,unknown project with a rate but not billable\n"
 )
 
 
@@ -42,8 +43,8 @@ def test_money_at_risk_uses_the_rows_own_rate_and_billable_flag(setup):
     assert (records["Bob Ray"].amount, records["Bob Ray"].currency) == (Decimal("2600.00"), "EUR")  # 13 h × 200
     assert (records["Ann Lee"].hours, records["Ann Lee"].amount) == (Decimal("13.00"), Decimal("0.00"))  # Billable?=No
     assert (limit.hours_at_risk, limit.amount_at_risk) == (Decimal("26.00"), Decimal("2600.00"))
-    unknown = _exception(Kind.MISSING_REFERENCE)  # t3 and t4: the project is unknown, t3 carries its own rate
-    assert unknown.amounts == {"USD": "240.00"} and unknown.hours_at_risk == Decimal("5.00")
+    unknown = _exception(Kind.MISSING_REFERENCE)  # t3, t4, t6: the project is unknown, t3 carries its own rate
+    assert unknown.amounts == {"USD": "240.00"} and unknown.hours_at_risk == Decimal("9.00")  # t6: Billable?=No
     assert selectors.money_at_risk(filters=ReportFilters()).amounts == {"EUR": Decimal("2600.00"),
                                                                         "USD": Decimal("240.00")}
 

@@ -85,3 +85,26 @@ def test_records_waiting_to_be_sent_for_too_long_are_a_backlog(setup, settings):
     backlog.refresh_from_db()
     assert backlog.status == Status.RESOLVED
     assert Run.objects.filter(flow=setup["outbound"], status=RunStatus.SUCCEEDED).exists()
+
+
+def test_webhook_events_waiting_too_long_are_a_backlog_that_clears_once_handled(in_alpha, settings):
+    from apps.runs.models import InboundEvent
+
+    settings.WEFT_EVENT_BACKLOG_MINUTES = 10
+    hooks = connection_create(name="Hooks", slug="hooks", kind="webhook",
+                              credentials={"signing_secret": "whsec-monitor-0123456789abcdef0123456"},
+                              acting_user=None)
+    for n in range(3):
+        InboundEvent.objects.create(connection=hooks, event_id=f"evt-{n}", event_type="record.changed", payload={})
+    now = timezone.now()
+
+    monitors_check(now=now + timedelta(minutes=5))
+    assert not IntegrationException.objects.filter(kind=Kind.BACKLOG).exists()  # behind, but within the limit
+    monitors_check(now=now + timedelta(minutes=12))
+    backlog = _only(Kind.BACKLOG)
+    assert "3 webhook event(s) are queued; the oldest has waited 12 min" in backlog.title
+
+    InboundEvent.objects.update(status=InboundEvent.Status.PROCESSED)
+    monitors_check(now=now + timedelta(minutes=13))
+    backlog.refresh_from_db()
+    assert backlog.status == Status.RESOLVED

@@ -65,13 +65,36 @@ def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, alp
     assert health.flows[0]["last_success_at"] is not None
 
 
-def test_a_burst_of_finished_runs_queues_one_refresh(cast, django_capture_on_commit_callbacks):
+def test_a_burst_of_finished_runs_queues_one_refresh(cast, alpha_data, django_capture_on_commit_callbacks):
+    from apps.reporting.services import reporting_refresh
+
+    reporting_refresh()
     CustomerHealth.objects.filter(customer=cast.alpha).update(stale=False)  # whatever earlier tests committed
-    with mock.patch("apps.reporting.health.tenant_task_enqueue") as enqueue, schema_context("alpha"):
+    with mock.patch("apps.reporting.receivers.tenant_task_enqueue") as enqueue, schema_context("alpha"):
         for _ in range(3):
             run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
-    enqueue.assert_called_once_with("alpha", "apps.reporting.tasks.customer_health_refresh")
+    # One refresh of the stored figures, which refreshes the health summary after them.
+    assert [c.args[:2] for c in enqueue.call_args_list] == [("alpha", "apps.reporting.tasks.reporting_refresh")]
     assert CustomerHealth.objects.get(customer=cast.alpha).stale
+
+
+def test_the_overview_equals_the_drill_in_right_after_a_run(cast, alpha_data, django_capture_on_commit_callbacks):
+    """The summary is computed after the run's figures are stored, never from the figures of the run before."""
+    from apps.canonical.models import TimeEntry
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.selectors import unposted_time
+    from apps.reporting.services import reporting_refresh
+
+    with schema_context("alpha"):
+        reporting_refresh()  # the figures as of the previous run
+        e10 = alpha_data.entries["E10"]
+        TimeEntry.objects.create(person=e10.person, project=e10.project, date=e10.date, hours=Decimal("3"),
+                                 approval_status="approved", approved_at=e10.approved_at, content_hash="new")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_finished.send(sender=Run, run=Run(status=RunStatus.SUCCEEDED, counts={"created": 1}))
+        drill_in = unposted_time(filters=ReportFilters(as_of=timezone.localdate())).summary["hours"]
+    overview = CustomerHealth.objects.get(customer=cast.alpha)
+    assert drill_in == Decimal("26.00") and overview.unposted_hours == drill_in and not overview.stale
 
 
 def test_the_queued_refresh_runs_after_commit_in_the_customers_schema(cast, django_capture_on_commit_callbacks):

@@ -1,5 +1,7 @@
 """The customer portal: the partner's brand only, live figures from reporting, exceptions by role, gating."""
 
+from decimal import Decimal as D
+
 import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -180,3 +182,53 @@ def test_utilization_and_margin_pages_say_which_time_they_count(cast, alpha_site
     page = alpha_site.get("/reports/utilization/?time=all").text
     assert "Approved and submitted time (asked for with time=all" in page
     assert '<option value="all" selected>' in page
+
+
+def test_the_home_page_shows_queued_events_and_how_long_the_oldest_has_waited(cast, alpha_site, finance, data):
+    from datetime import timedelta
+
+    from apps.connectors.services import connection_create
+    from apps.runs.models import InboundEvent
+
+    alpha_site.client.force_login(finance)
+    assert 'id="event-backlog"' not in alpha_site.get("/").text  # nothing waits: nothing said
+    with schema_context("alpha"):
+        hooks = connection_create(name="Hooks", slug="hooks", kind="webhook",
+                                  credentials={"signing_secret": "whsec-portal-0123456789abcdef01234567"},
+                                  acting_user=None)
+        for n in range(2):
+            InboundEvent.objects.create(connection=hooks, event_id=f"evt-{n}", event_type="record.changed", payload={})
+        InboundEvent.objects.filter(event_id="evt-0").update(received_at=timezone.now() - timedelta(minutes=7))
+    for path in ("/", "/sync-status/"):  # the page, and its htmx refresh
+        page = alpha_site.get(path).text
+        assert "2 events queued for processing; the oldest arrived" in page and "7 minutes ago" in page, path
+
+
+def test_the_monthly_review_shows_only_its_month(cast, data):
+    """May's review, made in July: no row carries a day after 31 May (June's time, invoices and weeks stay out)."""
+    from datetime import date, datetime
+
+    from apps.portal.dashboards import monthly_review
+    from apps.tenants.branding import brand_for_partner
+
+    with schema_context("alpha"):
+        review = monthly_review(customer=cast.alpha, brand=brand_for_partner(cast.xpartner), month=date(2025, 5, 1))
+    late = []
+    for section in review["sections"]:
+        for row in section.table.rows if section.table else []:
+            for column in section.table.columns:
+                value = row.get(column.key)
+                day = value.date() if isinstance(value, datetime) else value
+                if isinstance(day, date) and day > date(2025, 5, 31) and section.report.slug != "roi":
+                    late.append((section.report.slug, column.key, day))
+    assert late == [], late
+    unposted = next(s for s in review["sections"] if s.report.slug == "unposted-time").table
+    assert unposted.summary["hours"] == D("10.00")  # E9 (20 May) only; E2, E4, E10 are June's
+    exceptions = next(s for s in review["sections"] if s.report.slug == "exceptions").table
+    assert exceptions.summary["exceptions"] == 1  # X3 opened 1 May; X1, X2, X5 opened in June
+
+    # June's review reconciles the ISO weeks whose Thursday is in June: 2 to 29 June, not 26 May to 6 July.
+    with schema_context("alpha"):
+        june = monthly_review(customer=cast.alpha, brand=brand_for_partner(cast.xpartner), month=date(2025, 6, 1))
+    reconciled = next(s for s in june["sections"] if s.report.slug == "reconciliation").table
+    assert reconciled.notes[0].startswith("Weeks 2025-06-02 to 2025-06-29")

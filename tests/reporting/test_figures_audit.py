@@ -5,8 +5,9 @@ How the quarter goes in (as a customer would do it): the firm's spreadsheets (pe
 assignments) and its time tool's detailed export in three files (tests/reporting/firm_quarter.py) are dropped
 in a CSV connection's real folder. Reference data is pulled; the time export is read by an inbound flow, file by
 file; the journal flow (the ERP's import file) posts approved time once, after the second file; the third file
-is read after that, so its time is still waiting to be posted. Weft refreshes its stored figures after every
-run, as it does in production. Weft's figures are then read from the reports API, as the portal shows them.
+is read after that, so its time is still waiting to be posted; then the daily reconciliation check runs over the
+quarter and raises the journal's missing weeks. Weft refreshes its stored figures after every run, as it does in
+production. Weft's figures are then read from the reports API, as the portal shows them.
 
 The specification (``Spec`` below) never asks Weft anything: it reads the rows the generator wrote and applies
 the rules of issue 12 and docs/data-quality.md, written out for a finance lead to check.
@@ -135,6 +136,10 @@ class Spec:
     def refused_by_kind(self) -> dict[str, int]:
         return dict(Counter(self.refused.values()))
 
+    def records_by_kind(self) -> dict[str, int]:
+        """Records failing, per exception kind: every refused row, and every project-week the journal lacks."""
+        return {**self.refused_by_kind(), "reconciliation": len(self.reconciliation_gaps())}
+
     def refused_rows(self) -> list[ExportRow]:
         return [row for row in self.quarter.rows if row.place in self.refused]
 
@@ -173,6 +178,12 @@ class Spec:
                               else "missing in target" if not week["target_hours"] else "differs")
         return dict(weeks)
 
+    def reconciliation_gaps(self) -> dict[tuple[str, date], tuple[Decimal, Decimal]]:
+        """(hours, amount) the journal lacks per project and week: each differing week is a reconciliation
+        exception putting its difference at risk (the week's approved entries not posted)."""
+        return {key: (abs(w["source_hours"] - w["target_hours"]), abs(w["source_amount"] - w["target_amount"]))
+                for key, w in self.reconciliation().items() if w["status"] != "match"}
+
     # --- assignment vs actual ----------------------------------------------------------------------------
     def assignment_vs_actual(self) -> dict[tuple[str, str, date], tuple[Decimal, Decimal]]:
         """(planned, actual) hours per person, project and ISO week. Planned hours of an assignment are spread
@@ -190,7 +201,10 @@ class Spec:
 
     # --- money at risk: what the refused rows would have billed ------------------------------------------
     def at_risk(self) -> tuple[dict[str, Decimal], Decimal]:
-        """(money at risk per currency, hours at risk): every refused row once, whatever it failed on.
+        """(money at risk per currency, hours at risk): every source record once, whatever exceptions name it.
+
+        The journal's missing weeks put the hub's entries the journal lacks at risk (the week's difference);
+        refused rows are other records (the hub never had them), each counted once, whatever it failed on.
 
         A row puts its hours at risk, and its billable hours × its own rate (else its project's default rate,
         when the project is known) in money; a row that says ``Billable?`` = No puts no money at risk, and a row
@@ -198,7 +212,10 @@ class Spec:
         """
         money: dict[str, Decimal] = defaultdict(Decimal)
         hours = ZERO
-        for row in self.refused_rows():
+        for (project, _), (gap_hours, gap_amount) in self.reconciliation_gaps().items():  # entries in the hub
+            hours += gap_hours
+            money[self.projects[project].currency] += gap_amount
+        for row in self.refused_rows():  # rows that never reached the hub
             hours += Decimal(row.cell("Hours"))
             project = self.projects.get(row.cell("Project Code"))
             rate = row.cell("Billable Rate") or (project.default_rate if project else None)
@@ -360,6 +377,8 @@ def _counts(run) -> dict[str, int]:
 def _load(quarter: Quarter) -> dict:
     from apps.connectors.services import connection_create, connection_files_root
     from apps.mappings.models import RuleKind, RuleSet, ValidationRule
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.services import reconciliation_check
     from apps.runs.models import Flow
     from apps.runs.services import pull_run
     from tests.runs.journal import journal_lines, run_flow
@@ -393,6 +412,8 @@ def _load(quarter: Quarter) -> dict:
             started = timezone.now()
             runs["journal"] = _counts(run_flow(journal_out))
             posted_between = (started, timezone.now())
+    # The daily reconciliation check, over the quarter: the third file's weeks are missing in the journal.
+    reconciliation_check(filters=ReportFilters(start=QUARTER_START, end=QUARTER_END))
     return {"runs": runs, "journal_lines": journal_lines(journal), "posted_between": posted_between}
 
 
@@ -410,17 +431,6 @@ def report(firm: Firm, name: str, **params) -> dict:
 
 def D(value) -> Decimal | None:
     return None if value is None else Decimal(value)
-
-
-# Figures Weft does not yet compute as issue 12 defines them (helper "figa" is fixing them, issue 12 item 4).
-FIGA_APPROVED = pytest.mark.xfail(strict=True, reason="utilization and margin count unapproved (submitted) time; "
-                                  "issue 12 item 4 defines them on approved time by default")
-FIGA_MONEY = pytest.mark.xfail(strict=True, reason="money at risk ignores the row's own rate and Billable? flag and "
-                               "keeps one currency per exception; issue 12 item 4: once per source record, every "
-                               "currency")
-
-FIGA_OVERVIEW = pytest.mark.xfail(strict=True, reason="the partner overview lags the drill-in by one run (it shows "
-                                  "0 h unposted after the third file's run); issue 12 item 4: equal at every moment")
 
 
 # === The audit ==============================================================================================
@@ -454,7 +464,7 @@ def test_every_row_lands_or_is_an_exception(firm):
     with schema_context(firm.customer.schema_name):
         assert TimeEntry.objects.filter(deleted_at=None).count() == len(spec.entries)
         failing = Counter(ExceptionRecord.objects.filter(is_open=True).values_list("exception__kind", flat=True))
-    assert dict(failing) == spec.refused_by_kind()
+    assert dict(failing) == spec.records_by_kind()
     assert len(spec.entries) + len(spec.refused) == len(firm.quarter.rows)
 
 
@@ -471,11 +481,12 @@ def test_what_landed_is_what_the_rows_say(firm):
 
 def test_exceptions_by_kind(firm):
     body = report(firm, "exceptions", as_of=AS_OF.isoformat())
-    kinds = {"Validation": "validation", "Duplicate": "duplicate", "Missing reference": "missing_reference"}
+    kinds = {"Validation": "validation", "Duplicate": "duplicate", "Missing reference": "missing_reference",
+             "Reconciliation": "reconciliation"}
     records = defaultdict(int)
     for row in body["rows"]:  # rows per kind and age; the page names kinds in words
         records[kinds.get(row["kind"], row["kind"])] += row["open_records"]
-    assert dict(records) == firm.spec.refused_by_kind()
+    assert dict(records) == firm.spec.records_by_kind()
 
 
 def test_only_approved_time_of_the_posted_files_reaches_the_journal(firm):
@@ -561,7 +572,6 @@ def test_approved_to_posted_latency(firm):
         assert low - 1 <= float(summary[key]) <= high + 1, key
 
 
-@FIGA_MONEY
 def test_money_and_hours_at_risk_in_every_currency(firm):
     money, hours = firm.spec.at_risk()
     assert len(money) == 2  # euros and pounds
@@ -576,14 +586,12 @@ def _utilization_rows(body: dict, key: str) -> dict:
         "utilization": D(r["utilization"])} for r in body["rows"]}
 
 
-@FIGA_APPROVED
 def test_utilization_per_person_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "practice"}
                 for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END).items()}
     assert _utilization_rows(report(firm, "utilization", by="person", **WINDOW), "person") == expected
 
 
-@FIGA_APPROVED
 def test_utilization_per_practice_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "people"}
                 for key, cell in firm.spec.utilization_by_practice(QUARTER_START, QUARTER_END).items()}
@@ -596,7 +604,6 @@ def _margin_rows(rows: list[dict]) -> dict:
         "margin": D(r["margin"]), "margin_ratio": D(r["margin_ratio"])} for r in rows}
 
 
-@FIGA_APPROVED
 def test_project_margin_on_approved_time(firm):
     expected = firm.spec.margin(QUARTER_START, QUARTER_END)
     body = report(firm, "project-margin", **WINDOW)
@@ -609,7 +616,6 @@ def test_project_margin_on_approved_time(firm):
             for c, t in body["summary"]["by_currency"].items()} == totals
 
 
-@FIGA_APPROVED
 @pytest.mark.parametrize("month", [date(2026, 7, 1), date(2026, 8, 1), date(2026, 9, 1)])
 def test_the_monthly_review_shows_its_month(firm, month):
     from apps.portal.dashboards import monthly_review
@@ -627,7 +633,6 @@ def test_the_monthly_review_shows_its_month(firm, month):
     assert _margin_rows(sections["project-margin"].rows) == firm.spec.margin(month, last)
 
 
-@FIGA_OVERVIEW
 def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     from apps.tenants.models import CustomerHealth
 
@@ -635,12 +640,13 @@ def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
     health = CustomerHealth.objects.get(customer=firm.customer)
     assert health.unposted_hours == unposted["hours"]
     assert (health.unposted_currency, health.unposted_value) == max(unposted["value"].items(), key=lambda kv: kv[1])
+    assert {c: D(v) for c, v in health.unposted_values.items()} == unposted["value"]  # every currency
 
 
-@FIGA_MONEY
 def test_the_partner_overview_shows_the_money_at_risk(firm):
     from apps.tenants.models import CustomerHealth
 
     money, _ = firm.spec.at_risk()
     health = CustomerHealth.objects.get(customer=firm.customer)
     assert (health.money_at_risk_currency, health.money_at_risk) == max(money.items(), key=lambda kv: kv[1])
+    assert {c: D(v) for c, v in health.money_at_risk_amounts.items()} == money  # every currency

@@ -89,10 +89,11 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
     Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=5))  # the heartbeat ages
     run, _ = run_to_end(run)
 
-    assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 2, "updated": 1}
-    assert len(journal_lines(setup["journal"])) == 3  # found by its reference: no second line
+    # Found by its reference: no second line, and the ledger says created (it never recorded creating it).
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 3}
+    assert len(journal_lines(setup["journal"])) == 3
     outcomes = dict(RunItem.objects.filter(run=run).values_list("canonical_id", "outcome"))
-    assert len(outcomes) == 3 and outcomes[calls[1]] == ItemOutcome.UPDATED
+    assert len(outcomes) == 3 and outcomes[calls[1]] == ItemOutcome.CREATED
 
 
 def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resumed_run(setup, monkeypatch):
@@ -115,9 +116,9 @@ def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resum
     Run.objects.filter(pk=run.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
     run, _ = run_to_end(run)
 
-    assert run.status == RunStatus.SUCCEEDED and run.counts == {"updated": 3}
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {"created": 3}  # first creations, as they were
     assert len(journal_lines(setup["journal"])) == 3  # each found by its reference
-    assert RunItem.objects.filter(run=run, outcome=ItemOutcome.UPDATED).count() == 3
+    assert RunItem.objects.filter(run=run, outcome=ItemOutcome.CREATED).count() == 3
 
 
 def test_a_worker_that_was_taken_over_stops_and_each_record_is_recorded_once(setup, monkeypatch, settings):

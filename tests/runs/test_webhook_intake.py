@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
@@ -22,6 +24,7 @@ from apps.runs import services as run_services
 from apps.runs.api.views import InboundWebhookApi
 from apps.runs.models import InboundEvent
 from apps.runs.queue import WAKE_CHANNEL, OrderedOrmBroker
+from apps.runs.recovery import work_recover
 from apps.tenants import selectors as tenant_selectors
 from apps.tenants.tasks import tenant_task_run
 from apps.tenants.usage import usage_api_call_tally
@@ -167,3 +170,16 @@ def test_an_idle_broker_wakes_on_an_announcement_not_at_its_poll(db, monkeypatch
     sender.join()
     broker._listener.close()
     assert 0.2 < waited < 2.0
+
+
+def test_the_recovery_sweep_sees_the_intakes_task_and_queues_no_second(cast, fresh_memos, monkeypatch):
+    monkeypatch.setattr(Conf, "SYNC", False)
+    hooks_connection()
+    assert deliver(cast.alpha).status_code == 202
+    with schema_context("alpha"):
+        InboundEvent.objects.update(received_at=timezone.now() - timedelta(hours=1))  # long waiting for a worker
+    queued_before = OrmQ.objects.count()
+    assert work_recover()["events"] == 0
+    assert OrmQ.objects.count() == queued_before
+    OrmQ.objects.all().delete()  # the task lost (a queue emptied by hand): now the sweep queues the event again
+    assert work_recover()["events"] == 1

@@ -284,15 +284,31 @@ def test_processing_twice_runs_the_handler_once(in_alpha, handlers):
     assert len(calls) == 1
 
 
-def test_a_live_claim_is_respected_and_an_abandoned_one_taken_over(in_alpha, handlers):
+def test_a_live_claim_is_respected_and_a_dead_workers_taken_over_at_once(in_alpha, handlers):
+    """A worker holds the event's advisory lock on its own database session while it works; when it dies its
+    session ends, the lock goes with it, and the re-delivered task takes the event over without waiting."""
+    import psycopg
+    from django.db import connection
+
     calls = []
     events.register_event_handler("timesheet.approved")(calls.append)
     event = InboundEvent.objects.create(connection=hooks_connection(), event_id="evt_1",
                                         event_type="timesheet.approved", payload=EVENT, processed_at=timezone.now())
+    params = {k: v for k, v in connection.get_connection_params().items()
+              if k in {"host", "port", "user", "password", "dbname"}}
+    other_worker = psycopg.connect(**params, autocommit=True)
+    other_worker.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"inbound-event:alpha:{event.pk}"])
 
     assert run_services.inbound_event_process(event_id=event.pk) is None  # another worker has it
-    InboundEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now() - timedelta(hours=1))
-    assert run_services.inbound_event_process(event_id=event.pk).status == Status.PROCESSED  # that worker died
+    backend = other_worker.info.backend_pid
+    other_worker.close()  # that worker died: its session, and the lock, end (the server needs a moment)
+    with connection.cursor() as cursor:
+        for _ in range(100):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [backend])
+            if not cursor.fetchone()[0]:
+                break
+            time.sleep(0.02)
+    assert run_services.inbound_event_process(event_id=event.pk).status == Status.PROCESSED
     assert len(calls) == 1
 
 

@@ -54,9 +54,10 @@ def markers_for(role) -> tuple[str, ...]:
     return ("zqforeign",) if role in PARTNER_ROLES else ("zqforeign", "zqsibling")
 
 
-# Sign-in and sign-out pages and the health check answer anyone on any host; they show no data.
+# Sign-in and sign-out pages, the health check and the API's description (its OpenAPI document and docs
+# page, made from the code) answer anyone on any host; they show no data.
 ENTRY_POINTS = {"login", "logout", "healthz", "public_admin:login", "public_admin:logout", "tenant_admin:login",
-                "tenant_admin:logout"}
+                "tenant_admin:logout", "api:schema", "api-docs"}
 
 
 def problems_of(outcome: b.Outcome, role, *, sent=None, shown=(), allowed_tables=frozenset(),

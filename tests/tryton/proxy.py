@@ -1,6 +1,7 @@
 """A fault-injecting HTTP proxy in front of the real Tryton: it holds chosen requests back before passing them
 on, so a request reaches Tryton (and is carried out) after the client stopped waiting for its answer, the way
-a busy server's queue or a slow network does it. Everything else passes through at once."""
+a busy server's queue or a slow network does it; or it answers chosen requests with a server error itself.
+Everything else passes through at once."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 
-class DelayingProxy:
+class FaultProxy:
     """``url`` stands for ``upstream``; a request whose JSON-RPC method ``hold(method)`` accepts waits ``seconds``
     before it goes to Tryton (or, with ``drop``, is dropped: lost on the way). ``held`` lists the methods held so
-    far; ``delivered`` those passed on after."""
+    far; ``delivered`` those passed on after. ``fail(method)`` may name an HTTP status to answer with instead of
+    passing the request on (``failed`` lists those methods)."""
 
-    def __init__(self, upstream: str, *, hold: Callable[[str], bool], seconds: float, drop: bool = False):
+    def __init__(self, upstream: str, *, hold: Callable[[str], bool] = lambda method: False, seconds: float = 0,
+                 drop: bool = False, fail: Callable[[str], int | None] = lambda method: None):
         self.upstream, self.hold, self.seconds, self.drop = upstream.rstrip("/"), hold, seconds, drop
+        self.fail = fail
+        self.failed: list[str] = []
         self.held: list[str] = []
         self.delivered: list[str] = []
         self.dropped: list[str] = []
@@ -31,6 +36,16 @@ class DelayingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 method = json.loads(body or b"{}").get("method", "")
                 proxy.arrivals.append((method, time.monotonic()))
+                status = proxy.fail(method)
+                if status:
+                    proxy.failed.append(method)
+                    text = b"Internal Server Error"
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
                 held = proxy.hold(method)
                 if held:
                     proxy.held.append(method)
@@ -67,7 +82,7 @@ class DelayingProxy:
             time.sleep(0.05)
         return self.delivered
 
-    def __enter__(self) -> DelayingProxy:
+    def __enter__(self) -> FaultProxy:
         self._thread.start()
         return self
 

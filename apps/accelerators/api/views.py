@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accelerators.api.serializers import TemplateInstallSerializer
+from apps.accelerators.api.serializers import InstallAnswer, TemplateInstallSerializer, TemplateSerializer
 from apps.accelerators.selectors import templates_for_customer
 from apps.accelerators.services import template_install
 
@@ -16,6 +17,7 @@ class TemplateListApi(APIView):
 
     api_area = "configuration"  # the API key scope its reads need
 
+    @extend_schema(responses=TemplateSerializer(many=True))
     def get(self, request) -> Response:
         templates = templates_for_customer(request.tenant).order_by("name")
         return Response([{"slug": t.slug, "name": t.name, "version": t.version, "description": t.description,
@@ -29,6 +31,7 @@ class TemplateInstallApi(APIView):
     api_area = "configuration"  # the API key scope its reads need
     write_action = "template.install"
 
+    @extend_schema(request=TemplateInstallSerializer, responses={201: InstallAnswer, 200: InstallAnswer})
     def post(self, request, slug: str) -> Response:
         template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
         if template is None:

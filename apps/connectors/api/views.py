@@ -2,6 +2,7 @@
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -23,12 +24,15 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_serializer_class(self):
         return serializers.ConnectionSerializer if self.action == "list" else serializers.ConnectionDetailSerializer
 
+    @extend_schema(request=serializers.ConnectionCreateSerializer,
+                   responses={201: serializers.ConnectionDetailSerializer})
     @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def create(self, request) -> Response:
         data = _validated(serializers.ConnectionCreateSerializer, request.data)
         connection = services.connection_create(**data, acting_user=request.user)
         return Response(serializers.ConnectionDetailSerializer(connection).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=serializers.ConnectionUpdateSerializer, responses=serializers.ConnectionDetailSerializer)
     @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def partial_update(self, request, slug: str) -> Response:
         data = _validated(serializers.ConnectionUpdateSerializer, request.data)
@@ -38,6 +42,7 @@ class ConnectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         )
         return Response(serializers.ConnectionDetailSerializer(connection).data)
 
+    @extend_schema(request=None, responses=serializers.ConnectionTestResultSerializer)
     @action(detail=True, methods=["post"], write_action="connection.test")
     @method_decorator(sensitive_variables(*SENSITIVE_NAMES))
     def test(self, request, slug: str) -> Response:

@@ -107,3 +107,41 @@ class BulkInput(serializers.Serializer):
     action = serializers.ChoiceField(choices=["acknowledge", "assign", "resolve", "ignore", "reopen"])
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
     owner = serializers.CharField(required=False, allow_null=True)
+
+
+# --- answers, as the OpenAPI document describes them ------------------------------------------------
+class HistoryEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    by = serializers.CharField()
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    severity = serializers.IntegerField()
+    owner_id = serializers.IntegerField(allow_null=True)
+
+
+class ExceptionDetailSerializer(ExceptionSerializer):
+    records = RecordSerializer(many=True, read_only=True)
+    comments = CommentSerializer(many=True, read_only=True)
+    history = HistoryEntrySerializer(many=True, read_only=True)
+
+    class Meta(ExceptionSerializer.Meta):
+        fields = [*ExceptionSerializer.Meta.fields, "records", "comments", "history"]
+
+
+class PayloadEditAnswer(serializers.Serializer):
+    record_key = serializers.CharField()
+    run_item = serializers.IntegerField()
+    payload = serializers.JSONField()
+
+
+class ExceptionReplayPreviewAnswer(serializers.Serializer):
+    preview = serializers.ListField(child=serializers.DictField(), help_text="Per record: flow, action, payload.")
+
+
+class ExceptionReplayAnswer(serializers.Serializer):
+    runs = serializers.ListField(child=serializers.IntegerField(), help_text="The replay runs queued.")
+
+
+class BulkAnswer(serializers.Serializer):
+    done = serializers.ListField(child=serializers.IntegerField())
+    refused = serializers.DictField(child=serializers.CharField(), help_text="Exception id: why it was refused.")

@@ -6,10 +6,12 @@ service); the schema of the request's host is the scope.
 """
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.common.api import page_of
 from apps.exceptions import fixing, selectors, services
 from apps.exceptions.api import serializers as s
 from apps.exceptions.errors import owner_refused
@@ -28,6 +30,8 @@ class ExceptionListApi(APIView):
 
     api_area = "exceptions"  # the API key scope its reads need
 
+    @extend_schema(operation_id="exceptions_list", parameters=[s.ListFilterSerializer],
+                   responses=page_of(s.ExceptionSerializer, "ExceptionPage"))
     def get(self, request) -> Response:
         filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
         queryset = selectors.exceptions_list(filters=filters, user=request.user)
@@ -39,6 +43,7 @@ class ExceptionListApi(APIView):
 class ExceptionDetailApi(APIView):
     api_area = "exceptions"  # the API key scope its reads need
 
+    @extend_schema(responses=s.ExceptionDetailSerializer)
     def get(self, request, pk: int) -> Response:
         exception = selectors.exception_detail(pk=pk)
         if exception is None:
@@ -70,6 +75,7 @@ class _Command(APIView):
         raise NotImplementedError
 
 
+@extend_schema(request=s.CommentInput, responses={201: s.CommentSerializer})
 class ExceptionCommentApi(_Command):
     write_action, input_serializer = "exception.comment", s.CommentInput
 
@@ -78,6 +84,7 @@ class ExceptionCommentApi(_Command):
         return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema(request=None, responses=s.ExceptionSerializer)
 class ExceptionAcknowledgeApi(_Command):
     write_action = "exception.acknowledge"
 
@@ -85,6 +92,7 @@ class ExceptionAcknowledgeApi(_Command):
         services.exception_acknowledge(exception=exception, acting_user=request.user)
 
 
+@extend_schema(request=s.AssignInput, responses=s.ExceptionSerializer)
 class ExceptionAssignApi(_Command):
     write_action, input_serializer = "exception.assign", s.AssignInput
 
@@ -93,6 +101,7 @@ class ExceptionAssignApi(_Command):
                                   customer=request.tenant)
 
 
+@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer)
 class ExceptionResolveApi(_Command):
     write_action, input_serializer = "exception.resolve", s.ReasonInput
 
@@ -100,6 +109,7 @@ class ExceptionResolveApi(_Command):
         services.exception_resolve(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
+@extend_schema(request=s.IgnoreInput, responses=s.ExceptionSerializer)
 class ExceptionIgnoreApi(_Command):
     write_action, input_serializer = "exception.ignore", s.IgnoreInput
 
@@ -107,6 +117,7 @@ class ExceptionIgnoreApi(_Command):
         services.exception_ignore(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
+@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer)
 class ExceptionReopenApi(_Command):
     write_action, input_serializer = "exception.reopen", s.ReasonInput
 
@@ -114,6 +125,7 @@ class ExceptionReopenApi(_Command):
         services.exception_reopen(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
+@extend_schema(request=s.PayloadInput, responses={201: s.PayloadEditAnswer})
 class ExceptionPayloadApi(_Command):
     write_action, input_serializer = "exception.edit_payload", s.PayloadInput
 
@@ -124,11 +136,13 @@ class ExceptionPayloadApi(_Command):
                         status=status.HTTP_201_CREATED)
 
 
+@extend_schema(methods=["POST"], request=s.RecordsInput, responses=s.ExceptionReplayPreviewAnswer)
 class ExceptionReplayPreviewApi(_Command):
     """``POST`` (or ``GET`` for all open records): what a replay would send, per record; nothing is sent."""
 
     write_action, input_serializer = "customer.view", s.RecordsInput
 
+    @extend_schema(responses=s.ExceptionReplayPreviewAnswer)
     def get(self, request, pk: int) -> Response:
         exception = get_object_or_404(IntegrationException, pk=pk)
         return Response({"preview": fixing.exception_replay_preview(exception=exception)})
@@ -138,6 +152,7 @@ class ExceptionReplayPreviewApi(_Command):
                                                                     record_keys=data.get("record_keys"))})
 
 
+@extend_schema(request=s.RecordsInput, responses={202: s.ExceptionReplayAnswer})
 class ExceptionReplayApi(_Command):
     write_action, input_serializer = "exception.replay", s.RecordsInput
 
@@ -160,6 +175,7 @@ class ExceptionBulkApi(APIView):
             self.write_action = "exception.acknowledge"
         super().check_permissions(request)
 
+    @extend_schema(request=s.BulkInput, responses=s.BulkAnswer)
     def post(self, request) -> Response:
         data = _validated(s.BulkInput, request.data)
         exceptions = list(IntegrationException.objects.filter(pk__in=data["ids"]))

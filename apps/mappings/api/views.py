@@ -1,5 +1,6 @@
 """Mappings over the API: list with versions, and a preview of any version over sample payloads."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,8 +9,34 @@ from apps.mappings.selectors import mapping_version_get, mappings_with_versions
 from apps.mappings.services import mapping_preview
 
 
+class VersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    status = serializers.CharField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    rules = serializers.ListField(child=serializers.DictField())
+
+
+class MappingSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    direction = serializers.CharField()
+    object_type = serializers.CharField()
+    connector_kind = serializers.CharField()
+    versions = VersionSerializer(many=True)
+
+
+class PreviewAnswer(serializers.Serializer):
+    mapping = serializers.CharField()
+    version = serializers.IntegerField()
+    status = serializers.CharField()
+    results = serializers.ListField(child=serializers.DictField(), help_text="Per sample: input, output and "
+                                    "errors (first, if any rule is wrong: {\"rule_problems\": [...]}).")
+
+
 class MappingListApi(APIView):
     api_area = "configuration"  # the API key scope its reads need
+
+    @extend_schema(responses=MappingSerializer(many=True))
     def get(self, request) -> Response:
         mappings = mappings_with_versions()
         return Response([
@@ -32,6 +59,7 @@ class MappingPreviewApi(APIView):
     api_area = "configuration"  # the API key scope its reads need
     write_action = "customer.view"  # a preview changes nothing
 
+    @extend_schema(request=PreviewInput, responses=PreviewAnswer)
     def post(self, request, slug: str, number: int) -> Response:
         version = mapping_version_get(slug=slug, number=number)
         data = PreviewInput(data=request.data)

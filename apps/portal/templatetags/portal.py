@@ -105,3 +105,13 @@ def usage_over(line, meter: str) -> int:
 def first_rows(rows, limit=None):
     """``rows`` cut to ``limit`` when a limit is given (long tables in printed reviews)."""
     return rows[: int(limit)] if limit not in (None, "") else rows
+
+
+@register.filter
+def seconds(value) -> str:
+    """"45 s", "3.5 min", "2.1 h" for a number of seconds; "—" for none."""
+    if value is None:
+        return "—"
+    if value < 90:
+        return f"{value:.0f} s"
+    return f"{value / 60:.1f} min" if value < 5400 else f"{value / 3600:.1f} h"

@@ -21,7 +21,7 @@ from apps.portal import dashboards, forms, reports
 from apps.portal.views.shared import portal_view
 from apps.reporting.exports import csv_response
 from apps.reporting.filters import FILTER_PARAMS
-from apps.runs.selectors import flows_with_status
+from apps.runs.selectors import event_backlog, flows_with_status
 from apps.tenants import access
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.plans import plan_allows, plan_denied_message
@@ -40,13 +40,14 @@ def _brand(request):
 @portal_view()
 def home(request):
     dashboard = dashboards.customer_dashboard(customer=request.tenant, brand=_brand(request))
-    return render(request, "portal/home.html", {"dashboard": dashboard, "flows": dashboard["flows"]})
+    return render(request, "portal/home.html", {"dashboard": dashboard, "flows": dashboard["flows"],
+                                                "backlog": event_backlog()})
 
 
 @portal_view()
 def sync_status(request):
     """The flow table alone, for the home page to refresh itself (htmx)."""
-    return render(request, "portal/_flows.html", {"flows": flows_with_status()})
+    return render(request, "portal/_flows.html", {"flows": flows_with_status(), "backlog": event_backlog()})
 
 
 @portal_view()

@@ -14,11 +14,14 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
 from apps.accelerators.selectors import installations_for_customer, templates_for_customer
+from apps.bi import services as bi_services
+from apps.bi.models import ReportingAccess
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
 from apps.portal.reports import chart_config
@@ -155,6 +158,8 @@ def customer_detail(request, partner: Partner, slug: str):
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
+        "bi_access": ReportingAccess.objects.filter(customer=customer).first(),
+        "can_grant_bi": access.can(request.user, "bi.grant", customer=customer),
         "installations": installations_for_customer(customer),
         "review_month": dashboards.previous_month(timezone.localdate()),
     }
@@ -213,6 +218,29 @@ def customer_template_upgrade(request, partner: Partner, slug: str, template_id:
     _apply(request, lambda: services.customer_template_upgrade(customer=customer, template=template,
                                                                acting_user=request.user),
            f"{customer.name} now runs {template.name} v{template.version}.")
+    return redirect("partner-customer", slug=slug)
+
+
+@require_POST
+@partner_staff_view()
+@never_cache
+def customer_bi(request, partner: Partner, slug: str):
+    """Grant (the credentials page, shown once), revoke, or switch nightly snapshots of the customer's BI access."""
+    customer = _customer(request, partner, slug, "bi.grant")
+    action = request.POST.get("action")
+    if action == "grant":
+        credentials = bi_services.bi_access_grant(customer=customer, acting_user=request.user)
+        return render(request, "partner/bi_credentials.html", {"customer": customer, "credentials": credentials})
+    if action == "revoke":
+        _apply(request, lambda: bi_services.bi_access_revoke(customer=customer, acting_user=request.user),
+               f"BI access for {customer.name} revoked.")
+    elif action in ("snapshots-on", "snapshots-off") and ReportingAccess.objects.filter(customer=customer).exists():
+        on = action == "snapshots-on"
+        _apply(request, lambda: bi_services.bi_snapshot_settings_set(customer=customer, enabled=on,
+                                                                     acting_user=request.user),
+               f"Nightly snapshot {'on' if on else 'off'} for {customer.name}.")
+    else:
+        messages.error(request, "Choose grant, revoke or a snapshot setting.")
     return redirect("partner-customer", slug=slug)
 
 

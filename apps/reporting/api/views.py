@@ -11,6 +11,9 @@ import dataclasses
 import orjson
 from django.db import connection
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -50,11 +53,40 @@ MAX_PAGE = 1_000_000  # a larger page number would overflow the row slice (a 500
 PAGE_PARAMS = ("page", "page_size")
 
 
+class FigureSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    url = serializers.URLField()
+    csv = serializers.URLField()
+    parameters = serializers.ListField(child=serializers.CharField())
+
+
+class ColumnSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    kind = serializers.CharField()
+
+
+class FigureAnswer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    columns = ColumnSerializer(many=True)
+    rows = serializers.ListField(child=serializers.DictField(), help_text="One object per row, keyed by column.")
+    summary = serializers.JSONField()
+    notes = serializers.JSONField()
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
 class ReportListApi(APIView):
     """The figures there are, with their URLs and the parameters each takes."""
 
     api_area = "reports"  # the API key scope its reads need
 
+    @extend_schema(responses=FigureSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response([{"name": f.name, "title": f.title, "url": request.build_absolute_uri(_url(f.name)),
                           "csv": request.build_absolute_uri(_url(f.name, csv=True)),
@@ -73,6 +105,13 @@ class ReportApi(APIView):
     renderer_classes = [FigureJSONRenderer, BrowsableAPIRenderer, CSVRenderer]
     as_csv = False
 
+    @extend_schema(
+        parameters=[*(OpenApiParameter(p, str, description="A report filter (docs/reporting.md).")
+                      for p in FILTER_PARAMS),
+                    OpenApiParameter("page", int), OpenApiParameter("page_size", int,
+                                                                     description=f"At most {MAX_PAGE_SIZE}.")],
+        responses={(200, "application/json"): FigureAnswer,
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Every row, as CSV.")})
     def get(self, request: Request, name: str):
         figure = figure_get(name)
         table = figure_table(name, request.query_params)

@@ -15,7 +15,8 @@ writes. How each figure is computed, with its edge cases, is in docs/reporting.m
 ``money_at_risk`` money at risk in open exceptions, each source record once;
 ``blocked`` invoices blocked by integration errors;
 ``reconcile`` reconciliation;
-``savings`` ROI.
+``savings`` ROI;
+``resource_plan`` booked hours against capacity for the weeks ahead.
 """
 
 from apps.reporting.filters import ReportFilters  # every selector's keyword argument, here for callers
@@ -43,6 +44,7 @@ from apps.reporting.selectors.mismatches import (
 )
 from apps.reporting.selectors.money_at_risk import AtRisk, exception_scope, money_at_risk
 from apps.reporting.selectors.reconcile import RECONCILIATION_COLUMNS, TOLERANCE, reconciliation
+from apps.reporting.selectors.resource_plan import PLAN_BY, RESOURCE_PLAN_COLUMNS, resource_plan
 from apps.reporting.selectors.runs import OUTCOMES, RUN_HEALTH_COLUMNS, run_health
 from apps.reporting.selectors.savings import ASSUMPTIONS, ROI_COLUMNS, invoice_cycles_sql, roi
 from apps.reporting.selectors.unposted import AGE_BUCKETS, UNPOSTED_COLUMNS, unposted_time
@@ -57,5 +59,5 @@ __all__ = [
     "BASES", "MARGIN_COLUMNS", "project_margin", "EXCEPTION_AGES", "EXCEPTION_COLUMNS", "exceptions_by_kind_age",
     "BLOCKED_COLUMNS", "blocked_invoices", "AtRisk", "money_at_risk", "exception_scope",
     "RECONCILIATION_COLUMNS", "TOLERANCE", "reconciliation", "ROI_COLUMNS",
-    "roi", "ASSUMPTIONS", "invoice_cycles_sql",
+    "roi", "ASSUMPTIONS", "invoice_cycles_sql", "PLAN_BY", "RESOURCE_PLAN_COLUMNS", "resource_plan",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from apps.canonical import models as hub_models
 from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting.filters import ReportFilters
+from apps.reporting.selectors.money_at_risk import opened_by
 from apps.reporting.sql import T, fetch, where
 from apps.reporting.tables import Column, Table
 
@@ -25,7 +26,8 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
     """Live, not void invoices and billing events with an open exception on the invoice itself, or on a time
     entry or expense one of its lines bills (the invoice cannot be completed or posted as it stands).
 
-    Amount is the invoice total; ``start``/``end`` filter on the issue date (undated invoices always show).
+    Amount is the invoice total; ``start``/``end`` filter on the issue date (undated invoices always show), and
+    ``end`` leaves out exceptions opened after that day.
     """
 
     records, exceptions = ExceptionRecord._meta.db_table, IntegrationException._meta.db_table
@@ -34,6 +36,9 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
     if filters.flow:
         exception_filter += f" AND x.flow_id IN (SELECT id FROM {T['flow']} WHERE slug = %s)"
         exception_params.append(filters.flow)
+    if filters.end:  # blocked by the end of that day: exceptions opened later are left out
+        exception_filter += " AND x.opened_at < %s"
+        exception_params.append(opened_by(filters.end))
     invoice_clauses, invoice_params = _invoice_scope(filters)
     rows = fetch(f"""
         WITH open_records AS (

@@ -8,8 +8,11 @@ figure is computed over the records, not by adding up exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+
+from django.utils import timezone
 
 from apps.exceptions.models import ExceptionRecord, IntegrationException
 from apps.reporting.filters import ReportFilters
@@ -32,10 +35,19 @@ class AtRisk:
         return max(self.amounts.items(), key=lambda kv: kv[1], default=("", ZERO))
 
 
+def opened_by(day: date) -> datetime:
+    """The end of ``day`` (local time): exceptions opened before it were open at that day's end, if still open."""
+    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+
+
 def exception_scope(filters: ReportFilters, alias: str = "x") -> tuple[list[str], list[Any]]:
     """Open and acknowledged exceptions, narrowed by the labels their records carry (project and customer
-    codes, person names, as JSON lists) and by flow."""
+    codes, person names, as JSON lists) and by flow; with ``end``, only those opened by the end of that day
+    (a month's review leaves out what opened after the month)."""
     clauses, params = [f"{alias}.status IN ('open', 'acknowledged')"], []
+    if filters.end:
+        clauses.append(f"{alias}.opened_at < %s")
+        params.append(opened_by(filters.end))
     if filters.flow:
         clauses.append(f"{alias}.flow_id IN (SELECT id FROM {T['flow']} WHERE slug = %s)")
         params.append(filters.flow)
@@ -57,8 +69,9 @@ def money_at_risk(*, filters: ReportFilters) -> AtRisk:
       amount is the one its latest failure was priced at (``apps.exceptions.context``: billable hours × the
       entry's own rate, else the project's).
     - A reconciliation gap (a project-week a target lacks or holds differently) counts only what it exceeds
-      the time entries of that project and week already at risk (same currency), never below 0: entries
-      that failed on their way to the target are why the target lacks them.
+      the hub's time entries of that project and week already at risk (same currency), never below 0:
+      entries that failed on their way to the target are why the target lacks them. Rows refused at the door
+      never reached the hub, so they are no part of any gap and are not netted.
     """
     clauses, params = exception_scope(filters)
     rows = fetch(_SQL.format(records=ExceptionRecord._meta.db_table, exceptions=IntegrationException._meta.db_table,
@@ -70,7 +83,7 @@ def money_at_risk(*, filters: ReportFilters) -> AtRisk:
 
 _SQL = r"""
     WITH open AS (
-        SELECT r.id, r.amount, r.currency, r.hours, r.last_seen, r.object_type, x.kind,
+        SELECT r.id, r.amount, r.currency, r.hours, r.last_seen, r.object_type, x.kind, te.id IS NOT NULL AS in_hub,
                coalesce(p.code, r.context->>'project') AS project,
                coalesce(te.date, CASE WHEN r.context->>'date' ~ '^\d{{4}}-\d{{2}}-\d{{2}}$'
                                       THEN (r.context->>'date')::date END) AS day,
@@ -92,10 +105,10 @@ _SQL = r"""
         SELECT currency, amount, hours FROM entries
         UNION ALL
         SELECT g.currency,
-               greatest(g.amount - coalesce((SELECT sum(e.amount) FROM entries e WHERE e.object_type = 'time_entry'
+               greatest(g.amount - coalesce((SELECT sum(e.amount) FROM entries e WHERE e.in_hub
                    AND e.project = g.project AND e.currency = g.currency
                    AND date_trunc('week', e.day)::date = g.week), 0), 0),
-               greatest(g.hours - coalesce((SELECT sum(e.hours) FROM entries e WHERE e.object_type = 'time_entry'
+               greatest(g.hours - coalesce((SELECT sum(e.hours) FROM entries e WHERE e.in_hub
                    AND e.project = g.project AND date_trunc('week', e.day)::date = g.week), 0), 0)
         FROM once g WHERE g.kind = 'reconciliation'
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     lookup_field = "slug"
     write_action = None  # flows are configured in the admin; only the run command below writes
 
+    @extend_schema(request=None, responses={202: serializers.RunSerializer})
     @action(detail=True, methods=["post"], write_action="run.start")
     def run(self, request, slug: str) -> Response:
         """Start a manual run (or return the unfinished one already queued)."""
@@ -30,6 +32,7 @@ class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(serializers.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
+@extend_schema_view(list=extend_schema(parameters=[serializers.RunFilterSerializer]))
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     api_area = "runs"  # the API key scope its reads need
     serializer_class = serializers.RunSerializer
@@ -46,6 +49,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return runs
 
 
+@extend_schema_view(list=extend_schema(parameters=[serializers.RunItemFilterSerializer]))
 class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The ledger. Filters: run, flow, outcome, object_type, external_id, canonical_id, date_from/date_to
     (when the item was recorded), and the business key ``project`` (a project code: items about that
@@ -119,6 +123,7 @@ class ReplayPreviewApi(_ReplayBase):
 
     write_action = "customer.view"  # a preview changes nothing
 
+    @extend_schema(request=serializers.ItemSelectionSerializer, responses=serializers.ReplayPreviewAnswer)
     def post(self, request) -> Response:
         items, version = self._selection(request)
         return Response({"items": len(items), "preview": replay.replay_preview(items=items,
@@ -128,6 +133,7 @@ class ReplayPreviewApi(_ReplayBase):
 class ReplayApi(_ReplayBase):
     """``POST /api/v1/replay/``: queue replay runs for the selected items."""
 
+    @extend_schema(request=serializers.ItemSelectionSerializer, responses={202: serializers.ReplayAnswer})
     def post(self, request) -> Response:
         items, version = self._selection(request)
         if not items:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.connectors.kinds.api import MAX_RECORDS
 from apps.runs import services
+from apps.runs.api.serializers import RecordsBulkAnswer
 
 
 class RecordsBulkSerializer(serializers.Serializer):
@@ -24,6 +26,7 @@ class RecordsBulkApi(APIView):
     api_area = "records"  # the API key scope its reads need
     write_action = "records.store"
 
+    @extend_schema(request=RecordsBulkSerializer, responses=RecordsBulkAnswer)
     def post(self, request, object_name: str) -> Response:
         body = RecordsBulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)

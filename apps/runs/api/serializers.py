@@ -83,3 +83,29 @@ class ItemSelectionSerializer(serializers.Serializer):
         if not attrs.get("items") and not any(attrs.get(k) for k in ("flow", "run", "error_category")):
             raise serializers.ValidationError("Give item ids, or a filter (flow, run, error_category).")
         return attrs
+
+
+# --- answers, as the OpenAPI document describes them ------------------------------------------------
+class ReplayPreviewAnswer(serializers.Serializer):
+    items = serializers.IntegerField(help_text="Ledger items selected.")
+    preview = serializers.ListField(child=serializers.DictField(), help_text="Per record: flow, action, payload.")
+
+
+class ReplayAnswer(serializers.Serializer):
+    runs = RunSerializer(many=True, help_text="The replay runs queued.")
+
+
+class RecordsBulkAnswer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.CharField()
+    connection = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    results = serializers.ListField(child=serializers.DictField(),
+                                    help_text="Per record, in request order: index, outcome, id, canonical_id, "
+                                              "and for a failure its message and field.")
+
+
+class HookAnswer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["accepted", "duplicate"])
+    event = serializers.CharField(required=False)
+    events = serializers.ListField(child=serializers.CharField(), required=False)

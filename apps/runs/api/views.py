@@ -1,5 +1,7 @@
 """Inbound webhooks: other systems push signed events; the signature is the only authentication."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.permissions import AllowAny
@@ -7,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.runs import services
+from apps.runs.api.serializers import HookAnswer
 from apps.runs.rest_webhooks import vendor_event_receive
 
 
@@ -28,6 +31,11 @@ class InboundWebhookApi(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
+                   responses={202: HookAnswer, 200: HookAnswer},
+                   parameters=[OpenApiParameter("X-Weft-Timestamp", str, OpenApiParameter.HEADER),
+                               OpenApiParameter("X-Weft-Signature", str, OpenApiParameter.HEADER,
+                                                description="sha256=<hex HMAC of '<timestamp>.<body>'>")])
     def post(self, request, connection_slug: str) -> Response:
         require_json_body(request)  # checked first, the same for every slug
         receipt = services.inbound_event_receive(
@@ -49,6 +57,8 @@ class VendorWebhookApi(InboundWebhookApi):
     """``POST /api/v1/hooks/vendor/<connection>/``: events in the vendor's own format and signature scheme, as the
     connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
 
+    @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
+                   responses={202: HookAnswer, 200: HookAnswer})
     def post(self, request, connection_slug: str) -> Response:
         require_json_body(request)
         receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,

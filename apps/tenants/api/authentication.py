@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.throttling import BaseThrottle
@@ -53,3 +54,14 @@ class ApiKeyRateLimit(BaseThrottle):
 
     def wait(self) -> float:
         return self.retry_after
+
+
+class ApiKeySchema(OpenApiAuthenticationExtension):
+    """How the OpenAPI document describes API keys: HTTP Bearer."""
+
+    target_class = ApiKeyAuthentication
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "weft_<prefix>_<secret>",
+                "description": "An API key made in the partner admin (API keys); see docs/api.md."}

@@ -156,6 +156,15 @@ class TrytonKind(ConnectorKind):
         handler = TimesheetLines(self.session)
         return {key: (hours, None) for key, hours in handler.hours_by_project_week(start, end).items()}
 
+    def references_held_twice(self, object_name: str, *, prefix: str, start: dt.date,
+                              end: dt.date) -> dict[str, list[str]] | None:
+        """Reconciliation's duplicate check: {reference: ids} of timesheet lines dated ``start``..``end`` that carry
+        one of our references (starting ``prefix``) twice or more; None for other objects."""
+        if object_name != TimesheetLines.name:
+            return None
+        found = TimesheetLines(self.session).references_held_twice(prefix, start, end)
+        return {reference: [str(i) for i in ids] for reference, ids in found.items()}
+
     def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
         return self._handler(object_name).to_canonical(record)
 

@@ -407,6 +407,27 @@ class TimesheetLines(TrytonObject):
             last = rows[-1]["id"]
         return {(str(project), week): Decimal(seconds_to_hours(total)) for (project, week), total in seconds.items()}
 
+    def references_held_twice(self, prefix: str, start: dt.date, end: dt.date, *,
+                              page: int = 5000) -> dict[str, list[int]]:
+        """{reference: line ids} for our references (starting ``prefix``) on more than one of this company's lines
+        dated ``start``..``end``: a write made twice (a reply lost before Weft knew of writes in doubt, a copy made
+        by hand)."""
+        domain = [*self.domain(), ["date", ">=", start], ["date", "<=", end],
+                  ["description", "ilike", f"%[{like_escaped(prefix)}%"]]
+        lines: dict[str, list[int]] = {}
+        last = 0
+        while True:
+            rows = self.rpc.search_read(self.model, [*domain, ["id", ">", last]], ["description"], limit=page,
+                                        order=[["id", "ASC"]], context=self.session.context())
+            for row in rows:
+                for reference in set(REFERENCE_TAG.findall(row["description"] or "")):
+                    if reference.startswith(prefix):
+                        lines.setdefault(reference, []).append(row["id"])
+            if len(rows) < page:
+                break
+            last = rows[-1]["id"]
+        return {reference: ids for reference, ids in lines.items() if len(ids) > 1}
+
     def find(self, reference: str) -> list[int]:
         rows = self.rpc.search_read(self.model, [["description", "ilike", like_tag(reference)]], ["description"],
                                     context=self.session.context())
@@ -539,8 +560,11 @@ def untagged(text: str) -> str:
 
 def like_tag(reference: str) -> str:
     """An ``ilike`` pattern for ``[reference]``; ``_`` and ``%`` in it are literal, not wildcards."""
-    escaped = reference.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%[{escaped}]%"
+    return f"%[{like_escaped(reference)}]%"
+
+
+def like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def pick(payload: dict, *names: str) -> dict:

@@ -191,8 +191,19 @@ class TrytonRpc:
                               permanent=True, category=ErrorCategory.AUTH, status=401)
         credentials = f"{self.username}:{user_id}:{token}".encode()
         self._authorization = "Session " + base64.b64encode(credentials).decode()
-        self.user_id = user_id
-        self.context = self._post("model.res.user.get_preferences", [True, {}])
+        try:
+            context = self._post("model.res.user.get_preferences", [True, {}])
+        except (TrytonError, _SessionExpired) as error:
+            # Half a login is no login: without the user's context (their company) every later call would go
+            # wrong, so the next call logs in again. A server error here is as transient as anywhere else.
+            self._authorization = None
+            detail = error.message if isinstance(error, TrytonError) else "the new session was refused"
+            raise TrytonError(
+                f"Tryton accepted the login of {self.username!r} to {self.database!r} but failed to load the "
+                f"user's preferences (company, language): {detail}", permanent=getattr(error, "permanent", False),
+                category=getattr(error, "category", ErrorCategory.TRANSPORT), status=getattr(error, "status", None),
+            ) from error
+        self.user_id, self.context = user_id, context
         if self.on_login is not None:
             self.on_login(self.session_state())
         return user_id

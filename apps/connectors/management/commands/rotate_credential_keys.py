@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
-from django_tenants.utils import schema_context
 
 from apps.connectors.services import credentials_reseal_all
 from apps.tenants.selectors import firm_schemas
+from apps.tenants.walk import each_schema
 
 
 class Command(BaseCommand):
@@ -13,9 +13,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         total = 0
-        for schema in firm_schemas():
-            with schema_context(schema):
-                count = credentials_reseal_all()
+        for schema in each_schema(firm_schemas()):
+            count = credentials_reseal_all()
             total += count
             self.stdout.write(f"{schema}: {count} connection(s) re-encrypted")
         self.stdout.write(self.style.SUCCESS(f"Done: {total} connection(s) re-encrypted."))

@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
-from django_tenants.utils import schema_context
 
 from apps.exceptions.tasks import exceptions_tick, monitors_tick
 from apps.tenants.selectors import active_firm_schemas
+from apps.tenants.walk import each_schema
 
 
 class Command(BaseCommand):
@@ -14,9 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("--monitors", action="store_true", help="Run the monitors too.")
 
     def handle(self, *args, schemas, monitors, **options):
-        for schema in schemas or list(active_firm_schemas()):
-            with schema_context(schema):
-                if monitors:
-                    monitors_tick()
-                exceptions_tick()
+        for schema in each_schema(schemas or active_firm_schemas()):
+            if monitors:
+                monitors_tick()
+            exceptions_tick()
             self.stdout.write(f"{schema}: exceptions tick done.")

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
-from django_tenants.utils import schema_context
 
 from apps.runs.schedules import schedules_sync_all
 from apps.tenants.schedules import platform_schedules
 from apps.tenants.selectors import active_firm_schemas
+from apps.tenants.walk import each_schema
 
 
 class Command(BaseCommand):
@@ -13,9 +13,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         total = removed = 0
         schemas = list(active_firm_schemas())
-        for schema in schemas:
-            with schema_context(schema):
-                kept, dropped = schedules_sync_all()
+        for _schema in each_schema(schemas):
+            kept, dropped = schedules_sync_all()
             total, removed = total + kept, removed + dropped
         orphans = Schedule.objects.filter(name__startswith="flow:").exclude(
             name__regex=r"^flow:(" + "|".join(schemas or ["-"]) + r"):")

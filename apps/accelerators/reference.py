@@ -1,0 +1,81 @@
+"""The accelerators reference (docs/accelerators.md), generated from the built-in templates' YAML so the two never
+disagree: ``manage.py accelerators_reference`` writes it, and a test fails when it is out of date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from apps.accelerators.services import BUILTIN_DIR
+
+DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "accelerators.md"
+INTRO = """# Accelerators
+
+Generated from `apps/accelerators/builtin/*.yaml` by `manage.py accelerators_reference`; do not edit by hand.
+
+An accelerator is a template a partner installs into a customer in one action: from the partner site (the
+customer's drill-in, or onboarding), the tenant admin (Flows → *Install an accelerator*), the API, or
+`manage.py onboard_customer --template <slug>`. Installing creates what the template owns (connections it
+needs, disabled until their credentials are entered; mappings, published; validation rule sets; flows with
+their triggers; which system owns each object) and changes nothing it does not own. Installing again changes
+nothing; a newer version installs over an older one with the variables recorded at install
+(docs/portal.md, "Template versions and upgrades"). Variables are given as a JSON object; each has a default.
+"""
+
+
+def _cell(value) -> str:
+    return " ".join(str(value).replace("|", "\\|").split()) if value not in (None, "") else "—"
+
+
+def _trigger(flow: dict) -> str:
+    triggers = []
+    if flow.get("on_webhook"):
+        triggers.append("webhook events")
+    if flow.get("on_hub_change"):
+        triggers.append("hub changes")
+    if flow.get("on_schedule", True):
+        every = flow.get("schedule_cron") or (f"every {flow['schedule_minutes']} min" if flow.get("schedule_minutes")
+                                              else "the default schedule")
+        triggers.append(f"schedule ({every})")
+    return ", ".join(triggers) or "manual runs only"
+
+
+def template_markdown(definition: dict) -> list[str]:
+    lines = [f"## {definition['name']}", "", f"`{definition['slug']}`, version {definition['version']}"
+             + (" (premium)" if definition.get("premium") else "") + ".", "",
+             " ".join(str(definition.get("description", "")).split()), "", "### Variables", ""]
+    variables = definition.get("variables") or {}
+    if variables:
+        lines += ["| variable | meaning | default |", "|---|---|---|"]
+        lines += [f"| `{name}` | {_cell(spec.get('label'))} | {_cell(spec.get('default'))} |"
+                  for name, spec in variables.items()]
+    else:
+        lines.append("None.")
+    lines += ["", "### What it owns", ""]
+    for spec in definition.get("connections", []):
+        lines.append(f"- Connection `{spec['slug']}` ({spec['kind']}), created disabled if the customer lacks it.")
+    for spec in definition.get("mappings", []):
+        lines.append(f"- Mapping `{spec['slug']}`: {spec.get('name', spec['slug'])} ({spec.get('direction', '')} "
+                     f"{spec.get('object_type', '')}).")
+    for spec in definition.get("rule_sets", []):
+        kinds = ", ".join(r["kind"] for r in spec.get("rules", []))
+        lines.append(f"- Rule set `{spec['slug']}` on {spec['object_type']}: {kinds or 'no rules'}.")
+    for flow in definition.get("flows", []):
+        lines.append(f"- Flow `{flow['slug']}`: {flow.get('direction')} {flow.get('object_type')} through "
+                     f"`{flow['connection']}` ({flow.get('object_name', '')}); runs on {_trigger(flow)}.")
+    for spec in definition.get("ownership", []):
+        lines.append(f"- System of record for {spec.get('object_type')}: `{spec.get('connection')}`.")
+    return [*lines, ""]
+
+
+def reference_markdown() -> str:
+    lines = [INTRO]
+    for path in sorted(BUILTIN_DIR.glob("*.yaml")):
+        lines += template_markdown(yaml.safe_load(path.read_text()))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def reference_write() -> Path:
+    DOC_PATH.write_text(reference_markdown(), encoding="utf-8")
+    return DOC_PATH
