@@ -18,3 +18,7 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Errors under /api/ are RFC 9457 problems like the API's own (apps.common.problems); pages keep Django's.
+handler404 = "apps.common.problems.not_found"
+handler500 = "apps.common.problems.server_error"

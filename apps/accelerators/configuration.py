@@ -1,9 +1,12 @@
 """Configuration as a file: install templates ("accelerators"), export a customer's setup, import it.
 
-A definition (a template, or an export) lists ``variables``, ``mappings``, ``rule_sets``, ``flows``
-and ``ownership`` by slug. Strings of the form ``{{ name }}`` are replaced by the variables given at
-install time (a whole-string placeholder keeps the variable's type). Installing is idempotent: objects
-are matched by slug and updated; a mapping gets a new published version only when its rules change.
+A definition (a template, or an export) lists ``variables``, ``connections``, ``mappings``, ``rule_sets``,
+``flows`` and ``ownership`` by slug, and (exports) ``escalation_policies`` by name and ``reporting`` settings.
+Connections carry their settings, never their secrets: an export names the secrets each connection takes,
+and an import lists the ones still to enter (``InstallReport.secrets_needed``). Strings of the form
+``{{ name }}`` are replaced by the variables given at install time (a whole-string placeholder keeps the
+variable's type). Installing is idempotent: objects are matched by slug (policies by name) and updated; a
+mapping gets a new published version only when its rules change; an existing connection is never changed.
 """
 
 from __future__ import annotations
@@ -13,21 +16,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils.dateparse import parse_date, parse_time
 
 from apps.canonical.models import Ownership
 from apps.canonical.services import ownership_set
 from apps.common.errors import ApplicationError
 from apps.common.history import save_attributed
+from apps.connectors.kinds import get_kind
 from apps.connectors.models import Connection
 from apps.connectors.selectors import connection_by_slug
 from apps.connectors.services import connection_create
+from apps.exceptions.models import EscalationPolicy
 from apps.mappings.models import Mapping, RuleSet, ValidationRule
 from apps.mappings.services import mapping_version_create, mapping_version_publish
+from apps.reporting.models import ReportingSettings
+from apps.reporting.services import SETTINGS_FIELDS, reporting_settings_update
 from apps.runs.models import Flow
 from apps.runs.schedules import flow_schedule_sync
 from apps.tenants import access
 
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+POLICY_FIELDS = ("is_active", "rules", "email_recipients", "notify_owner", "webhook_url",
+                 "webhook_allow_private_network", "quiet_start", "quiet_end", "timezone")
 FLOW_FIELDS = ("name", "direction", "object_type", "object_name", "on_schedule", "schedule_cron", "schedule_minutes",
                "on_webhook", "on_hub_change", "variables", "batch_size", "is_enabled")
 
@@ -41,6 +51,7 @@ class InstallReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    secrets_needed: dict[str, list[str]] = field(default_factory=dict)  # connection slug → secrets to enter
 
     def note(self, what: str, created: bool | None) -> None:
         {True: self.created, False: self.updated, None: self.unchanged}[created].append(what)
@@ -100,6 +111,12 @@ def configuration_install(
             _install_flow(spec, mappings, rule_sets, acting_user, report, source)
         for spec in resolved.get("ownership", []):
             _install_ownership(spec, acting_user, report)
+        for spec in resolved.get("escalation_policies", []):
+            _install_policy(spec, acting_user, report)
+        if resolved.get("reporting"):
+            _install_reporting(resolved["reporting"], acting_user, report)
+    for spec in resolved.get("connections", []):
+        _note_secrets(spec["slug"], report)
     return report
 
 
@@ -114,10 +131,64 @@ def _install_connection(spec: dict, acting_user, report: InstallReport) -> None:
         name = f"{name} ({spec['slug']})"
     connection = connection_create(name=name, slug=spec["slug"], kind=spec["kind"],
                                    settings=spec.get("settings", {}), acting_user=acting_user,
+                                   allow_private_network=bool(spec.get("allow_private_network", False)),
                                    description=spec.get("description", "Created by a template: enter its "
                                                                        "credentials and settings, then enable it."))
-    Connection.objects.filter(pk=connection.pk).update(is_enabled=False)
-    report.note(f"connection {spec['slug']} (disabled until its credentials are entered)", True)
+    if _required_secrets(connection.kind) or not spec.get("is_enabled", False):
+        Connection.objects.filter(pk=connection.pk).update(is_enabled=False)  # operational: no secrets yet
+        report.note(f"connection {spec['slug']} (disabled until its credentials are entered)", True)
+    else:
+        report.note(f"connection {spec['slug']}", True)
+
+
+def _required_secrets(kind: str) -> list[str]:
+    return [spec.name for spec in get_kind(kind).credential_fields if spec.required]
+
+
+def _note_secrets(slug: str, report: InstallReport) -> None:
+    """A connection without its secrets: the import says which to enter (the file never carries them)."""
+    connection = Connection.objects.filter(slug=slug).first()
+    if connection is not None and not connection.has_credentials:
+        wanted = _required_secrets(connection.kind)
+        if wanted:
+            report.secrets_needed[slug] = wanted
+
+
+def _install_policy(spec: dict, acting_user, report: InstallReport) -> None:
+    """An escalation policy, matched by name; quiet hours as ``HH:MM``."""
+    policy = EscalationPolicy.objects.filter(name=spec["name"]).first()
+    created = policy is None
+    policy = policy or EscalationPolicy(name=spec["name"])
+    values = {name: spec[name] for name in POLICY_FIELDS if name in spec}
+    for name in ("quiet_start", "quiet_end"):
+        if isinstance(values.get(name), str):
+            values[name] = parse_time(values[name])
+    if not created and all(getattr(policy, name) == value for name, value in values.items()):
+        report.note(f"escalation policy {policy.name}", None)
+        return
+    for name, value in values.items():
+        setattr(policy, name, value)
+    save_attributed(policy, acting_user=acting_user, reason="Installed from configuration")
+    report.note(f"escalation policy {policy.name}", created)
+
+
+def _install_reporting(spec: dict, acting_user, report: InstallReport) -> None:
+    current = ReportingSettings.current()
+    changes = {}
+    for name in SETTINGS_FIELDS:
+        if name not in spec:
+            continue
+        value = spec[name]
+        if name == "go_live_date" and isinstance(value, str):
+            value = parse_date(value)
+        field_value = ReportingSettings._meta.get_field(name).to_python(value)
+        if getattr(current, name) != field_value:
+            changes[name] = field_value
+    if not changes:
+        report.note("reporting settings", None)
+        return
+    reporting_settings_update(changes=changes, acting_user=acting_user, reason="Installed from configuration")
+    report.note("reporting settings", current.pk is None)
 
 
 def _connection(slug: str) -> Connection:
@@ -231,9 +302,11 @@ def _install_ownership(spec: dict, acting_user, report: InstallReport) -> None:
 
 
 def configuration_export() -> dict:
-    """This customer's mappings (published rules), rule sets, flows and ownership, as a definition."""
+    """This customer's connections (settings and the names of their secrets, never the secrets), mappings
+    (published rules), rule sets, flows, ownership, escalation policies and reporting settings, as a definition."""
     return {
         "format": "weft-configuration/1",
+        "connections": [_connection_export(c) for c in Connection.objects.order_by("slug")],
         "mappings": [
             {"slug": m.slug, "name": m.name, "direction": m.direction, "object_type": m.object_type,
              "connector_kind": m.connector_kind, "description": m.description,
@@ -256,4 +329,27 @@ def configuration_export() -> dict:
             {"object_type": o.object_type, "field_group": o.field_group, "connection": o.connection.slug}
             for o in Ownership.objects.order_by("object_type", "field_group").select_related("connection")
         ],
+        "escalation_policies": [_policy_export(p) for p in EscalationPolicy.objects.order_by("name")],
+        "reporting": _reporting_export(ReportingSettings.current()),
     }
+
+
+def _connection_export(connection: Connection) -> dict:
+    """Settings only: the secrets stay behind, named so the import can ask for them."""
+    return {"slug": connection.slug, "name": connection.name, "kind": connection.kind,
+            "description": connection.description, "is_enabled": connection.is_enabled,
+            "allow_private_network": connection.allow_private_network, "settings": connection.settings,
+            "secrets": [spec.name for spec in get_kind(connection.kind).credential_fields]}
+
+
+def _policy_export(policy: EscalationPolicy) -> dict:
+    values = {name: getattr(policy, name) for name in POLICY_FIELDS}
+    for name in ("quiet_start", "quiet_end"):
+        values[name] = values[name].strftime("%H:%M") if values[name] else None
+    return {"name": policy.name, **values}
+
+
+def _reporting_export(settings: ReportingSettings) -> dict:
+    values = {name: getattr(settings, name) for name in SETTINGS_FIELDS}
+    return {name: value.isoformat() if hasattr(value, "isoformat") else str(value) if value is not None else None
+            for name, value in values.items()}

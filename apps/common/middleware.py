@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponseBadRequest
 
+from apps.common.problems import problem_response
 from apps.common.untrusted import has_nul
 
 NUL_MESSAGE = "The request has a NUL character in its address or parameters; remove it."
@@ -23,7 +24,7 @@ class RefuseNulMiddleware:
     def __call__(self, request):
         if _carries_nul(request):
             if request.path.startswith("/api/"):
-                return JsonResponse({"detail": NUL_MESSAGE}, status=400)
+                return problem_response(400, NUL_MESSAGE)
             return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 

@@ -14,7 +14,9 @@ import sys
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
+
+from apps.common.problems import problem_response
 
 MARK = "weft_store_unavailable"
 MESSAGE = "Weft cannot reach its database right now; nothing was stored. Please retry shortly."
@@ -50,7 +52,7 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
     retry_after = str(settings.WEFT_OUTAGE_RETRY_AFTER_SECONDS)
     headers = {"Retry-After": retry_after, "Cache-Control": "no-store"}
     if request.path_info.startswith("/api/") or "json" in request.headers.get("Accept", ""):
-        return JsonResponse({"detail": MESSAGE, "retry_after": int(retry_after)}, status=503, headers=headers)
+        return problem_response(503, MESSAGE, retry_after=int(retry_after), headers=headers)
     return HttpResponse(MESSAGE, status=503, content_type="text/plain; charset=utf-8", headers=headers)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from apps.connectors.models import ApiCallWindow
@@ -25,7 +25,7 @@ from apps.exceptions.models import IntegrationException
 from apps.exceptions.selectors import oldest_open_exception_at
 from apps.reporting.filters import ReportFilters
 from apps.reporting.selectors import money_at_risk, unposted_time
-from apps.runs.models import SYNCED_OUTCOMES, Flow, Run, RunItem, RunStatus
+from apps.runs.models import SYNCED_OUTCOMES, WORK_OUTCOMES, Flow, Run, RunItem, RunStatus
 from apps.runs.selectors import failed_runs_since, flows_with_status
 from apps.tenants.health_summary import HealthFigures, health_claim, health_mark_stale, health_store
 from apps.tenants.models import Customer, CustomerHealth
@@ -61,7 +61,8 @@ def customer_health_compute(*, now: datetime | None = None) -> dict[str, Any]:
         "last_good_sync_by_flow": syncs,
         "usage_month": month.date(),
         "records_synced": RunItem.objects.filter(created_at__gte=month, outcome__in=SYNCED_OUTCOMES).count(),
-        "runs": Run.objects.filter(created_at__gte=month).count(),
+        "runs": Run.objects.filter(Q(*[(f"counts__{o}__gt", 0) for o in WORK_OUTCOMES], _connector=Q.OR),
+                                   created_at__gte=month).count(),  # runs that did work, as billed
         "api_calls": ApiCallWindow.objects.filter(window_seconds=DAY, window_start__gte=month)
         .aggregate(n=Sum("calls"))["n"] or 0,
     }
@@ -100,11 +101,12 @@ def customer_health_refresh() -> CustomerHealth:
 
 
 def run_finished_record(*, run: Run, schema_name: str) -> None:
-    """A run finished: meter it (one run, the records it synced) and mark the health summary stale. The summary is
+    """A run finished: meter it (one run if it did work, ``Run.is_billable``; the records it synced) and mark the
+    health summary stale. The summary is
     recomputed by the refresh of the stored figures this run queues (``tasks.reporting_refresh``), after it
     stores them: computed before, it would show the figures of the run before (the overview a run behind the
     drill-in)."""
-    usage_record(schema_name=schema_name, runs=1, records_synced=run.records_synced())
+    usage_record(schema_name=schema_name, runs=int(run.is_billable()), records_synced=run.records_synced())
     customer_id = Customer.objects.filter(schema_name=schema_name).values_list("pk", flat=True).first()
     if customer_id is not None:
         health_mark_stale(customer_id=customer_id)

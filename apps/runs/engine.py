@@ -28,7 +28,7 @@ from apps.runs.lease import (
     run_heartbeat,
     stale_after,
 )
-from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger
+from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger, finished_status
 from apps.runs.signals import run_finished
 from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
@@ -105,8 +105,7 @@ def _run_slice(run: Run) -> Run:
 
 def run_finish(run: Run, *, status: str | None = None, error_message: str = "", error_category: str = "") -> Run:
     """Settle the run (only if this worker still holds it) and announce it."""
-    failures = run.counts.get("failed", 0) + run.counts.get("conflict", 0)
-    run.status = status or (RunStatus.PARTIAL if failures else RunStatus.SUCCEEDED)
+    run.status = status or finished_status(run.counts)
     run.error_message = error_message or run.error_message
     run.error_category = error_category or run.error_category
     run.finished_at = timezone.now()

@@ -83,12 +83,11 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     with transaction.atomic():
         for results in hub_upsert(connection=run.connection, object_type=run.object_type, records=inputs):
             for result in results:
-                canonical = inputs_by_id.get(result.external_id)
+                canonical, raw = inputs_by_id.get(result.external_id), raw_by_id.get(result.external_id)
                 items.append(_item(
-                    run, result.external_id, result.outcome, canonical_id=result.canonical_id,
-                    payload_before=raw_by_id.get(result.external_id),
+                    run, result.external_id, result.outcome, canonical_id=result.canonical_id, payload_before=raw,
                     payload_after=canonical_payload(canonical), content_hash=result.content_hash,
-                    category=result.category, field=result.field, message=result.message,
+                    category=result.category, field=result.field, message=_located(run, kind, raw, result),
                 ))
                 if result.outcome in CHANGED and result.canonical_id:
                     changed.append(result.canonical_id)
@@ -106,6 +105,14 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     elif changed:
         announce(object_type=run.object_type, canonical_ids=changed)
     return changed
+
+
+def _located(run: Run, kind: ConnectorKind, raw, result) -> str:
+    """A hub failure's message after where the record came from ("time.csv row 2: ..."), when the kind can say."""
+    if result.outcome not in (Outcome.FAILED, Outcome.CONFLICT) or not result.message or not isinstance(raw, dict):
+        return result.message
+    where = kind.record_location(run.object_name, raw)
+    return f"{where}: {result.message}" if where else result.message
 
 
 def _door(run: Run, kind: ConnectorKind, inputs: list[CanonicalInput], raw_by_id: dict[str, dict],

@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from django_tenants.utils import remove_www
 
 from apps.runs.services import MAX_EVENT_BYTES, inbound_event_receive_fast
+from apps.tenants.idempotency import HEADER as IDEMPOTENCY_HEADER
 from apps.tenants.usage import usage_api_call_tally
 
 _HOOK = re.compile(r"/api/v1/hooks/([^/]+)/")
@@ -26,7 +27,8 @@ class WebhookIntakeMiddleware:
 
     def __call__(self, request):
         match = _HOOK.fullmatch(request.path_info) if request.method == "POST" else None
-        if match is not None and _is_json(request) and _small(request):
+        # A sender's Idempotency-Key is honoured by the API's own middleware further down: such requests go there.
+        if match is not None and _is_json(request) and _small(request) and IDEMPOTENCY_HEADER not in request.headers:
             stored = _receive(request, match[1])
             if stored is not None:
                 return stored

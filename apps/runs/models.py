@@ -21,6 +21,16 @@ class RunStatus(models.TextChoices):
 
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.PAUSED)
+FAILED_OUTCOMES = ("failed", "conflict")
+
+
+def finished_status(counts: dict[str, int]) -> str:
+    """How a run that ran to its end went, from its counts: failed when every item failed (nothing was done but
+    fail), partial when some did, succeeded when none did (an empty run too)."""
+    failures = sum(counts.get(outcome, 0) for outcome in FAILED_OUTCOMES)
+    if not failures:
+        return RunStatus.SUCCEEDED
+    return RunStatus.FAILED if failures == sum(counts.values()) else RunStatus.PARTIAL
 
 
 class Trigger(models.TextChoices):
@@ -44,6 +54,9 @@ class ItemOutcome(models.TextChoices):
 # The records a run wrote (created, updated, deleted or reversed): what usage meters as "records synced" and
 # customer health counts. The one definition; SQL that needs it builds its list from here.
 SYNCED_OUTCOMES = (ItemOutcome.CREATED, ItemOutcome.UPDATED, ItemOutcome.DELETED)
+# A run did work (and is billed) when it wrote, or tried to write, at least one record: idle polls (nothing read,
+# nothing changed), paused runs and runs that only skipped records are not billed.
+WORK_OUTCOMES = (*SYNCED_OUTCOMES, ItemOutcome.FAILED, ItemOutcome.CONFLICT)
 
 
 class FlowDirection(models.TextChoices):
@@ -124,6 +137,10 @@ class Run(TimeStampedModel):
     def records_synced(self) -> int:
         """The records this run wrote (``SYNCED_OUTCOMES``), from its counts."""
         return sum(int(self.counts.get(outcome, 0)) for outcome in SYNCED_OUTCOMES)
+
+    def is_billable(self) -> bool:
+        """Whether the run counts as a billed run: it wrote or tried to write a record (``WORK_OUTCOMES``)."""
+        return any(int((self.counts or {}).get(outcome, 0)) for outcome in WORK_OUTCOMES)
 
 
 class RunItem(TimeStampedModel):

@@ -17,25 +17,20 @@ from django.db.models import F
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from apps.canonical.services import HubResult, Outcome, hub_upsert
 from apps.common.errors import ConflictError, ExternalSystemError
 from apps.common.locks import LockBusy, advisory_lock
-from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError, CredentialsError
 from apps.connectors.flatfiles.layouts import OBJECT_TYPES, REFERENCE_OBJECTS
 from apps.connectors.kinds.api import MAX_RECORDS, ApiRecordsKind
-from apps.connectors.kinds.base import ConnectorKind, RecordError
+from apps.connectors.kinds.base import ConnectorKind
 from apps.connectors.kinds.webhook import BAD_SIGNATURE, InboundWebhookKind
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_create, connection_kind
 from apps.runs import events
-from apps.runs.door import door_check
-from apps.runs.duplicates import duplicates_explain
 from apps.runs.engine import hub_changed, run_finish
 from apps.runs.errors import EventInvalid, EventTooLarge, RecordsRefused, RecordsTooMany, WebhookRefused
 from apps.runs.inbound import inbound_page_store
-from apps.runs.ledger import canonical_payload
-from apps.runs.models import InboundEvent, ItemOutcome, Run, RunItem, RunStatus, SyncCursor, Trigger
+from apps.runs.models import InboundEvent, Run, RunItem, RunStatus, SyncCursor, Trigger, finished_status
 from apps.runs.queue import WAKE_CHANNEL
 from apps.runs.signals import run_finished
 from apps.tenants import access
@@ -43,7 +38,6 @@ from apps.tenants import selectors as tenant_selectors
 from apps.tenants.tasks import tenant_task_enqueue, tenant_task_package
 
 logger = logging.getLogger(__name__)
-PROBLEM_OUTCOMES = {Outcome.FAILED: ItemOutcome.FAILED, Outcome.CONFLICT: ItemOutcome.CONFLICT}
 
 
 def pull_run(*, connection: Connection, object_name: str, trigger: str = Trigger.MANUAL,
@@ -59,83 +53,25 @@ def pull_run(*, connection: Connection, object_name: str, trigger: str = Trigger
     start = "" if from_start or not spec.incremental else cursor_row.value
     run = Run.objects.create(connection=connection, object_name=object_name, object_type=spec.object_type,
                              trigger=trigger, status=RunStatus.RUNNING, cursor_start=start, started_at=timezone.now())
-    counts: dict[str, int] = {}
     try:
         for page in kind.read(object_name, cursor=start or None):
-            _store_page(run, connection, kind, object_name, spec.object_type, page, counts)
+            # As a flow's read does, record every item (created, updated, unchanged, failed) in the ledger; a pull
+            # stores into the hub only (no outbound flows run from it).
+            inbound_page_store(run, kind, page, announce=_announce_nothing)
             if spec.incremental and page.next_cursor:
                 SyncCursor.objects.filter(pk=cursor_row.pk).update(value=page.next_cursor)
                 run.cursor_end = page.next_cursor
     except ExternalSystemError as error:
-        return _finish(run, counts, error_message=error.message, error_category=error.category)
-    return _finish(run, counts)
+        return _finish(run, run.counts, error_message=error.message, error_category=error.category)
+    return _finish(run, run.counts)
 
 
-def _store_page(run, connection, kind, object_name, object_type, page, counts) -> None:
-    problems: list[RunItem] = [_read_error_item(run, object_type, error) for error in page.errors]
-    inputs: list[CanonicalInput] = []
-    raw_by_id: dict[str, dict] = {}
-    for record in page.records:
-        try:
-            canonical = kind.to_canonical(object_name, record)
-        except ExternalSystemError as error:
-            problems.append(RunItem(run=run, object_type=object_type, outcome=ItemOutcome.FAILED,
-                                    error_category=error.category, error_message=error.message, payload_before=record))
-            continue
-        inputs.append(canonical)
-        raw_by_id[canonical.external_id] = record
-    inputs = _door(run, kind, object_name, inputs, raw_by_id, problems, counts)
-    counts[Outcome.FAILED] = counts.get(Outcome.FAILED, 0) + len(problems)  # unreadable before the hub
-    for results in hub_upsert(connection=connection, object_type=object_type, records=inputs):
-        for result in results:
-            counts[result.outcome] = counts.get(result.outcome, 0) + 1
-            if result.outcome in PROBLEM_OUTCOMES:
-                raw = raw_by_id.get(result.external_id)
-                where = kind.record_location(object_name, raw) if raw is not None else ""
-                problems.append(_hub_problem_item(run, object_type, result, raw, where))
-    duplicates_explain(run, kind, problems)
-    RunItem.objects.bulk_create(problems)
-
-
-def _door(run, kind, object_name, inputs, raw_by_id, problems: list[RunItem], counts) -> list[CanonicalInput]:
-    """What passes the door's checks goes on to the hub; the rest become failed (or skipped) ledger items."""
-    passed, refused = door_check(run, inputs)
-    for refusal in refused:
-        raw = raw_by_id.get(refusal.record.external_id)
-        where = kind.record_location(object_name, raw) if isinstance(raw, dict) else ""
-        item = RunItem(run=run, object_type=run.object_type, external_id=refusal.record.external_id[:255],
-                       outcome=refusal.outcome, error_category=refusal.category, error_field=refusal.field,
-                       payload_before=raw, payload_after=canonical_payload(refusal.record),
-                       error_message=f"{where}: {refusal.message}" if where else refusal.message)
-        if refusal.outcome == ItemOutcome.SKIPPED:
-            counts[ItemOutcome.SKIPPED] = counts.get(ItemOutcome.SKIPPED, 0) + 1
-            RunItem.objects.bulk_create([item])
-        else:
-            problems.append(item)
-    return passed
-
-
-def _read_error_item(run: Run, object_type: str, error: RecordError) -> RunItem:
-    return RunItem(run=run, object_type=object_type, external_id=error.reference[:255], outcome=ItemOutcome.FAILED,
-                   error_category=error.category, error_field=error.field or "", payload_before=error.raw,
-                   error_message=f"{error.reference}: {error.message}")
-
-
-def _hub_problem_item(run: Run, object_type: str, result: HubResult, raw: dict | None, where: str = "") -> RunItem:
-    return RunItem(run=run, object_type=object_type, external_id=result.external_id, canonical_id=result.canonical_id,
-                   outcome=PROBLEM_OUTCOMES[result.outcome], error_category=result.category or "",
-                   error_field=result.field or "", payload_before=raw,
-                   error_message=f"{where}: {result.message}" if where else result.message)
+def _announce_nothing(**changes) -> None:
+    pass
 
 
 def _finish(run: Run, counts: dict[str, int], error_message: str = "", error_category: str = "") -> Run:
-    failures = counts.get(Outcome.FAILED, 0) + counts.get(Outcome.CONFLICT, 0)
-    if error_message:
-        status = RunStatus.FAILED
-    elif failures:
-        status = RunStatus.PARTIAL
-    else:
-        status = RunStatus.SUCCEEDED
+    status = RunStatus.FAILED if error_message else finished_status(counts)
     run.status, run.counts, run.error_message, run.finished_at = status, counts, error_message, timezone.now()
     run.error_category = error_category
     run.save(update_fields=["status", "counts", "error_message", "error_category", "finished_at", "cursor_end",

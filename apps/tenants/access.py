@@ -56,6 +56,7 @@ KEY_AREAS: dict[str, str] = {
     "customers": "Partner keys: the partner's customers, onboarding, plans, usage",
 }
 PARTNER_ONLY_AREAS = frozenset({"customers"})
+ANY_AREA = "*"  # an endpoint that shows no area's data (the API root's list of links): any scope reads it
 READ, WRITE = "read", "write"
 
 
@@ -169,6 +170,8 @@ def key_allows(key, rule: Rule, area: str | None) -> bool:
     area = rule.area or area
     if area is None or rule.scope == PLATFORM:
         return False
+    if area == ANY_AREA:
+        return rule.mode == READ and bool(key.scopes)
     held = set(key.scopes)
     return f"{area}:{WRITE}" in held or (rule.mode == READ and f"{area}:{READ}" in held)
 

@@ -318,3 +318,26 @@ class ApiKey(TimeStampedModel):
     @property
     def owner(self):
         return self.partner or self.customer
+
+
+class IdempotentRequest(models.Model):
+    """A POST to the API sent with an ``Idempotency-Key``, and the first answer to it (Stripe's scheme): a retry
+    with the same key, from the same caller, on the same customer, gets that answer again instead of doing
+    the work twice. Kept in the public schema, scoped by the customer's schema (``scope``); rows older than
+    ``apps.tenants.idempotency.KEEP`` are answered as new and overwritten."""
+
+    scope = models.CharField(max_length=100, help_text="The schema of the customer the request was sent to.")
+    caller = models.CharField(max_length=64, help_text="SHA-256 of the credentials that sent it.")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, address and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Empty: still being answered.")
+    content_type = models.CharField(max_length=100, blank=True)
+    body = models.BinaryField(default=bytes)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "caller", "key"],
+                                               name="one_answer_per_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

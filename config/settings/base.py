@@ -40,6 +40,9 @@ WEFT_OUTAGE_RETRY_AFTER_SECONDS = env_int("WEFT_OUTAGE_RETRY_AFTER_SECONDS", 5)
 WEFT_LOG_FORMAT = env_str("WEFT_LOG_FORMAT", "json")
 # migrate_schemas: tenant schemas migrated side by side (each process holds one database connection).
 WEFT_MIGRATE_PROCESSES = env_int("WEFT_MIGRATE_PROCESSES", 2)
+# Migrations that only change columns, indexes and constraints reach tenant schemas as SQL run per schema, not
+# a full `migrate` each (apps/tenants/migration_executor.py).
+WEFT_MIGRATE_AS_SQL = env_bool("WEFT_MIGRATE_AS_SQL", True)
 # Hosts that serve the platform (public schema) pages when no partner or customer domain matches.
 WEFT_PUBLIC_HOSTS = env_list("WEFT_PUBLIC_HOSTS", ["localhost", "127.0.0.1"])
 WEFT_Q_SYNC = env_bool("WEFT_Q_SYNC", None)
@@ -150,6 +153,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.tenants.idempotency.IdempotencyMiddleware",  # a POST retried with its Idempotency-Key gets the first answer
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -286,14 +290,14 @@ REST_FRAMEWORK = {
         "apps.tenants.api.permissions.CanViewTenant",
         "apps.tenants.api.permissions.PlanAllows",
     ],
-    # JSON with size, depth and NUL limits (apps.common.api.SafeJSONParser); forms as DRF has them.
+    # JSON with size, depth and NUL limits (apps.common.parsers.SafeJSONParser); forms as DRF has them.
     "DEFAULT_PARSER_CLASSES": [
-        "apps.common.api.SafeJSONParser",
+        "apps.common.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["apps.tenants.api.authentication.ApiKeyRateLimit"],  # per key, 429
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "apps.common.api.PageNumberPagination",  # page_size up to 500, stated
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.common.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -309,6 +313,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.common.api.problem_responses"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

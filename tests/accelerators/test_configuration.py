@@ -156,3 +156,48 @@ def test_a_premium_template_needs_a_plan_that_includes_premium_templates(cast, b
     cast.alpha.refresh_from_db()
     with schema_context("alpha"):
         template_install(template=premium, variables={}, customer=cast.alpha, acting_user=None)
+
+
+def test_an_export_carries_connections_without_secrets_policies_and_reporting_settings(cast, tmp_path, capsys):
+    from datetime import date, time
+    from decimal import Decimal
+
+    from apps.exceptions.models import EscalationPolicy
+    from apps.reporting.models import ReportingSettings
+    from apps.reporting.services import reporting_settings_update
+
+    with schema_context("alpha"):
+        connection_create(name="Tryton ERP", slug="tryton", kind="tryton", acting_user=None,
+                          settings={"url": "https://erp.example.com", "database": "firm", "company": 1},
+                          credentials={"username": "weft", "password": "s3cret-Passw0rd"})
+        EscalationPolicy.objects.create(name="Finance", rules=[{"name": "big", "min_amount": "1000", "notify": True}],
+                                        email_recipients=["finance@example.com"], quiet_start=time(22),
+                                        quiet_end=time(7), timezone="Europe/Berlin")
+        reporting_settings_update(changes={"time_basis": "all", "go_live_date": date(2026, 9, 1),
+                                           "hourly_cost": Decimal("75")}, acting_user=None)
+    exported = tmp_path / "alpha.yaml"
+    call_command("export_config", "--customer", "alpha", "-o", str(exported))
+    text = exported.read_text()
+    assert "s3cret-Passw0rd" not in text and "credentials_token" not in text
+    data = yaml.safe_load(text)
+    [tryton] = [c for c in data["connections"] if c["slug"] == "tryton"]
+    assert tryton["settings"]["url"] == "https://erp.example.com" and tryton["secrets"] == ["username", "password"]
+    assert data["escalation_policies"][0]["quiet_start"] == "22:00"
+    assert data["reporting"]["time_basis"] == "all" and data["reporting"]["go_live_date"] == "2026-09-01"
+
+    call_command("import_config", "--customer", "beta", str(exported))
+    out = capsys.readouterr().out
+    assert "Secrets to enter" in out and "connection tryton: username, password" in out
+    with schema_context("beta"):
+        made = Connection.objects.get(slug="tryton")
+        assert made.settings == tryton["settings"] and not made.is_enabled and not made.has_credentials
+        policy = EscalationPolicy.objects.get(name="Finance")
+        assert (policy.quiet_start, policy.timezone, policy.email_recipients) == (
+            time(22), "Europe/Berlin", ["finance@example.com"])
+        settings = ReportingSettings.current()
+        assert (settings.time_basis, settings.go_live_date, settings.hourly_cost) == ("all", date(2026, 9, 1),
+                                                                                     Decimal("75.00"))
+        assert settings.history.first().history_change_reason == "Installed from configuration"
+        again = configuration_install(definition=data, acting_user=None)
+        assert again.created == [] and again.updated == [] and again.secrets_needed == {"tryton": ["username",
+                                                                                                  "password"]}

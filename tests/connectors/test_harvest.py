@@ -461,9 +461,10 @@ def test_a_bad_record_in_a_pull_is_a_failed_ledger_item_naming_record_and_field(
     run = pull_run(connection=connection, object_name="clients", kind=kind)
 
     assert run.status == RunStatus.PARTIAL and nonzero(run.counts) == {"failed": 1, "created": 1}
-    item = RunItem.objects.get(run=run)
+    item = RunItem.objects.get(run=run, outcome="failed")
     assert (item.external_id, item.error_field, item.error_message) == (
         "Harvest client 2", "name", "Harvest client 2: name is missing")
+    assert RunItem.objects.get(run=run, outcome="created").external_id == "1"  # every item in the ledger
 
 
 # --- against Prism ----------------------------------------------------------------------------------------

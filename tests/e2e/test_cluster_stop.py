@@ -1,7 +1,7 @@
 """SIGTERM to the django-q2 cluster in the middle of a long run: the cluster stops taking work, the run's slice
-ends after its current batch, saves its place and queues itself again, and every process exits within
-STOP_BOUND_SECONDS. The next cluster finishes the run: each time entry of the CSV is in the hub and in the
-journal export exactly once."""
+ends after its current batch (no worker journals more than the batch in hand), saves its place and queues itself
+again, and every process exits within STOP_BOUND_SECONDS. The next cluster finishes the run: each time entry of
+the CSV is in the hub and in the journal export exactly once."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def test_sigterm_mid_run_exits_within_the_bound_and_the_next_cluster_finishes_th
     first = Cluster(**env)
     try:
         wait_for(lambda: _journaled() >= 100, timeout=120, interval=0.05, cluster=first)
+        at_signal = _journaled()
         took = first.terminate()
     finally:
         first.stop()
@@ -50,6 +51,10 @@ def test_sigterm_mid_run_exits_within_the_bound_and_the_next_cluster_finishes_th
     at_stop = _journaled()
     print(f"cluster exited {took:.1f} s after SIGTERM, with {at_stop}/{ENTRIES} entries journaled")
     assert took < STOP_BOUND_SECONDS
+    with schema_context("alpha"):
+        batch = Flow.objects.get(slug="time-to-journal").batch_size
+    # Each worker finished the batch in hand and no more (without the hand-back, the run went on to its end).
+    assert at_stop - at_signal <= 2 * batch, (at_signal, at_stop)
     assert at_stop < ENTRIES, "the run finished before the stop; lengthen it"
     with schema_context("alpha"):
         assert not Run.objects.filter(status=RunStatus.RUNNING).exists(), "no run is left held by a stopped worker"

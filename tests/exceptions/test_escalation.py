@@ -157,7 +157,7 @@ def test_a_broken_mail_server_never_blocks_the_engine(setup, policy, monkeypatch
     escalation_tick(now=timezone.now())
     notifications_deliver(now=timezone.now())
 
-    assert run.status == "partial" and IntegrationException.objects.filter(status=Status.OPEN).count() == 1
+    assert run.status == "failed" and IntegrationException.objects.filter(status=Status.OPEN).count() == 1
     assert Notification.objects.get(channel="email").status == NotificationStatus.FAILED
 
 

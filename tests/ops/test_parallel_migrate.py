@@ -26,6 +26,7 @@ def _forget_last_queue_migration(schema: str) -> None:
 def test_pending_schemas_are_migrated_in_parallel_with_bounded_connections(django_db_setup, django_db_blocker,
                                                                             settings, capsys):
     settings.WEFT_MIGRATE_PROCESSES = 2
+    settings.WEFT_MIGRATE_AS_SQL = False  # the full `migrate` per schema, which is what runs in parallel
     with django_db_blocker.unblock():
         for schema in SCHEMAS:
             _forget_last_queue_migration(schema)

@@ -108,3 +108,25 @@ def test_other_partners_and_customer_users_get_no_usage(cast, partner_site, char
         partner_site.client.force_login(outsider)
         assert partner_site.get("/usage/").status_code == 404
         assert partner_site.get("/usage/2026-01.csv").status_code == 404
+
+
+def test_only_runs_that_did_work_are_billed(cast, django_capture_on_commit_callbacks):
+    """A run is billed when it wrote or tried to write a record: idle polls (nothing read, or nothing changed),
+    paused runs and runs that only skipped are not, so a 5-minute schedule does not bill ~8,900 runs a month."""
+    before = counters(cast.alpha)
+    idle = [Run(status=RunStatus.SUCCEEDED, counts={}), Run(status=RunStatus.SUCCEEDED, counts={"unchanged": 40}),
+            Run(status=RunStatus.SUCCEEDED, counts={"skipped": 3}), Run(status=RunStatus.PAUSED, counts={})]
+    working = [Run(status=RunStatus.SUCCEEDED, counts={"created": 2}), Run(status=RunStatus.PARTIAL,
+                                                                          counts={"unchanged": 5, "failed": 1})]
+    with schema_context("alpha"), django_capture_on_commit_callbacks():
+        for run in idle + working:
+            run_finished.send(sender=Run, run=run)
+    assert added(before, counters(cast.alpha)) == (2, 2, 0)
+    assert [run.is_billable() for run in idle + working] == [False] * 4 + [True] * 2
+
+
+def test_the_plan_page_says_what_is_billed(cast, alpha_site, viewer):
+    alpha_site.client.force_login(viewer)
+    page = alpha_site.get("/plan/").text
+    assert "is billed when it wrote or tried to write at least one record" in page
+    assert "records created, updated or deleted in a target or the hub" in page

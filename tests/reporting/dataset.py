@@ -149,9 +149,11 @@ def _invoices(acme, p1, p2, entries) -> dict[str, Invoice]:
 def _ledger(flow: Flow, tryton, entries) -> dict[str, Run]:
     """R1 (3 June, succeeded) and R2 (10 June, finished with failures); latencies in minutes."""
     r1 = Run.objects.create(flow=flow, connection=tryton, object_name="timesheet", object_type="time_entry",
-                            status="succeeded", started_at=at("06-03"), finished_at=at("06-03", 10))
+                            status="succeeded", started_at=at("06-03"), finished_at=at("06-03", 10),
+                            counts={"created": 3, "updated": 2})
     r2 = Run.objects.create(flow=flow, connection=tryton, object_name="timesheet", object_type="time_entry",
-                            status="partial", started_at=at("06-10"), finished_at=at("06-10", 10))
+                            status="partial", started_at=at("06-10"), finished_at=at("06-10", 10),
+                            counts={"updated": 2, "failed": 1, "skipped": 1, "unchanged": 1})
     e2_as_posted = {"id": entries["E2"].pk, "date": "2025-06-03", "hours": "5.00", "billable": True,
                     "bill_rate": "120.00", "project": {"id": entries["E2"].project_id}}
     e8_as_posted = {"id": entries["E8"].pk, "date": "2025-06-19", "hours": "1.00", "billable": True,

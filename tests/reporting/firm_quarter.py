@@ -57,6 +57,7 @@ PRACTICES = (("Consulting", 15), ("Engineering", 15), ("Design", 10))
 TASKS = ("Workshop", "Analysis", "Build", "Review", "Design", "Meeting", "Testing", "Documentation")
 CLIENTS = (("ACME", "Acme Ltd", "EUR"), ("GLOBEX", "Globex GmbH", "EUR"), ("INITECH", "Initech BV", "EUR"),
            ("UMBRELLA", "Umbrella plc", "GBP"), ("HOOLI", "Hooli SA", "EUR"), ("STARK", "Stark Industries", "EUR"))
+NOT_DATES = ("2026-06-31", "2026-09-31", "2026-02-30", "2026-13-01", "31/07/2026")  # no such day, or not ISO
 CURRENCY_NAMES = {"EUR": "Euro - EUR", "GBP": "British Pound - GBP"}
 
 
@@ -270,7 +271,7 @@ def _add_bad_rows(rng: random.Random, quarter: Quarter, by_file: dict[str, list[
                                                "Project": "A project nobody set up"}), UNKNOWN_PROJECT))
             extra.append((_variant(rng, rows, {"First Name": "Zed", "Last Name": f"Unknown{rng.randint(1, 99)}"}),
                           UNKNOWN_PERSON))
-            extra.append((_variant(rng, rows, {"Date": rng.choice(("2026-06-31", "2026-09-31", "2026-02-30"))}),
+            extra.append((_variant(rng, rows, {"Date": rng.choice(NOT_DATES)}),
                           BAD_DATE))
             extra.append((_variant(rng, rows, {"Hours": str(-Decimal(rng.randint(1, 8)) / 4),
                                                "Entry Type": "Correction"}), CORRECTION))

@@ -77,7 +77,7 @@ def test_csv_neutralises_spreadsheet_formulas_in_names(cast, client, data, viewe
 def test_bad_filters_answer_400_and_unknown_reports_404(cast, client, data, viewer):
     assert get(client, viewer, cast.alpha, "utilization/", start="June").status_code == 400
     assert get(client, viewer, cast.alpha, "utilization/", by="team").json() == {
-        "detail": "by must be one of: person, practice."}
+        "type": "about:blank", "title": "Bad Request", "status": 400, "detail": "by must be one of: person, practice."}
     assert get(client, viewer, cast.alpha, "unposted-time/", flow="nope").status_code == 400
     assert get(client, viewer, cast.alpha, "no-such-report/").status_code == 404
 

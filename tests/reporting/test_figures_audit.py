@@ -15,10 +15,13 @@ the rules of issue 12 and docs/data-quality.md, written out for a finance lead t
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -71,23 +74,20 @@ class Entry:
     approved_day: date | None  # the UTC day of the approval
     bill_rate: Decimal  # the row's own, else the project's default
     cost_rate: Decimal  # the row's own, else the person's
+    posted: bool  # in the journal: approved, and in the hub when the journal flow ran
 
     @property
     def value(self) -> Decimal:
         """What the entry bills: billable hours × its rate."""
         return self.hours * self.bill_rate if self.billable else ZERO
 
-    @property
-    def posted(self) -> bool:
-        """Posted to the journal: approved and in the hub when the journal flow ran."""
-        return self.approved and self.row.file in POSTED_FILES
-
 
 class Spec:
     """The door and every figure, from the firm's rows and its reference data. Plain Python, nothing of Weft."""
 
-    def __init__(self, quarter: Quarter):
+    def __init__(self, quarter: Quarter, posted_files: tuple[str, ...] = POSTED_FILES):
         self.quarter = quarter
+        self.posted_files = posted_files  # the files whose approved time the journal flow has posted
         self.people = {p.name: p for p in quarter.people}
         self.projects = {p.code: p for p in quarter.projects}
         self.entries: list[Entry] = []
@@ -124,32 +124,44 @@ class Spec:
         person = self.people[f"{row.cell('First Name')} {row.cell('Last Name')}"]
         project = self.projects[row.cell("Project Code")]
         approved_at = row.cell("Approved At")
+        approved = row.cell("Approved?") == "Yes"
         return Entry(
             row=row, day=date.fromisoformat(row.cell("Date")), person=person.code, practice=person.practice,
             project=project.code, currency=project.currency, hours=Decimal(row.cell("Hours")),
-            billable=row.cell("Billable?") == "Yes", approved=row.cell("Approved?") == "Yes",
+            billable=row.cell("Billable?") == "Yes", approved=approved,
             approved_day=datetime.fromisoformat(approved_at).astimezone(UTC).date() if approved_at else None,
             bill_rate=Decimal(row.cell("Billable Rate") or project.default_rate),
             cost_rate=Decimal(row.cell("Cost Rate") or person.cost_rate),
+            posted=approved and row.file in self.posted_files,
         )
+
+    def only(self, keep) -> Spec:
+        """The same firm with only the entries ``keep`` says yes to (a filter on a figure)."""
+        narrowed = copy.copy(self)
+        narrowed.entries = [e for e in self.entries if keep(e)]
+        narrowed.quarter = copy.copy(self.quarter)
+        narrowed.quarter.assignments = [a for a in self.quarter.assignments if keep(a)]
+        return narrowed
 
     def refused_by_kind(self) -> dict[str, int]:
         return dict(Counter(self.refused.values()))
 
     def records_by_kind(self) -> dict[str, int]:
         """Records failing, per exception kind: every refused row, and every project-week the journal lacks."""
-        return {**self.refused_by_kind(), "reconciliation": len(self.reconciliation_gaps())}
+        gaps = len(self.reconciliation_gaps())
+        return {**self.refused_by_kind(), **({"reconciliation": gaps} if gaps else {})}
 
     def refused_rows(self) -> list[ExportRow]:
         return [row for row in self.quarter.rows if row.place in self.refused]
 
     # --- unposted approved time ---------------------------------------------------------------------------
-    def unposted(self) -> dict:
-        """Approved entries not yet posted, by project and age since approval (to AS_OF)."""
+    def unposted(self, as_of: date = AS_OF, until: date | None = None) -> dict:
+        """Approved entries not yet posted (worked by ``until``, if given), by project and age since approval
+        (or, without an approval time, since the work date) to ``as_of``."""
         groups: dict[tuple, dict] = defaultdict(lambda: {"entries": 0, "hours": ZERO, "value": ZERO})
         for e in self.entries:
-            if e.approved and not e.posted:
-                group = groups[(e.project, age_bucket((AS_OF - (e.approved_day or e.day)).days))]
+            if e.approved and not e.posted and (until is None or e.day <= until):
+                group = groups[(e.project, age_bucket((as_of - (e.approved_day or e.day)).days))]
                 group["entries"] += 1
                 group["hours"] += e.hours
                 group["value"] += e.value
@@ -224,13 +236,13 @@ class Spec:
                 money[currency] += Decimal(row.cell("Hours")) * Decimal(rate)
         return {c: v for c, v in sorted(money.items()) if v}, hours
 
-    # --- utilization and margin: on approved time ---------------------------------------------------------
-    def approved(self, first: date, last: date) -> list[Entry]:
-        return [e for e in self.entries if e.approved and first <= e.day <= last]
+    # --- utilization and margin: on approved time (or, asked for, all time in the hub) ---------------------
+    def counted(self, first: date, last: date, time: str) -> list[Entry]:
+        return [e for e in self.entries if (e.approved or time == "all") and first <= e.day <= last]
 
-    def utilization(self, first: date, last: date) -> dict[tuple[str, date], dict]:
+    def utilization(self, first: date, last: date, time: str = "approved") -> dict[tuple[str, date], dict]:
         """Per person and month: capacity (weekly capacity × Monday–Friday days of the month in the window ÷ 5),
-        approved billable hours, approved hours, and billable ÷ capacity to four places."""
+        billable hours, hours, and billable ÷ capacity to four places; of approved time unless ``time`` = all."""
         cells = {}
         for person in self.quarter.people:
             for month in months(first, last):
@@ -239,7 +251,7 @@ class Spec:
                 cells[(person.code, month)] = {"practice": person.practice,
                                                "capacity_hours": person.capacity * weekdays / 5,
                                                "billable_hours": ZERO, "hours": ZERO}
-        for e in self.approved(first, last):
+        for e in self.counted(first, last, time):
             cell = cells[(e.person, e.day.replace(day=1))]
             cell["hours"] += e.hours
             cell["billable_hours"] += e.hours if e.billable else ZERO
@@ -260,11 +272,11 @@ class Spec:
             group["utilization"] = ratio(group["billable_hours"], group["capacity_hours"])
         return dict(groups)
 
-    def margin(self, first: date, last: date) -> dict[tuple[str, date], dict]:
-        """Per project and month, on approved time: revenue = billable value; cost = hours × the row's cost rate
-        (else the person's); margin = revenue − cost, and margin ÷ revenue to four places."""
+    def margin(self, first: date, last: date, time: str = "approved") -> dict[tuple[str, date], dict]:
+        """Per project and month, on approved time unless ``time`` = all: revenue = billable value; cost = hours ×
+        the row's cost rate (else the person's); margin = revenue − cost, and margin ÷ revenue to four places."""
         cells: dict[tuple, dict] = defaultdict(lambda: {"hours": ZERO, "revenue": ZERO, "cost": ZERO})
-        for e in self.approved(first, last):
+        for e in self.counted(first, last, time):
             cell = cells[(e.project, e.day.replace(day=1))]
             cell["hours"] += e.hours
             cell["revenue"] += e.value
@@ -329,6 +341,7 @@ class Firm:
     runs: dict[str, dict]  # what each run's ledger counted, by file or object
     journal_lines: list[dict]
     posted_between: tuple[datetime, datetime]  # the journal run started and finished inside this span
+    data_dir: Path  # WEFT_DATA_DIR: the connections' folders
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +352,8 @@ def firm(django_db_setup, django_db_blocker, tmp_path_factory):
     from apps.tenants.models import Partner
 
     quarter = generate()
-    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=tmp_path_factory.mktemp("weft-audit")):
+    data_dir = tmp_path_factory.mktemp("weft-audit")
+    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=data_dir):
         partner = Partner.objects.get(slug="xpartner")
         customer = services.customer_onboard(partner=partner, slug="auditfirm", name="Audit Firm", acting_user=None,
                                              admin_email="auditfirm-admin@example.com").customer
@@ -349,7 +363,7 @@ def firm(django_db_setup, django_db_blocker, tmp_path_factory):
         try:
             with schema_context(customer.schema_name):
                 loaded = _load(quarter)
-            yield Firm(quarter, Spec(quarter), customer, viewer, **loaded)
+            yield Firm(quarter, Spec(quarter), customer, viewer, data_dir=data_dir, **loaded)
         finally:
             connection.set_schema_to_public()
             customer.delete(force_drop=True)  # drops the schema; domains and memberships cascade
@@ -516,8 +530,6 @@ def test_run_health(firm):
                                               "skipped": 0, "failed": 0, "failure_rate": "0.0000"}
 
 
-@pytest.mark.xfail(strict=True, reason="a pull records only its failed items in the ledger, so run health shows 0 "
-                   "items for reference data that loaded; issue 12 item 8")
 def test_run_health_of_the_reference_data_pulls(firm):
     day = firm.posted_between[0].date()
     body = report(firm, "run-health", start=(day - timedelta(days=1)).isoformat(),
@@ -546,6 +558,37 @@ def test_reconciliation_hub_against_the_journal(firm):
         "target_hours": D(r["target_hours"]), "target_amount": D(r["target_amount"]), "status": r["status"]}
         for r in body["rows"]}
     assert got == expected
+
+
+@pytest.mark.parametrize("name, value, keep", [
+    ("customer", "UMBRELLA", lambda x: _project_of(x).startswith("UMBR-")),
+    ("project", "ACME-002", lambda x: _project_of(x) == "ACME-002"),
+    ("person", "E-007", lambda x: _person_of(x) == "E-007"),
+], ids=["customer", "project", "person"])
+def test_filtered_figures_equal_the_same_rows_filtered(firm, name, value, keep):
+    spec = firm.spec.only(keep)
+    unposted = report(firm, "unposted-time", as_of=AS_OF.isoformat(), **{name: value})
+    assert D(unposted["summary"]["hours"]) == spec.unposted()["hours"]
+    assert {c: D(v) for c, v in unposted["summary"]["value"].items()} == spec.unposted()["value"]
+    margin = report(firm, "project-margin", **WINDOW, **{name: value})
+    assert _margin_rows(margin["rows"]) == spec.margin(QUARTER_START, QUARTER_END)
+    mismatches = report(firm, "assignment-mismatches", all=1, **WINDOW, **{name: value})
+    assert {(r["person"], r["project"], date.fromisoformat(r["week"])): D(r["actual_hours"])
+            for r in mismatches["rows"]} == {key: actual for key, (_, actual) in spec.assignment_vs_actual().items()}
+    if name != "person":  # reconciliation is per project and week
+        reconciliation = report(firm, "reconciliation", **WINDOW, **{name: value})
+        assert {(r["project"], date.fromisoformat(r["week"])): D(r["source_hours"])
+                for r in reconciliation["rows"]} == {k: w["source_hours"] for k, w in spec.reconciliation().items()}
+
+
+def _project_of(entry_or_assignment) -> str:
+    project = entry_or_assignment.project
+    return project if isinstance(project, str) else project.code
+
+
+def _person_of(entry_or_assignment) -> str:
+    person = entry_or_assignment.person
+    return person if isinstance(person, str) else person.code
 
 
 def test_assignment_vs_actual_hours(firm):
@@ -592,6 +635,14 @@ def test_utilization_per_person_on_approved_time(firm):
     assert _utilization_rows(report(firm, "utilization", by="person", **WINDOW), "person") == expected
 
 
+def test_utilization_per_person_on_all_time_when_asked(firm):
+    expected = {key: {k: v for k, v in cell.items() if k != "practice"}
+                for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END, time="all").items()}
+    assert expected != {key: {k: v for k, v in cell.items() if k != "practice"}
+                        for key, cell in firm.spec.utilization(QUARTER_START, QUARTER_END).items()}
+    assert _utilization_rows(report(firm, "utilization", by="person", time="all", **WINDOW), "person") == expected
+
+
 def test_utilization_per_practice_on_approved_time(firm):
     expected = {key: {k: v for k, v in cell.items() if k != "people"}
                 for key, cell in firm.spec.utilization_by_practice(QUARTER_START, QUARTER_END).items()}
@@ -602,6 +653,11 @@ def _margin_rows(rows: list[dict]) -> dict:
     return {(r["project"], date.fromisoformat(str(r["month"]))): {
         "hours": D(r["hours"]), "revenue": D(r["revenue"]), "cost": D(r["cost"]), "currency": r["currency"],
         "margin": D(r["margin"]), "margin_ratio": D(r["margin_ratio"])} for r in rows}
+
+
+def test_project_margin_on_all_time_when_asked(firm):
+    body = report(firm, "project-margin", time="all", **WINDOW)
+    assert _margin_rows(body["rows"]) == firm.spec.margin(QUARTER_START, QUARTER_END, time="all")
 
 
 def test_project_margin_on_approved_time(firm):
@@ -631,6 +687,14 @@ def test_the_monthly_review_shows_its_month(firm, month):
     assert utilization == {key: {k: v for k, v in cell.items() if k != "people"}
                            for key, cell in firm.spec.utilization_by_practice(month, last).items()}
     assert _margin_rows(sections["project-margin"].rows) == firm.spec.margin(month, last)
+    # Backlog at month end: approved time worked by then and not posted, aged to the month's last day.
+    assert {(r["project"], r["age"]): {"entries": r["entries"], "hours": r["hours"], "value": r["value"]}
+            for r in sections["unposted-time"].rows} == firm.spec.unposted(as_of=last, until=last)["rows"]
+    # Reconciliation of the ISO weeks whose Thursday falls in the month (each week in one month's review).
+    assert {(r["project"], r["week"]): (r["source_hours"], r["target_hours"], r["status"])
+            for r in sections["reconciliation"].rows} == {
+        (project, week): (w["source_hours"], w["target_hours"], w["status"])
+        for (project, week), w in firm.spec.reconciliation().items() if (week + timedelta(days=3)).month == month.month}
 
 
 def test_the_partner_overview_shows_the_unposted_time_after_the_last_run(firm):
@@ -650,3 +714,62 @@ def test_the_partner_overview_shows_the_money_at_risk(firm):
     health = CustomerHealth.objects.get(customer=firm.customer)
     assert (health.money_at_risk_currency, health.money_at_risk) == max(money.items(), key=lambda kv: kv[1])
     assert {c: D(v) for c, v in health.money_at_risk_amounts.items()} == money  # every currency
+
+
+def test_the_portal_home_shows_the_unposted_time(firm):
+    unposted = firm.spec.unposted()
+    client = Client()
+    client.force_login(firm.viewer)
+    response = client.get("/", HTTP_HOST=firm.customer.domains.get(is_primary=True).domain)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f'data-figure="unposted-hours">{unposted["hours"]:,.1f} h<' in page
+    for currency, value in unposted["value"].items():
+        assert f"{currency} {value:,.2f}" in page
+
+
+# === Catching up: the journal flow runs again and the next check finds every week agreeing ===================
+# These come last: they change the firm (every test above reads it as loaded).
+@pytest.fixture(scope="module")
+def caught_up(firm, django_db_blocker) -> Firm:
+    from apps.reporting.filters import ReportFilters
+    from apps.reporting.services import reconciliation_check
+    from apps.runs.models import Flow
+    from tests.runs.journal import run_flow
+
+    with django_db_blocker.unblock(), override_settings(WEFT_DATA_DIR=firm.data_dir), \
+            schema_context(firm.customer.schema_name):
+        runs = {**firm.runs, "catch-up": _counts(run_flow(Flow.objects.get(slug="journal-out")))}
+        reconciliation_check(filters=ReportFilters(start=QUARTER_START, end=QUARTER_END))
+    return dataclasses.replace(firm, spec=Spec(firm.quarter, posted_files=tuple(FILES)), runs=runs)
+
+
+def test_after_catching_up_every_approved_entry_is_posted_once(caught_up):
+    spec = caught_up.spec
+    third = [e for e in spec.entries if e.row.file not in POSTED_FILES]
+    assert caught_up.runs["catch-up"] == {"created": sum(e.approved for e in third),
+                                          "skipped": sum(not e.approved for e in spec.entries)}
+    body = report(caught_up, "unposted-time", as_of=AS_OF.isoformat())
+    assert body["rows"] == [] and D(body["summary"]["hours"]) == spec.unposted()["hours"] == ZERO
+
+
+def test_after_catching_up_every_week_matches_and_its_exception_is_closed(caught_up):
+    from apps.exceptions.models import ExceptionRecord, IntegrationException
+
+    spec = caught_up.spec
+    body = report(caught_up, "reconciliation", **WINDOW)
+    assert {(r["project"], date.fromisoformat(r["week"])): r["status"] for r in body["rows"]} == {
+        key: week["status"] for key, week in spec.reconciliation().items()}
+    assert {week["status"] for week in spec.reconciliation().values()} == {"match"}
+    with schema_context(caught_up.customer.schema_name):
+        failing = Counter(ExceptionRecord.objects.filter(is_open=True).values_list("exception__kind", flat=True))
+        still_open = IntegrationException.objects.filter(kind="reconciliation", status__in=("open", "acknowledged"))
+        assert not still_open.exists()
+    assert dict(failing) == spec.records_by_kind() == spec.refused_by_kind()
+
+
+def test_after_catching_up_only_the_refused_rows_are_at_risk(caught_up):
+    money, hours = caught_up.spec.at_risk()
+    summary = report(caught_up, "exceptions", as_of=AS_OF.isoformat())["summary"]
+    assert {c: D(v) for c, v in summary["amount_at_risk"].items()} == money
+    assert D(summary["hours_at_risk"]) == hours

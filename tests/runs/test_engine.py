@@ -79,6 +79,18 @@ def test_a_bad_mapping_expression_fails_items_not_the_run(setup):
     assert "minutes" in failed.error_message
 
 
+def test_a_run_where_every_item_failed_is_failed_and_one_with_some_done_is_partial(setup):
+    drop(setup["in"], "time-01.csv", "t1,ann,NOPE-1,2026-11-02,7.5,approved,unknown project\n"
+                                     "t2,bob,NOPE-2,2026-11-03,2,approved,unknown too\n")
+    nothing_done = run_flow(setup["inbound"])
+    drop(setup["in"], "time-02.csv", "t3,ann,ACME-042,2026-11-04,2,approved,ok\n"
+                                     "t4,bob,NOPE-1,2026-11-05,2,approved,unknown project\n")
+    some_done = run_flow(setup["inbound"])
+
+    assert nothing_done.counts == {"failed": 2} and nothing_done.status == RunStatus.FAILED
+    assert some_done.counts == {"created": 1, "failed": 1} and some_done.status == RunStatus.PARTIAL
+
+
 def test_unapproving_after_posting_reverses_the_entry(setup):
     drop(setup["in"], "time-01.csv", "t1,ann,ACME-042,2026-11-02,7.5,approved,ok\n")
     run_flow(setup["inbound"])

@@ -8,6 +8,7 @@ from apps.canonical.models import TimeEntry
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.services import connection_create, connection_files_root
+from apps.runs.models import Run
 
 
 def test_pull_reads_a_drop_folder_into_the_hub_and_reports_failures(cast, capsys):
@@ -32,6 +33,11 @@ def test_pull_reads_a_drop_folder_into_the_hub_and_reports_failures(cast, capsys
     assert "time-1.csv row 3" in out and "hours" in out
     with schema_context("alpha"):
         assert TimeEntry.objects.count() == 1
+        # The ledger holds every item read, as a flow's run does: the one stored too, not only the failure.
+        (run,) = Run.objects.filter(connection__slug="time-export", object_name="time_entries")
+        assert sorted(run.items.values_list("external_id", "outcome")) == [("t1", "created"), ("t2", "failed")]
+        (stored,) = run.items.filter(outcome="created")
+        assert stored.canonical_id == TimeEntry.objects.get().pk and stored.payload_before["hours"] == "7.5"
 
 
 @pytest.mark.parametrize(("args", "message"), [

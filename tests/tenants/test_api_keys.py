@@ -147,3 +147,22 @@ def test_the_admin_shows_a_new_key_once_lists_it_by_prefix_and_revokes_it(cast, 
     client.force_login(charlie)
     other = client.get("/admin/tenants/apikey/", HTTP_HOST=cast.ypartner.domain_suffix)
     assert other.status_code == 200 and key.prefix not in other.text
+
+
+def test_every_api_endpoint_says_which_key_scope_reads_it():
+    """A view without ``api_area`` is shut to keys; the only ones without are those that take no credentials."""
+    from django.urls import resolve
+
+    from tests.security import boundary as b
+
+    unnamed = []
+    for route in b.routes("config.urls_tenant"):
+        if not route.text.startswith("api/v1/"):
+            continue
+        names = [name for name, _ in route.params()]
+        view = resolve(route.url(dict.fromkeys(names, "1"), ["1"] * len(names)), "config.urls_tenant").func
+        cls = getattr(view, "cls", None) or getattr(view, "view_class", None)
+        open_to_all = getattr(cls, "authentication_classes", None) == ()
+        if not open_to_all and getattr(cls, "api_area", None) not in (*access.KEY_AREAS, access.ANY_AREA):
+            unnamed.append(route.name)
+    assert not unnamed, unnamed

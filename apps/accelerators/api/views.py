@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -35,7 +36,7 @@ class TemplateInstallApi(APIView):
     def post(self, request, slug: str) -> Response:
         template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
         if template is None:
-            return Response({"detail": "No such template."}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound("No such template.")
         data = TemplateInstallSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         report = template_install(template=template, variables=data.validated_data["variables"],

@@ -8,10 +8,11 @@ service); the schema of the request's host is the scope.
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.common.api import page_of
+from apps.common.api import PAGE_PARAMETERS, page_of
 from apps.exceptions import fixing, selectors, services
 from apps.exceptions.api import serializers as s
 from apps.exceptions.errors import owner_refused
@@ -30,7 +31,7 @@ class ExceptionListApi(APIView):
 
     api_area = "exceptions"  # the API key scope its reads need
 
-    @extend_schema(operation_id="exceptions_list", parameters=[s.ListFilterSerializer],
+    @extend_schema(operation_id="exceptions_list", parameters=[s.ListFilterSerializer, *PAGE_PARAMETERS],
                    responses=page_of(s.ExceptionSerializer, "ExceptionPage"))
     def get(self, request) -> Response:
         filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
@@ -47,7 +48,7 @@ class ExceptionDetailApi(APIView):
     def get(self, request, pk: int) -> Response:
         exception = selectors.exception_detail(pk=pk)
         if exception is None:
-            return Response({"detail": "No such exception."}, status=status.HTTP_404_NOT_FOUND)
+            raise NotFound("No such exception.")
         records = exception.records.order_by("-is_open", "-last_seen")[:200]
         return Response({**s.ExceptionSerializer(exception).data,
                          "records": s.RecordSerializer(records, many=True).data,

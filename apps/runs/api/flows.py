@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -137,6 +138,6 @@ class ReplayApi(_ReplayBase):
     def post(self, request) -> Response:
         items, version = self._selection(request)
         if not items:
-            return Response({"detail": "No items match."}, status=status.HTTP_400_BAD_REQUEST)
+            raise ParseError("No items match.")
         runs = replay.replay_request(items=items, mapping_version=version, acting_user=request.user)
         return Response({"runs": serializers.RunSerializer(runs, many=True).data}, status=status.HTTP_202_ACCEPTED)

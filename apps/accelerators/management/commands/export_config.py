@@ -10,7 +10,8 @@ from apps.tenants.models import Customer
 
 
 class Command(BaseCommand):
-    help = "Write a customer's mappings, rules, flows and ownership to YAML or JSON (for version control)."
+    help = ("Write a customer's connections (settings, never secrets), mappings, rules, flows, ownership, escalation "
+            "policies and reporting settings to YAML or JSON (for version control).")
 
     def add_arguments(self, parser):
         parser.add_argument("--customer", required=True)

@@ -37,3 +37,7 @@ class Command(BaseCommand):
                           f"unchanged {len(report.unchanged)}.")
         for line in report.created + report.updated:
             self.stdout.write(f"  {line}")
+        if report.secrets_needed:
+            self.stdout.write("Secrets to enter (the file carries none), then enable the connection:")
+            for slug, names in report.secrets_needed.items():
+                self.stdout.write(f"  connection {slug}: {', '.join(names)}")
