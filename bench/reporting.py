@@ -169,9 +169,9 @@ def _copy_time_entries(cursor, entries: int, today: date) -> None:
 # Approved live time older than 3 days is in Tryton: 98% with the content we hold, 2% changed since.
 _REFS_SQL = """
     INSERT INTO canonical_externalref (object_type, canonical_id, connection_id, external_id, last_synced_hash,
-                                       last_synced_at, last_input_key)
+                                       last_synced_at, last_input_key, origin_file)
     SELECT 'time_entry', te.id, c.id, 'T' || te.id, CASE WHEN te.id % 50 = 0 THEN 'old' ELSE te.content_hash END, now(),
-           ''
+           '', ''
     FROM canonical_timeentry te, connectors_connection c
     WHERE c.slug = 'tryton' AND te.approval_status = 'approved' AND te.date < current_date - 3
 """

@@ -10,9 +10,11 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from apps.portal import reports
+from apps.reporting.selectors.generation import figures_generation
 from apps.reporting.tables import Table
 from apps.runs.selectors import flows_with_status
 from apps.tenants.branding import Brand
@@ -20,6 +22,8 @@ from apps.tenants.choices import Feature
 from apps.tenants.models import Customer
 from apps.tenants.plans import plan_allows
 from apps.tenants.usage import month_start, usage_history
+
+REVIEW_MEMO_SECONDS = 7 * 24 * 3600  # a closed month's review: kept a week unless its data changes sooner
 
 
 @dataclass
@@ -32,12 +36,14 @@ class Section:
     allowed: bool = True
 
 
-def section(slug: str, params: dict, brand: Brand, customer: Customer) -> Section:
-    """The figure ``slug`` for query-style ``params`` (dates as ISO strings), unless the plan leaves it out."""
+def section(slug: str, params: dict, brand: Brand, customer: Customer, *, table: Table | None = None) -> Section:
+    """The figure ``slug`` for query-style ``params`` (dates as ISO strings), unless the plan leaves it out;
+    ``table``: the figure computed before for the same parameters."""
     report = reports.REPORTS[slug]
     if report.feature and not plan_allows(customer, report.feature):
         return Section(report, None, None, allowed=False)
-    table = reports.report_table(report, params)
+    if table is None:
+        table = reports.report_table(report, params)
     chart = report.chart(table, brand) if report.chart else None
     return Section(report, table, chart)
 
@@ -73,30 +79,57 @@ def month_weeks(first: date, last: date) -> tuple[date, date]:
     return thursday - timedelta(days=3), final + timedelta(days=3)
 
 
-def monthly_review(*, customer: Customer, brand: Brand, month: date) -> dict:
+def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date | None = None,
+                   lazy: bool = False) -> dict:
     """The monthly operational review: the month's figures, backlogs at month end, and usage against plan.
 
     Bounded to the month: figures of the month cover its days (reconciliation its ISO weeks, ``month_weeks``);
-    backlogs at month end count work dated in the month or before and exceptions opened by its end."""
+    backlogs at month end count work dated in the month or before and exceptions opened by its end.
+
+    A closed month's tables are remembered (the cache, whose keys carry the tenant's schema) under the
+    fingerprint of the data they read (``figures_generation``), so a review read again is a look-up and any
+    change that could alter it (a late entry, a refresh, an exception) makes the next read compute it afresh.
+    ``memo_key`` names that state for the page's own memo of the rendered sections (None: an open month).
+    ``lazy``: ``sections`` is a callable the template calls only if it has no rendered copy (call the view
+    inside the customer's schema then).
+    """
     first, last = month_bounds(month)
     in_month = window(start=first, end=last, as_of=last)
     at_end = window(end=last, as_of=last)
-    sections = [
-        section("run-health", in_month, brand, customer),
-        section("posting-latency", {**in_month, "period": "week"}, brand, customer),
-        section("unposted-time", at_end, brand, customer),
-        section("blocked-invoices", at_end, brand, customer),
-        section("exceptions", at_end, brand, customer),
-        section("utilization", {**in_month, "by": "practice"}, brand, customer),
-        section("project-margin", in_month, brand, customer),
+    figures = [
+        ("run-health", in_month),
+        ("posting-latency", {**in_month, "period": "week"}),
+        ("unposted-time", at_end),
+        ("blocked-invoices", at_end),
+        ("exceptions", at_end),
+        ("utilization", {**in_month, "by": "practice"}),
+        ("project-margin", in_month),
     ]
     if plan_allows(customer, Feature.RECONCILIATION):
         weeks_start, weeks_end = month_weeks(first, last)
-        sections.append(section("reconciliation", window(start=weeks_start, end=weeks_end, as_of=last), brand,
-                                customer))
-    sections.append(section("roi", in_month, brand, customer))
+        figures.append(("reconciliation", window(start=weeks_start, end=weeks_end, as_of=last)))
+    figures.append(("roi", in_month))
+    closed = last < month_start(today or timezone.localdate())
+    key = f"review-tables:{first.isoformat()}:{figures_generation()}" if closed else None
+
+    def sections() -> list[Section]:
+        remembered = cache.get(key) if key else None
+        found = [section(slug, params, brand, customer, table=(remembered or {}).get(slug))
+                 for slug, params in figures]
+        computed = {s.report.slug: s.table for s in found if s.table is not None}
+        if key and computed != remembered:
+            cache.set(key, computed, REVIEW_MEMO_SECONDS)
+        return found
+
     usage = next((u for u in usage_history(customer, months=24) if u.month == first), None)
-    return {"month": first, "month_end": last, "sections": sections, "usage": usage, "plan": customer.plan}
+    return {"month": first, "month_end": last, "sections": sections if lazy else sections(), "usage": usage,
+            "plan": customer.plan, "memo_key": key and f"{customer.schema_name}:{key}:{_shown(figures, customer)}"}
+
+
+def _shown(figures: list[tuple[str, dict]], customer: Customer) -> str:
+    """Which figures the page shows, and which of them the plan allows: the rendered page varies with both."""
+    reports_ = [reports.REPORTS[slug] for slug, _ in figures]
+    return ",".join(f"{r.slug}{'' if not r.feature or plan_allows(customer, r.feature) else '-'}" for r in reports_)
 
 
 def parse_month(value: str | None, *, default: date) -> date | None:

@@ -17,19 +17,65 @@ import threading
 from time import sleep
 
 from django.db import connections
+from django.utils import timezone
 from django_q.brokers import Broker, get_broker
 from django_q.brokers.orm import ORM
 from django_q.conf import Conf
 
 logger = logging.getLogger(__name__)
+# PostgreSQL channel a new task is announced on (the webhook intake's statement and ``enqueue`` notify it), so an
+# idle cluster takes the task at once instead of at its next poll.
+WAKE_CHANNEL = "weft_queue"
 
 
 class OrderedOrmBroker(ORM):
-    """django-q2's ORM broker, dequeuing in the order tasks were queued (re-deliveries keep their place)."""
+    """django-q2's ORM broker, dequeuing in the order tasks were queued (re-deliveries keep their place), and
+    woken by ``NOTIFY weft_queue`` when idle: ``poll`` becomes the longest wait, not the usual one."""
+
+    _listener = None  # a connection of its own, LISTENing; made on the first idle dequeue (in the pusher)
 
     @staticmethod
     def get_connection(list_key: str | None = None):
         return ORM.get_connection(list_key).order_by("id")
+
+    def enqueue(self, task):
+        task_id = super().enqueue(task)
+        with connections[Conf.ORM].cursor() as cursor:  # delivered when the enqueueing transaction commits
+            cursor.execute("SELECT pg_notify(%s, '')", [WAKE_CHANNEL])
+        return task_id
+
+    def dequeue(self):
+        queue = self.get_connection()
+        ready = list(queue.filter(key=self.list_key, lock__lt=timezone.now())[:Conf.BULK])
+        if not ready:  # an empty queue: wait for an announcement (at most `poll`) rather than sleep through one
+            self._wait_for_wake(Conf.POLL)
+            return None
+        # Lock each task until it is due again; a task another cluster locked first is left to it.
+        return [(task.pk, task.payload) for task in ready
+                if queue.filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))]
+
+    def _wait_for_wake(self, timeout: float) -> None:
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = self._listen()
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                pass
+            while self._listener.pgconn.notifies():  # a burst of announcements needs one look at the queue
+                pass
+        except Exception:  # noqa: BLE001 - the database went away: poll as the plain broker does until it is back
+            logger.warning("task queue: cannot listen for new tasks; polling", exc_info=True)
+            self._listener = None
+            sleep(timeout)
+
+    @staticmethod
+    def _listen():
+        import psycopg
+
+        params = connections[Conf.ORM].get_connection_params()
+        listener = psycopg.connect(**{k: v for k, v in params.items() if k in {"host", "port", "user", "password",
+                                                                                "dbname", "sslmode"}}, autocommit=True)
+        listener.execute(f"LISTEN {WAKE_CHANNEL}")
+        return listener
 
     def renew(self, ack_id) -> bool:
         """Extend the lease of a task this worker is running (``lock`` is when it may be handed out again)."""

@@ -25,6 +25,7 @@ from apps.tenants.tasks import tenant_task_enqueue, tenant_tasks_pending
 
 logger = logging.getLogger(__name__)
 EVENT_TASK, RUN_TASK = "apps.runs.tasks.inbound_event_process", "apps.runs.tasks.run_execute"
+INTAKE_TASK = "apps.runs.tasks.inbound_event_received"  # what the webhook intake queues: the event by its key
 # Work younger than this is left alone: its task may be committing at this moment.
 GRACE = timedelta(seconds=10)
 
@@ -47,10 +48,13 @@ def _tenant_recover(schema: str, pending: set) -> Counter:
     runs = Run.objects.filter(Q(status=RunStatus.QUEUED, updated_at__lt=now - GRACE)
                               | Q(status=RunStatus.RUNNING, updated_at__lt=now - stale_after()))
     queued = Counter()
+    intake = {(schema, INTAKE_TASK, (connection, key)): pk
+              for pk, connection, key in events.values_list("pk", "connection_id", "event_id")}
+    held = {pk for key, pk in intake.items() if key in pending}
     for kind, task, ids in (("events", EVENT_TASK, events.values_list("pk", flat=True)),
                             ("runs", RUN_TASK, runs.values_list("pk", flat=True))):
         for pk in ids:
-            if (schema, task, pk) not in pending:
+            if (schema, task, pk) not in pending and not (kind == "events" and pk in held):
                 tenant_task_enqueue(schema, task, pk, after_commit=False)
                 queued[kind] += 1
     return queued

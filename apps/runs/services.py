@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as db
 from django.db.models import F
 from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from apps.common.errors import ConflictError, ExternalSystemError
 from apps.common.locks import LockBusy, advisory_lock
@@ -30,9 +31,11 @@ from apps.runs.engine import hub_changed, run_finish
 from apps.runs.errors import EventInvalid, EventTooLarge, RecordsRefused, RecordsTooMany, WebhookRefused
 from apps.runs.inbound import inbound_page_store
 from apps.runs.models import InboundEvent, Run, RunItem, RunStatus, SyncCursor, Trigger, finished_status
+from apps.runs.queue import WAKE_CHANNEL
 from apps.runs.signals import run_finished
 from apps.tenants import access
-from apps.tenants.tasks import tenant_task_enqueue
+from apps.tenants import selectors as tenant_selectors
+from apps.tenants.tasks import tenant_task_enqueue, tenant_task_package
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +116,126 @@ def inbound_event_receive(
                                        message_id=message_id)
     event_id, event_type, payload = _event_parse(body, default_id=message_id)
     return _event_store(connection, event_id, event_type, payload)
+
+
+# --- the webhook intake's hot path ------------------------------------------------------------------
+# (schema, slug) -> (connection id, credentials token, updated_at, the verifying kind): a per-process memo of what
+# ``_webhook_authenticate`` loads and decrypts. The statement that stores the event re-checks the token, the
+# updated_at stamp and the switches, so a secret rotated or a connection disabled anywhere is never honoured late.
+_SIGNERS: dict[tuple[str, str], tuple[int, str, object, InboundWebhookKind]] = {}
+_SIGNERS_KEPT = 10_000
+_WAKE_EVERY, _last_wake = 0.05, 0.0
+_INTAKE_SQL = """
+WITH event AS (
+    INSERT INTO {schema}.runs_inboundevent
+        (connection_id, event_id, event_type, payload, received_at, status, error_message, deliveries)
+    SELECT c.id, %(event_id)s, %(event_type)s, %(payload)s::jsonb, now(), 'received', '', 1
+      FROM {schema}.connectors_connection c
+     WHERE c.id = %(connection)s AND c.kind = %(kind)s AND c.is_enabled
+       AND c.credentials_token = %(token)s AND c.updated_at = %(updated_at)s
+       AND EXISTS (SELECT 1 FROM public.tenants_domain d JOIN public.tenants_customer t ON t.id = d.tenant_id
+                    WHERE d.domain = %(host)s AND t.id = %(customer)s AND t.is_active AND t.kind = 'firm')
+    ON CONFLICT (connection_id, event_id) DO NOTHING
+    RETURNING id
+){queue}
+SELECT id{wake} FROM event"""
+_INTAKE_QUEUE = """, task AS (
+    INSERT INTO public.django_q_ormq (key, payload, lock) SELECT %(queue)s, %(task)s, now() FROM event
+)"""
+
+
+def inbound_event_receive_fast(
+    *, host: str, connection_slug: str, timestamp: str | None, signature: str | None, body: bytes,
+) -> tuple[str, str] | None:
+    """The intake at the cost of one statement: (schema, event id) when a new, authentic event was stored, else
+    None.
+
+    None means "not decided here" (a refusal, a re-delivery, a customer or connection that changed): the caller
+    hands the request to the full path (``inbound_event_receive`` behind the API view), which answers exactly as
+    it always has. What is stored here is what the full path stores; with the ORM broker the event's task row
+    is written by the same statement, so event and task commit together, and a NOTIFY wakes the cluster.
+    """
+    route = tenant_selectors.firm_route_for_host(host)
+    if route is None or not timestamp or not signature or not _UNIX_SECONDS.fullmatch(timestamp):
+        return None
+    signer = _signer(route.schema_name, connection_slug)
+    if signer is None:
+        return None
+    connection_id, token, updated_at, kind = signer
+    try:
+        kind.verify(timestamp=timestamp, signature=signature, body=body, now=time.time())
+        event_id, event_type, payload = _event_parse(body)
+    except (ConnectorError, EventInvalid):
+        return None
+    params = {"event_id": event_id, "event_type": event_type, "payload": json.dumps(payload), "kind": kind.slug,
+              "connection": connection_id, "token": token, "updated_at": updated_at, "host": host,
+              "customer": route.customer_id}
+    package = tenant_task_package(route.schema_name, "apps.runs.tasks.inbound_event_received", connection_id, event_id)
+    if package is not None:
+        params["queue"], params["task"] = package
+    schema = db.ops.quote_name(route.schema_name)
+    sql = _INTAKE_SQL.format(schema=schema, queue=_INTAKE_QUEUE if package else "",
+                             wake=f", pg_notify('{WAKE_CHANNEL}', '')" if package and _wake_due() else "")
+    stored = _intake_execute(sql, params)
+    if stored is None:
+        tenant_selectors.firm_route_forget(host)
+        _SIGNERS.pop((route.schema_name, connection_slug), None)
+        return None
+    if package is None:  # tasks run inline (tests) or through Redis: queue the usual way
+        tenant_task_enqueue(route.schema_name, "apps.runs.tasks.inbound_event_process", stored)
+    return route.schema_name, event_id
+
+
+def _wake_due() -> bool:
+    """Whether this event should announce itself. NOTIFY takes a lock every notifying commit waits for, so a process
+    announces at most once per ``_WAKE_EVERY``: at a few events a second each one wakes the cluster at once; in a
+    burst the cluster is awake anyway and takes the rest with its next look at the queue (at worst after `poll`)."""
+    global _last_wake
+    now = time.monotonic()
+    if now - _last_wake < _WAKE_EVERY:
+        return False
+    _last_wake = now
+    return True
+
+
+def _signer(schema_name: str, slug: str):
+    key = (schema_name, slug)
+    if key not in _SIGNERS:
+        with schema_context(schema_name):
+            connection = Connection.objects.filter(slug=slug, kind=InboundWebhookKind.slug, is_enabled=True).first()
+            if connection is None:
+                return None
+            try:
+                kind = connection_kind(connection)
+                kind.context.credentials.get("signing_secret")  # decrypted now, not on the first request
+            except CredentialsError:
+                return None
+        if len(_SIGNERS) >= _SIGNERS_KEPT:
+            _SIGNERS.clear()
+        _SIGNERS[key] = (connection.pk, connection.credentials_token, connection.updated_at, kind)
+    return _SIGNERS[key]
+
+
+def _intake_execute(sql: str, params: dict) -> int | None:
+    """Run the intake statement on the request's connection, bypassing the tenant ``SET search_path`` (every
+    name in it carries its schema). Any database refusal leaves the decision to the full path."""
+    db.ensure_connection()
+
+    def execute():
+        with db.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+
+    try:
+        if db.in_atomic_block:  # inside a transaction (tests, a caller's atomic): a savepoint keeps it usable
+            with transaction.atomic():
+                row = execute()
+        else:  # one autocommitted statement: no BEGIN, no COMMIT round trips
+            row = execute()
+    except DatabaseError:
+        logger.warning("webhook intake: the one-statement path failed; the full path answers", exc_info=True)
+        return None
+    return row[0] if row else None
 
 
 def _webhook_authenticate(
@@ -248,6 +371,13 @@ def _event_process(event_id: int) -> InboundEvent | None:
         if event.status == InboundEvent.Status.PROCESSED:  # it was committed; what failed came after
             return event
         return _event_settle(event, InboundEvent.Status.FAILED, str(error) or type(error).__name__)
+
+
+def inbound_event_process_by_key(*, connection_id: int, event_key: str) -> InboundEvent | None:
+    """``inbound_event_process`` for the event a connection sent with id ``event_key``."""
+    event = InboundEvent.objects.filter(connection_id=connection_id, event_id=event_key).values_list("pk", flat=True)
+    pk = event.first()
+    return None if pk is None else inbound_event_process(event_id=pk)
 
 
 def _event_claim(event_id: int) -> bool:

@@ -20,6 +20,11 @@ def flow_scheduled_run(flow_id: int) -> None:
         engine.flow_run_request(flow=flow, trigger=Trigger.SCHEDULE, acting_user=None)
 
 
+def inbound_event_received(connection_id: int, event_key: str) -> None:
+    """Queued by the webhook intake's one statement, which knows the event by its key, not yet by its row id."""
+    services.inbound_event_process_by_key(connection_id=connection_id, event_key=event_key)
+
+
 def work_recover() -> None:
     """Every minute: queue again the events and runs that no task will reach (apps/runs/recovery.py)."""
     recovery.work_recover()

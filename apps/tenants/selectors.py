@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import NamedTuple
+
 from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
@@ -17,6 +21,44 @@ def customer_for_host(hostname: str) -> Customer | None:
         .first()
     )
     return domain.tenant if domain else None
+
+
+class FirmRoute(NamedTuple):
+    """Where a customer's host leads: enough to write into its schema without loading the customer."""
+
+    customer_id: int
+    schema_name: str
+
+
+_ROUTES: dict[str, tuple[FirmRoute, float]] = {}
+_ROUTES_LOCK = threading.Lock()
+ROUTE_TTL_SECONDS, ROUTES_KEPT = 60.0, 10_000
+
+
+def firm_route_for_host(hostname: str) -> FirmRoute | None:
+    """``customer_for_host`` remembered per process for a minute, for the webhook intake's hot path.
+
+    A remembered route may be stale (the customer deactivated, the domain moved): its one caller re-checks
+    both inside the statement that writes, and forgets the route (``firm_route_forget``) when that check
+    fails, so a stale entry costs a slower answer, never a write into the wrong schema.
+    """
+    now = time.monotonic()
+    cached = _ROUTES.get(hostname)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    customer = customer_for_host(hostname)
+    if customer is None:
+        return None
+    route = FirmRoute(customer.pk, customer.schema_name)
+    with _ROUTES_LOCK:
+        if len(_ROUTES) >= ROUTES_KEPT:
+            _ROUTES.clear()
+        _ROUTES[hostname] = (route, now + ROUTE_TTL_SECONDS)
+    return route
+
+
+def firm_route_forget(hostname: str) -> None:
+    _ROUTES.pop(hostname, None)
 
 
 def partner_for_host(hostname: str) -> Partner | None:

@@ -13,7 +13,7 @@ import multiprocessing
 from django.conf import settings
 from django.db import transaction
 from django.utils.module_loading import import_string
-from django_q.brokers import get_broker
+from django_q.brokers import Broker, get_broker
 from django_q.conf import Conf
 from django_q.signing import SignedPackage
 from django_q.tasks import async_task
@@ -58,6 +58,32 @@ def tenant_task_enqueue(schema_name: str, func_path: str, *args, after_commit: b
         enqueue()
 
 
+class _PackageOnly(Broker):
+    """A broker that keeps the signed package instead of queueing it (see ``tenant_task_package``)."""
+
+    package = ""
+
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        return None
+
+    def enqueue(self, task):
+        self.package = task
+
+
+def tenant_task_package(schema_name: str, func_path: str, *args) -> tuple[str, str] | None:
+    """(queue key, signed package) of the task ``tenant_task_enqueue`` would queue on the ORM broker, for a caller
+    that writes the queue row in its own statement (so the work and its task commit together); None when the
+    queue is not the ORM broker's table or tasks run inline, and the caller should use ``tenant_task_enqueue``."""
+    _check_func_path(func_path)
+    if not _queue_in_database():
+        return None
+    capture = _PackageOnly(list_key=Conf.CLUSTER_NAME)
+    options = {"task_name": f"{schema_name}:{func_path.rsplit('.', 1)[-1]}", "group": schema_name, "broker": capture}
+    async_task(TENANT_TASK, schema_name, func_path, *args, q_options=options)
+    return capture.list_key, capture.package
+
+
 def _queue_in_database() -> bool:
     return bool(settings.Q_CLUSTER.get("orm")) and not Conf.SYNC
 
@@ -83,8 +109,9 @@ def every_tenant_run(func_path: str, *args, **kwargs) -> int:
 
 
 def tenant_tasks_pending() -> set[tuple[str, str, object]]:
-    """(schema, task path, first argument) of every tenant task still queued or running, read from the broker:
-    what a sweep for lost work must not queue a second time."""
+    """(schema, task path, first argument) of every tenant task still queued or running, read from the broker,
+    and (schema, task path, (all its arguments)) for tasks of several: what a sweep for lost work must not queue a
+    second time."""
     found = set()
     for payload in get_broker().pending_payloads():
         try:
@@ -94,6 +121,8 @@ def tenant_tasks_pending() -> set[tuple[str, str, object]]:
         args = task.get("args") or ()
         if task.get("func") == TENANT_TASK and len(args) >= 2:
             found.add((args[0], args[1], args[2] if len(args) > 2 else None))
+            if len(args) > 3:  # a task keyed by several arguments (the webhook intake's: connection, event id)
+                found.add((args[0], args[1], tuple(args[2:])))
     return found
 
 

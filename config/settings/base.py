@@ -145,6 +145,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # before the tenant lookup: static files need no schema
     "apps.common.middleware.RefuseNulMiddleware",  # a NUL in the URL or a form field is a 400, not a 500
+    # New signed webhook events are stored and answered here (one statement); all else goes on down the stack.
+    "apps.runs.middleware.WebhookIntakeMiddleware",
     "apps.tenants.middleware.TenantHostMiddleware",
     "apps.ops.middleware.RequestContextMiddleware",  # the tenant on every later log line of the request
     "apps.tenants.usage.UsageMeterMiddleware",  # counts API calls on customer domains into the month's usage
@@ -261,6 +263,8 @@ if WEFT_BROKER_URL:  # workers on several hosts: Redis carries the queue (tasks 
     del Q_CLUSTER["orm"]
     Q_CLUSTER.update(broker_class="apps.runs.queue.AckingRedisBroker", redis=WEFT_BROKER_URL)
 warnings.filterwarnings("ignore", message="Retry and timeout are misconfigured")  # see "retry" above
+# API calls made by webhooks are added to the month's usage at most this often per process (apps/tenants/usage.py).
+WEFT_USAGE_TALLY_SECONDS = float(os.environ.get("WEFT_USAGE_TALLY_SECONDS", "1"))
 WEFT_TASK_MODULE_PREFIXES = ("apps.",)  # task names travel through the database: only our code runs
 # The engine works in slices and re-queues itself behind other tenants' work, so no backlog starves others.
 WEFT_RUN_SLICE_ITEMS = env_int("WEFT_RUN_SLICE_ITEMS", 500)

@@ -17,3 +17,4 @@ WEFT_PUBLIC_HOSTS = ["localhost", "testserver"]
 WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstatic
 WHITENOISE_AUTOREFRESH = True
 WEFT_CREDENTIAL_KEYS = WEFT_CREDENTIAL_KEYS or [derived_credential_key(SECRET_KEY)]  # noqa: F405
+WEFT_USAGE_TALLY_SECONDS = 0  # every webhook's API call is written at once, so tests read exact counters

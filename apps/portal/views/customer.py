@@ -177,7 +177,7 @@ def review(request, month: str | None = None):
     first = dashboards.parse_month(month, default=dashboards.previous_month(timezone.localdate()))
     if first is None:
         raise Http404("No such month.")
-    context = dashboards.monthly_review(customer=request.tenant, brand=_brand(request), month=first)
+    context = dashboards.monthly_review(customer=request.tenant, brand=_brand(request), month=first, lazy=True)
     return render(request, "portal/review.html", {**context, "customer": request.tenant})
 
 
