@@ -80,8 +80,9 @@ def test_an_engineer_edits_removes_reorders_and_adds_rules_with_history(cast, cl
     assert rows(rule_set) == [("daily_hours_limit", {"limit": "10"}), ("approval_status", {"allowed": ["approved"]}),
                               ("hours_range", {"field": "hours", "max": "14"})]
     with schema_context("alpha"):
-        changed = ValidationRule.history.filter(kind="daily_hours_limit").latest("history_date")
-        removed = ValidationRule.history.filter(kind="required", history_type="-").get()
+        history = ValidationRule.history.filter(rule_set_id=rule_set.pk)  # this rule set's, not other tests' rows
+        changed = history.filter(kind="daily_hours_limit").latest("history_date")
+        removed = history.filter(kind="required", history_type="-").get()
         assert changed.history_user == engineer and changed.history_change_reason == "Tighter daily limit"
         assert removed.history_user == engineer
 
