@@ -19,9 +19,10 @@ from django_q.models import OrmQ, Schedule, Task
 from django_tenants.utils import schema_context
 
 from apps.accelerators.models import FlowTemplate
+from apps.ops.models import ClusterHeartbeat
 from apps.tenants.models import CustomerHealth
 
-PUBLIC_MODELS = (FlowTemplate,)
+PUBLIC_MODELS = (FlowTemplate, ClusterHeartbeat)
 
 
 def _tenant_models() -> list[type[models.Model]]:
