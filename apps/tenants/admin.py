@@ -245,14 +245,8 @@ def _administers_every_membership(user, obj) -> bool:
     return all((m.partner_id or m.customer.partner_id) in administered for m in memberships)
 
 
-@admin.register(Membership, site=public_admin_site)
-class MembershipAdmin(PartnerScopedAdmin):
-    list_display = ["user", "role", "partner", "customer", "created_at"]
-    list_filter = ["role", ("partner", admin.RelatedOnlyFieldListFilter)]  # only partners in the user's scope
-    list_select_related = ["user", "partner", "customer__partner"]
-    search_fields = ["user__username", "user__email", "customer__name"]
-    autocomplete_fields = ["user", "customer"]
-    change_action = "people.manage"
+class PartnerOrCustomerScopedAdmin(PartnerScopedAdmin):
+    """Rows that belong to a partner or to one of its customers (memberships, API keys): scoped to either."""
 
     def partner_of(self, obj):
         return obj.partner or obj.customer.partner
@@ -263,6 +257,16 @@ class MembershipAdmin(PartnerScopedAdmin):
             return queryset
         partners = access.partners_for_user(request.user)
         return queryset.filter(Q(partner__in=partners) | Q(customer__partner__in=partners))
+
+
+@admin.register(Membership, site=public_admin_site)
+class MembershipAdmin(PartnerOrCustomerScopedAdmin):
+    list_display = ["user", "role", "partner", "customer", "created_at"]
+    list_filter = ["role", ("partner", admin.RelatedOnlyFieldListFilter)]  # only partners in the user's scope
+    list_select_related = ["user", "partner", "customer__partner"]
+    search_fields = ["user__username", "user__email", "customer__name"]
+    autocomplete_fields = ["user", "customer"]
+    change_action = "people.manage"
 
     def has_add_permission(self, request) -> bool:
         return self.has_change_permission(request)
@@ -291,7 +295,7 @@ for model, model_admin in [
 
 
 @admin.register(ApiKey, site=public_admin_site)
-class ApiKeyAdmin(PartnerScopedAdmin):
+class ApiKeyAdmin(PartnerOrCustomerScopedAdmin):
     """API keys: made here (the secret is shown once), listed with their last use, revoked by an action.
     A key is never edited: revoke it and make another."""
 
@@ -304,16 +308,6 @@ class ApiKeyAdmin(PartnerScopedAdmin):
     readonly_fields = fields
     actions = ["revoke"]
     change_action = "apikey.manage"
-
-    def partner_of(self, obj):
-        return obj.partner or obj.customer.partner
-
-    def get_queryset(self, request):
-        queryset = ScopedHistoryAdmin.get_queryset(self, request)
-        if request.user.is_superuser:
-            return queryset
-        partners = access.partners_for_user(request.user)
-        return queryset.filter(Q(partner__in=partners) | Q(customer__partner__in=partners))
 
     def has_view_permission(self, request, obj=None) -> bool:
         return access.can(request.user, self.change_action, partner=self.partner_of(obj) if obj else None)
