@@ -7,7 +7,7 @@ REQS := requirements.txt requirements-dev.txt
 STAMP := $(VENV)/.installed-$(shell cat $(REQS) | cksum | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: run test install setup stop lint bench clean-db
+.PHONY: run test install setup stop lint bench bench-install clean-db
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Weft needs Python 3.11 or newer")'
@@ -57,5 +57,18 @@ stop:
 lint: install
 	@$(VENV)/bin/ruff check apps config tests bench
 
-bench: setup
+# Benchmark-only dependencies (the dlt peer of bench/hub_upsert.py) live in their own virtualenv, so they never
+# touch the pins of requirements.txt; the benchmarks run them as a subprocess. `make install` never needs them.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell cat requirements-bench.txt | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): requirements-bench.txt
+	@$(PYTHON) -m venv $(BENCH_VENV)
+	@echo "Installing benchmark-only dependencies into $(BENCH_VENV) ..."
+	@$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	@rm -f $(BENCH_VENV)/.installed-*; touch $@
+
+bench-install: $(BENCH_STAMP)
+
+bench: setup bench-install
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

@@ -132,12 +132,12 @@ def _copy_hub_tables(connection, has_status: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         entries, refs = Path(folder) / "entries.copy", Path(folder) / "refs.copy"
         with db.cursor() as cursor:
-            _copy_out(cursor, entries_sql, entries)
-            _copy_out(cursor, refs_sql, refs)
+            copy_out(cursor, entries_sql, entries)
+            copy_out(cursor, refs_sql, refs)
         figures = {}
         with transaction.atomic(), db.cursor() as cursor:
             for table in ("canonical_timeentry", "canonical_externalref"):
-                _shaped_like(cursor, table)
+                shaped_like(cursor, table)
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             for key, table, columns, path in (
                     ("copy_hub_entries_s", "bench_shaped_canonical_timeentry", _ENTRY_COLUMNS, entries),
@@ -152,13 +152,13 @@ def _copy_hub_tables(connection, has_status: bool) -> dict[str, float]:
     return figures
 
 
-def _copy_out(cursor, query: str, path: Path) -> None:
+def copy_out(cursor, query: str, path: Path) -> None:
     with path.open("wb") as handle, cursor.cursor.copy(f"COPY ({query}) TO STDOUT") as copy:
         for block in copy:
             handle.write(block)
 
 
-def _shaped_like(cursor, table: str) -> None:
+def shaped_like(cursor, table: str) -> None:
     """A new table with ``table``'s columns, defaults, identity, indexes, unique constraints and foreign keys."""
     shaped = f"bench_shaped_{table}"
     cursor.execute(f"CREATE TABLE {shaped} (LIKE {table} INCLUDING ALL)")

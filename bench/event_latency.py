@@ -17,8 +17,15 @@ transaction that also records the cross-reference. Both clocks are this machine'
 measured from the server's receipt (``InboundEvent.received_at``), and where the time went: the HTTP accept,
 the wait until a worker picked the event up (its webhook run's ``started_at``) and from there to the ledger item.
 
+Tryton calls per 1,000 events: the web and cluster processes' own call counter (``weft_target_call_seconds``,
+per connector kind), summed across processes as ``/metrics`` does, over the measured events (warm-up excluded);
+and how many lines each create call carried (the ledger's ``batch``). Target: ≤ 50 calls per 1,000 (issue 18).
+Also the cluster's event tasks that ran, per event (``event_tasks``): one per stream's burst, not one per event.
+
 Every one of the events must end as exactly one line in Tryton (counted by our reference), one ``created``
 ledger item and a processed event, or the benchmark fails. Target (issue 4): p95 ≤ 2 s at 20 events/s.
+The gathering window (``WEFT_EVENT_GATHER_SECONDS``, ``WEFT_EVENT_GATHER_COUNT``) is taken from the environment, as
+the cluster takes it, and printed with the figures; so is the load average when the last event was posted.
 Usage: python bench/event_latency.py [--events 500] [--rate 20] [--workers N] [--poll SECONDS]
 """
 
@@ -167,6 +174,8 @@ def services_start(args, log_dir: Path) -> tuple[Service, Service, int]:
         env["WEFT_Q_WORKERS"] = str(args.workers)
     if args.poll is not None:
         env["WEFT_Q_POLL_SECONDS"] = str(args.poll)
+    (log_dir / "metrics").mkdir()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(log_dir / "metrics")  # the processes' counters, read by target_calls()
     port = free_port()
     # The production web server, as make run starts it (config/gunicorn.py).
     web = Service("web", [], {**env, "WEFT_BIND": f"127.0.0.1:{port}"}, log_dir,
@@ -309,12 +318,60 @@ def verify_exactly_once(chain, tryton, receipts: list[dict], token: str) -> None
         raise AssertionError(f"events not all processed: {dict(statuses)}")
 
 
+def target_calls(work: Path) -> dict[str, int]:
+    """Calls the web and cluster processes made to connected systems so far, by connector kind: the production
+    counter ``weft_target_call_seconds`` (apps/ops/metrics.py), as ``/metrics`` would add it up."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(work / "metrics"))
+    counts: Counter = Counter()
+    for metric in registry.collect():
+        for sample in metric.samples:
+            if sample.name == "weft_target_call_seconds_count":
+                counts[sample.labels.get("kind", "")] += int(sample.value)
+    return dict(counts)
+
+
+def batch_sizes(chain, receipts: list[dict]) -> dict:
+    """How many lines each create call to Tryton carried (the ledger's ``batch``; 1 where a line went alone)."""
+    from apps.runs.models import ItemOutcome, RunItem
+
+    canonical = _canonical_ids(chain, [str(r["entry_id"]) for r in receipts])
+    sizes = [(response or {}).get("batch") or 1 for response in RunItem.objects.filter(
+        run__flow__slug="time-to-erp", outcome=ItemOutcome.CREATED, canonical_id__in=canonical.values())
+        .values_list("target_response", flat=True)]
+    weights = [1 / size for size in sizes]  # a batch of n is n items with 1/n of a call each
+    return {"creates": round(sum(weights)), "lines_per_create_mean": round(len(sizes) / sum(weights), 1),
+            "lines_per_create_max": max(sizes)}
+
+
+# What the intake queues for an event: a task per event (before issue 18's streams) or per stream's burst.
+EVENT_TASKS = ("inbound_event_received", "inbound_event_process", "inbound_stream_process")
+
+
+def event_tasks(since: float, events: int) -> dict:
+    """The cluster's event tasks that started since ``since`` (their saved results), by function, and per event."""
+    from datetime import UTC, datetime
+
+    from django_q.models import Task
+
+    time.sleep(2)  # the cluster's monitor saves a result just after its task ends
+    started = datetime.fromtimestamp(since, tz=UTC)
+    names = Counter(args[1].rsplit(".", 1)[-1] for args in Task.objects.filter(started__gte=started)
+                    .values_list("args", flat=True) if args and len(args) > 1)
+    counts = {name: names[name] for name in EVENT_TASKS if names[name]}
+    return {**counts, "per_event": round(sum(counts.values()) / events, 3)}
+
+
 def summary(values: list[float]) -> dict:
     return {"p50": round(percentile(values, 50), 3), "p95": round(percentile(values, 95), 3),
             "max": round(max(values), 3)}
 
 
 def figures(rows: list[dict], args, lateness: float, workers: int, poll: float, load: tuple) -> dict:
+    from django.conf import settings
+
     latency = [r["posted"] - r["sent"] for r in rows]
     from_receipt = [r["posted"] - r["received"] for r in rows]
     span = max(r["posted"] for r in rows) - min(r["sent"] for r in rows)
@@ -328,6 +385,7 @@ def figures(rows: list[dict], args, lateness: float, workers: int, poll: float, 
         "sent_per_s": round(len(rows) / (max(r["sent"] for r in rows) - min(r["sent"] for r in rows)), 2),
         "posted_per_s": round(len(rows) / span, 2), "send_late_max_s": round(lateness, 3),
         "cluster_workers": workers, "queue_poll_s": poll, "load_average": [round(x, 2) for x in load],
+        "gather_window_s": settings.WEFT_EVENT_GATHER_SECONDS, "gather_count": settings.WEFT_EVENT_GATHER_COUNT,
         "peak_rss_mb": round(peak_rss_mb(), 1), "target": {"latency_p95_s": 2.0}, "meets_target": p95 <= 2.0,
     }
 
@@ -384,13 +442,18 @@ def main() -> None:
             warmup, _ = paced(sender, warmup_entries, 2.0, "warmup")
             wait_posted(chain, [r["entry_id"] for r in warmup], cluster, timeout=120)
             meters = cpu_meters(web, cluster, tryton_process)
+            calls_before = target_calls(work)
             before = {name: meter() for name, meter in meters.items()}
+            measured_from = time.time()
             receipts, lateness = paced(sender, entries, args.rate, "approve")
             wait_posted(chain, [r["entry_id"] for r in receipts], cluster, timeout=POSTED_TIMEOUT_S)
             load = os.getloadavg()
             cpu = {name: meter() - before[name] for name, meter in meters.items()}
+            calls = {kind: n - calls_before.get(kind, 0) for kind, n in target_calls(work).items()}
             verify_exactly_once(chain, tryton, receipts, token)
             rows = timings(chain, receipts)
+            batches = batch_sizes(chain, receipts)
+            tasks = event_tasks(measured_from, len(receipts))
         workers, poll = settings.Q_CLUSTER["workers"], settings.Q_CLUSTER["poll"]
         workers, poll = args.workers or workers, args.poll if args.poll is not None else poll
     except BaseException:
@@ -405,7 +468,12 @@ def main() -> None:
             print(f"logs kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    report({**figures(rows, args, lateness, workers, poll, load), "cpu_ms_per_event": cpu_split(cpu, len(rows))})
+    per_1000 = round(calls.get("tryton", 0) * 1000 / len(rows), 1)
+    result = figures(rows, args, lateness, workers, poll, load)
+    result["target"]["tryton_calls_per_1000"] = 50
+    result["meets_target"] = result["meets_target"] and per_1000 <= 50
+    report({**result, "tryton_calls_per_1000_entries": per_1000, "target_calls": calls, "tryton_creates": batches,
+            "cpu_ms_per_event": cpu_split(cpu, len(rows)), "event_tasks": tasks})
 
 
 if __name__ == "__main__":

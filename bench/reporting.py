@@ -102,8 +102,8 @@ def _reference_sql(today: date) -> list[str]:
         "(now(), now(), 'Tryton', 'tryton', 'tryton', '', true, '{}', false, '', 'ok', '', 0)",
         "INSERT INTO runs_flow (created_at, updated_at, name, slug, direction, object_type, connection_id, "
         "object_name, on_schedule, schedule_cron, schedule_minutes, on_webhook, on_hub_change, variables, batch_size, "
-        "is_enabled, installed_from) SELECT now(), now(), 'Time to Tryton', 'time-to-tryton', 'outbound', "
-        "'time_entry', id, 'timesheet', true, '', 15, false, true, '{}', 200, true, '' "
+        "is_enabled, installed_from, write_back) SELECT now(), now(), 'Time to Tryton', 'time-to-tryton', 'outbound', "
+        "'time_entry', id, 'timesheet', true, '', 15, false, true, '{}', 200, true, '', false "
         "FROM connectors_connection WHERE slug = 'tryton'",
         f"INSERT INTO canonical_customer (created_at, updated_at, extra, content_hash, code, name, currency, "
         f"payment_terms, tax_id, is_active) SELECT now(), now(), '{{}}', '', 'C' || g, 'Client ' || g, 'EUR', '', '', "

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
+from apps.common.api import example_answer
 from apps.connectors.api.views import ConnectionViewSet
 from apps.runs.api.flows import FlowViewSet, RunItemViewSet, RunViewSet
 from apps.tenants import access
@@ -48,10 +49,16 @@ _generated: dict = {}
 GROUPS = {
     "connections": "api:connection-list", "flows": "api:flow-list", "runs": "api:run-list",
     "run-items": "api:run-item-list", "replay": "api:replay", "exceptions": "api:exception-list",
-    "mappings": "api:mappings", "templates": "api:templates", "reports": "api:report-list",
-    "records": "/api/v1/records/{object}/", "hooks": "/api/v1/hooks/{connection}/", "schema": "api:schema",
+    "mappings": "api:mappings", "rule-sets": "api:rule-sets", "escalation-policies": "api:escalation-policies",
+    "webhook-subscriptions": "api:webhook-subscriptions",
+    "templates": "api:templates", "reports": "api:report-list",
+    "records": "/api/v1/records/{object}/", "hub": "/api/v1/hub/{object}/",
+    "hooks": "/api/v1/hooks/{connection}/", "schema": "api:schema",
     "docs": "/api/docs/",
 }
+# Every URL name above is its group's own path (api:replay is /api/v1/replay/), so the example needs no reverse().
+ROOT_EXAMPLE = {name: "https://acme.northwind.example" + (where if where.startswith("/") else f"/api/v1/{name}/")
+                for name, where in GROUPS.items()}
 
 
 class ApiRoot(APIView):
@@ -59,9 +66,11 @@ class ApiRoot(APIView):
 
     api_area = access.ANY_AREA  # links only: any key that reaches the customer may read them
 
-    @extend_schema(responses=inline_serializer("ApiRoot", {name: serializers.CharField() for name in GROUPS}))
+    @extend_schema(responses=inline_serializer("ApiRoot", {name: serializers.CharField() for name in GROUPS}),
+                   examples=[example_answer("Every group on a customer's host", ROOT_EXAMPLE)])
     def get(self, request) -> Response:
-        return Response({name: request.build_absolute_uri(where if where.startswith("/") else reverse(where))
+        site = request.build_absolute_uri("/").rstrip("/")  # templates keep their braces (no percent-encoding)
+        return Response({name: site + (where if where.startswith("/") else reverse(where))
                          for name, where in GROUPS.items()})
 
 
@@ -74,5 +83,6 @@ urlpatterns = [
     path("", include("apps.accelerators.api.urls")),  # templates: list, install
     path("", include("apps.reporting.api.urls")),  # figures as JSON and CSV under reports/
     path("", include("apps.exceptions.api.urls")),  # exceptions: list, detail, triage commands, replay
+    path("", include("apps.canonical.api.urls")),  # hub records, read-only, paged by cursor
     path("", include(router.urls)),
 ]

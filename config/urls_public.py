@@ -5,9 +5,13 @@ from django.conf.urls.static import static
 from django.urls import include, path
 
 from apps.tenants.admin import public_admin_site
+from config import api_partner
 
 urlpatterns = [
     path("admin/", public_admin_site.urls),
+    # The partner API on a partner's host (apps/portal/api), and its docs page (Swagger UI, vendored files).
+    path("api/v1/", include("config.api_partner")),
+    path("api/docs/", api_partner.docs_view, name="partner-api-docs"),
     path("", include("apps.portal.urls_partner")),
 ]
 if settings.DEBUG:

@@ -50,6 +50,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         _cast_create()
     yield
     with django_db_blocker.unblock():
+        # A cluster or web server a test stopped may not have closed its sessions yet; the database cannot be
+        # dropped while they are connected.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND pid <> pg_backend_pid()")
         teardown_databases(db_cfg, verbosity=request.config.option.verbose)
 
 

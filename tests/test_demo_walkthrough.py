@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from decimal import Decimal
 
@@ -352,6 +353,28 @@ def test_a_customer_user_gets_no_partner_only_page(committed, client, path):
     assert elsewhere.get(path, HTTP_HOST="northwind.localhost").status_code == 404
 
 
+def test_initech_bills_through_billing_readiness_and_its_held_back_drafts_say_why(committed, client):
+    """Issue 14: initech's weekly drafts are on the blocked-invoices page with their amounts and reasons (its Xero
+    is not connected yet, so none is sent), and its revenue inputs are in the export file."""
+    from apps.canonical.models import Invoice, RevenueSchedule
+    from apps.reporting import selectors
+    from apps.reporting.filters import ReportFilters
+
+    with schema_context("initech"):
+        drafts = Invoice.objects.filter(extra__has_key="billing_key")
+        blocked = {row["number"]: row for row in selectors.blocked_invoices(filters=ReportFilters()).rows}
+        assert drafts.count() >= 3 and set(blocked) >= {d.extra["billing_key"] for d in drafts if d.amount_total}
+        assert all("unmapped_project" in blocked[d.extra["billing_key"]]["why"] for d in drafts)
+        assert any("closed_period" in row["why"] for row in blocked.values())
+        assert sum(d.amount_total for d in drafts) > 0 and not Connection.objects.get(slug="xero").is_enabled
+        assert RevenueSchedule.objects.filter(kind="forecast").exists()
+        outbox = connection_files_root(Connection.objects.get(slug="revenue-export")) / "outbox"
+        assert list(outbox.glob("revenue-*.csv"))
+    log_in(client, "initech.finance", host(customer("initech")), "/login/")
+    page = client.get("/reports/blocked-invoices/", HTTP_HOST=host(customer("initech"))).text
+    assert "unmapped_project" in page and next(iter(blocked)) in page
+
+
 def test_the_money_at_risk_counts_each_failing_entry_once_wherever_it_is_shown(committed, client):
     """Issue 12: the demo showed EUR 6,900 for EUR 3,450: the entries over the daily limit, and the gap their
     absence leaves in the journal's weeks (the daily reconciliation check), added up twice. Last in the module:
@@ -379,3 +402,172 @@ def test_the_money_at_risk_counts_each_failing_entry_once_wherever_it_is_shown(c
     log_in(client, "northwind.admin", "northwind.localhost", "/login/")
     row = client.get("/", HTTP_HOST="northwind.localhost").text.split('data-customer="acme"', 1)[1].split("</tr>")[0]
     assert " · ".join(f"{c} {a:,.2f}" for c, a in expected.items()) in row
+
+
+# --- Issue 14: hours to payroll and expenses to the ERP in one demo customer -----------------------------------
+def test_globex_has_hours_to_payroll_and_expenses_to_the_erp_with_its_bad_expenses_as_exceptions(committed):
+    from apps.canonical.models import Expense
+    from apps.demo.payroll import BAD_ROWS as BAD_EXPENSES
+
+    with schema_context("globex"):
+        flows = {f.slug: f for f in Flow.objects.select_related("connection")}
+        assert flows["hours-to-payroll"].installed_from == "hours-to-payroll@1"
+        assert flows["expenses-to-tryton"].installed_from == flows["expenses-to-xero"].installed_from == \
+            "expenses-to-erp@1"
+        assert flows["time-in"].connection.slug == flows["expenses-in"].connection.slug == "time-export"
+        waiting = Connection.objects.filter(slug__in=["xero-payroll", "xero", "tryton"])
+        assert waiting.count() == 3 and not any(c.is_enabled for c in waiting)  # until credentials are entered
+        assert Expense.objects.filter(approval_status="approved").count() == 20
+        failed = set(RunItem.objects.filter(run__flow__slug="expenses-in", outcome=ItemOutcome.FAILED)
+                     .values_list("external_id", flat=True))
+        assert failed == {row[0] for row in BAD_EXPENSES}
+        money = {e.title: e.amount_at_risk for e in IntegrationException.objects.filter(flow__slug="expenses-in")}
+    assert len(money) == 3 and sorted(money.values()) == [Decimal("0"), Decimal("64.00"), Decimal("120.00")]
+    with schema_context("acme"):
+        assert not Flow.objects.filter(slug="hours-to-payroll").exists()  # one demo customer only
+
+
+# --- Issue 14 item 7: every accelerator in some demo customer; every page shows figures or says why not ------
+def test_every_shipped_accelerator_is_installed_in_a_demo_customer_as_a_partner_leaves_it(committed):
+    """By seed_demo itself (installed by nobody: the admin walk above installs two more into globex as the engineer)."""
+    import yaml
+
+    from apps.accelerators.models import TemplateInstallation
+    from apps.accelerators.services import BUILTIN_DIR
+    from apps.demo.accelerators import WAITING_FLOWS
+
+    shipped = {yaml.safe_load(path.read_text())["slug"] for path in BUILTIN_DIR.glob("*.yaml")}
+    installed = set(TemplateInstallation.objects.filter(customer__slug__in=DEMO_SCHEMAS, installed_by=None)
+                    .values_list("template__slug", flat=True))
+    assert shipped - installed == set() and len(shipped) >= 13
+    for slug in DEMO_SCHEMAS:
+        with schema_context(slug):
+            # Nothing the demo cannot reach is enabled: every such connection waits for its credentials.
+            waiting = Connection.objects.exclude(kind="csv")
+            assert waiting.exists() and not waiting.filter(is_enabled=True).exists(), slug
+    for slug, flows in (("acme", ["time-to-erp", "invoices-to-tryton"]), ("initech", ["time-to-xero"])):
+        with schema_context(slug):  # time and invoices to a system nobody connected: off, or every hour is unposted
+            assert set(Flow.objects.filter(slug__in=flows, is_enabled=False).values_list("slug", flat=True)) == set(
+                flows) and set(flows) <= set(WAITING_FLOWS)
+    with schema_context("acme"):  # its master data came in through its files flows: runs with records
+        for flow in ("customers-in", "people-in", "projects-in"):
+            run = Flow.objects.get(slug=flow).runs.get()
+            assert run.status == "succeeded" and sum(run.counts.values()) >= 3 and not run.counts.get("failed"), flow
+
+
+@pytest.fixture
+def live_demo(committed):
+    """The seeded demo served on 127.0.0.1 and a Chromium to walk it (Chromium resolves *.localhost itself)."""
+    from django.db import connections
+    from django.test.testcases import LiveServerThread, _StaticFilesHandler
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, browser_unavailable
+
+    reason = browser_unavailable()
+    if reason:
+        pytest.skip(f"Browser walk did not run: {reason}.")
+    from playwright.sync_api import sync_playwright
+
+    database = connections.settings["default"]
+    kept_age, database["CONN_MAX_AGE"] = database.get("CONN_MAX_AGE", 0), 0  # server threads close after each request
+    server = LiveServerThread("127.0.0.1", _StaticFilesHandler, connections_override={}, port=0)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop on this thread; nothing runs concurrently
+    try:
+        if server.error:
+            raise server.error
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser, server.port
+            browser.close()
+            connections.close_all()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        server.terminate()
+        database["CONN_MAX_AGE"] = kept_age
+
+
+# What a page shows: rows of figures (tables with cells), named figures, and the "why empty" notes.
+PAGE_CONTENT = """() => {
+  const rows = [...document.querySelectorAll('main table tbody tr')].filter(
+    tr => tr.querySelectorAll('td').length > 1 && tr.innerText.trim());
+  const figures = [...document.querySelectorAll('[data-figure]')].map(e => e.innerText.trim()).filter(Boolean);
+  const empty = [...document.querySelectorAll('[data-empty-table], p.empty, .empty, main td[colspan]')].map(
+    e => e.innerText.trim());
+  const inputs = document.querySelectorAll('main form input:not([type=hidden]), main form select').length;
+  const links = document.querySelectorAll('main .report-list li a').length;
+  const why = [...document.querySelectorAll('[data-why]')].map(e => e.innerText.trim());
+  return {rows: rows.length, figures: figures.length, empty: empty.filter(Boolean), form: inputs > 0, links: links,
+          why: why, text: (document.querySelector('main') || document.body).innerText.slice(0, 400)};
+}"""
+
+
+HREFS = "els => els.map(e => e.getAttribute('href'))"
+
+
+def walk(page, base: str, links: str) -> dict[str, dict]:
+    """Visit every page the site's navigation, ``links`` on its home page and the report index lead to."""
+    page.goto(base + "/")
+    hrefs = set(page.eval_on_selector_all(f"nav.topnav a, {links}", HREFS))
+    if "/reports/" in hrefs:
+        page.goto(base + "/reports/")
+        hrefs |= set(page.eval_on_selector_all("ul.report-list a:not(.csv)", HREFS))
+    seen = {}
+    for href in sorted(h for h in hrefs if h.startswith("/") and not h.endswith(".csv") and "logout" not in h):
+        response = page.goto(base + href)
+        assert response.ok, (base, href, response.status)
+        seen[href] = page.evaluate(PAGE_CONTENT)
+    return seen
+
+
+@pytest.mark.browser
+def test_every_portal_page_and_the_partner_site_show_figures_or_say_why_not_in_a_real_browser(live_demo):
+    from tests.browser.conftest import ARTIFACTS, login
+
+    browser, port = live_demo
+    walked = {}
+    for slug in DEMO_SCHEMAS:
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        base = f"http://{host(customer(slug))}:{port}"
+        login(page, base + "/login/", f"{slug}.admin", DEMO_PASSWORD)
+        walked[slug] = walk(page, base, "ul.report-list a")
+        # Last month's review (the default) predates the demo's runs: it says so and links this month's, which has them.
+        page.goto(base + "/review/")
+        assert "the review counts what happened in the month" in page.inner_text("#review-run-health")
+        page.click("a[rel=next]")
+        assert page.locator("#review-run-health table.figures tbody tr").count() >= 3, slug
+        context.close()
+    for partner in ("northwind", "contoso"):
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        base = f"http://{partner}.localhost:{port}"
+        login(page, base + "/login/", f"{partner}.admin", DEMO_PASSWORD)
+        walked[partner] = walk(page, base, "[data-customer] a[href^='/customers/']")
+        context.close()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "demo-walk.json").write_text(json.dumps(walked, indent=1, sort_keys=True))
+    blank = {(site, href) for site, pages in walked.items() for href, shown in pages.items()
+             if not (shown["rows"] or shown["figures"] or shown["empty"] or shown["form"] or shown["links"])}
+    assert not blank, blank  # every page shows figures, or says why it is empty and what to do
+    for slug in DEMO_SCHEMAS:  # the key pages show the demo's own figures, not their empty notes
+        without = {href for href in KEY_PAGES if not walked[slug][href]["rows"]}
+        assert not without, (slug, without)
+        assert walked[slug]["/"]["figures"] >= 4 and walked[slug]["/reports/"]["links"] >= 10, slug
+    assert walked["initech"]["/reports/blocked-invoices/"]["rows"] >= 3  # its drafts held back, each saying why
+    # What waits for credentials says so: acme's Tryton flows, globex's Finch, initech's Pipedrive.
+    for slug, waiting in (("acme", "Waits for Tryton ERP to be connected"), ("globex", "enter its credentials"),
+                          ("initech", "Waits for Xero to be connected")):
+        assert any(waiting in why for why in walked[slug]["/"]["why"]), (slug, walked[slug]["/"]["why"])
+    for partner, slugs in (("northwind", ["acme", "globex"]), ("contoso", ["initech"])):
+        assert walked[partner]["/"]["figures"] >= 4 and walked[partner]["/"]["rows"] == len(slugs), partner
+        assert all(walked[partner][f"/customers/{slug}/"]["rows"] >= 10 for slug in slugs), partner
+
+
+KEY_PAGES = ["/", "/exceptions/", "/runs/", "/connections/", "/reports/unposted-time/", "/reports/run-health/",
+             "/reports/utilization/", "/reports/project-margin/", "/reports/roi/", "/reports/resource-plan/",
+             "/reports/assignment-mismatches/", "/reports/exceptions/", "/reports/posting-latency/", "/plan/"]

@@ -5,10 +5,12 @@ A definition (a template, or an export) lists ``variables``, ``connections``, ``
 Connections carry their settings, never their secrets: an export names the secrets each connection takes,
 and an import lists the ones still to enter (``InstallReport.secrets_needed``). Strings of the form
 ``{{ name }}`` are replaced by the variables given at install time (a whole-string placeholder keeps the
-variable's type). A ``rest`` connection may name a shipped manifest (``manifest: finch``): it is stored and
-published in the customer's schema first, unless the customer already has a manifest of that slug. Installing is
-idempotent: objects are matched by slug (policies by name) and updated; a
-mapping gets a new published version only when its rules change; an existing connection is never changed.
+variable's type). An entry with ``when: "{{ name }}"`` is installed only when that variable is set (not blank): an
+optional leg, such as a second target system, that a customer may leave out. A ``rest`` connection may name a
+shipped manifest (``manifest: finch``): it is stored and published in the customer's schema first, unless the
+customer already has a manifest of that slug. Installing is idempotent: objects are matched by slug (policies by
+name) and updated; a mapping gets a new published version only when its rules change; an existing connection is
+never changed.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 POLICY_FIELDS = ("is_active", "rules", "email_recipients", "notify_owner", "webhook_url",
                  "webhook_allow_private_network", "quiet_start", "quiet_end", "timezone")
 FLOW_FIELDS = ("name", "direction", "object_type", "object_name", "on_schedule", "schedule_cron", "schedule_minutes",
-               "on_webhook", "on_hub_change", "variables", "batch_size", "is_enabled")
+               "on_webhook", "on_hub_change", "write_back", "variables", "batch_size", "is_enabled")
 
 
 class ConfigurationError(ApplicationError):
@@ -90,6 +92,17 @@ def substitute(value: Any, variables: dict[str, Any]) -> Any:
     return value
 
 
+SECTIONS = ("connections", "mappings", "rule_sets", "flows", "ownership", "escalation_policies")
+
+
+def _chosen(resolved: dict) -> dict:
+    """The definition without the entries whose ``when`` came out blank (an optional leg left out)."""
+    return {key: [{k: v for k, v in entry.items() if k != "when"} for entry in value
+                  if not isinstance(entry, dict) or entry.get("when", True) not in (None, "", False)]
+            if key in SECTIONS and isinstance(value, list) else value
+            for key, value in resolved.items()}
+
+
 def _variable(name: str, variables: dict) -> Any:
     if name not in variables:
         raise ConfigurationError(f"The definition uses {{{{ {name} }}}} but declares no such variable.")
@@ -102,7 +115,7 @@ def configuration_install(
     """Install a definition into the current customer's schema, in one transaction."""
     access.check(acting_user, "configuration.change")
     values = definition_variables(definition, variables or {})
-    resolved = substitute({k: v for k, v in definition.items() if k != "variables"}, values)
+    resolved = _chosen(substitute({k: v for k, v in definition.items() if k != "variables"}, values))
     report = InstallReport()
     with transaction.atomic():
         for spec in resolved.get("connections", []):
@@ -112,6 +125,8 @@ def configuration_install(
                      for spec in resolved.get("rule_sets", [])}
         for spec in resolved.get("flows", []):
             _install_flow(spec, mappings, rule_sets, acting_user, report, source)
+        for spec in resolved.get("flows", []):  # once every flow exists, whatever their order
+            _link_after_flow(spec, acting_user)
         for spec in resolved.get("ownership", []):
             _install_ownership(spec, acting_user, report)
         for spec in resolved.get("escalation_policies", []):
@@ -289,6 +304,15 @@ def _install_flow(spec, mappings, rule_sets, acting_user, report, source) -> Flo
     return flow
 
 
+def _link_after_flow(spec: dict, acting_user) -> None:
+    """The flow this one follows (``after_flow``: runs for the records that flow created), by slug."""
+    flow = Flow.objects.get(slug=spec["slug"])
+    after = _by_slug({}, Flow, spec.get("after_flow"))
+    if flow.after_flow_id != (after.pk if after else None):
+        flow.after_flow = after
+        save_attributed(flow, acting_user=acting_user, reason="Installed from configuration")
+
+
 def _refuse_switching_another_templates_flow(flow: Flow, connection: Connection, source: str) -> None:
     """Templates share flows by slug (every approved-time template reads time through ``time-in``). Installing one
     must not silently move a flow another template (or a person) set up onto a different system: that flow's
@@ -345,8 +369,9 @@ def configuration_export() -> dict:
         "flows": [
             {"slug": f.slug, **{name: getattr(f, name) for name in FLOW_FIELDS}, "connection": f.connection.slug,
              "mapping": f.mapping.slug if f.mapping_id else None,
-             "rule_set": f.rule_set.slug if f.rule_set_id else None}
-            for f in Flow.objects.order_by("slug").select_related("connection", "mapping", "rule_set")
+             "rule_set": f.rule_set.slug if f.rule_set_id else None,
+             "after_flow": f.after_flow.slug if f.after_flow_id else None}
+            for f in Flow.objects.order_by("slug").select_related("connection", "mapping", "rule_set", "after_flow")
         ],
         "ownership": [
             {"object_type": o.object_type, "field_group": o.field_group, "connection": o.connection.slug}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.tenants.models import Customer, Partner, User
 from apps.tenants.validators import validate_plain_text
@@ -27,7 +27,7 @@ class FlowTemplate(TimeStampedModel):
     is_premium = models.BooleanField(default=False, help_text="Only plans with premium templates may install it.")
     definition = models.JSONField()
     # The table keeps the name it had when the model lived in apps.tenants (moved without touching the data).
-    history = HistoricalRecords(table_name="tenants_historicalflowtemplate")
+    history = History(table_name="tenants_historicalflowtemplate")
 
     class Meta:
         db_table = "tenants_flowtemplate"
@@ -51,7 +51,7 @@ class TemplateInstallation(models.Model):
     variables = models.JSONField(default=dict, blank=True)
     installed_at = models.DateTimeField()
     installed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["customer", "template"], name="one_installation_per_template")]

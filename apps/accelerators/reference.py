@@ -34,11 +34,20 @@ def _trigger(flow: dict) -> str:
         triggers.append("webhook events")
     if flow.get("on_hub_change"):
         triggers.append("hub changes")
+    if flow.get("after_flow"):
+        triggers.append(f"the records `{flow['after_flow']}` creates")
     if flow.get("on_schedule", True):
         every = flow.get("schedule_cron") or (f"every {flow['schedule_minutes']} min" if flow.get("schedule_minutes")
                                               else "the default schedule")
         triggers.append(f"schedule ({every})")
     return ", ".join(triggers) or "manual runs only"
+
+
+def _when(spec: dict) -> str:
+    """`` (only when `time_connection` is set)`` for an optional entry."""
+    if "when" not in spec:
+        return ""
+    return f" (only when `{str(spec['when']).strip('{} ')}` is set)"
 
 
 def template_markdown(definition: dict) -> list[str]:
@@ -55,16 +64,18 @@ def template_markdown(definition: dict) -> list[str]:
     lines += ["", "### What it owns", ""]
     for spec in definition.get("connections", []):
         kind = spec["kind"] + (f", the shipped `{spec['manifest']}` manifest" if spec.get("manifest") else "")
-        lines.append(f"- Connection `{spec['slug']}` ({kind}), created disabled if the customer lacks it.")
+        lines.append(f"- Connection `{spec['slug']}` ({kind}), created disabled if the customer lacks it{_when(spec)}.")
     for spec in definition.get("mappings", []):
         lines.append(f"- Mapping `{spec['slug']}`: {spec.get('name', spec['slug'])} ({spec.get('direction', '')} "
-                     f"{spec.get('object_type', '')}).")
+                     f"{spec.get('object_type', '')}){_when(spec)}.")
     for spec in definition.get("rule_sets", []):
         kinds = ", ".join(r["kind"] for r in spec.get("rules", []))
-        lines.append(f"- Rule set `{spec['slug']}` on {spec['object_type']}: {kinds or 'no rules'}.")
+        lines.append(f"- Rule set `{spec['slug']}` on {spec['object_type']}: {kinds or 'no rules'}{_when(spec)}.")
     for flow in definition.get("flows", []):
         lines.append(f"- Flow `{flow['slug']}`: {flow.get('direction')} {flow.get('object_type')} through "
-                     f"`{flow['connection']}` ({flow.get('object_name', '')}); runs on {_trigger(flow)}.")
+                     f"`{flow['connection']}` ({flow.get('object_name', '')})"
+                     + ("; writes back to the record each came from, never creating one" if flow.get("write_back")
+                        else "") + f"; runs on {_trigger(flow)}{_when(flow)}.")
     for spec in definition.get("ownership", []):
         lines.append(f"- System of record for {spec.get('object_type')}: `{spec.get('connection')}`.")
     return [*lines, ""]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from apps.accelerators.models import FlowTemplate, TemplateInstallation
 from apps.tenants.models import Customer
@@ -27,3 +27,19 @@ def installations_for_customer(customer: Customer) -> list[TemplateInstallation]
         newer = installation.template.version > installation.version
         installation.upgrade_to = installation.template.version if newer else None
     return installations
+
+
+def templates_for_partner(partner_id: int) -> QuerySet[FlowTemplate]:
+    """Weft's built-in templates and the partner's own, each with how many of the partner's customers run it
+    (``customers``) and how many of those run an older version (``behind``)."""
+    mine = Q(installations__customer__partner_id=partner_id)
+    return (FlowTemplate.objects.filter(Q(partner__isnull=True) | Q(partner_id=partner_id))
+            .annotate(customers=Count("installations", filter=mine),
+                      behind=Count("installations", filter=mine & Q(installations__version__lt=F("version"))))
+            .order_by("name", "pk"))
+
+
+def template_for_partner(partner_id: int, slug: str) -> FlowTemplate | None:
+    """The template ``slug`` the partner may install: its own before a built-in of the same slug."""
+    return (templates_for_partner(partner_id).filter(slug=slug)
+            .order_by(F("partner_id").asc(nulls_last=True)).first())

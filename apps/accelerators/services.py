@@ -20,9 +20,11 @@ from apps.tenants import access
 from apps.tenants.choices import Feature
 from apps.tenants.domains import domain_problem
 from apps.tenants.errors import DomainError, PlanFeatureDenied
-from apps.tenants.models import Customer, Partner, Plan, User
+from apps.tenants.models import Customer, Operation, Partner, Plan, User
+from apps.tenants.operations import operation_finish, operation_progress, operation_start
 from apps.tenants.plans import customer_plan_set, plan_allows
 from apps.tenants.services import customer_onboard
+from apps.tenants.tasks import tenant_task_enqueue
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
@@ -85,6 +87,43 @@ def customer_template_install(*, customer: Customer, template: FlowTemplate, var
         return template_install(template=template, variables=variables, customer=customer, acting_user=acting_user)
 
 
+INSTALL_PARTS = ("connections", "mappings", "rule_sets", "flows", "ownership", "escalation_policies")
+
+
+def customer_template_install_start(*, customer: Customer, template: FlowTemplate, variables: dict,
+                                    acting_user: User | None, result_url: str = "") -> Operation:
+    """Install in the background; the operation shows it (queued, installing, what was made, or why it failed).
+    What is refused at once (the role, a plan without premium templates) is refused here, before anything runs."""
+    access.check(acting_user, "template.install", customer=customer)
+    template_allowed(customer=customer, template=template)
+    total = sum(len(template.definition.get(part) or []) for part in INSTALL_PARTS)
+    operation = operation_start(kind="template_install", title=f"Install {template.name} into {customer.name}",
+                                total=total, customer=customer, acting_user=acting_user)
+    tenant_task_enqueue(customer.schema_name, "apps.accelerators.tasks.template_install_execute", operation.pk,
+                        customer.pk, template.pk, variables, getattr(acting_user, "pk", None), result_url)
+    return operation
+
+
+def customer_template_install_execute(*, operation_id: int, customer: Customer, template: FlowTemplate,
+                                      variables: dict, acting_user: User | None, result_url: str = "") -> None:
+    """The task's half of ``customer_template_install_start``. The install is one transaction: the operation
+    says "installing" while it works and the counts when it has committed (or why it was refused)."""
+    operation_progress(operation_id, step=f"Installing connections, mappings, rules and flows of {template.name}")
+    try:
+        report = customer_template_install(customer=customer, template=template, variables=variables,
+                                           acting_user=acting_user)
+    except ApplicationError as error:
+        operation_finish(operation_id, error=error.message, result_url=result_url, result_label="Back")
+        return
+    made = len(report.created) + len(report.updated) + len(report.unchanged)
+    operation_progress(operation_id, done=made, total=made)
+    for slug, secrets in report.secrets_needed.items():
+        operation_progress(operation_id, error=f"Connection {slug} needs {', '.join(secrets)} before it can run.")
+    operation_finish(operation_id, step=f"{template.name} installed into {customer.name}: {len(report.created)} "
+                                        f"created, {len(report.updated)} updated, {len(report.unchanged)} unchanged.",
+                     result_url=result_url, result_label=f"Back to {customer.name}")
+
+
 def customer_template_upgrade(*, customer: Customer, template: FlowTemplate, acting_user: User | None,
                               variables: dict | None = None) -> InstallReport | None:
     """Install ``template``'s current version over the older one ``customer`` runs, with the variables it was
@@ -105,12 +144,15 @@ class UpgradeOutcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def template_upgrade_customers(*, template: FlowTemplate, acting_user: User | None) -> UpgradeOutcome:
-    """Upgrade every customer the acting user may configure that runs an older version of ``template``.
-    One customer's failure (a plan that lost premium templates, a variable the new version needs) is
-    reported and does not stop the others; each customer is installed in its own transaction."""
+def template_upgrade_customers(*, template: FlowTemplate, acting_user: User | None,
+                               partner: Partner | None = None) -> UpgradeOutcome:
+    """Upgrade every customer the acting user may configure that runs an older version of ``template``
+    (only ``partner``'s customers, when given). One customer's failure (a plan that lost premium templates,
+    a variable the new version needs) is reported and does not stop the others; each customer is installed
+    in its own transaction."""
     outcome = UpgradeOutcome()
-    for installation in installations_behind(template):
+    behind = installations_behind(template)
+    for installation in behind.filter(customer__partner=partner) if partner is not None else behind:
         customer = installation.customer
         if acting_user is not None and not access.can(acting_user, "template.install", customer=customer):
             continue
@@ -125,9 +167,21 @@ def template_upgrade_customers(*, template: FlowTemplate, acting_user: User | No
 
 @dataclass
 class OnboardingOutcome:
+    """What onboarding did. ``admin_password`` is the new admin login's initial password (None when the login
+    existed already): the caller shows it once and keeps it nowhere."""
+
     customer: Customer
+    created: bool = True
+    admin_username: str = ""
+    admin_password: str | None = None
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    def password_note(self) -> str | None:
+        if not self.admin_password:
+            return None
+        return (f"Initial password for {self.admin_username}: {self.admin_password} "
+                "(shown once; ask them to change it).")
 
 
 def customer_onboard_from_template(
@@ -145,10 +199,9 @@ def customer_onboard_from_template(
         raise DomainError(problem)
     result = customer_onboard(partner=partner, slug=slug, name=name, domain=domain or None,
                               admin_email=admin_email, acting_user=acting_user)
-    outcome = OnboardingOutcome(customer=result.customer, messages=list(result.messages))
-    if result.admin_password:
-        outcome.warnings.append(f"Initial password for {result.admin_user.username}: {result.admin_password} "
-                                "(shown once; ask them to change it).")
+    outcome = OnboardingOutcome(customer=result.customer, created=result.created, messages=list(result.messages),
+                                admin_username=result.admin_user.username if result.admin_user else "",
+                                admin_password=result.admin_password)
     if plan is not None and result.customer.plan_id != plan.pk:
         customer_plan_set(customer=result.customer, plan=plan, acting_user=acting_user, reason="Onboarded on plan")
         outcome.messages.append(f"On the {plan.name} plan.")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.tenants.models import Customer, User
 
 
@@ -22,7 +22,7 @@ class ReportingAccess(models.Model):
     snapshot_folder = models.CharField(max_length=500, blank=True,
                                        help_text="Blank: <data dir>/bi/<customer>/ on the worker's disk.")
     last_snapshot_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         verbose_name_plural = "reporting access"

@@ -8,8 +8,8 @@ N systems need N mappings, not N². Every canonical record keeps a content hash 
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.common.objects import ObjectType
 from apps.connectors.models import Connection
@@ -57,7 +57,8 @@ class Customer(CanonicalRecord):
 
 
 class RateCard(CanonicalRecord):
-    """Bill and cost rates for a role, in a currency, over a period."""
+    """Bill and cost rates for a role, in a currency, over a period: the firm's, or (``project`` set) one line of a
+    project's rate card, as a won deal's line item agreed it (``extra.hours``: the hours it sold)."""
 
     code = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=255)
@@ -67,9 +68,10 @@ class RateCard(CanonicalRecord):
     cost_rate = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     effective_from = models.DateField(null=True, blank=True)
     effective_to = models.DateField(null=True, blank=True)
+    project = models.ForeignKey("Project", on_delete=models.CASCADE, null=True, blank=True, related_name="rates")
 
     HASHED_FIELDS = ("code", "name", "role", "currency", "bill_rate", "cost_rate", "effective_from", "effective_to",
-                     "extra")
+                     "project_id", "extra")
 
     def __str__(self) -> str:
         return self.code
@@ -105,7 +107,8 @@ class Person(CanonicalRecord):
 class PersonCostRate(TimeStampedModel):
     """A person's cost rate from a date: margin reports use the rate in force on the day worked."""
 
-    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="cost_rates")
+    # No index of its own: one_cost_rate_per_day starts with it.
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="cost_rates", db_index=False)
     effective_from = models.DateField()
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
@@ -359,7 +362,7 @@ class Ownership(TimeStampedModel):
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     field_group = models.CharField(max_length=40, blank=True, help_text="Blank: every field of the object.")
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="ownerships")
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         constraints = [

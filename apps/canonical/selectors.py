@@ -18,7 +18,7 @@ VIEW_RELATIONS: dict[str, tuple[str, ...]] = {
     "revenue_schedule": ("project", "project__customer"),
     "customer": ("parent",),
     "person": (),
-    "rate_card": (),
+    "rate_card": ("project", "project__customer"),
 }
 RELATED_FIELDS = ("id", "code", "name", "email", "currency", "number")
 
@@ -32,6 +32,10 @@ def plain(value: Any) -> Any:
     return value
 
 
+# Values of these exact types are plain already: the views' hot loop skips the call for them.
+_AS_IS = frozenset({str, int, bool, float, type(None)})
+
+
 def canonical_views(object_type: str, ids: list[int]) -> dict[int, dict]:
     """Each record as a nested dict (``{"hours": "7.50", "project": {"code": …, "customer": {…}}}``)."""
     model = OBJECT_MODELS[object_type]
@@ -43,17 +47,26 @@ def canonical_views(object_type: str, ids: list[int]) -> dict[int, dict]:
             target = target._meta.get_field(part).related_model
         names = {f.name for f in target._meta.concrete_fields}
         related += [f"{relation}__{name}" for name in RELATED_FIELDS if name in names]
+    # The nesting is worked out once for the query, not once per value: tuples in, each related record's dict
+    # built in one go (the engine builds a view per record it sends).
+    groups: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+    for position, key in enumerate(related, start=len(own)):
+        *path, leaf = key.split("__")
+        groups.setdefault(tuple(path), []).append((leaf, position))
+    shape = list(groups.items())
+    id_at = own.index("id")
     views = {}
-    for row in model.objects.filter(pk__in=ids).values(*own, *related):
-        view: dict[str, Any] = {}
-        for key, value in row.items():
-            parts = key.split("__")
+    for row in model.objects.filter(pk__in=ids).values_list(*own, *related):
+        view: dict[str, Any] = {name: value if type(value) in _AS_IS else plain(value)
+                                for name, value in zip(own, row, strict=False)}
+        for path, leaves in shape:
             node = view
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = plain(value)
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = {leaf: value if type(value := row[position]) in _AS_IS else plain(value)
+                              for leaf, position in leaves}
         _drop_empty_relations(view, object_type)
-        views[row["id"]] = view
+        views[row[id_at]] = view
     return views
 
 

@@ -43,6 +43,7 @@ from apps.canonical.hashing import content_hash
 from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
 from apps.common.errors import ErrorCategory
 from apps.common.history import save_attributed
+from apps.common.models import keys_reserve
 from apps.common.objects import CanonicalInput
 from apps.connectors.models import Connection
 from apps.tenants import access
@@ -583,10 +584,8 @@ def _insert(connection, object_type, model, plans, creates: list[tuple[int, _Pre
     now = timezone.now()
     table = model._meta.db_table
     hashed = model.HASHED_FIELDS
+    ids = keys_reserve(model, len(creates))
     with db.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                       [table, len(creates)])
-        ids = [row[0] for row in cursor.fetchall()]
         attnames = [p.attname for p in plans.values()]
         columns = ["id", *[p.column for p in plans.values()], "created_at", "updated_at", "content_hash",
                    "source_connection_id"]

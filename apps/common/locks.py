@@ -35,3 +35,12 @@ def advisory_lock(name: str, *, wait: bool = True) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [name])
+
+
+def advisory_xact_lock(name: str) -> None:
+    """Wait for the lock called ``name`` and hold it until the current transaction ends (commit or rollback), so it
+    is gone before anything queued with ``on_commit`` runs."""
+    if not connection.in_atomic_block:
+        raise RuntimeError(f"advisory_xact_lock({name!r}) outside a transaction would be released at once")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [name])

@@ -36,6 +36,22 @@ def _shown(spec, value):
     return value if spec.type in ("json", "int") else str(value)
 
 
+def declared_fields(kind_class, connection: Connection) -> dict[str, forms.Field]:
+    """A typed field per setting and a write-only field per secret the kind declares (``FieldSpec``), named
+    ``setting__<name>`` / ``secret__<name>``: the admin's connection form and the partner site's setup wizard."""
+    stored, fields = connection.settings or {}, {}
+    for spec in kind_class.settings_fields:
+        field = _setting_field(spec)
+        field.initial = _shown(spec, stored.get(spec.name))
+        fields[SETTING + spec.name] = field
+    for spec in kind_class.credential_fields:
+        stored_note = "Stored; leave blank to keep it." if connection.has_credentials else "Not set yet."
+        fields[SECRET + spec.name] = forms.CharField(
+            label=spec.label, required=False, widget=forms.PasswordInput(render_value=False),
+            help_text=" ".join(filter(None, [spec.help, stored_note, "Never shown again."])))
+    return fields
+
+
 class ConnectionAdminForm(forms.ModelForm):
     """Secrets are entered here and never shown again: the field is always blank when the form opens."""
 
@@ -61,17 +77,7 @@ class ConnectionAdminForm(forms.ModelForm):
                                                  "Most connections need none.")
 
     def _add_declared_fields(self, kind_class) -> None:
-        """A typed field per setting and a write-only field per secret the kind declares (``FieldSpec``)."""
-        stored = self.instance.settings or {}
-        for spec in kind_class.settings_fields:
-            field = _setting_field(spec)
-            field.initial = _shown(spec, stored.get(spec.name))
-            self.fields[SETTING + spec.name] = field
-        for spec in kind_class.credential_fields:
-            stored_note = "Stored; leave blank to keep it." if self.instance.has_credentials else "Not set yet."
-            self.fields[SECRET + spec.name] = forms.CharField(
-                label=spec.label, required=False, widget=forms.PasswordInput(render_value=False),
-                help_text=" ".join(filter(None, [spec.help, stored_note, "Never shown again."])))
+        self.fields.update(declared_fields(kind_class, self.instance))
 
     def declared_fields_names(self) -> tuple[list[str], list[str]]:
         """The generated settings and secrets fields, for the admin's fieldsets."""

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 
 
@@ -39,7 +39,7 @@ class Connection(TimeStampedModel):
     # The circuit: after repeated transient failures, flows using this connection pause until a probe succeeds.
     consecutive_failures = models.PositiveIntegerField(default=0)
     circuit_open_until = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords(
+    history = History(
         excluded_fields=["credentials_token", "health_status", "last_checked_at", "last_check_message",
                          "consecutive_failures", "circuit_open_until"]
     )
@@ -65,7 +65,8 @@ class ApiCallWindow(models.Model):
     15 s) hold across the whole cluster; the daily windows double as the API-usage record.
     """
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="call_windows")
+    # No index of its own: one_counter_per_window starts with it.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="call_windows", db_index=False)
     window_seconds = models.PositiveIntegerField()
     window_start = models.DateTimeField()
     calls = models.PositiveIntegerField(default=0)
@@ -79,6 +80,24 @@ class ApiCallWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_id}: {self.calls} calls in {self.window_seconds} s from {self.window_start}"
+
+
+class LookupStamp(models.Model):
+    """How often something a kind remembers per process (a Tryton project's timesheet work) was written through this
+    connection. A process's memo of it holds while the stamp reads what it read when the memo was filled; the worker
+    that writes the thing bumps it, so every other process drops its memo at its next batch. Operational: no history.
+    """
+
+    # No index of its own: one_stamp_per_lookup starts with it.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="lookup_stamps", db_index=False)
+    name = models.CharField(max_length=60)
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "name"], name="one_stamp_per_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}: {self.name} v{self.version}"
 
 
 class GrantStatus(models.TextChoices):
@@ -114,7 +133,7 @@ class ConnectorManifest(TimeStampedModel):
     description = models.TextField(blank=True)
     openapi_document = models.JSONField(null=True, blank=True, editable=False,
                                         help_text="The OpenAPI document it was built from (for live validation).")
-    history = HistoricalRecords(excluded_fields=["openapi_document"])
+    history = History(excluded_fields=["openapi_document"])
 
     class Meta:
         ordering = ["name"]
@@ -129,14 +148,15 @@ class ConnectorManifest(TimeStampedModel):
 class ManifestVersion(TimeStampedModel):
     """One version of a manifest's document (``document`` is the manifest as JSON)."""
 
-    manifest = models.ForeignKey(ConnectorManifest, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: one_manifest_version_number starts with it.
+    manifest = models.ForeignKey(ConnectorManifest, on_delete=models.CASCADE, related_name="versions", db_index=False)
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, default="draft", choices=[
         ("draft", "Draft"), ("published", "Published"), ("superseded", "Superseded")])
     document = models.JSONField()
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["manifest", "-number"]

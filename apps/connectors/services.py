@@ -22,6 +22,7 @@ from apps.connectors.kinds import get_kind
 from apps.connectors.kinds.base import ConnectorKind, KindContext, TestResult
 from apps.connectors.models import Connection, HealthStatus
 from apps.connectors.ratelimit import DatabaseRateLimiter
+from apps.connectors.stamps import DatabaseLookupStamps
 from apps.connectors.tokens import DatabaseTokenStore
 from apps.tenants import access
 
@@ -194,6 +195,7 @@ def connection_kind(connection: Connection, *, run=None) -> ConnectorKind:
         credentials=crypto.unseal(connection.credentials_token), http_factory=http_factory,
         files_root=connection_files_root(connection), token_store=DatabaseTokenStore(connection.pk),
         allow_private_network=connection.allow_private_network, run_stamp=_run_stamp(run),
+        lookup_stamps=DatabaseLookupStamps(connection.pk) if connection.pk else None,
     )
     built.append(kind_class(context))
     return built[0]

@@ -88,6 +88,16 @@ def _masters(connection, customer, rng, today: date) -> tuple[list[str], list[st
     return people, projects
 
 
+def bad_row_day(today: date, offset: int) -> date:
+    """The working day a bad row is booked on: ``5 + offset`` days back, or the Friday before if that is a weekend.
+
+    On a working day the person has other time the demo bills this month, so the over-the-limit row fails that
+    day's time too and the invoice billing it shows as blocked, whatever day of the week the demo is built.
+    """
+    day = today - timedelta(days=5 + offset)
+    return day - timedelta(days=max(0, day.weekday() - 4))
+
+
 def _drop_time_export(connection, people, projects, today: date, rng) -> None:
     """Four weeks of time for every person, most of it approved, plus the bad rows."""
     buffer = io.StringIO()
@@ -111,8 +121,8 @@ def _drop_time_export(connection, people, projects, today: date, rng) -> None:
     names = {f"p{i}": p for i, p in enumerate(people)} | {f"j{i}": j for i, j in enumerate(projects)}
     for row_id, person, project, offset, hours, status, note in BAD_ROWS:
         writer.writerow([row_id, person.format(**names), project.format(**names),
-                         (today - timedelta(days=5 + offset)).isoformat(), hours, "true", status,
-                         timezone.now().isoformat(), note])
+                         bad_row_day(today, offset).isoformat(), hours, "true", status, timezone.now().isoformat(),
+                         note])
     inbox = connection_files_root(connection) / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     (inbox / f"time-{today:%Y%m%d}.csv").write_text(buffer.getvalue())

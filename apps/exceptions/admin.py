@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from apps.common.errors import ApplicationError
-from apps.exceptions import fixing, selectors, services
+from apps.exceptions import fixing, selectors, services, webhooks
 from apps.exceptions.defaults.models import PartnerEscalationPolicy
 from apps.exceptions.models import (
     EscalationPolicy,
@@ -22,6 +23,9 @@ from apps.exceptions.models import (
     ExceptionRecord,
     IntegrationException,
     Notification,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 from apps.tenants import access
 from apps.tenants.admin_sites import (
@@ -31,6 +35,7 @@ from apps.tenants.admin_sites import (
     public_admin_site,
     tenant_admin_site,
 )
+from apps.tenants.operations import operation_url
 
 SEVERITY_COLOURS = {10: "#6b7280", 20: "#2563eb", 30: "#d97706", 40: "#dc2626"}
 # The detail page's buttons; each is the access action ``exception.<name>``.
@@ -195,10 +200,9 @@ class IntegrationExceptionAdmin(TenantModelAdmin):
         if not _may(request, "replay"):
             self.message_user(request, "Your role may not replay.", messages.ERROR)
             return None
-        if request.POST.get("confirm"):
-            for exception in queryset:
-                self._replay_one(request, exception)
-            return None
+        if request.POST.get("confirm"):  # any number: one page shows the progress of all their replays
+            operation = fixing.exceptions_replay_bulk(exceptions=queryset, acting_user=request.user)
+            return HttpResponseRedirect(operation_url(operation))
         previews = []
         for exception in queryset:
             try:
@@ -333,7 +337,7 @@ class NotificationAdmin(TenantModelAdmin):
     list_display = ["created_at", "channel", "recipient", "subject", "status", "attempts", "send_after", "sent_at",
                     "last_error"]
     list_filter = ["status", "channel"]
-    readonly_fields = [f.name for f in Notification._meta.fields] + ["exceptions"]
+    readonly_fields = [f.name for f in Notification._meta.fields]
     change_action = "ledger.delete"
 
     def has_add_permission(self, request) -> bool:
@@ -371,3 +375,50 @@ class PartnerEscalationPolicyAdmin(WeftModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self.has_module_permission(request)
+
+
+@admin.register(WebhookSubscription, site=tenant_admin_site)
+class WebhookSubscriptionAdmin(TenantModelAdmin):
+    """Endpoints subscribed to events. Made over the API (where the secret is shown once); here they are
+    paused, re-pointed, or allowed to reach a private address (which the API never allows)."""
+
+    list_display = ["url", "event_types", "is_active", "allow_private_network", "created_at"]
+    fields = ["url", "event_types", "description", "is_active", "allow_private_network", "created_by"]
+    readonly_fields = ["created_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # the secret is shown once, to the API caller who subscribes
+
+    def save_model(self, request, obj, form, change):
+        webhooks.subscription_update(subscription=obj, acting_user=request.user,
+                                     **{name: form.cleaned_data[name] for name in form.changed_data
+                                        if name in webhooks.SUBSCRIPTION_FIELDS})
+
+    def delete_model(self, request, obj):
+        webhooks.subscription_delete(subscription=obj, acting_user=request.user)
+
+
+class AttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = max_num = 0
+    can_delete = False
+    fields = readonly_fields = ["number", "attempted_at", "status_code", "error", "response_body", "duration_ms"]
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return access.can(request.user, "console.enter", customer=getattr(request, "tenant", None))
+
+
+@admin.register(WebhookDelivery, site=tenant_admin_site)
+class WebhookDeliveryAdmin(TenantModelAdmin):
+    """Every event sent to a subscription, with each attempt (read-only: operational rows)."""
+
+    list_display = ["created_at", "event_type", "subscription", "status", "attempts", "next_attempt_at",
+                    "delivered_at", "last_error"]
+    list_filter = ["status", "event_type"]
+    list_select_related = ["subscription"]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    inlines = [AttemptInline]
+    change_action = "ledger.delete"
+
+    def has_add_permission(self, request) -> bool:
+        return False

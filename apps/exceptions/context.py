@@ -65,14 +65,25 @@ def _from_hub(object_type: str, ids: set[int]) -> dict[int, RecordContext]:
                                        currency=r["currency"]) for r in rows}
     if object_type == ObjectType.INVOICE:
         rows = Invoice.objects.filter(pk__in=ids).values("id", "issue_date", "amount_total", "currency", "number",
-                                                         "project__code", "customer__code")
-        return {r["id"]: RecordContext(customer=r["customer__code"], project=r["project__code"] or "",
-                                       day=r["issue_date"], amount=r["amount_total"], currency=r["currency"],
-                                       labels={"invoice": r["number"]}) for r in rows}
+                                                         "project__code", "customer__code", "extra")
+        return {r["id"]: _invoice_context(r) for r in rows}
     if object_type == ObjectType.PROJECT:
         rows = Project.objects.filter(pk__in=ids).values("id", "code", "customer__code")
         return {r["id"]: RecordContext(customer=r["customer__code"], project=r["code"]) for r in rows}
     return {}
+
+
+def _invoice_context(row: dict) -> RecordContext:
+    """An invoice puts its total at risk; a billing-readiness draft (``extra.at_stake``) also the value of the time
+    still waiting for approval, and names its hours, period and what blocks it."""
+    extra = row["extra"] if isinstance(row["extra"], dict) else {}
+    labels = {"invoice": row["number"]}
+    if extra.get("period"):
+        labels.update(period=extra["period"], blocked_by=[b.get("reason") for b in extra.get("blocked") or []
+                                                          if isinstance(b, dict)])
+    return RecordContext(customer=row["customer__code"], project=row["project__code"] or "", day=row["issue_date"],
+                         hours=_decimal(extra.get("hours")), amount=_decimal(extra.get("at_stake")) or
+                         row["amount_total"], currency=row["currency"], labels=labels)
 
 
 def _time_context(row: dict) -> RecordContext:

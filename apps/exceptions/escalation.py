@@ -15,6 +15,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from apps.exceptions import webhooks
 from apps.exceptions.choices import ACTIVE_STATUSES
 from apps.exceptions.defaults.models import PartnerEscalationPolicy
 from apps.exceptions.errors import PolicyInvalid, TriageRefused
@@ -69,6 +70,9 @@ def escalation_tick(*, now: datetime) -> list[Fired]:
                     fired.setdefault(exception.pk, Fired(exception)).rules.append(rule.name)
     if fired:
         digests_queue(policy=policy, customer=customer, fired=list(fired.values()), now=now)
+    for item in fired.values():  # and to endpoints subscribed to exception.escalated, if any
+        webhooks.event_publish(event_type="exception.escalated", now=now,
+                               data=webhooks.exception_event(item.exception, rules=item.rules))
     return list(fired.values())
 
 

@@ -31,6 +31,8 @@ from apps.runs.door import door_check
 from apps.runs.engine import flow_run_request
 from apps.runs.models import FlowDirection, ItemOutcome, Run, RunItem, Trigger
 from apps.tenants import access
+from apps.tenants.models import Operation
+from apps.tenants.operations import operation_finish, operation_progress, operation_start
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 
@@ -61,13 +63,14 @@ def exception_replay_preview(*, exception: IntegrationException, record_keys: li
 
 @transaction.atomic
 def exception_replay(*, exception: IntegrationException, acting_user, record_keys: list[str] | None = None,
-                     now: datetime | None = None) -> list[Run]:
-    """Queue replays of the open records' items (one run per flow); the exception settles when they finish."""
+                     now: datetime | None = None, operation_id: int | None = None) -> list[Run]:
+    """Queue replays of the open records' items (one run per flow); the exception settles when they finish.
+    With ``operation_id`` the item replays report their progress to that operation."""
     access.check(acting_user, "exception.replay")
     items = replay_items(exception=exception, record_keys=record_keys)
     if items:
         try:
-            runs = replay.replay_request(items=items, acting_user=acting_user)
+            runs = replay.replay_request(items=items, acting_user=acting_user, operation_id=operation_id)
         except ApplicationError as error:
             raise ReplayRefused(error.message) from None
     elif _run_level(exception):
@@ -80,6 +83,31 @@ def exception_replay(*, exception: IntegrationException, acting_user, record_key
     _save(locked, ["last_replay_at", "last_replay_runs"], acting_user=acting_user,
           reason=f"Replay of {what} requested: run(s) {', '.join(str(r.pk) for r in runs)}")
     return runs
+
+
+def exceptions_replay_bulk(*, exceptions, acting_user) -> Operation:
+    """Replay many exceptions at once, watched on one operation's page: every record replayed (done of total),
+    failures, and each exception that could not be replayed (with why) as an error. All runs are queued in one
+    transaction, so none finishes before the last is queued (the operation ends when all have)."""
+    access.check(acting_user, "exception.replay")
+    exceptions = list(exceptions)
+    operation = operation_start(kind="replay", title=f"Replay {len(exceptions):,} exception(s)",
+                                customer=access.current_customer(), acting_user=acting_user)
+    runs, refused = [], 0
+    with transaction.atomic():
+        for exception in exceptions:
+            try:
+                runs += exception_replay(exception=exception, acting_user=acting_user, operation_id=operation.pk)
+            except ApplicationError as error:
+                refused += 1
+                operation_progress(operation.pk, add_errors=1, error=f"{exception}: {error.message}")
+        tagged = [run for run in runs if run.operation_id == operation.pk]
+        operation_progress(operation.pk, total=sum(len(run.record_ids or []) for run in tagged),
+                           step=f"{len(runs)} run(s) queued; {refused} exception(s) not replayed")
+    if not tagged:
+        operation_finish(operation.pk, error="" if runs else "Nothing to replay.",
+                         step=f"{len(runs)} flow run(s) queued; {refused} exception(s) not replayed.")
+    return operation
 
 
 def _run_level(exception: IntegrationException) -> bool:

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.common.objects import ObjectType
 from apps.connectors.models import Connection
@@ -48,7 +49,8 @@ class IntegrationException(TimeStampedModel):
     title = models.CharField(max_length=300, help_text="The failure with what varies per record taken out.")
     message = models.TextField(blank=True, help_text="The latest full message, as the system said it.")
     error_field = models.CharField(max_length=120, blank=True)
-    flow = models.ForeignKey(Flow, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # No index of its own: the (flow, ...) index starts with it.
+    flow = models.ForeignKey(Flow, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False)
     connection = models.ForeignKey(Connection, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     object_type = models.CharField(max_length=24, choices=ObjectType.choices, blank=True)
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
@@ -76,7 +78,7 @@ class IntegrationException(TimeStampedModel):
     period_end = models.DateField(null=True, blank=True)
     last_replay_at = models.DateTimeField(null=True, blank=True)
     last_replay_runs = models.JSONField(default=list, blank=True)
-    history = HistoricalRecords(excluded_fields=COUNTER_FIELDS)
+    history = History(excluded_fields=COUNTER_FIELDS)
 
     class Meta:
         ordering = ["-severity", "-last_seen"]
@@ -101,7 +103,9 @@ class IntegrationException(TimeStampedModel):
 class ExceptionRecord(models.Model):
     """One record involved in an exception: open while it still fails, closed when a later item succeeds."""
 
-    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="records")
+    # No index of its own: one_row_per_record starts with it.
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="records",
+                                  db_index=False)
     record_key = models.CharField(max_length=255, help_text="Which record, within the flow (or connection).")
     object_type = models.CharField(max_length=24, blank=True)
     external_id = models.CharField(max_length=255, blank=True)
@@ -131,7 +135,8 @@ class ExceptionRecord(models.Model):
 class ExceptionItem(models.Model):
     """A ledger item counted in an exception (each item counts once, however often it is ingested)."""
 
-    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="items")
+    # No index of its own: one_link_per_item starts with it.
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="items", db_index=False)
     record = models.ForeignKey(ExceptionRecord, on_delete=models.CASCADE, related_name="items")
     run_item = models.ForeignKey(RunItem, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -147,8 +152,9 @@ class ExceptionComment(models.Model):
     """A note on an exception; separate rows, so two people commenting at once never overwrite each other."""
 
     exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="comments")
+    # Who wrote or edited what is shown, never searched by: no index (a user's deletion scans these small tables).
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="+")
+                               related_name="+", db_index=False)
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -168,7 +174,7 @@ class PayloadEdit(models.Model):
     before = models.JSONField(null=True)
     after = models.JSONField()
     edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                  related_name="+")
+                                  related_name="+", db_index=False)  # shown, never searched by
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -221,7 +227,7 @@ class PolicyFields(models.Model):
 class EscalationPolicy(PolicyFields, TimeStampedModel):
     """The customer's own escalation policy; the first active one applies (else the partner's default)."""
 
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         verbose_name_plural = "escalation policies"
@@ -233,7 +239,8 @@ class EscalationPolicy(PolicyFields, TimeStampedModel):
 class EscalationMark(models.Model):
     """A rule fired for an exception in a cycle: the same rule does not fire (or notify) again until it reopens."""
 
-    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="marks")
+    # No index of its own: one_mark_per_cycle starts with it.
+    exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="marks", db_index=False)
     rule_key = models.CharField(max_length=200)
     cycle = models.PositiveIntegerField()
     fired_at = models.DateTimeField()
@@ -254,7 +261,9 @@ class Notification(TimeStampedModel):
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
     payload = models.JSONField(null=True, blank=True, help_text="Webhook body.")
-    exceptions = models.ManyToManyField(IntegrationException, related_name="notifications", blank=True)
+    # The exceptions a digest named, as they were when it went out: shown in the admin, never joined, so ids
+    # rather than a link table of its own in every customer (issue 20).
+    exception_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     send_after = models.DateTimeField(help_text="Held until then (quiet hours, retry back-off).")
@@ -268,3 +277,76 @@ class Notification(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.channel} to {self.recipient}: {self.status}"
+
+
+class WebhookSubscription(TimeStampedModel):
+    """An endpoint a partner or the customer's own system subscribed to events (``apps.exceptions.webhooks``).
+    Weft signs every POST with ``secret`` the Standard Webhooks way; the secret is shown once, when made, and
+    kept sealed (``apps.connectors.crypto``), never in history."""
+
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = models.JSONField(default=list, help_text="Event types to send (see docs/api.md).")
+    secret_sealed = models.TextField(editable=False)
+    is_active = models.BooleanField(default=True)
+    allow_private_network = models.BooleanField(default=False, help_text="Allow an endpoint on a private address.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", db_index=False)  # shown, never searched by
+    history = History(excluded_fields=["secret_sealed"])
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.url} ({', '.join(self.event_types)})"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    RETRYING = "retrying", "Failed (will retry)"
+    GAVE_UP = "gave_up", "Gave up"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one subscription: a message with one ``message_id`` (the ``webhook-id`` of every attempt).
+    Status, attempts and the next attempt's time are operational (``QuerySet.update``, no history)."""
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    message_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=64)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id} to {self.subscription_id}: {self.status}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery: when, what came back (status, the start of the body) or what went wrong."""
+
+    # No index of its own: one_attempt_number starts with it.
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_rows",
+                                 db_index=False)
+    number = models.PositiveIntegerField()
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="one_attempt_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}: {self.status_code or self.error[:40]}"

@@ -17,6 +17,7 @@ from django.db import connection as db
 from django.template.loader import render_to_string
 
 from apps.common.http import OutboundClient, RetryPolicy
+from apps.exceptions.at_risk import exceptions_at_risk
 from apps.exceptions.choices import Channel, NotificationStatus
 from apps.exceptions.models import IntegrationException, Notification
 from apps.exceptions.policies import quiet_until
@@ -50,21 +51,17 @@ def digests_queue(*, policy, customer, fired: list, now: datetime) -> list[Notif
 def _context(customer, exceptions: list[IntegrationException]) -> dict:
     brand = brand_for_partner(customer.partner if customer else None)
     base = console_url(customer)
+    # Over the records, not the exceptions: an entry in two exceptions (a failed post and the gap it leaves)
+    # is at risk once, as on the portal.
+    at_risk = exceptions_at_risk(exceptions)
     return {
         "brand": brand, "customer": customer, "console_url": f"{base}/admin/exceptions/integrationexception/",
         "exceptions": [{"exception": e, "url": f"{base}/admin/exceptions/integrationexception/{e.pk}/change/"}
                        for e in exceptions],
         "count": len(exceptions), "open_records": sum(e.open_records for e in exceptions),
-        "hours": sum(e.hours_at_risk for e in exceptions), "amounts": _amounts(exceptions),
+        "hours": at_risk.hours,
+        "amounts": [(currency, f"{amount:,.2f}") for currency, amount in at_risk.amounts.items()],
     }
-
-
-def _amounts(exceptions: list[IntegrationException]) -> list[tuple[str, str]]:
-    totals: dict[str, float] = {}
-    for exception in exceptions:
-        for currency, amount in (exception.amounts or {}).items():
-            totals[currency] = totals.get(currency, 0) + float(amount)
-    return [(currency, f"{amount:,.2f}") for currency, amount in sorted(totals.items())]
 
 
 def console_url(customer) -> str:
@@ -79,8 +76,8 @@ def _email(customer, address: str, exceptions: list[IntegrationException], send_
         channel=Channel.EMAIL, recipient=address, send_after=send_after,
         subject=" ".join(render_to_string("emails/exceptions_digest/subject.txt", context).split())[:300],
         body_text=render_to_string("emails/exceptions_digest/body.txt", context),
-        body_html=render_to_string("emails/exceptions_digest/body.html", context))
-    notification.exceptions.set(exceptions)
+        body_html=render_to_string("emails/exceptions_digest/body.html", context),
+        exception_ids=[e.pk for e in exceptions])
     return notification
 
 
@@ -102,8 +99,8 @@ def _webhook(customer, policy, exceptions: list[IntegrationException], send_afte
     }
     notification = Notification.objects.create(
         channel=Channel.WEBHOOK, recipient=policy.webhook_url, send_after=send_after, payload=payload,
-        subject=f"{len(exceptions)} exception(s) escalated", allow_private_network=policy.webhook_allow_private_network)
-    notification.exceptions.set(exceptions)
+        subject=f"{len(exceptions)} exception(s) escalated", allow_private_network=policy.webhook_allow_private_network,
+        exception_ids=[e.pk for e in exceptions])
     return notification
 
 

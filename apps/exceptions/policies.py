@@ -68,6 +68,9 @@ def _parse_rule(entry, position: int) -> Rule:
     unknown = set(entry) - RULE_KEYS
     if unknown:
         raise PolicyInvalid(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}.")
+    for name in ("kinds", "statuses"):
+        if not isinstance(entry.get(name) or [], list) or not all(isinstance(v, str) for v in entry.get(name) or []):
+            raise PolicyInvalid(f"{where}: {name} must be a list of names.")
     kinds = frozenset(entry.get("kinds") or [])
     if not kinds <= set(Kind.values):
         raise PolicyInvalid(f"{where}: unknown kind(s) {', '.join(sorted(kinds - set(Kind.values)))}.")
@@ -122,6 +125,8 @@ def validate_email_recipients(value) -> None:
     if not isinstance(value, list):
         raise ValidationError("Email recipients must be a list of addresses.")
     for address in value:
+        if not isinstance(address, str):
+            raise ValidationError("Email recipients must be a list of addresses.")
         try:
             validate_email(address)
         except ValidationError:

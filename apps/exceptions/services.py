@@ -17,10 +17,11 @@ from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from apps.exceptions import classify
+from apps.common.history import save_attributed
+from apps.exceptions import classify, webhooks
 from apps.exceptions.choices import ACTIVE_STATUSES, DEFAULT_SEVERITY, Severity, Source, Status
 from apps.exceptions.errors import TriageRefused, owner_refused
-from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
+from apps.exceptions.models import EscalationPolicy, ExceptionComment, ExceptionRecord, IntegrationException
 from apps.tenants import access
 from apps.tenants.models import Customer, User
 
@@ -83,8 +84,10 @@ def exception_resolve(*, exception: IntegrationException, acting_user, reason: s
                                                                              cleared_by="person")
     exception.status, exception.resolved_at, exception.status_reason = Status.RESOLVED, now, reason.strip()
     exception.open_records = 0
-    return _save(exception, ["status", "resolved_at", "status_reason", "open_records"], acting_user=acting_user,
-                 reason=f"Resolved: {reason.strip()}" if reason.strip() else "Resolved")
+    exception = _save(exception, ["status", "resolved_at", "status_reason", "open_records"], acting_user=acting_user,
+                      reason=f"Resolved: {reason.strip()}" if reason.strip() else "Resolved")
+    _announce(exception, "exception.resolved")
+    return exception
 
 
 @transaction.atomic
@@ -106,8 +109,10 @@ def exception_reopen(*, exception: IntegrationException, acting_user, reason: st
     if exception.status in ACTIVE_STATUSES:
         return exception
     _start_cycle(exception, now or timezone.now())
-    return _save(exception, ["status", "cycle", "opened_at", "resolved_at", "acknowledged_at", "status_reason"],
-                 acting_user=acting_user, reason=f"Reopened: {reason}" if reason else "Reopened")
+    exception = _save(exception, ["status", "cycle", "opened_at", "resolved_at", "acknowledged_at", "status_reason"],
+                      acting_user=acting_user, reason=f"Reopened: {reason}" if reason else "Reopened")
+    _announce(exception, "exception.opened")
+    return exception
 
 
 @transaction.atomic
@@ -149,7 +154,15 @@ def status_change_system(*, exception: IntegrationException, status: str, reason
     else:
         exception.status, exception.resolved_at, exception.status_reason = status, now, reason
         fields = ["status", "resolved_at", "status_reason"]
-    return _save(exception, fields, acting_user=None, reason=reason)
+    exception = _save(exception, fields, acting_user=None, reason=reason)
+    if status in (Status.OPEN, Status.RESOLVED):
+        _announce(exception, "exception.opened" if status == Status.OPEN else "exception.resolved")
+    return exception
+
+
+def _announce(exception: IntegrationException, event_type: str, **extra) -> None:
+    """Tell subscribed endpoints (``apps.exceptions.webhooks``); deliveries are rows, sent after commit."""
+    webhooks.event_publish(event_type=event_type, data=webhooks.exception_event(exception, **extra))
 
 
 # --- bulk ------------------------------------------------------------------------------------------
@@ -245,6 +258,7 @@ def exception_clear(*, exception: IntegrationException, reason: str, now: dateti
 def exception_refresh(*, exception_id: int, now: datetime | None = None) -> IntegrationException:
     """Recount what is open and at risk; resolve when no record still fails, reopen when one fails again."""
     now = now or timezone.now()
+    had_records = IntegrationException.objects.filter(pk=exception_id, records_total__gt=0).exists()
     records = ExceptionRecord.objects.filter(exception_id=exception_id)
     open_records = records.filter(is_open=True)
     totals = open_records.aggregate(n=Count("pk"), hours=Sum("hours"))
@@ -255,7 +269,10 @@ def exception_refresh(*, exception_id: int, now: datetime | None = None) -> Inte
     IntegrationException.objects.filter(pk=exception_id).update(
         open_records=totals["n"], records_total=records.count(), hours_at_risk=totals["hours"] or 0,
         amount_at_risk=amount, currency=currency[:3], amounts={k: str(v) for k, v in amounts.items()}, **labels)
-    return _settle(exception_id, has_open=bool(totals["n"]), now=now)
+    exception = _settle(exception_id, has_open=bool(totals["n"]), now=now)
+    if not had_records and exception.records_total and exception.status == Status.OPEN:
+        _announce(exception, "exception.opened")  # a new exception (a reopened one is announced as it reopens)
+    return exception
 
 
 def _labels(records) -> dict:
@@ -280,3 +297,36 @@ def _settle(exception_id: int, *, has_open: bool, now: datetime) -> IntegrationE
         return status_change_system(exception=exception, status=Status.OPEN, now=now,
                                     reason=f"Reopened by the system: {exception.open_records} record(s) failed again.")
     return exception
+
+
+# --- escalation policies (configuration: history rows name the person and the reason) ---------------------
+POLICY_FIELDS = ("name", "is_active", "rules", "email_recipients", "notify_owner", "webhook_url",
+                 "webhook_allow_private_network", "quiet_start", "quiet_end", "timezone")
+
+
+@transaction.atomic
+def escalation_policy_create(*, acting_user, reason: str = "", **values) -> EscalationPolicy:
+    """A customer's own escalation policy (the first active one applies); every field is checked first."""
+    access.check(acting_user, "configuration.change")
+    policy = EscalationPolicy(**{k: v for k, v in values.items() if k in POLICY_FIELDS})
+    return save_attributed(policy, acting_user=acting_user, reason=reason or "Escalation policy created")
+
+
+@transaction.atomic
+def escalation_policy_update(*, policy: EscalationPolicy, acting_user, reason: str = "", **values
+                             ) -> EscalationPolicy:
+    """Change the given fields only; the whole policy is checked again before it is saved."""
+    access.check(acting_user, "configuration.change")
+    policy = EscalationPolicy.objects.select_for_update().get(pk=policy.pk)
+    for name, value in values.items():
+        if name in POLICY_FIELDS:
+            setattr(policy, name, value)
+    return save_attributed(policy, acting_user=acting_user, reason=reason or "Escalation policy edited")
+
+
+@transaction.atomic
+def escalation_policy_delete(*, policy: EscalationPolicy, acting_user, reason: str = "") -> None:
+    """Remove the policy (its history keeps it); the partner's default applies again if no other is active."""
+    access.check(acting_user, "configuration.change")
+    policy._history_user, policy._change_reason = acting_user, reason or "Escalation policy deleted"
+    policy.delete()

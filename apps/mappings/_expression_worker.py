@@ -4,10 +4,11 @@ Started only by the parent's pool as ``python -I <this file> '<settings json>'``
 so it imports nothing from the project (and sees none of its secrets). It applies its own memory limit, then
 answers requests on stdin with replies on stdout, both as frames (a 4-byte big-endian length, then the bytes):
 
-- request: a header frame ``{"op": "compile"|"eval", "expr": str, "vars": str|null, "sizes": [int]}`` (``vars``
+- request: a header frame ``{"op": "compile"|"reads"|"eval", "expr": str, "vars": str|null, "sizes": [int]}`` (``vars``
   is the variables' JSON text, decoded here under the depth limit) and,
   for "eval", one body frame holding the records' JSON texts back to back (``sizes`` splits it);
-- replies: ``C`` (compiled), ``F<error>`` (the expression itself is refused; nothing else follows), or one
+- replies: ``C`` (compiled; for "reads" followed by the JSON list of fields the expression reads, or null),
+  ``F<error>`` (the expression itself is refused; nothing else follows), or one
   frame per record in order: ``V<json value>`` or ``E<error>``, where ``<error>`` is
   ``{"message", "kind", "code", "position"}``.
 
@@ -189,6 +190,14 @@ def re2_engine(pattern: str, flags):
 
 def _refuse_forbidden_names(ast) -> None:
     """Walk the parsed expression (iteratively: it may be deep) for variables we do not let it name."""
+    for node in _symbols(ast):
+        if node.type == "variable":
+            _refuse_variable(node.value, node.position)
+
+
+def _symbols(ast):
+    """Every symbol of a parsed expression, each once, parents before their children (iteratively: it may be
+    deep). A symbol's children are walked after the caller has looked at it."""
     from jsonata.parser import Parser
 
     stack, seen = [ast], set()
@@ -198,13 +207,43 @@ def _refuse_forbidden_names(ast) -> None:
             continue
         seen.add(id(node))
         if isinstance(node, Parser.Symbol):
-            if node.type == "variable":
-                _refuse_variable(node.value, node.position)
+            yield node
             stack.extend(vars(node).values())
         elif isinstance(node, list | tuple):
             stack.extend(node)
         elif isinstance(node, dict):
             stack.extend(node.values())
+
+
+def fields_read(expr) -> list | None:
+    """The top-level fields of a record the expression may read, or None when it may read the record as a whole
+    (``$``, ``$$``, ``*``, ``**``, ``%``, or a built-in that takes the context when an argument is left out), so the
+    parent can send only those. A superset: every name and string the expression holds."""
+    names, called = set(), set()
+    for node in _symbols(expr.ast):
+        kind = node.type
+        if kind in ("wildcard", "descendant", "parent") or (kind == "variable" and node.value in ("", "$")):
+            return None
+        if kind in ("name", "string") and isinstance(node.value, str):
+            names.add(node.value)
+        if kind == "lambda" and getattr(node, "signature", None) is not None:
+            return None  # a user function's signature may take the context too
+        if kind in ("function", "partial") and getattr(node.procedure, "type", None) == "variable":
+            called.add(id(node.procedure))
+            if _takes_context(expr, node.procedure.value, len(node.arguments or ())):
+                return None
+        elif kind == "variable" and id(node) not in called and _takes_context(expr, node.value, 0):
+            return None  # a built-in passed as a value (``x ~> $uppercase``) is called with fewer arguments
+    return sorted(names)
+
+
+def _takes_context(expr, name, arguments: int) -> bool:
+    """Whether calling built-in ``name`` with this many arguments may use the context for a missing one."""
+    bound = expr.environment.lookup(name) if isinstance(name, str) else None
+    params = getattr(getattr(bound, "signature", None), "_params", None)
+    if not params:
+        return False
+    return any(getattr(param, "context", False) for param in params) and arguments < len(params)
 
 
 def _refuse_variable(name, position) -> None:
@@ -277,6 +316,9 @@ def serve(sandbox: Sandbox, requests: int, replies: int) -> None:
             continue
         if header["op"] == "compile":
             write_frame(replies, b"C")
+            continue
+        if header["op"] == "reads":
+            write_frame(replies, b"C" + json.dumps(fields_read(compiled[0])).encode())
             continue
         _evaluate_records(sandbox, compiled, variables, header["sizes"], body, replies)
 

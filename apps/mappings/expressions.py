@@ -109,16 +109,22 @@ class Result:
 
 def compile_check(expression: str) -> None:
     """Raise ExpressionError (with the position, for syntax errors) unless the expression compiles."""
+    _ask(op="compile", expression=expression)
+
+
+def _ask(*, op: str, expression: str) -> bytes:
+    """One question about ``expression`` (no record) answered by a worker; its reply, or the ExpressionError."""
     pool = _pool()
     _check_expression_size(expression, pool.limits)
     with pool.worker() as worker:
         try:
-            worker.send({"op": "compile", "expr": expression, "vars": None}, None, expected=1)
+            worker.send({"op": op, "expr": expression, "vars": None}, None, expected=1)
             reply = worker.receive(pool.limits.deadline_seconds)
         except _Stopped as stop:
             raise stop.error
     if reply[:1] == b"F":
         raise _error_from(reply)
+    return reply
 
 
 def evaluate(expression: str, data: Any, *, variables: dict | None = None) -> Any:
@@ -137,15 +143,35 @@ def evaluate_many(expression: str, items: list[Any], *, variables: dict | None =
     pool = _pool()
     _check_expression_size(expression, pool.limits)
     header = {"op": "eval", "expr": expression, "vars": _encode_variables(variables, pool.limits)}
+    reads = fields_read(expression) if items else None
     results: list[Result | None] = [None] * len(items)
     pending: list[tuple[int, bytes]] = []
     for index, item in enumerate(items):
+        if reads is not None and isinstance(item, dict):  # only what the expression reads crosses the pipe
+            item = {name: item[name] for name in reads if name in item}
         try:
             pending.append((index, _encode(item, pool.limits.max_record_bytes, "record")))
         except ExpressionError as err:
             results[index] = Result(error=err)
     _run(pool, header, pending, results)
     return results
+
+
+_READS: dict[str, tuple[str, ...] | None] = {}
+_READS_KEPT = 512  # expressions of the mapping versions and rule sets a process serves
+
+
+def fields_read(expression: str) -> tuple[str, ...] | None:
+    """The top-level fields of a record ``expression`` may read (None: it may read the whole record), worked out
+    from its parsed form by the sandbox once per process and expression. ``evaluate_many`` sends only these: a
+    record view of forty fields costs forty fields of JSON each way, for an expression that reads one."""
+    if expression in _READS:
+        return _READS[expression]
+    found = json.loads(_ask(op="reads", expression=expression)[1:])
+    if len(_READS) >= _READS_KEPT:
+        _READS.clear()
+    _READS[expression] = None if found is None else tuple(found)
+    return _READS[expression]
 
 
 def configure(limits: Limits | None = None) -> None:
@@ -557,4 +583,4 @@ os.register_at_fork(after_in_child=_forget_pool_after_fork)
 atexit.register(shutdown)
 
 __all__ = ["ExpressionError", "Limits", "Result", "compile_check", "configure", "evaluate", "evaluate_many",
-           "shutdown"]
+           "fields_read", "shutdown"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.common.objects import ObjectType
 
@@ -26,7 +26,7 @@ class Mapping(TimeStampedModel):
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     connector_kind = models.CharField(max_length=40, help_text="The kind whose records this mapping reads or writes.")
     description = models.TextField(blank=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -47,15 +47,16 @@ class VersionStatus(models.TextChoices):
 class MappingVersion(TimeStampedModel):
     """One version of a mapping's field rules. ``rules`` is a list of field rules (see ``apps.mappings.rules``)."""
 
-    mapping = models.ForeignKey(Mapping, on_delete=models.CASCADE, related_name="versions")
+    # No index of its own: one_version_number starts with it.
+    mapping = models.ForeignKey(Mapping, on_delete=models.CASCADE, related_name="versions", db_index=False)
     number = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     rules = models.JSONField(default=list)
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="+")
-    history = HistoricalRecords()
+                                     related_name="+", db_index=False)  # shown, never searched by: no index
+    history = History()
 
     class Meta:
         ordering = ["mapping", "-number"]
@@ -79,7 +80,7 @@ class RuleSet(TimeStampedModel):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
-    history = HistoricalRecords()
+    history = History()
 
     def __str__(self) -> str:
         return self.name
@@ -94,6 +95,7 @@ class RuleKind(models.TextChoices):
     HOURS_RANGE = "hours_range", "Hours per entry (corrections may be negative)"
     AMOUNT_RANGE = "amount_range", "Amount range"
     EXPRESSION = "expression", "Custom expression"
+    BILLING_READY = "billing_ready", "Invoice draft not blocked (billing readiness)"
 
 
 class ValidationRule(TimeStampedModel):
@@ -106,7 +108,7 @@ class ValidationRule(TimeStampedModel):
     message = models.CharField(max_length=300, blank=True)
     position = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["rule_set", "position", "pk"]

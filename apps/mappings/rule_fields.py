@@ -60,6 +60,11 @@ RULE_PARAMS: dict[str, tuple[Param, ...]] = {
     ),
     RuleKind.EXPRESSION: (Param("expression", "Check", help="A JSONata expression true for good records, e.g. "
                                                            "hours <= 12", required=True),),
+    RuleKind.BILLING_READY: (Param("reasons", "Blocking reasons", "list",
+                                   "Which blockers hold a draft back: missing_rate, unapproved_time, unmapped_project, "
+                                   "closed_period (blank: all)"),
+                             Param("posted_to", "Posted to (connection slug)",
+                                   help="Pass only drafts this connection holds as they stand (posting status)")),
 }
 
 
@@ -91,7 +96,11 @@ def _clean(param: Param, value: Any) -> Any:
     if isinstance(text, str):
         text = text.strip()
     if param.type == "list":
+        if not isinstance(text, str | list | tuple):
+            raise MappingError(f"{param.label}: give a list of names (or text separated by commas).")
         return [part.strip() for part in text.split(",") if part.strip()] if isinstance(text, str) else list(text)
+    if param.type in ("text", "on_fail") and not isinstance(text, str | int | float):
+        raise MappingError(f"{param.label}: give text.")
     if text == "":
         return None
     if param.type == "decimal":

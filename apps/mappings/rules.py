@@ -99,6 +99,33 @@ def set_path(data: dict, path: str, value: Any) -> None:
     data[parts[-1]] = value
 
 
+_SHAPES = {"source": str, "expression": str, "ref": dict, "lookup": dict, "value_map": dict, "transform": str,
+           "required": bool}
+
+
+def rules_shape_problems(rules) -> list[str]:
+    """What would stop ``apply_rules`` from running ``rules`` at all (not a list of objects, a rule without a
+    target or a source, values of the wrong type, an unknown transform): a draft must at least have this shape."""
+    if not isinstance(rules, list):
+        return ["Rules must be a list."]
+    problems = []
+    for position, rule in enumerate(rules, start=1):
+        where = f"rule {position}"
+        if not isinstance(rule, dict) or not isinstance(rule.get("target"), str) or not rule["target"].strip():
+            problems.append(f"{where}: must be an object with a target (text).")
+            continue
+        if not any(k in rule for k in SOURCES):
+            problems.append(f"{where}: give one of {', '.join(SOURCES)}.")
+        wrong = [name for name, kind in _SHAPES.items() if name in rule and not isinstance(rule[name], kind)]
+        problems += [f"{where}: {name} must be {_SHAPES[name].__name__.replace('str', 'text')}." for name in wrong]
+        for name, needs in (("ref", ("source",)), ("lookup", ("object", "source"))):
+            if isinstance(rule.get(name), dict) and not all(isinstance(rule[name].get(k), str) for k in needs):
+                problems.append(f"{where}: {name} needs {' and '.join(needs)} (text).")
+        if isinstance(rule.get("transform"), str) and rule["transform"] not in TRANSFORMS:
+            problems.append(f"{where}: unknown transform {rule['transform']!r}.")
+    return problems
+
+
 def rules_check(rules: list[dict], *, direction: str, object_type: str) -> list[str]:
     """Problems with a version's rules, so a broken draft can't be published."""
     problems = []

@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db.models import Sum
 
-from apps.canonical.models import TimeEntry
+from apps.canonical.models import ExternalRef, TimeEntry
 from apps.canonical.selectors import plain
 from apps.common.objects import CanonicalInput, ObjectType
 from apps.mappings.errors import ExpressionError
@@ -254,6 +254,29 @@ def _expression(params, views, *, variables, **_) -> list[str | None]:
     return results
 
 
+def _billing_ready(params, views, **_) -> list[str | None]:
+    """Invoice drafts made by billing readiness (``apps.canonical.billing``) carry what blocks them in
+    ``extra.blocked``; ``reasons`` limits the check to some of them (default: every one). With ``posted_to`` (a
+    connection slug) a draft passes only once that system holds it as it stands (for writing posting status back
+    to the source, with ``on_fail: skip``)."""
+    reasons = set(params.get("reasons") or ())
+    posted_to = params.get("posted_to")
+    posted = set()
+    if posted_to:  # only drafts that system holds as they stand now (writing their posting status back)
+        posted = set(ExternalRef.objects.filter(
+            connection__slug=posted_to, object_type=ObjectType.INVOICE,
+            canonical_id__in=[v.get("id") for v in views]).values_list("canonical_id", "last_synced_hash"))
+    results = []
+    for view in views:
+        blocked = get_path(view, "extra.blocked")
+        found = [b.get("message") or b.get("reason") for b in (blocked if isinstance(blocked, list) else [])
+                 if isinstance(b, dict) and (not reasons or b.get("reason") in reasons)]
+        if not found and posted_to and (view.get("id"), view.get("content_hash")) not in posted:
+            found = [f"Not in {posted_to} as it stands yet."]
+        results.append(" ".join(found) if found else None)
+    return results
+
+
 CHECKS = {
     RuleKind.REQUIRED: _required,
     RuleKind.REFERENCE_EXISTS: _reference_exists,
@@ -263,6 +286,7 @@ CHECKS = {
     RuleKind.HOURS_RANGE: _hours_range,
     RuleKind.AMOUNT_RANGE: _amount_range,
     RuleKind.EXPRESSION: _expression,
+    RuleKind.BILLING_READY: _billing_ready,
 }
 
 # The field a failing rule of each kind is about, unless its params name another.

@@ -180,6 +180,19 @@ def _reset_sequences(cursor, schema: str) -> None:
     for table, column, sequence in [row for row in cursor.fetchall() if row[2]]:
         cursor.execute(f"SELECT setval(%s, COALESCE((SELECT max({_ident(column)}) FROM "
                        f"{_qualified(schema, table)}), 0) + 1, false)", [sequence])
+    # The schema's shared id sequences (config.postgresql_backend.schema): past the largest id of every table
+    # whose key draws from them.
+    cursor.execute("""
+        SELECT c.relname, a.attname, substring(pg_get_expr(d.adbin, d.adrelid) from 'nextval\\(''(.*)''::regclass\\)')
+        FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid
+        JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+        WHERE c.relnamespace = to_regnamespace(%s) AND c.relkind = 'r'
+          AND pg_get_expr(d.adbin, d.adrelid) ~ '^nextval\\(''[^'']*weft_(small_)?ids''::regclass\\)$'""", [schema])
+    tops: dict[str, list[str]] = {}
+    for table, column, sequence in cursor.fetchall():
+        tops.setdefault(sequence, []).append(f"(SELECT max({_ident(column)}) FROM {_qualified(schema, table)})")
+    for sequence, maxima in tops.items():
+        cursor.execute(f"SELECT setval(%s, COALESCE(greatest({', '.join(maxima)}), 0) + 1, false)", [sequence])
 
 
 def _restore_public_rows(customer: Customer, manifest: dict, partner: Partner, acting_user: User | None) -> None:

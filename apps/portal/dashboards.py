@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.core.cache import cache
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.portal import reports
+from apps.reporting.models import ReviewPage
 from apps.reporting.selectors.generation import figures_generation
 from apps.reporting.tables import Table
 from apps.runs.selectors import flows_with_status
@@ -89,7 +92,9 @@ def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date
     A closed month's tables are remembered (the cache, whose keys carry the tenant's schema) under the
     fingerprint of the data they read (``figures_generation``), so a review read again is a look-up and any
     change that could alter it (a late entry, a refresh, an exception) makes the next read compute it afresh.
-    ``memo_key`` names that state for the page's own memo of the rendered sections (None: an open month).
+    A closed month's sections are also stored as rendered (``ReviewPage``, in the tenant's schema) under the same
+    fingerprint plus the figures shown and the brand's colours: ``sections_html`` is that copy, read or rendered
+    and stored here (None: an open month, rendered by the page from ``sections``).
     ``lazy``: ``sections`` is a callable the template calls only if it has no rendered copy (call the view
     inside the customer's schema then).
     """
@@ -122,8 +127,42 @@ def monthly_review(*, customer: Customer, brand: Brand, month: date, today: date
         return found
 
     usage = next((u for u in usage_history(customer, months=24) if u.month == first), None)
-    return {"month": first, "month_end": last, "sections": sections if lazy else sections(), "usage": usage,
-            "plan": customer.plan, "memo_key": key and f"{customer.schema_name}:{key}:{_shown(figures, customer)}"}
+    # A section with nothing in the month says so in the month's terms (a report page's "widen the dates" does not
+    # apply here) and points to the months beside it: a customer gone live this month has an empty last month.
+    empty_note = (f"Nothing for this in {first:%B %Y}: the review counts what happened in the month (and what was "
+                  "still open at its end). Other months are linked beside the title; the reports show any dates.")
+    page_key = key and f"{key}:{_shown(figures, customer)}:{brand.primary_colour}:{brand.accent_colour}"
+    html, found = _stored_sections(first, page_key) if page_key else None, None
+    if page_key and html is None:
+        found = sections()
+        html = _store_sections(first, page_key, render_to_string(
+            "portal/_review_sections.html", {"sections": found, "empty_note": empty_note}))
+    if found is None:
+        found = sections if lazy else sections()
+    following = month_start(last + timedelta(days=1))
+    return {"month": first, "month_end": last, "sections": found, "usage": usage,
+            "plan": customer.plan, "sections_html": html, "previous_month": previous_month(first),
+            "next_month": following if following <= month_start(today or timezone.localdate()) else None,
+            "empty_note": empty_note}
+
+
+def _stored_sections(month: date, page_key: str) -> SafeString | None:
+    """The month's rendered sections if stored under ``page_key`` within the memo's lifetime (rendered by
+    ``_store_sections`` from our own template, so safe as HTML)."""
+    fresh = timezone.now() - timedelta(seconds=REVIEW_MEMO_SECONDS)
+    html = (ReviewPage.objects.filter(month=month, key=page_key, rendered_at__gte=fresh)
+            .values_list("html", flat=True).first())
+    return None if html is None else mark_safe(html)  # noqa: S308 -- our template's output, stored verbatim
+
+
+def _store_sections(month: date, page_key: str, html: str) -> SafeString:
+    """Keep the month's rendered sections, one row a month: the last render wins. A slow render under an older
+    fingerprint may replace a newer one; the next read then sees a key that is not its own and renders again (a
+    cost, never a stale page)."""
+    ReviewPage.objects.bulk_create([ReviewPage(month=month, key=page_key, html=html, rendered_at=timezone.now())],
+                                   update_conflicts=True, unique_fields=["month"],
+                                   update_fields=["key", "html", "rendered_at"])
+    return mark_safe(html)  # noqa: S308 -- rendered from our template just now
 
 
 def _shown(figures: list[tuple[str, dict]], customer: Customer) -> str:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import date
 
 from django import forms
+from django.urls import reverse
+from django.utils.text import slugify
 
 from apps.accelerators.selectors import templates_for_customer
+from apps.connectors.forms import SECRET, SETTING, declared_fields, kind_class_or_none
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
 from apps.tenants.plans import plans_for_partner
+
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class PlanForm(forms.ModelForm):
@@ -73,6 +80,10 @@ class TemplateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["template"].queryset = templates_for_customer(customer)
         self.fields["template"].label_from_instance = template_label
+        # The variables go in as JSON: choosing a template shows what it takes (partner.customer_template_variables).
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
+            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
 
     def clean_variables(self) -> dict:
         return parse_variables(self.cleaned_data.get("variables"))
@@ -80,6 +91,13 @@ class TemplateForm(forms.Form):
 
 class CommentForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, label="Comment")
+
+
+def template_variables(template) -> list[tuple[str, str, str]]:
+    """The variables ``template`` declares, as ``(name, label, default as JSON)``."""
+    specs = (template.definition.get("variables") or {}).items()
+    return [(name, spec.get("label", "") if isinstance(spec, dict) else "",
+             json.dumps(spec.get("default") if isinstance(spec, dict) else spec)) for name, spec in specs]
 
 
 def template_label(template) -> str:
@@ -97,3 +115,131 @@ def parse_variables(raw: str | None) -> dict:
     if not isinstance(value, dict):
         raise forms.ValidationError("Give a JSON object.")
     return value
+
+
+class ApiKeyCreateForm(forms.Form):
+    """A new API key on the partner site (for the partner or one of its customers) or in a customer's portal."""
+
+    name = forms.CharField(max_length=100, help_text='What the key is for, such as "Billing sync".')
+    owner = forms.ChoiceField(label="For", help_text="A partner key reaches every customer and the partner API; "
+                                                     "a customer key one customer's API.")
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, help_text="Write includes read.")
+    expires_in_days = forms.IntegerField(required=False, min_value=1, max_value=3650, label="Expires after (days)",
+                                         help_text="Empty: never expires.")
+    rate_limit_per_minute = forms.IntegerField(min_value=1, max_value=100_000, initial=600)
+
+    def __init__(self, *args, owners: list[tuple[str, str]], scopes: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = owners
+        self.fields["scopes"].choices = [(scope, scope) for scope in scopes]
+# --- the setup wizard (apps/portal/views/wizard.py) ------------------------------------------------------------
+class WizardCustomerForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Customer's name", help_text="As the customer calls itself.")
+    slug = forms.SlugField(max_length=48, required=False, label="Short name",
+                           help_text="Lower-case letters, digits and hyphens; names its space and its domain. "
+                                     "Blank: made from the name.")
+    admin_email = forms.EmailField(label="First customer admin's e-mail",
+                                   help_text="They get the customer's own admin login.")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("name") and not data.get("slug"):
+            data["slug"] = slugify(data["name"])[:48].strip("-")
+        return data
+
+
+class WizardDomainForm(forms.Form):
+    domain = forms.CharField(max_length=253, label="Domain", help_text="Where the customer's portal and admin live; "
+                             "the suggestion works at once, a custom domain needs DNS pointed here.")
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), required=False, empty_label="No plan (nothing gated)")
+
+    def __init__(self, *args, partner: Partner, may_choose_plan: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if may_choose_plan:
+            self.fields["plan"].queryset = plans_for_partner(partner, active_only=True)
+        else:
+            del self.fields["plan"]  # plans are the partner admin's to sell
+
+
+class WizardTemplateForm(forms.Form):
+    """The template, then one typed field per variable it declares (label and default from the template)."""
+
+    template = forms.ModelChoiceField(queryset=None, label="Accelerator")
+
+    def __init__(self, *args, customer: Customer, template=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["template"].queryset = templates_for_customer(customer)
+        self.fields["template"].label_from_instance = template_label
+        self.fields["template"].initial = template.pk if template else None
+        for name, spec in ((template.definition.get("variables") or {}) if template else {}).items():
+            self.fields[VARIABLE + name] = variable_field(spec if isinstance(spec, dict) else {"default": spec})
+
+    def variables(self) -> dict:
+        return {name[len(VARIABLE):]: value.isoformat() if isinstance(value, date) else value
+                for name, value in self.cleaned_data.items() if name.startswith(VARIABLE) and value not in (None, "")}
+
+
+VARIABLE = "var__"
+
+
+def variable_field(spec: dict) -> forms.Field:
+    """A template variable as a form field of its default's type; without a default it must be given."""
+    default = spec.get("default")
+    common = {"label": spec.get("label") or "", "initial": default, "required": "default" not in spec,
+              "help_text": spec.get("help", "")}
+    if isinstance(default, bool):
+        return forms.BooleanField(**{**common, "required": False})
+    if isinstance(default, int):
+        return forms.IntegerField(**common)
+    if isinstance(default, float):
+        return forms.FloatField(**common)
+    if isinstance(default, str) and DATE.fullmatch(default):
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    return forms.CharField(max_length=500, **common)
+
+
+class ConnectionSetupForm(forms.Form):
+    """One connection in the wizard: on or off, and its kind's typed settings and write-only secrets (the same
+    fields as the admin's connection form, ``apps.connectors.forms.declared_fields``)."""
+
+    is_enabled = forms.BooleanField(required=False, label="Enabled (runs may use it)")
+
+    def __init__(self, *args, connection, **kwargs):
+        super().__init__(*args, prefix=f"c{connection.pk}", **kwargs)
+        self.connection, self.kind_class = connection, kind_class_or_none(connection.kind)
+        self.fields["is_enabled"].initial = connection.is_enabled
+        if self.kind_class is not None:
+            self.fields.update(declared_fields(self.kind_class, connection))
+
+    def main_fields(self):
+        """Required or already set settings and secrets: shown first; the rest under "More settings"."""
+        return [f for f in self if f.name == "is_enabled" or not self._optional(f)]
+
+    def more_fields(self):
+        return [f for f in self if f.name != "is_enabled" and self._optional(f)]
+
+    def _optional(self, bound) -> bool:
+        """A setting or secret the kind does not require and nobody has set (a local folder needs no SFTP key)."""
+        if bound.name.startswith(SETTING):
+            specs, name = self.kind_class.settings_fields, bound.name[len(SETTING):]
+            if bound.initial not in (None, ""):
+                return False
+        else:
+            specs, name = self.kind_class.credential_fields, bound.name[len(SECRET):]
+            if self.connection.has_credentials:
+                return False
+        return not next(s for s in specs if s.name == name).required
+
+    def changes(self) -> tuple[dict, dict]:
+        """``(changes, credentials)`` for ``connection_update``: typed settings merged into the stored ones (a
+        blank one removed), secrets only where typed."""
+        settings = dict(self.connection.settings or {})
+        for name, value in self.cleaned_data.items():
+            if name.startswith(SETTING):
+                if value in (None, ""):
+                    settings.pop(name[len(SETTING):], None)
+                else:
+                    settings[name[len(SETTING):]] = value
+        secrets = {name[len(SECRET):]: value for name, value in self.cleaned_data.items()
+                   if name.startswith(SECRET) and value}
+        return {"settings": settings, "is_enabled": self.cleaned_data["is_enabled"]}, secrets

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 
 
@@ -41,7 +41,7 @@ class ReportingSettings(TimeStampedModel):
     time_basis = models.CharField(max_length=12, choices=TimeBasis.choices, default=TimeBasis.APPROVED, help_text=(
         "Which time utilization and project margin count: approved time only (what a finance lead signs), or "
         "submitted time too (earlier, but it may still be rejected). A page can ask for the other with ?time=."))
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         verbose_name = verbose_name_plural = "reporting settings"
@@ -60,6 +60,9 @@ class Numeric(models.Field):
     computed with, so figures summed from stored rows print exactly as the live ones (``14.00``, not ``14``)."""
 
     description = "Exact number as computed"
+    # Sums of hours and money: a few dozen digits. Lets the schema editor store these tables inline, without a
+    # TOAST table in every customer (config.postgresql_backend.schema).
+    max_bytes = 64
 
     def db_type(self, connection) -> str:
         return "numeric"
@@ -213,3 +216,22 @@ class ActualWeek(models.Model):
 
     def __str__(self) -> str:
         return f"person {self.person_id}, project {self.project_id}, week of {self.week}: {self.hours} h booked"
+
+
+class ReviewPage(models.Model):
+    """A closed month's monthly review as rendered (its figure sections, the rows the page shows), one row per month.
+
+    ``key`` is what the rendering depends on: the fingerprint of the data the figures read
+    (``selectors.generation.figures_generation``), the figures the plan shows and the brand's colours. A read whose
+    key differs renders afresh and replaces the row, so a late change to the month (which moves the fingerprint) is
+    in the next read. Stored in the tenant's schema, so every web process reads it and tenants never share one; the
+    refresh after a run prepares last month's (``apps.portal.tasks.review_prepare``) so a first read is a look-up.
+    """
+
+    month = models.DateField(primary_key=True)  # one row a month; no id and index beside it
+    key = models.CharField(max_length=200)
+    html = models.TextField()
+    rendered_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"review of {self.month:%Y-%m} rendered at {self.rendered_at:%Y-%m-%d %H:%M:%S}"

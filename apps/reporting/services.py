@@ -353,5 +353,8 @@ def _store_time(flows: list[Flow], parts: list[int] | None) -> None:
     store.store_replace(TimeWeek, store.TIME_COLUMNS, store.time_segments_sql([clause]), params, parts=parts)
     _store_actual(None if parts is None else weeks | store.weeks_of(TimeWeek, parts))
     sqls = [store.reconciliation_rows_sql(flow, [clause], params) for flow in flows]
-    store.store_replace(ReconciliationWeek, store.RECONCILIATION_COLUMNS, " UNION ALL ".join(s for s, _ in sqls),
+    # Each flow's rows are a WITH query: wrapped, so two outbound time flows (journal and payroll) can be joined.
+    columns = ", ".join(store.RECONCILIATION_COLUMNS)
+    store.store_replace(ReconciliationWeek, store.RECONCILIATION_COLUMNS,
+                        " UNION ALL ".join(f"SELECT {columns} FROM ({s}) live" for s, _ in sqls),
                         [p for _, flow_params in sqls for p in flow_params], parts=parts)

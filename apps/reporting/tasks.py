@@ -6,6 +6,7 @@ from django.utils.dateparse import parse_datetime
 
 from apps.reporting import health, services
 from apps.reporting.filters import ReportFilters
+from apps.reporting.signals import figures_refreshed
 
 
 def reporting_refresh(requested_at: str | None = None) -> None:
@@ -13,6 +14,7 @@ def reporting_refresh(requested_at: str | None = None) -> None:
     services.reporting_refresh_claim()  # committed before the refresh reads: later runs queue another one
     services.reporting_refresh(requested_at=parse_datetime(requested_at) if requested_at else None)
     health.customer_health_refresh()
+    figures_refreshed.send(sender=reporting_refresh)
 
 
 def reconciliation_check() -> None:

@@ -4,16 +4,25 @@ items after a preview of what will be sent (``apps.accelerators.admin`` adds "In
 import json
 
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.runs import engine, replay
+from apps.common.errors import ApplicationError
+from apps.mappings import rule_editor
+from apps.mappings.models import RuleKind, RuleSet
+from apps.mappings.validation import RuleSpec
+from apps.runs import engine, outbound, replay
 from apps.runs.models import Flow, InboundEvent, Run, RunItem, Trigger
 from apps.runs.schedules import flow_schedule_sync
 from apps.runs.selectors import event_backlog, run_items_matching
 from apps.tenants.admin_sites import TenantModelAdmin, access_action, tenant_admin_site
+from apps.tenants.operations import operation_url
+
+PREVIEW_ITEMS = 50  # a replay of thousands previews its first records; the replay itself takes them all
 
 
 @admin.register(Flow, site=tenant_admin_site)
@@ -46,6 +55,29 @@ class FlowAdmin(TenantModelAdmin):
                                                    reverse("portal-run", args=[run.pk]), run.pk))
         return None
 
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.rules_preview_view)
+        return [path("rules-preview/<int:rule_set_pk>/", preview, name="runs_flow_rules_preview"), *super().get_urls()]
+
+    def rules_preview_view(self, request, rule_set_pk: int):
+        """POST from the rule set editor: the edited rules on the records that failed lately in the flows using the
+        rule set (here, not in the editor's app, because judging records is the engine's). Nothing is saved."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self._can(request, "configuration.change"):
+            raise PermissionDenied("Your role may read rules but not change them.")
+        rule_set = get_object_or_404(RuleSet, pk=rule_set_pk)
+        rows, preview = rule_editor.rows_from_post(request.POST), None
+        try:
+            specs = [RuleSpec(i.kind, i.params, i.message) for i in rule_editor.rule_inputs(rows) if i.is_active]
+        except ApplicationError as error:
+            self.message_user(request, error.message, messages.ERROR)
+        else:
+            preview = outbound.rules_preview(rule_set_id=rule_set.pk, rules=specs)
+        context = {**self.admin_site.each_context(request), "rule_set": rule_set, "rows": rows, "editable": True,
+                   "kinds": RuleKind.choices, "opts": RuleSet._meta, "title": f"Rules of {rule_set}",
+                   "preview": preview}
+        return TemplateResponse(request, "admin/mappings/ruleset_rules.html", context)
 
 @admin.register(Run, site=tenant_admin_site)
 class RunAdmin(TenantModelAdmin):
@@ -108,13 +140,15 @@ class RunItemAdmin(TenantModelAdmin):
         if not self._can(request, "run.replay"):
             self.message_user(request, "Your role may not replay.", messages.ERROR)
             return None
-        items = list(queryset.select_related("run__flow", "run__connection"))
-        if request.POST.get("confirm"):
-            runs = replay.replay_request(items=items, acting_user=request.user)
-            self.message_user(request, f"Replay queued: run(s) {', '.join(str(r.pk) for r in runs)}.")
-            return None
+        if request.POST.get("confirm"):  # any number of items: in the background, with a page showing progress
+            operation = replay.replay_bulk_start(items=queryset, acting_user=request.user)
+            return HttpResponseRedirect(operation_url(operation))
+        items = list(queryset.select_related("run__flow", "run__connection")[:PREVIEW_ITEMS])
         preview = replay.replay_preview(items=items)
         context = {**self.admin_site.each_context(request), "items": items, "opts": self.model._meta,
+                   "count": queryset.count(), "shown": len(items),
+                   "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                   "select_across": request.POST.get("select_across", "0"),
                    "preview": json.dumps(preview, indent=2, default=str), "title": "Replay: what will be sent",
                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME}
         return TemplateResponse(request, "admin/runs/runitem/replay_preview.html", context)

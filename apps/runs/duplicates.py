@@ -16,13 +16,13 @@ from apps.canonical.models import ExternalRef
 from apps.canonical.selectors import canonical_views
 from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.connectors.kinds.base import ConnectorKind
-from apps.runs.ledger import canonical_payload
-from apps.runs.models import Run, RunItem
+from apps.runs.ledger import LedgerRow, canonical_payload
+from apps.runs.models import Run
 
 _LEFT_OUT = ("created_at", "updated_at", "content_hash", "source_connection_id", "deleted_at")
 
 
-def duplicates_explain(run: Run, kind: ConnectorKind, items: list[RunItem]) -> None:
+def duplicates_explain(run: Run, kind: ConnectorKind, items: list[LedgerRow]) -> None:
     """Complete the duplicate items among ``items`` (not yet written) in place; call after the page is stored."""
     duplicates = [item for item in items if item.error_category == ErrorCategory.DUPLICATE
                   and isinstance(item.payload_before, dict) and item.payload_before.get("external_id")]
@@ -36,7 +36,7 @@ def duplicates_explain(run: Run, kind: ConnectorKind, items: list[RunItem]) -> N
         _explain(run, kind, item, refs.get(str(item.payload_before["external_id"])), views)
 
 
-def _explain(run: Run, kind: ConnectorKind, item: RunItem, first: ExternalRef | None, views: dict) -> None:
+def _explain(run: Run, kind: ConnectorKind, item: LedgerRow, first: ExternalRef | None, views: dict) -> None:
     raw = item.payload_before
     if item.payload_after is None:
         # A row the kind cannot translate still says what it was in its own fields.

@@ -11,14 +11,16 @@ changed hub records, run a dependency's flow first), so no slice imports the eng
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from django.conf import settings
 from django.db import connection as db
+from django.db import transaction
 from django.utils import timezone
 
 from apps.common.errors import ExternalSystemError
 from apps.common.logging import log_context
-from apps.runs import inbound, outbound
+from apps.runs import inbound, outbound, progress
 from apps.runs.lease import (
     RunLost,
     circuit_allows,
@@ -28,7 +30,17 @@ from apps.runs.lease import (
     run_heartbeat,
     stale_after,
 )
-from apps.runs.models import FINISHED, Flow, FlowDirection, Run, RunStatus, Trigger, finished_status
+from apps.runs.models import (
+    FINISHED,
+    Flow,
+    FlowDirection,
+    ItemOutcome,
+    Run,
+    RunItem,
+    RunStatus,
+    Trigger,
+    finished_status,
+)
 from apps.runs.signals import run_finished
 from apps.tenants import access
 from apps.tenants.tasks import tenant_task_enqueue
@@ -38,13 +50,14 @@ logger = logging.getLogger(__name__)
 
 def flow_run_request(
     *, flow: Flow, trigger: str, acting_user, record_ids: list[int] | None = None, mapping_version=None,
-    replay_payloads: bool = False, enqueue: bool = True,
+    replay_payloads: bool = False, enqueue: bool = True, operation_id: int | None = None,
 ) -> Run:
     """Queue a run of ``flow``. A scheduled or manual run while one is unfinished returns that one,
     queued again if it looks abandoned (its worker died, or its task was lost), so it resumes.
 
     ``acting_user``: the person who asked (a manual run or a replay), or None for the system's own
-    triggers (schedules, webhooks, hub changes)."""
+    triggers (schedules, webhooks, hub changes). ``operation_id``: the run reports its progress to that
+    operation (``apps.runs.progress``)."""
     access.check(acting_user, "run.replay" if trigger == Trigger.REPLAY else "run.start")
     if record_ids is None and not replay_payloads:
         pending = Run.objects.filter(flow=flow, record_ids__isnull=True).exclude(status__in=FINISHED).first()
@@ -57,7 +70,7 @@ def flow_run_request(
     run = Run.objects.create(
         flow=flow, connection=flow.connection, object_name=flow.object_name, object_type=flow.object_type,
         trigger=trigger, status=RunStatus.QUEUED, record_ids=record_ids, mapping_version=mapping_version,
-        replay_payloads=replay_payloads,
+        replay_payloads=replay_payloads, operation_id=operation_id,
     )
     if enqueue:
         tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)
@@ -71,7 +84,10 @@ def run_execute(*, run_id: int) -> Run | None:
         return None
     try:
         with log_context(run=run.pk, flow=run.flow.slug if run.flow else None):
-            return _run_slice(run)
+            run = _run_slice(run)
+            if run.operation_id:
+                progress.operation_follow(run)
+            return run
     except RunLost:
         logger.warning("run %s was taken over by another worker; this one stops", run.pk)
         return None
@@ -100,6 +116,8 @@ def _run_slice(run: Run) -> Run:
         run_heartbeat(run, status=RunStatus.QUEUED)
         tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)  # back of the queue
         return run
+    if run.flow is not None and run.flow.direction == FlowDirection.OUTBOUND:
+        _follow_up(run)
     return run_finish(run)
 
 
@@ -116,19 +134,47 @@ def run_finish(run: Run, *, status: str | None = None, error_message: str = "", 
     return run
 
 
-def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = False) -> list[Run]:
-    """Trigger the outbound flows that listen to changes of ``object_type`` for these records."""
+def hub_changed(*, object_type: str, canonical_ids: list[int], inline: bool = False, after_commit: bool = False,
+                new_ids: list[int] = ()) -> list[Run]:
+    """Trigger the outbound flows that listen to changes of ``object_type`` for these records: queued, or run here
+    (``inline``), or run here once the current transaction has committed (``after_commit``). ``new_ids``: those the
+    hub created in this task (run in this process, they are created in the target without a look-up first: see
+    ``outbound.new_records``)."""
     if not canonical_ids:
         return []
     runs = []
     for flow in Flow.objects.filter(direction=FlowDirection.OUTBOUND, object_type=object_type, on_hub_change=True,
                                     is_enabled=True).select_related("connection"):
         run = flow_run_request(flow=flow, trigger=Trigger.HUB_CHANGE, record_ids=sorted(canonical_ids),
-                               enqueue=not inline, acting_user=None)
-        if inline:
-            run_execute(run_id=run.pk)
+                               enqueue=not (inline or after_commit), acting_user=None)
+        if after_commit:
+            # The run is stored with the caller's work (a webhook event's transaction) and runs here once that has
+            # committed: a worker that dies in between leaves a queued run for the sweep (apps.runs.recovery),
+            # never a hub change that no flow will send.
+            transaction.on_commit(partial(_run_inline, run.pk, object_type, tuple(new_ids)))
+        elif inline:
+            _run_inline(run.pk, object_type, tuple(new_ids))
         runs.append(run)
     return runs
+
+
+def _run_inline(run_id: int, object_type: str, new_ids: tuple[int, ...]) -> None:
+    with outbound.new_records(object_type, new_ids):
+        run_execute(run_id=run_id)
+
+
+def _follow_up(run: Run) -> list[Run]:
+    """Queue the flows that follow this one (``Flow.after_flow``) for the records it created in its target: a
+    project the ERP now holds has its ERP code written back to the CRM deal it came from."""
+    followers = list(Flow.objects.filter(after_flow=run.flow, is_enabled=True))
+    if not followers:
+        return []
+    created = sorted(set(RunItem.objects.filter(run=run, outcome=ItemOutcome.CREATED)
+                         .exclude(canonical_id=None).values_list("canonical_id", flat=True)))
+    if not created:
+        return []
+    return [flow_run_request(flow=flow, trigger=Trigger.AFTER_FLOW, record_ids=created, acting_user=None)
+            for flow in followers]
 
 
 def _run_first(flow: Flow, record_ids: list[int]) -> None:

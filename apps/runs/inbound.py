@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from functools import partial
 
 from django.db import transaction
 
@@ -20,7 +19,7 @@ from apps.mappings.rules import apply_rules, to_canonical_input
 from apps.runs.door import door_check
 from apps.runs.duplicates import duplicates_explain
 from apps.runs.lease import run_count, run_heartbeat
-from apps.runs.ledger import canonical_payload, run_items_write
+from apps.runs.ledger import LedgerRow, canonical_payload, run_item_rows_write
 from apps.runs.models import ItemOutcome, Run, RunItem, SyncCursor
 from apps.tenants.tasks import cluster_stopping
 
@@ -76,7 +75,7 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     outside one); otherwise they are queued. ``deleted`` marks every record as deleted at the source (a webhook's
     deletion event)."""
     started = time.monotonic()
-    items: list[RunItem] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
+    items: list[LedgerRow] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
                                   category=error.category, field=error.field,
                                   message=f"{error.reference}: {error.message}") for error in page.errors]
     inputs, raw_by_id = _translate(run, kind, page.records, items, deleted=deleted)
@@ -99,12 +98,14 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
             item.duration_ms = duration
             run_count(run, item.outcome)
         duplicates_explain(run, kind, items)
-        run_items_write(items)  # COPY: the ledger of a page costs less than its hub upsert
+        run_item_rows_write(items)  # COPY: the ledger of a page costs less than its hub upsert
     if inline_fanout and changed:
         # Outbound runs settle what they wrote in transactions of their own. Inside the caller's (a webhook event's)
         # they would hold its locks, the hub stream's among them, while the target answers, and every other
-        # event of the stream would wait for them: they start once the caller has committed.
-        transaction.on_commit(partial(announce, object_type=run.object_type, canonical_ids=changed, inline=True))
+        # event of the stream would wait for them: they are stored with the caller's work and start once it has
+        # committed (``engine.hub_changed``).
+        new_ids = [item.canonical_id for item in items if item.outcome == ItemOutcome.CREATED and item.canonical_id]
+        announce(object_type=run.object_type, canonical_ids=changed, after_commit=True, new_ids=new_ids)
     elif changed:
         announce(object_type=run.object_type, canonical_ids=changed)
     return changed
@@ -119,7 +120,7 @@ def _located(run: Run, kind: ConnectorKind, raw, result) -> str:
 
 
 def _door(run: Run, kind: ConnectorKind, inputs: list[CanonicalInput], raw_by_id: dict[str, dict],
-          items: list[RunItem]) -> list[CanonicalInput]:
+          items: list[LedgerRow]) -> list[CanonicalInput]:
     """Keep out what fails the door's checks (``apps.runs.door``): each a ledger item with its canonical fields."""
     passed, refused = door_check(run, inputs)
     for refusal in refused:
@@ -132,7 +133,7 @@ def _door(run: Run, kind: ConnectorKind, inputs: list[CanonicalInput], raw_by_id
     return passed
 
 
-def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[RunItem], *, deleted: bool = False):
+def _translate(run: Run, kind: ConnectorKind, records: list[dict], items: list[LedgerRow], *, deleted: bool = False):
     """Native records → canonical inputs, through the flow's mapping or the kind's default translation.
 
     With ``deleted`` (a deletion event) only the record's id matters: a sender may send nothing else."""
@@ -171,7 +172,7 @@ def _translations(run: Run, kind: ConnectorKind, records: list[dict]):
                                       category=error.category, message=error.message)
 
 
-def _deleted_id(record: dict, failure: RunItem) -> str:
+def _deleted_id(record: dict, failure: LedgerRow) -> str:
     """The id of a deleted record that could not be translated in full (the mapping's, else the record's)."""
     return failure.external_id or str(record.get("id") or "")
 
@@ -195,9 +196,9 @@ def _replay_slice(run: Run, *, budget: int, announce: Announce) -> bool:
 
 
 def _item(run: Run, external_id: str, outcome: str, *, canonical_id=None, payload_before=None, payload_after=None,
-          content_hash: str = "", category=None, field=None, message: str = "") -> RunItem:
+          content_hash: str = "", category=None, field=None, message: str = "") -> LedgerRow:
     key = hashlib.sha256(f"{run.connection_id}:{run.object_type}:{external_id}:{content_hash}".encode()).hexdigest()
-    return RunItem(run=run, idempotency_key=key, object_type=run.object_type, external_id=str(external_id)[:255],
-                   canonical_id=canonical_id, outcome=outcome, payload_before=payload_before,
-                   payload_after=payload_after, error_category=category or "", error_field=field or "",
-                   error_message=message)
+    return LedgerRow(run_id=run.pk, idempotency_key=key, object_type=run.object_type,
+                     external_id=str(external_id)[:255], canonical_id=canonical_id, outcome=outcome,
+                     payload_before=payload_before, payload_after=payload_after, error_category=category or "",
+                     error_field=field or "", error_message=message)

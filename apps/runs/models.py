@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.common.objects import ObjectType
 from apps.connectors.models import Connection
@@ -17,7 +17,7 @@ class RunStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Finished with failures"
     FAILED = "failed", "Failed"
-    PAUSED = "paused", "Paused (circuit open)"
+    PAUSED = "paused", "Paused"  # why (disabled, or failing: circuit open) is in the message
 
 
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED, RunStatus.PAUSED)
@@ -39,6 +39,7 @@ class Trigger(models.TextChoices):
     HUB_CHANGE = "hub_change", "Change in the hub"
     MANUAL = "manual", "Manual"
     REPLAY = "replay", "Replay"
+    AFTER_FLOW = "after_flow", "After another flow created records"
 
 
 class ItemOutcome(models.TextChoices):
@@ -87,11 +88,18 @@ class Flow(TimeStampedModel):
     schedule_minutes = models.PositiveIntegerField(default=15)
     on_webhook = models.BooleanField(default=False, help_text="Inbound: events for this object trigger it.")
     on_hub_change = models.BooleanField(default=False, help_text="Outbound: hub changes to this object trigger it.")
+    after_flow = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="followers",
+        help_text="Outbound: runs for the records this other outbound flow has just created in its target.")
+    write_back = models.BooleanField(default=False, help_text=(
+        "Outbound: writes to the connection the records came from, updating only the record each came from (never "
+        "creating one), once the after-flow's target holds it: e.g. the ERP's project code written back to the CRM "
+        "deal. The ledger keeps what was written; the same values are not written twice."))
     variables = models.JSONField(default=dict, blank=True)
     batch_size = models.PositiveIntegerField(default=200)
     is_enabled = models.BooleanField(default=True)
     installed_from = models.CharField(max_length=120, blank=True, help_text="Template slug@version, if any.")
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -109,7 +117,8 @@ class Run(TimeStampedModel):
     mapping_version = models.ForeignKey(MappingVersion, on_delete=models.SET_NULL, null=True, blank=True,
                                         related_name="+", help_text="Replay with this version instead of the "
                                                                     "published one.")
-    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="runs")
+    # No index of its own: the (connection, ...) index starts with it.
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="runs", db_index=False)
     object_name = models.CharField(max_length=60)
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
@@ -121,10 +130,14 @@ class Run(TimeStampedModel):
     counts = models.JSONField(default=dict, blank=True)
     error_message = models.TextField(blank=True)
     error_category = models.CharField(max_length=24, blank=True, help_text="What kind of failure stopped the run.")
+    operation_id = models.PositiveIntegerField(null=True, blank=True, help_text=(
+        "The long operation (apps.tenants.operations, e.g. a bulk replay) whose progress this run reports."))
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["connection", "object_name", "-created_at"])]
+        indexes = [models.Index(fields=["connection", "object_name", "-created_at"]),
+                   models.Index(fields=["operation_id"], condition=models.Q(operation_id__isnull=False),
+                                name="run_operation")]
 
     def __str__(self) -> str:
         return f"Run {self.pk} {self.connection} {self.object_name} ({self.status})"
@@ -146,8 +159,11 @@ class Run(TimeStampedModel):
 class RunItem(TimeStampedModel):
     """One record's trace through a run: its outcome, payloads, the target's answer and the error."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="items")
-    idempotency_key = models.CharField(max_length=64, blank=True, db_index=True)
+    # No index of its own: the (run, ...) index starts with it.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="items", db_index=False)
+    # Kept for the trace (and sent to the target); never looked up, so not indexed: the index cost each load's
+    # ledger rows more than any other (issue 18, hub load profile).
+    idempotency_key = models.CharField(max_length=64, blank=True)
     object_type = models.CharField(max_length=24, choices=ObjectType.choices)
     external_id = models.CharField(max_length=255, blank=True)
     canonical_id = models.BigIntegerField(null=True, blank=True)
@@ -179,7 +195,8 @@ class RunItem(TimeStampedModel):
 class SyncCursor(models.Model):
     """Where the last good read of a connection's object ended, so the next read resumes there."""
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="cursors")
+    # No index of its own: one_cursor_per_object starts with it.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="cursors", db_index=False)
     object_name = models.CharField(max_length=60)
     value = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -200,7 +217,8 @@ class InboundEvent(models.Model):
         FAILED = "failed", "Failed"
         IGNORED = "ignored", "Ignored"
 
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inbound_events")
+    # No index of its own: one_event_per_id starts with it.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inbound_events", db_index=False)
     event_id = models.CharField(max_length=255)
     event_type = models.CharField(max_length=120, blank=True)
     payload = models.JSONField()
@@ -216,3 +234,48 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_id}: event {self.event_id} ({self.status})"
+
+
+class InboundStream(models.Model):
+    """A connection's webhook events of one type, as the task queue sees them: ``dispatch_queued_at`` is set while a
+    task to process the stream's events is queued and not yet started (``services.inbound_stream_dispatch``).
+
+    The intake queues a stream's task only when none is waiting, so a burst of events costs one task, not one each;
+    the task clears the stamp before it looks for events, so an event stored after that look queues the next task.
+    Operational rows: written with plain INSERT/UPDATE, no history."""
+
+    # Covered by the unique constraint, which starts with it: no index of its own.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event_type = models.CharField(max_length=120, blank=True)
+    dispatch_queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "event_type"], name="one_stream_per_type")]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}: {self.event_type} events"
+
+
+class WriteAttempt(models.Model):
+    """A create the engine is about to send (or sent without learning the answer): made durable before the
+    request leaves, removed in the transaction that records the outcome.
+
+    One left behind means a worker died (or lost the answer) with the create in flight, so the target may hold the
+    record, or may still create it until its write window has passed. Whoever sends the record next looks for it by
+    reference first, and keeps looking until ``sent_at`` plus the window (``outbound._find_in_doubt``); a record
+    with no attempt left behind was never sent, and is created without asking the target first. Operational rows:
+    written with plain INSERT/DELETE, no history."""
+
+    # Covered by the unique constraint, which starts with it: no index of its own.
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+", db_index=False)
+    object_type = models.CharField(max_length=24, choices=ObjectType.choices)
+    canonical_id = models.BigIntegerField()
+    run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connection", "object_type", "canonical_id"],
+                                               name="one_write_attempt_per_record")]
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.canonical_id} sent {self.sent_at:%Y-%m-%d %H:%M:%S}"

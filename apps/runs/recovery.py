@@ -25,7 +25,8 @@ from apps.tenants.tasks import tenant_task_enqueue, tenant_tasks_pending
 
 logger = logging.getLogger(__name__)
 EVENT_TASK, RUN_TASK = "apps.runs.tasks.inbound_event_process", "apps.runs.tasks.run_execute"
-INTAKE_TASK = "apps.runs.tasks.inbound_event_received"  # what the webhook intake queues: the event by its key
+INTAKE_TASK = "apps.runs.tasks.inbound_event_received"  # what the webhook intake queued before: the event by its key
+STREAM_TASK = "apps.runs.tasks.inbound_stream_process"  # what it queues now: a stream's events (connection, type)
 # Work younger than this is left alone: its task may be committing at this moment.
 GRACE = timedelta(seconds=10)
 
@@ -48,9 +49,10 @@ def _tenant_recover(schema: str, pending: set) -> Counter:
     runs = Run.objects.filter(Q(status=RunStatus.QUEUED, updated_at__lt=now - GRACE)
                               | Q(status=RunStatus.RUNNING, updated_at__lt=now - stale_after()))
     queued = Counter()
-    intake = {(schema, INTAKE_TASK, (connection, key)): pk
-              for pk, connection, key in events.values_list("pk", "connection_id", "event_id")}
-    held = {pk for key, pk in intake.items() if key in pending}
+    keys = events.values_list("pk", "connection_id", "event_id", "event_type")
+    held = {pk for pk, connection, key, event_type in keys
+            if (schema, INTAKE_TASK, (connection, key)) in pending
+            or (schema, STREAM_TASK, (connection, event_type)) in pending}
     for kind, task, ids in (("events", EVENT_TASK, events.values_list("pk", flat=True)),
                             ("runs", RUN_TASK, runs.values_list("pk", flat=True))):
         for pk in ids:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import connection as db
+from django.db import transaction
 from django.db.models import QuerySet
 
+from apps.common.errors import ApplicationError
 from apps.connectors.services import connection_kind
 from apps.mappings.models import MappingVersion
 from apps.mappings.rules import apply_rules, to_canonical_input
@@ -14,6 +17,8 @@ from apps.runs.errors import RunError
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, Run, RunItem, Trigger
 from apps.runs.outbound import outbound_plan
 from apps.tenants import access
+from apps.tenants.models import Operation
+from apps.tenants.operations import operation_finish, operation_progress, operation_start
 from apps.tenants.tasks import tenant_task_enqueue
 
 
@@ -31,8 +36,9 @@ def items_matching(*, outcome: str | None = ItemOutcome.FAILED, flow: Flow | Non
 
 
 def replay_request(*, items: QuerySet[RunItem] | list[RunItem], acting_user,
-                   mapping_version: MappingVersion | None = None) -> list[Run]:
-    """Queue one replay run per flow for these items, with the current (or the chosen) mapping version."""
+                   mapping_version: MappingVersion | None = None, operation_id: int | None = None) -> list[Run]:
+    """Queue one replay run per flow for these items, with the current (or the chosen) mapping version; with
+    ``operation_id`` the runs report their progress to that operation."""
     access.check(acting_user, "run.replay")
     runs = []
     for flow, group in _by_flow(items).items():
@@ -40,28 +46,58 @@ def replay_request(*, items: QuerySet[RunItem] | list[RunItem], acting_user,
             ids = sorted({i.canonical_id for i in group if i.canonical_id})
             if ids:
                 runs.append(flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=ids,
-                                             mapping_version=mapping_version, acting_user=acting_user))
+                                             mapping_version=mapping_version, acting_user=acting_user,
+                                             operation_id=operation_id))
         else:
-            runs.append(_inbound_replay(flow, group, mapping_version, acting_user))
+            runs.append(_inbound_replay(flow, group, mapping_version, acting_user, operation_id))
     return runs
 
 
-def _inbound_replay(flow, group: list[RunItem], mapping_version, acting_user) -> Run:
+def _inbound_replay(flow, group: list[RunItem], mapping_version, acting_user, operation_id) -> Run:
     replayable = [i.pk for i in group if i.payload_before is not None]
     if not replayable:
         raise RunError("These items kept no source payload to replay; read the source again instead.")
     if flow is not None:
         return flow_run_request(flow=flow, trigger=Trigger.REPLAY, record_ids=replayable,
-                                mapping_version=mapping_version, replay_payloads=True, acting_user=acting_user)
+                                mapping_version=mapping_version, replay_payloads=True, acting_user=acting_user,
+                                operation_id=operation_id)
     first = group[0].run
     run = Run.objects.create(connection=first.connection, object_name=first.object_name,
                              object_type=first.object_type, trigger=Trigger.REPLAY, record_ids=replayable,
-                             replay_payloads=True, mapping_version=mapping_version)
-    from django.db import connection as db
-
-
+                             replay_payloads=True, mapping_version=mapping_version, operation_id=operation_id)
     tenant_task_enqueue(db.schema_name, "apps.runs.tasks.run_execute", run.pk)
     return run
+
+
+def replay_bulk_start(*, items: QuerySet[RunItem] | list[RunItem], acting_user) -> Operation:
+    """Replay any number of items in the background; the operation returned shows the progress (a page redirects
+    to ``apps.tenants.operations.operation_url``). The request only stores the ids; a task queues the runs."""
+    access.check(acting_user, "run.replay")
+    ids = list(items.values_list("pk", flat=True)) if isinstance(items, QuerySet) else [i.pk for i in items]
+    if not ids:
+        raise RunError("No items to replay.")
+    operation = operation_start(kind="replay", title=f"Replay {len(ids):,} item(s)", total=len(ids),
+                                customer=access.current_customer(), acting_user=acting_user)
+    tenant_task_enqueue(db.schema_name, "apps.runs.tasks.replay_bulk_execute", operation.pk, ids,
+                        getattr(acting_user, "pk", None))
+    return operation
+
+
+def replay_bulk_execute(*, operation_id: int, item_ids: list[int], acting_user) -> list[Run]:
+    """The task's half of ``replay_bulk_start``: queue the replay runs, which report to the operation as they work."""
+    operation_progress(operation_id, step="Queuing the replay runs")
+    items = RunItem.objects.filter(pk__in=item_ids).select_related("run__flow", "run__connection")
+    try:
+        with transaction.atomic():  # the runs' tasks are queued on commit, after the total is known
+            runs = replay_request(items=items, acting_user=acting_user, operation_id=operation_id)
+            operation_progress(operation_id, total=sum(len(run.record_ids or []) for run in runs),
+                               step=f"{len(runs)} replay run(s) queued")
+    except ApplicationError as error:
+        operation_finish(operation_id, error=error.message)
+        return []
+    if not runs:
+        operation_finish(operation_id, step="Nothing left to replay: the items are gone or name no record.")
+    return runs
 
 
 def replay_preview(*, items: QuerySet[RunItem] | list[RunItem], mapping_version: MappingVersion | None = None

@@ -9,6 +9,7 @@ from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from apps.canonical.models import OBJECT_MODELS, ExternalRef, Invoice, Person, Project, TimeEntry
+from apps.canonical.selectors import canonical_views
 from apps.runs.models import FINISHED, Flow, FlowDirection, InboundEvent, ItemOutcome, Run, RunItem, RunStatus
 
 # A run that finished moving data counts, even if some records failed (those are exceptions, counted apart).
@@ -61,16 +62,54 @@ def pending_records(flow):
     model = OBJECT_MODELS[flow.object_type]
     refs = ExternalRef.objects.filter(connection=flow.connection, object_type=flow.object_type,
                                       canonical_id=OuterRef("pk"))
+    if flow.write_back:  # the records that came from its connection and that the after-flow's target holds
+        records = model.objects.filter(Exists(refs), source_connection=flow.connection, deleted_at__isnull=True)
+        if flow.after_flow_id:
+            records = records.filter(Exists(ExternalRef.objects.filter(
+                connection_id=flow.after_flow.connection_id, object_type=flow.object_type,
+                canonical_id=OuterRef("pk"))))
+        return records
     in_sync = refs.filter(last_synced_hash=OuterRef("content_hash"))
     queryset = model.objects.annotate(sent=Exists(refs), in_sync=Exists(in_sync))
     live = Q(deleted_at__isnull=True) & ~Q(in_sync=True)
     return queryset.filter(live | Q(deleted_at__isnull=False, sent=True)).exclude(source_connection=flow.connection)
 
 
-def mapping_recent_source_payload(mapping) -> dict | None:
-    """The latest source record the ledger holds for a flow using ``mapping`` (the mapping preview's sample)."""
-    return (RunItem.objects.filter(run__flow__mapping=mapping).exclude(payload_before=None)
-            .order_by("-created_at").values_list("payload_before", flat=True).first())
+def target_id_lookup(connection_id: int):
+    """``lookup(object_type, canonical_id)``: the record's id in that connection's system (None if not written
+    there yet), cached per call; what outbound ``lookup`` rules ask."""
+    cache: dict[tuple[str, str], str | None] = {}
+
+    def lookup(object_type: str, canonical_id) -> str | None:
+        key = (object_type, str(canonical_id))
+        if key not in cache:
+            cache[key] = ExternalRef.objects.filter(connection_id=connection_id, object_type=object_type,
+                                                    canonical_id=canonical_id).values_list("external_id",
+                                                                                           flat=True).first()
+        return cache[key]
+
+    return lookup
+
+
+def mapping_preview_context(mapping) -> tuple[dict, object]:
+    """The variables and target-id lookup a flow using ``mapping`` gives it, for the mapping preview (an enabled
+    flow first); ``({}, None)`` when no flow uses it."""
+    flow = Flow.objects.filter(mapping=mapping).order_by("-is_enabled", "pk").first()
+    if flow is None:
+        return {}, None
+    lookup = target_id_lookup(flow.connection_id) if flow.direction == FlowDirection.OUTBOUND else None
+    return dict(flow.variables or {}), lookup
+
+
+def mapping_recent_source_payloads(mapping, n: int) -> list[dict]:
+    """The latest ``n`` records the ledger holds for flows using ``mapping`` (the mapping preview's and field
+    picker's samples): source payloads read for an inbound mapping, the hub's records sent for an outbound one."""
+    items = RunItem.objects.filter(run__flow__mapping=mapping).order_by("-created_at", "-pk")
+    if mapping.direction == "outbound":
+        ids = list(dict.fromkeys(items.exclude(canonical_id=None).values_list("canonical_id", flat=True)[:n * 3]))[:n]
+        views = canonical_views(mapping.object_type, ids)
+        return [views[i] for i in ids if i in views]
+    return list(items.exclude(payload_before=None).values_list("payload_before", flat=True)[:n])
 
 
 def run_items_matching(items, term: str):

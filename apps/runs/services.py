@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.common.errors import ConflictError, ExternalSystemError
-from apps.common.locks import LockBusy, advisory_lock
+from apps.common.locks import LockBusy, advisory_lock, advisory_xact_lock
 from apps.connectors.errors import ConnectorError, CredentialsError
 from apps.connectors.flatfiles.layouts import OBJECT_TYPES, REFERENCE_OBJECTS
 from apps.connectors.kinds.api import MAX_RECORDS, ApiRecordsKind
@@ -30,7 +30,7 @@ from apps.runs import events
 from apps.runs.engine import hub_changed, run_finish
 from apps.runs.errors import EventInvalid, EventTooLarge, RecordsRefused, RecordsTooMany, WebhookRefused
 from apps.runs.inbound import inbound_page_store
-from apps.runs.models import InboundEvent, Run, RunItem, RunStatus, SyncCursor, Trigger, finished_status
+from apps.runs.models import InboundEvent, InboundStream, Run, RunItem, RunStatus, SyncCursor, Trigger, finished_status
 from apps.runs.queue import WAKE_CHANNEL
 from apps.runs.signals import run_finished
 from apps.tenants import access
@@ -137,11 +137,24 @@ WITH event AS (
                     WHERE d.domain = %(host)s AND t.id = %(customer)s AND t.is_active AND t.kind = 'firm')
     ON CONFLICT (connection_id, event_id) DO NOTHING
     RETURNING id
+), fresh AS (
+    SELECT FROM {schema}.runs_inboundstream s
+     WHERE s.connection_id = %(connection)s AND s.event_type = %(event_type)s
+       AND s.dispatch_queued_at >= now() - %(stale)s * interval '1 second' AND EXISTS (SELECT FROM event)
+       FOR SHARE
+), turn AS (
+    INSERT INTO {schema}.runs_inboundstream AS s (connection_id, event_type, dispatch_queued_at)
+    SELECT %(connection)s, %(event_type)s, now() FROM event WHERE NOT EXISTS (SELECT FROM fresh)
+    ON CONFLICT (connection_id, event_type) DO UPDATE SET dispatch_queued_at = now()
+     WHERE s.dispatch_queued_at IS NULL OR s.dispatch_queued_at < now() - %(stale)s * interval '1 second'
+    RETURNING 1
 ){queue}
-SELECT id{wake} FROM event"""
+SELECT id, EXISTS (SELECT FROM turn){wake} FROM event"""
+# The stream's task, written only when the statement above found none waiting (``inbound_stream_dispatch``).
 _INTAKE_QUEUE = """, task AS (
-    INSERT INTO public.django_q_ormq (key, payload, lock) SELECT %(queue)s, %(task)s, now() FROM event
+    INSERT INTO public.django_q_ormq (key, payload, lock) SELECT %(queue)s, %(task)s, now() FROM turn
 )"""
+_INTAKE_WAKE = f", (SELECT count(pg_notify('{WAKE_CHANNEL}', '')) FROM turn)"
 
 
 def inbound_event_receive_fast(
@@ -169,33 +182,38 @@ def inbound_event_receive_fast(
         return None
     params = {"event_id": event_id, "event_type": event_type, "payload": json.dumps(payload), "kind": kind.slug,
               "connection": connection_id, "token": token, "updated_at": updated_at, "host": host,
-              "customer": route.customer_id}
-    package = tenant_task_package(route.schema_name, "apps.runs.tasks.inbound_event_received", connection_id, event_id)
+              "customer": route.customer_id, "stale": _stream_dispatch_stale_seconds()}
+    package = tenant_task_package(route.schema_name, STREAM_TASK, connection_id, event_type)
     if package is not None:
         params["queue"], params["task"] = package
     schema = db.ops.quote_name(route.schema_name)
-    sql = _INTAKE_SQL.format(schema=schema, queue=_INTAKE_QUEUE if package else "",
-                             wake=f", pg_notify('{WAKE_CHANNEL}', '')" if package and _wake_due() else "")
+    wake = package is not None and _wake_due()
+    sql = _INTAKE_SQL.format(schema=schema, queue=_INTAKE_QUEUE if package else "", wake=_INTAKE_WAKE if wake else "")
     stored = _intake_execute(sql, params)
     if stored is None:
         tenant_selectors.firm_route_forget(host)
         _SIGNERS.pop((route.schema_name, connection_slug), None)
         return None
-    if package is None:  # tasks run inline (tests) or through Redis: queue the usual way
-        tenant_task_enqueue(route.schema_name, "apps.runs.tasks.inbound_event_process", stored)
+    queued = stored[1]
+    if wake and queued:
+        _woken()
+    if package is None and queued:  # tasks run inline (tests) or through Redis: queue the usual way
+        tenant_task_enqueue(route.schema_name, STREAM_TASK, connection_id, event_type)
     return route.schema_name, event_id
 
 
 def _wake_due() -> bool:
-    """Whether this event should announce itself. NOTIFY takes a lock every notifying commit waits for, so a process
+    """Whether this event should announce the task it queues, if it queues one (most events of a busy stream do not:
+    its task is waiting already). NOTIFY takes a lock every notifying commit waits for, so a process
     announces at most once per ``_WAKE_EVERY``: at a few events a second each one wakes the cluster at once; in a
     burst the cluster is awake anyway and takes the rest with its next look at the queue (at worst after `poll`)."""
+    return time.monotonic() - _last_wake >= _WAKE_EVERY
+
+
+def _woken() -> None:
+    """This process just announced a queued task (only an event that queued one announces it)."""
     global _last_wake
-    now = time.monotonic()
-    if now - _last_wake < _WAKE_EVERY:
-        return False
-    _last_wake = now
-    return True
+    _last_wake = time.monotonic()
 
 
 def _signer(schema_name: str, slug: str):
@@ -216,7 +234,7 @@ def _signer(schema_name: str, slug: str):
     return _SIGNERS[key]
 
 
-def _intake_execute(sql: str, params: dict) -> int | None:
+def _intake_execute(sql: str, params: dict) -> tuple[int, bool] | None:
     """Run the intake statement on the request's connection, bypassing the tenant ``SET search_path`` (every
     name in it carries its schema). Any database refusal leaves the decision to the full path."""
     db.ensure_connection()
@@ -235,7 +253,7 @@ def _intake_execute(sql: str, params: dict) -> int | None:
     except DatabaseError:
         logger.warning("webhook intake: the one-statement path failed; the full path answers", exc_info=True)
         return None
-    return row[0] if row else None
+    return (row[0], row[1]) if row else None
 
 
 def _webhook_authenticate(
@@ -322,7 +340,9 @@ def _event_store(connection: Connection, event_id: str, event_type: str, payload
         # A counter, not configuration: QuerySet.update() adds in the database, so no delivery is lost.
         InboundEvent.objects.filter(pk=event.pk).update(deliveries=F("deliveries") + 1)
         event.refresh_from_db(fields=["deliveries", "status", "processed_at"])
-    if created or _event_task_lost(event):
+    if created:
+        inbound_stream_dispatch(connection_id=connection.pk, event_type=event_type)
+    elif _event_task_lost(event):
         _event_enqueue(event)
     return EventReceipt(event=event, created=created)
 
@@ -337,13 +357,81 @@ def _event_enqueue(event: InboundEvent) -> None:
     tenant_task_enqueue(db.schema_name, "apps.runs.tasks.inbound_event_process", event.pk)
 
 
+# --- one task per stream, not per event ------------------------------------------------------------------------
+STREAM_TASK = "apps.runs.tasks.inbound_stream_process"
+STREAM_TASK_SECONDS = 10.0  # a stream's task works this long at most, then queues the rest behind other work
+# A fresh stamp is locked FOR SHARE (deliveries of a stream hold it side by side, and the task's clearing UPDATE waits
+# for them all); only an empty or stale one is set, under the row's exclusive lock.
+_STREAM_FRESH_SQL = """
+SELECT 1 FROM runs_inboundstream
+ WHERE connection_id = %s AND event_type = %s AND dispatch_queued_at >= now() - %s * interval '1 second' FOR SHARE"""
+_STREAM_DISPATCH_SQL = """
+INSERT INTO runs_inboundstream AS s (connection_id, event_type, dispatch_queued_at) VALUES (%s, %s, now())
+ON CONFLICT (connection_id, event_type) DO UPDATE SET dispatch_queued_at = now()
+ WHERE s.dispatch_queued_at IS NULL OR s.dispatch_queued_at < now() - %s * interval '1 second'
+RETURNING 1"""
+
+
+def inbound_stream_dispatch(*, connection_id: int, event_type: str) -> bool:
+    """Queue the task that processes a stream's (a connection's, one event type's) stored events, unless one is queued
+    and not yet started; True if this queued it. The webhook intake's one statement does the same in SQL.
+
+    The stream's row is locked until this transaction commits (shared while its stamp is fresh, so deliveries do not
+    queue behind one another), and the task clears its stamp (which waits for every such lock) before it looks for
+    events: an event stored with no new task is always seen by the waiting task's look. A fresh stamp cleared after
+    this statement's snapshot is re-read by the lock (read committed), found empty, and set: a task is queued.
+    A stamp older than ``WEFT_Q_RETRY`` seconds is not trusted (its task may have been lost with a Redis queue or
+    an inline enqueue): the next event queues another task, and a duplicate task does no harm."""
+    params = [connection_id, event_type, _stream_dispatch_stale_seconds()]
+    with db.cursor() as cursor:
+        cursor.execute(_STREAM_FRESH_SQL, params)
+        if cursor.fetchone() is not None:
+            return False
+        cursor.execute(_STREAM_DISPATCH_SQL, params)
+        queued = cursor.fetchone() is not None
+    if queued:
+        tenant_task_enqueue(db.schema_name, STREAM_TASK, connection_id, event_type)
+    return queued
+
+
+def _stream_dispatch_stale_seconds() -> int:
+    return settings.Q_CLUSTER["retry"]
+
+
+def inbound_stream_process(*, connection_id: int, event_type: str) -> int:
+    """The stream's task: process every event of the stream still ``received``, oldest first (each through
+    ``inbound_event_process``, which takes the ones waiting behind it along in a batch); returns how many it settled.
+
+    It first marks the stream as having no task waiting, in its own commit, so an event stored from then on queues
+    the next task (which may run beside this one: the event locks and claims keep them apart). Past
+    ``STREAM_TASK_SECONDS`` it queues the stream again and stops, so a long backlog takes turns with other work."""
+    InboundStream.objects.filter(connection_id=connection_id, event_type=event_type).update(dispatch_queued_at=None)
+    deadline, after, settled = time.monotonic() + STREAM_TASK_SECONDS, 0, 0
+    while (pk := _stream_next_event(connection_id, event_type, after)) is not None:
+        settled += inbound_event_process(event_id=pk) is not None
+        after = pk
+        if time.monotonic() > deadline:
+            inbound_stream_dispatch(connection_id=connection_id, event_type=event_type)
+            break
+    return settled
+
+
+def _stream_next_event(connection_id: int, event_type: str, after: int) -> int | None:
+    """The oldest event of the stream after ``after`` that is still to be processed (one a dead worker had claimed
+    too: ``inbound_event_process`` takes it over, or leaves it to a live worker holding it)."""
+    return InboundEvent.objects.filter(
+        connection_id=connection_id, event_type=event_type, status=InboundEvent.Status.RECEIVED, pk__gt=after,
+    ).order_by("pk").values_list("pk", flat=True).first()
+
+
 def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     """Hand a stored event to the handler registered for its type, once, and record the outcome.
 
     The worker holds the event's advisory lock while it works (a worker that dies frees it at once, with its
-    database session), and claims the event by stamping ``processed_at`` on a ``received`` row, so a duplicate
-    task does nothing and a re-delivered task of a dead worker takes over at once; ``processed_at`` is stamped
-    again when it settles. Returns None when the event is gone, settled, or being processed elsewhere.
+    database session), and claims the event by stamping ``processed_at`` on a ``received`` row, in the transaction
+    that handles it, so a duplicate task does nothing and a re-delivered task of a dead worker takes over at once;
+    ``processed_at`` is stamped again when it settles. Returns None when the event is gone, settled, or being
+    processed elsewhere.
     """
     try:
         with advisory_lock(f"inbound-event:{db.schema_name}:{event_id}", wait=False):
@@ -353,17 +441,25 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
 
 
 def _event_process(event_id: int) -> InboundEvent | None:
-    if not _event_claim(event_id):
+    event = InboundEvent.objects.select_related("connection").filter(
+        pk=event_id, status=InboundEvent.Status.RECEIVED).first()
+    if event is None:
         return None
-    event = InboundEvent.objects.select_related("connection").get(pk=event_id)
     handler = events.handler_for(event.event_type)
     if handler is None:
-        return _event_settle(event, InboundEvent.Status.IGNORED, f"no flow handles {event.event_type} events")
+        return _event_settle(event, InboundEvent.Status.IGNORED, f"no flow handles {event.event_type} events") \
+            if _event_claim(event_id) else None
     try:
         # A failing handler leaves nothing half-written; a handled event is settled in the same commit as what it
         # stored, so a worker killed after it (while hub changes go out) never has the event handled again.
         with transaction.atomic():
-            handler(event)
+            batch = events.batch_handler_for(event.event_type)
+            if batch is not None and _event_gather_left(event) > 0:
+                _event_stream_turn(event)
+            if not _event_claim(event_id):  # the worker whose turn came before took it along
+                return None
+            if batch is None or not _event_process_with_waiting(event, batch):
+                handler(event)
             return _event_settle(event, InboundEvent.Status.PROCESSED, "")
     except Exception as error:  # whatever a handler raises is recorded; the event stays for reprocessing
         logger.exception("inbound event %s (%s) failed", event.pk, event.event_type)
@@ -371,6 +467,75 @@ def _event_process(event_id: int) -> InboundEvent | None:
         if event.status == InboundEvent.Status.PROCESSED:  # it was committed; what failed came after
             return event
         return _event_settle(event, InboundEvent.Status.FAILED, str(error) or type(error).__name__)
+
+
+# How many events of a stream one worker takes together (they become one page, and one write to the target).
+EVENT_BATCH = 100
+GATHER_POLL_SECONDS = 0.05  # how often a gathering worker counts the events waiting behind its own
+
+
+def _event_stream_turn(event: InboundEvent) -> None:
+    """Wait for any worker gathering or storing this event's stream (its connection and type) to commit; the lock is
+    held until this transaction commits, before the hub changes go out, so posting does not hold the stream.
+
+    Taken before the claim, so an event that arrives while another worker gathers is left to that worker rather
+    than claimed away from its batch: its own task, once it has the turn, finds it processed. Only events still
+    within their window take it: in a backlog every event is older, and workers take disjoint batches side by side
+    (``SKIP LOCKED``) as they did before there was a window."""
+    advisory_xact_lock(f"inbound-stream:{db.schema_name}:{event.connection_id}:{event.event_type}")
+
+
+def _event_waiting(event: InboundEvent):
+    """The events of ``event``'s stream that arrived after it and no worker has taken yet, oldest first."""
+    return InboundEvent.objects.filter(
+        connection_id=event.connection_id, event_type=event.event_type, status=InboundEvent.Status.RECEIVED,
+        processed_at__isnull=True, pk__gt=event.pk).order_by("pk")
+
+
+def _event_gather_left(event: InboundEvent) -> float:
+    """Seconds left of ``event``'s gathering window (0 or less: none), never more than the window itself, even if
+    the web host's clock and this one's disagree."""
+    window = settings.WEFT_EVENT_GATHER_SECONDS
+    if window <= 0:
+        return 0.0
+    return min(window, (event.received_at + timedelta(seconds=window) - timezone.now()).total_seconds())
+
+
+def _event_gather(event: InboundEvent) -> None:
+    """Wait until ``WEFT_EVENT_GATHER_SECONDS`` after ``event`` was received, or until ``WEFT_EVENT_GATHER_COUNT``
+    events of its stream wait, whichever is first: on a quiet stream each event would otherwise go to the target
+    alone. An event that already waited that long in the queue (the cluster is busy) does not wait again."""
+    left = _event_gather_left(event)
+    if left <= 0:
+        return
+    deadline = time.monotonic() + left
+    enough = settings.WEFT_EVENT_GATHER_COUNT - 1
+    while (now := time.monotonic()) < deadline and _event_waiting(event)[:enough].count() < enough:
+        time.sleep(min(GATHER_POLL_SECONDS, deadline - now))
+
+
+def _event_process_with_waiting(event: InboundEvent, batch: events.BatchHandler) -> bool:
+    """Handle ``event`` together with the events of its connection and type that arrive behind it within the
+    gathering window (``_event_gather``), unclaimed; True if that was done. Those events are locked (``SKIP
+    LOCKED``: none another worker is settling) and settled as processed in the caller's transaction, so their own
+    tasks find them done; should the batch fail, nothing of it stays and ``event`` is handled alone (the others by
+    their own tasks)."""
+    _event_gather(event)
+    waiting = list(_event_waiting(event).select_for_update(skip_locked=True)[:EVENT_BATCH - 1])
+    if not waiting:
+        return False
+    try:
+        with transaction.atomic():
+            handled = batch([event, *waiting])
+            others = [other.pk for other in handled if other.pk != event.pk]
+            # Operational fields of the events handled alongside: one UPDATE, in the transaction that stored them.
+            InboundEvent.objects.filter(pk__in=others).update(
+                status=InboundEvent.Status.PROCESSED, processed_at=timezone.now(), error_message="")
+    except Exception:  # a batch that fails leaves nothing; the event is handled alone, which records why
+        logger.exception("inbound events %s.. (%s) failed as a batch", event.pk, event.event_type)
+        return False
+    logger.info("inbound events %s (%s): processed with %d waiting", event.pk, event.event_type, len(others))
+    return True
 
 
 def inbound_event_process_by_key(*, connection_id: int, event_key: str) -> InboundEvent | None:

@@ -111,12 +111,18 @@ ACTIONS: dict[str, Rule] = {
                            C.ADMINISTER),
     "customer.plan": _rule(CUSTOMER, "Put a customer on a plan", C.ADMINISTER, area="customers"),
     "customer.domain": _rule(CUSTOMER, "Serve a customer on another domain", C.ADMINISTER),
+    "apikey.customer": _rule(CUSTOMER, "Create and revoke API keys for this customer only (customer admins, in "
+                                       "the portal)", C.AUTHORIZE, C.ADMINISTER),
     # On a partner (the partner site, the partner's rows in the public admin)
     "partner.view": _rule(PARTNER, "See the partner site and the partner's rows in the admin", C.VIEW,
                           area="customers", mode=READ),
     "partner.change": _rule(PARTNER, "Change the brand, customers' names and domains, escalation defaults",
                             C.ADMINISTER),
-    "customer.onboard": _rule(PARTNER, "Onboard a customer", C.ADMINISTER, area="customers"),
+    "customer.onboard": _rule(PARTNER, "Onboard a customer (the setup wizard, the onboarding form)", C.ADMINISTER,
+                              C.CONFIGURE, area="customers"),
+    "template.upgrade": _rule(PARTNER, "Upgrade a template in every customer of the partner that runs an older "
+                                       "version (each customer also needs template.install)", C.CONFIGURE,
+                              area="configuration"),
     "plan.manage": _rule(PARTNER, "Create and change plans and prices", C.ADMINISTER),
     "people.manage": _rule(PARTNER, "Create people and grant or change their roles", C.ADMINISTER),
     "apikey.manage": _rule(PARTNER, "Create and revoke API keys for the partner and its customers", C.ADMINISTER),
@@ -152,6 +158,22 @@ def key_scopes(*, partner_key: bool) -> list[str]:
     """Every scope a key may hold (``area:read``, ``area:write``); customer keys have no partner areas."""
     areas = [a for a in KEY_AREAS if partner_key or a not in PARTNER_ONLY_AREAS]
     return [f"{area}:{mode}" for area in areas for mode in (READ, WRITE)]
+
+
+def grantable_scopes(user, *, partner_key: bool, customer: Customer | None = None,
+                     partner: Partner | None = None) -> list[str]:
+    """The scopes ``user`` may give a key: never more than the person may do. Every area's read; an area's
+    write only when the person may do every write action in it (a customer admin, who may neither operate
+    nor configure, makes keys that read, comment and approve through the portal only)."""
+    held = capabilities_on_partner(user, partner) if partner_key else capabilities_on_customer(user, customer)
+    granted = []
+    for scope in key_scopes(partner_key=partner_key):
+        area, mode = scope.split(":")
+        writes = [r for r in ACTIONS.values()
+                  if r.area == area and r.mode == WRITE and (partner_key or r.scope == CUSTOMER)]
+        if mode == READ or all(r.needs & held for r in writes):
+            granted.append(scope)
+    return granted
 
 
 def key_reaches(key, *, customer: Customer | None = None, partner: Partner | None = None) -> bool:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.common.history import save_attributed
@@ -56,11 +57,13 @@ def apikey_create(
     """A new key for a partner or one customer; the returned token is shown once and never stored."""
     if (partner is None) == (customer is None):
         raise ValidationError("A key belongs to a partner or to one customer.")
-    access.check(acting_user, "apikey.manage", partner=partner or customer.partner)
+    _check_manage(acting_user, partner=partner, customer=customer)
     if customer is not None and customer.kind != CustomerKind.FIRM:
         raise ValidationError({"customer": "Keys are for customer firms."})
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if acting_user is not None:
+        _check_grantable(acting_user, scopes, partner=partner, customer=customer)
     prefix = secrets.token_hex(6)
     token = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     principal = User(username=f"apikey-{prefix}", email=f"{prefix}@apikeys.invalid", first_name=name[:150])
@@ -76,7 +79,7 @@ def apikey_create(
 @transaction.atomic
 def apikey_revoke(*, key: ApiKey, acting_user: User | None) -> ApiKey:
     """Revoke a key at once; its next call answers 401. Revoking twice changes nothing."""
-    access.check(acting_user, "apikey.manage", partner=key.partner or key.customer.partner)
+    _check_manage(acting_user, partner=key.partner, customer=key.customer)
     if key.revoked_at is not None:
         return key
     key.revoked_at = timezone.now()
@@ -84,6 +87,35 @@ def apikey_revoke(*, key: ApiKey, acting_user: User | None) -> ApiKey:
     key.principal.is_active = False
     save_attributed(key.principal, acting_user=acting_user, reason="API key revoked", update_fields=["is_active"])
     return key
+
+
+def _check_manage(acting_user, *, partner: Partner | None, customer: Customer | None) -> None:
+    """Partner admins manage every key of the partner (``apikey.manage``); a customer's admins its own keys."""
+    if customer is not None and acting_user is not None and access.can(acting_user, "apikey.customer",
+                                                                        customer=customer):
+        return
+    access.check(acting_user, "apikey.manage", partner=partner or customer.partner)
+
+
+def _check_grantable(acting_user, scopes: list[str], *, partner: Partner | None, customer: Customer | None) -> None:
+    allowed = access.grantable_scopes(acting_user, partner_key=partner is not None, partner=partner,
+                                      customer=customer)
+    known = access.key_scopes(partner_key=partner is not None)  # unknown ones are _check_scopes' to refuse
+    beyond = sorted(scope for scope in set(scopes) if scope in known and scope not in allowed)
+    if beyond:
+        raise ValidationError({"scopes": f"Your role cannot give a key {', '.join(beyond)}: a key does no more "
+                                         "than the person who makes it may do."})
+
+
+def keys_for_partner(partner: Partner):
+    """The partner's keys and its customers' keys, newest first, with what lists show loaded."""
+    return (ApiKey.objects.filter(Q(partner=partner) | Q(customer__partner=partner))
+            .select_related("partner", "customer", "created_by").order_by("-created_at"))
+
+
+def keys_for_customer(customer: Customer):
+    """One customer's keys (partner keys that also reach it are the partner's to list)."""
+    return ApiKey.objects.filter(customer=customer).select_related("customer", "created_by").order_by("-created_at")
 
 
 def apikey_for_token(token: str) -> ApiKey | None:

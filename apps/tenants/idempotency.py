@@ -94,6 +94,17 @@ def _settle(claim: IdempotentRequest, response) -> None:
     if response.status_code >= 500 or response.status_code in NOT_KEPT or response.streaming:
         claim.delete()
         return
+    # A view whose answer holds a secret shown once (an initial password) sets ``kept_for_retries`` to the same
+    # answer without it: the secret is never stored, and a retry still does nothing twice.
+    body = getattr(response, "kept_for_retries", None)
     # Operational row, no history: one UPDATE of the claim.
     IdempotentRequest.objects.filter(pk=claim.pk).update(
-        status_code=response.status_code, content_type=response.get("Content-Type", ""), body=response.content)
+        status_code=response.status_code, content_type=response.get("Content-Type", ""),
+        body=response.content if body is None else body)
+
+
+def idempotent_requests_purge(*, now=None) -> int:
+    """Forget answers older than ``KEEP`` (a retry that late is answered as new anyway): run daily, so the table
+    holds about a day of POSTs rather than every one ever sent. Returns how many were removed."""
+    removed, _ = IdempotentRequest.objects.filter(created_at__lt=(now or timezone.now()) - KEEP).delete()
+    return removed

@@ -10,8 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
-from simple_history.models import HistoricalRecords
 
+from apps.common.history import History
 from apps.common.models import TimeStampedModel
 from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Feature, Role, SlaStatus
 from apps.tenants.validators import (
@@ -42,7 +42,7 @@ class Partner(TimeStampedModel):
         max_length=253, unique=True, validators=[validate_hostname],
         help_text="The partner site is served here; customers get <slug>.<suffix> by default.",
     )
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["name"]
@@ -73,7 +73,7 @@ class Plan(TimeStampedModel):
     features = ArrayField(models.CharField(max_length=32, choices=Feature.choices), default=list, blank=True)
     is_active = models.BooleanField(default=True, help_text="Retired plans stay on their customers but are not "
                                                             "offered to new ones.")
-    history = HistoricalRecords()
+    history = History()
 
     class Meta:
         ordering = ["partner", "monthly_price", "name"]
@@ -115,7 +115,7 @@ class Customer(TenantMixin, TimeStampedModel):
     is_active = models.BooleanField(default=True)
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="customers",
                              help_text="Blank: not on a plan (nothing is gated).")
-    history = HistoricalRecords()
+    history = History()
 
     auto_create_schema = True
     auto_drop_schema = False  # a schema is a customer's data: dropping it is never a side effect
@@ -147,7 +147,7 @@ class Customer(TenantMixin, TimeStampedModel):
 class Domain(DomainMixin):
     """A host name that selects a customer's schema (``acme.northwind.example``)."""
 
-    history = HistoricalRecords()
+    history = History()
 
     def __str__(self) -> str:
         return self.domain
@@ -157,7 +157,7 @@ class User(AbstractUser):
     """One login per person, whatever partner or customer they work for."""
 
     email = models.EmailField("email address")
-    history = HistoricalRecords(excluded_fields=["password", "last_login"])
+    history = History(excluded_fields=["password", "last_login"])
 
 
 class MembershipQuerySet(models.QuerySet):
@@ -176,7 +176,7 @@ class Membership(TimeStampedModel):
         Customer, on_delete=models.CASCADE, related_name="memberships", null=True, blank=True
     )
     role = models.CharField(max_length=32, choices=Role.choices)
-    history = HistoricalRecords()
+    history = History()
 
     objects = MembershipQuerySet.as_manager()
 
@@ -293,7 +293,7 @@ class ApiKey(TimeStampedModel):
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     window_started_at = models.DateTimeField(null=True, blank=True, editable=False)
     window_calls = models.PositiveIntegerField(default=0, editable=False)
-    history = HistoricalRecords(excluded_fields=["secret_hash", "last_used_at", "window_started_at", "window_calls"])
+    history = History(excluded_fields=["secret_hash", "last_used_at", "window_started_at", "window_calls"])
 
     class Meta:
         verbose_name = "API key"
@@ -341,3 +341,54 @@ class IdempotentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class OperationState(models.TextChoices):
+    QUEUED = "queued", "Waiting for a worker"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Operation(models.Model):
+    """The progress of one long piece of work a person started (a bulk replay, a template install, an
+    onboarding): done of total, errors, the current step, and where to go when it is over. Written only by
+    ``apps.tenants.operations`` (counters with ``QuerySet.update()``: operational fields, no history); pages
+    poll it. Public schema, so work that creates a customer can report before the customer exists."""
+
+    kind = models.CharField(max_length=40, help_text="replay, template_install, onboarding, …")
+    title = models.CharField(max_length=200)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    started_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=16, choices=OperationState.choices, default=OperationState.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: not known (yet).")
+    errors = models.PositiveIntegerField(default=0)
+    error_messages = models.JSONField(default=list, blank=True, help_text="The latest errors, newest last.")
+    step = models.CharField(max_length=300, blank=True, help_text="What it is doing now, or how it ended.")
+    result_url = models.CharField(max_length=500, blank=True, help_text="Where to go next (a run, a customer).")
+    result_label = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="operation_customer_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (OperationState.SUCCEEDED, OperationState.FAILED)
+
+    def elapsed_seconds(self) -> float:
+        return ((self.finished_at or timezone.now()) - self.created_at).total_seconds()
+
+    def percent(self) -> int | None:
+        """Done as a whole percentage of the total, or None when the total is not known."""
+        if not self.total:
+            return 100 if self.finished and self.total == 0 else None
+        return min(100, self.done * 100 // self.total)

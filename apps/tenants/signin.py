@@ -11,6 +11,7 @@ session presented elsewhere was copied: it is not used there (the request goes o
 
 from __future__ import annotations
 
+import re
 from importlib import import_module
 
 from django.conf import settings
@@ -90,11 +91,25 @@ class HandoffRefused(Exception):
     """The hand-over token is expired, used, forged, for another host or for someone who may not go there."""
 
 
-def handoff_token_create(*, user, host: str, target: str) -> str:
-    """A token that signs ``user`` in on ``host`` (``domain:port``) and leads to ``target`` (portal or admin)."""
+HANDOFF_PATH = re.compile(r"/[A-Za-z0-9_\-/]*")  # a page of the target's own, never another host ("//") or a query
+
+
+def handoff_path_allowed(target: str, path: str) -> bool:
+    """May a hand-over to ``target`` lead on to ``path`` (a page within the portal or within the admin)?"""
+    return (target in HANDOFF_TARGETS and bool(HANDOFF_PATH.fullmatch(path)) and "//" not in path
+            and path.startswith(HANDOFF_TARGETS[target][0]))
+
+
+def handoff_token_create(*, user, host: str, target: str, path: str | None = None) -> str:
+    """A token that signs ``user`` in on ``host`` (``domain:port``) and leads to ``target`` (portal or admin), or to
+    ``path`` within it (the run page the wizard started, the connection a checklist item names)."""
     if target not in HANDOFF_TARGETS:
         raise ValueError(f"Unknown target {target!r}.")
+    if path is not None and not handoff_path_allowed(target, path):
+        raise ValueError(f"Not a page of the {target}: {path!r}.")
     payload = {"u": user.pk, "h": host.lower(), "t": target, "l": _stamp(user.last_login)}
+    if path:
+        payload["p"] = path
     return signing.dumps(payload, salt=HANDOFF_SALT, compress=True)
 
 
@@ -114,7 +129,8 @@ def handoff_redeem(request, token: str) -> str:
         if not access.can(user, action, customer=getattr(request, "tenant", None)):
             raise HandoffRefused("Your role does not open this here.")
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")  # moves last_login: single use
-    return path
+    wanted = payload.get("p")
+    return wanted if isinstance(wanted, str) and handoff_path_allowed(payload["t"], wanted) else path
 
 
 def _stamp(moment) -> str:

@@ -14,8 +14,12 @@ from __future__ import annotations
 from django.conf import settings
 from django_tenants.postgresql_backend.base import DatabaseWrapper as TenantsDatabaseWrapper
 
+from config.postgresql_backend.schema import LeanSchemaEditor
+
 
 class DatabaseWrapper(TenantsDatabaseWrapper):
+    SchemaEditorClass = LeanSchemaEditor  # no varchar_pattern_ops twins (config.postgresql_backend.schema)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.schemas_entered: set[str] = set()

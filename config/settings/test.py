@@ -18,3 +18,5 @@ WHITENOISE_USE_FINDERS = True  # serve straight from static/ without collectstat
 WHITENOISE_AUTOREFRESH = True
 WEFT_CREDENTIAL_KEYS = WEFT_CREDENTIAL_KEYS or [derived_credential_key(SECRET_KEY)]  # noqa: F405
 WEFT_USAGE_TALLY_SECONDS = 0  # every webhook's API call is written at once, so tests read exact counters
+# Webhook events are handled as soon as a test runs their task; tests of the gathering window set it themselves.
+WEFT_EVENT_GATHER_SECONDS = 0

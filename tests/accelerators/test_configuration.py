@@ -106,6 +106,23 @@ def test_unknown_variables_are_refused(cast, builtins):
                          acting_user=None)
 
 
+def test_an_entry_with_when_is_installed_only_when_its_variable_is_set(cast):
+    definition = {"variables": {"time_connection": {"default": ""}},
+                  "connections": [{"slug": "export", "kind": "csv"},
+                                  {"slug": "{{ time_connection }}", "kind": "csv", "when": "{{ time_connection }}"}],
+                  "flows": [{"slug": "time-out", "name": "Time out", "direction": "outbound",
+                             "object_type": "time_entry", "connection": "{{ time_connection }}",
+                             "object_name": "time_entries",
+                             "when": "{{ time_connection }}"}]}
+    with schema_context("alpha"):
+        left_out = configuration_install(definition=definition, acting_user=None)
+        assert [c.split(" (")[0] for c in left_out.created] == ["connection export"] and not Flow.objects.exists()
+
+        configuration_install(definition=definition, variables={"time_connection": "times"}, acting_user=None)
+        assert Flow.objects.get(slug="time-out").connection.slug == "times"
+        assert set(Connection.objects.values_list("slug", flat=True)) == {"export", "times"}
+
+
 def test_a_partners_own_template_is_invisible_to_other_partners_customers(cast, builtins):
     FlowTemplate.objects.create(partner=cast.ypartner, slug="y-special", name="Y special", definition={"flows": []})
     assert templates_for_customer(cast.gamma).filter(slug="y-special").exists()

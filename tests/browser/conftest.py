@@ -27,7 +27,9 @@ from django_tenants.utils import schema_context
 CHROMIUM = os.environ.get("WEFT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 PASSWORD = "browser-pw-1"
-USERNAMES = ["harbour.admin", "acme.finance", "acme.viewer", "acme.admin", "globex.admin"]
+USERNAMES = ["harbour.admin", "acme.finance", "acme.viewer", "acme.admin", "globex.admin", "harbour.engineer",
+             "it@initech.example",
+             *(f"install-{n}.admin" for n in range(12))]  # first admins of test_accelerator_installs' customers
 # As FIELD-NOTES.md says: Debian's Chromium under Playwright, without `playwright install`.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -135,9 +137,12 @@ def _remove(*, partner, acme, globex) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from apps.tenants.models import Membership, Plan, User
+    from apps.tenants.models import ApiKey, Membership, Plan, User
 
     users = list(User.objects.filter(username__in=USERNAMES).values_list("pk", flat=True))
+    keys = ApiKey.objects.filter(partner=partner) | ApiKey.objects.filter(customer__partner=partner)
+    users += list(keys.values_list("principal_id", flat=True))  # keys made in a test: their principals go too
+    keys.delete()
     for customer in (acme, globex):
         customer.delete(force_drop=True)  # drops the schema; domains, memberships, usage and health cascade
     Membership.objects.filter(user_id__in=users).delete()
@@ -207,3 +212,70 @@ def login(page, url: str, username: str, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_load_state("networkidle")
+
+
+def operation_followed(page, timeout: int = 30_000) -> str:
+    """After starting an install from the partner site (it runs in the background): on its progress page, wait until
+    it has finished, keep the page's text and follow its result link back to the customer; when the install had
+    already ended, the customer's page came straight back. Returns the text that reports the outcome."""
+    page.wait_for_load_state("networkidle")
+    if not page.locator(".operation-progress").count():
+        return page.inner_text("body")
+    page.wait_for_selector(".operation-progress[data-state=succeeded], .operation-progress[data-state=failed]",
+                           timeout=timeout)
+    text = page.inner_text("body")
+    result = page.locator("[data-link=result]")
+    if result.count():
+        result.click()
+        page.wait_for_load_state("networkidle")
+    return text
+
+
+@pytest.fixture(scope="module")
+def background_worker(harbour, django_db_blocker):
+    """A real django-q2 cluster process for this module, and this process queuing instead of running inline, so an
+    install started from the partner site runs in the background and its progress page is what the browser sees.
+    The task rows of the customers the module made are removed with it."""
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+
+    from tests.cluster import Cluster
+
+    with django_db_blocker.unblock():
+        worker = Cluster(WEFT_Q_WORKERS="1")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Conf, "SYNC", False)  # read per call, by the live server's threads too
+            yield worker
+    finally:
+        worker.stop()
+        with django_db_blocker.unblock():
+            OrmQ.objects.all().delete()  # nothing should be left; a crashed install must not haunt later modules
+
+
+def template_install_followed(page, harbour: Harbour, customer, template, variables: dict,
+                              timeout: int = 60_000) -> str:
+    """On the partner site, as whoever is signed in: open ``customer``'s page, find the variables to type among
+    those the page lists for ``template``, pick it in "Install a template", type them, install, and follow the
+    install's progress page until it has finished (it must run in the background: see ``background_worker``).
+    Returns the progress block's text; the page stays there."""
+    import json
+
+    from apps.portal.forms import template_label
+
+    page.goto(harbour.url(harbour.partner_host, f"/customers/{customer.slug}/"))
+    form = page.locator("#install ~ form")
+    form.locator("select[name=template]").select_option(label=template_label(template))
+    # choosing it shows the variables it takes: those typed here must be among them
+    listed = form.locator(f'#template-variables [data-template="{template.slug}"]')
+    listed.wait_for()
+    named = {row.get_attribute("data-variable") for row in listed.locator("tr[data-variable]").all()}
+    assert set(variables) <= named, f"{template.slug}: the page lists {sorted(named)}"
+    form.locator("textarea[name=variables]").fill(json.dumps(variables))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    form.screenshot(path=str(ARTIFACTS / f"install-{template.slug}-form.png"))
+    form.locator("button[type=submit]").click()
+    page.wait_for_url("**/operations/*/")
+    page.wait_for_selector(".operation-progress[data-state=succeeded], .operation-progress[data-state=failed]",
+                           timeout=timeout)
+    return page.inner_text(".operation-progress")

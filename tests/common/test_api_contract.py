@@ -99,3 +99,23 @@ def test_a_post_retried_with_its_idempotency_key_gets_the_first_answer(cast, tok
     without = [call("post", "/api/v1/connections/", cast.alpha, token, {"name": "Twice", "kind": "csv"})
                for _ in range(2)]
     assert [a.status_code for a in without] == [201, 400]  # without a key the retry is a second create
+
+
+def test_answers_kept_for_retries_are_purged_after_a_day_and_only_then(cast, token):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.tenants.idempotency import KEEP, idempotent_requests_purge
+    from apps.tenants.models import IdempotentRequest
+
+    for key in ("old", "fresh"):
+        assert call("post", "/api/v1/connections/", cast.alpha, token, {"name": f"ERP {key}", "kind": "csv"},
+                    HTTP_IDEMPOTENCY_KEY=key).status_code == 201
+    IdempotentRequest.objects.filter(key="old").update(created_at=timezone.now() - KEEP - timedelta(minutes=1))
+
+    assert idempotent_requests_purge() == 1
+    assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["fresh"]
+    again = call("post", "/api/v1/connections/", cast.alpha, token, {"name": "ERP fresh", "kind": "csv"},
+                 HTTP_IDEMPOTENCY_KEY="fresh")
+    assert again["Idempotent-Replayed"] == "true"  # the kept answer still answers its retry

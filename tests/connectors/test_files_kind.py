@@ -26,6 +26,7 @@ from apps.common.errors import ErrorCategory
 from apps.common.objects import CanonicalInput, ObjectType, Ref
 from apps.connectors.errors import ConnectorError
 from apps.connectors.flatfiles import export
+from apps.connectors.kinds.base import WriteRequest
 from apps.connectors.services import connection_create, connection_files_root, connection_kind, connection_test
 from apps.runs.models import ItemOutcome, RunStatus, SyncCursor
 from apps.runs.services import pull_run
@@ -524,6 +525,42 @@ def test_export_refuses_a_payload_that_does_not_fit_the_file(in_alpha, files_dir
     kind.write("journal_export", {"date": "2026-11-02", "hours": "1"}, reference="a")
     with pytest.raises(ConnectorError, match="no column for colour"):
         kind.write("journal_export", {"hours": "1", "colour": "blue"}, reference="b")
+
+
+def test_many_export_lines_in_one_call_are_numbered_in_order_and_a_known_reference_keeps_its_line(in_alpha,
+                                                                                                  files_dir):
+    connection, root = _drop_folder()
+    kind = connection_kind(connection)
+    first = kind.write("journal_export", {"date": "2026-11-02", "hours": "1"}, reference="te-1")
+    name = first.external_id.split(":")[0]
+
+    assert kind.writes_many("journal_export") and not kind.writes_many("time_entries")
+    results = kind.write_many("journal_export", [
+        WriteRequest({"date": "2026-11-02", "hours": "2"}, "te-2"),
+        WriteRequest({"date": "2026-11-02", "hours": "1"}, "te-1"),
+        WriteRequest({"date": "2026-11-02", "hours": "3"}, "te-3")])
+
+    assert [(r.external_id, r.created) for r in results] == [
+        (f"{name}:3", True), (f"{name}:2", False), (f"{name}:4", True)]
+    rows = list(csv.DictReader((root / "outbox" / name).open()))
+    assert [(r["reference"], r["hours"]) for r in rows] == [("te-1", "1"), ("te-2", "2"), ("te-3", "3")]
+
+
+def test_many_export_lines_with_one_that_does_not_fit_are_refused_whole_inside_a_batch(in_alpha, files_dir):
+    """All or none, also inside the engine's batch: the engine splits a refused batch and sends the halves again,
+    so a line held back before the bad one would be recorded as failed yet still written when the batch ends."""
+    connection, root = _drop_folder()
+    kind = connection_kind(connection)
+    kind.write("journal_export", {"date": "2026-11-02", "hours": "1"}, reference="a")
+    with kind.batch():
+        with pytest.raises(ConnectorError, match="no column for colour"):
+            kind.write_many("journal_export", [WriteRequest({"date": "2026-11-02", "hours": "2"}, "b"),
+                                               WriteRequest({"hours": "1", "colour": "blue"}, "c")])
+        assert kind.find("journal_export", reference="b") is None
+        kind.write_many("journal_export", [WriteRequest({"date": "2026-11-02", "hours": "4"}, "d")])
+
+    rows = list(csv.DictReader(next((root / "outbox").glob("journal-*.csv")).open()))
+    assert [r["reference"] for r in rows] == ["a", "d"]
 
 
 # --- SFTP ----------------------------------------------------------------------------------------

@@ -388,6 +388,60 @@ def test_a_client_made_meanwhile_under_the_same_name_is_updated_not_duplicated()
     transport.assert_clean()
 
 
+PERSON = {"code": "hr-1", "name": "Kim Allen", "email": "kim@acme.example", "employment": "contractor",
+          "capacity_hours_per_week": "35.00", "cost_rate": "60.00", "is_active": True}
+PERSON_REFERENCE = "weft-alpha-person-3"
+
+
+def test_a_user_is_created_with_capacity_in_seconds_and_found_by_email_on_a_retry():
+    kind, transport = harvest(page("users", [user(5, "pat@acme.example")]), ok(user(), 201))
+    created = kind.write("users", kind.from_canonical("users", PERSON, {}), reference=PERSON_REFERENCE)
+    again, retry = harvest(page("users", [user(email="KIM@acme.example")]), ok(user()))
+    found = again.write("users", again.from_canonical("users", PERSON, {}), reference=PERSON_REFERENCE)
+
+    assert (created.external_id, created.created, found.external_id, found.created) == ("55", True, "55", False)
+    assert json_body(transport.requests[1]) == {
+        "first_name": "Kim", "last_name": "Allen", "email": "kim@acme.example", "is_contractor": True,
+        "weekly_capacity": 126000, "cost_rate": 60.0, "is_active": True}
+    assert calls(retry) == [("GET", "/users"), ("PATCH", "/users/55")]  # the same cost rate: none dated
+    assert "cost_rate" not in json_body(retry.requests[1])  # Harvest's PATCH takes none
+    transport.assert_clean()
+    retry.assert_clean()
+
+
+def test_a_changed_cost_rate_is_dated_and_a_leaver_is_archived_never_deleted():
+    archived = {**user(), "is_active": False}
+    kind, transport = harvest(ok(user()), ok({"id": 9, "amount": 65.0, "start_date": "2026-03-02", "end_date": None,
+                                              "created_at": "2026-03-02T10:00:00Z",
+                                              "updated_at": "2026-03-02T10:00:00Z"}, 201), ok(archived))
+    kind.write("users", kind.from_canonical("users", {**PERSON, "cost_rate": "65.00"}, {}),
+               reference=PERSON_REFERENCE, external_id="55")
+    left = kind.write("users", kind.from_canonical("users", {**PERSON, "is_active": False}, {}),
+                      reference=PERSON_REFERENCE, external_id="55")
+
+    assert calls(transport) == [("PATCH", "/users/55"), ("POST", "/users/55/cost_rates"), ("PATCH", "/users/55")]
+    assert json_body(transport.requests[1]) == {"amount": 65.0}  # from Harvest's today
+    assert json_body(transport.requests[2]) == {"is_active": False}  # an archived user's name is locked
+    assert (left.external_id, left.created) == ("55", False)
+    transport.assert_clean()
+
+
+def test_a_user_made_meanwhile_with_the_same_email_is_updated_not_duplicated():
+    kind, transport = harvest(page("users", []), httpx.Response(422, json={"message": "Email has already been taken"}),
+                              page("users", [user()]), ok(user()))
+    result = kind.write("users", kind.from_canonical("users", PERSON, {}), reference=PERSON_REFERENCE)
+    assert (result.external_id, result.created) == ("55", False)
+    assert calls(transport) == [("GET", "/users"), ("POST", "/users"), ("GET", "/users"), ("PATCH", "/users/55")]
+    transport.assert_clean()
+
+
+def test_a_person_without_an_email_waits_for_it():
+    kind, _ = harvest()
+    with pytest.raises(ConnectorError, match="no e-mail yet") as failure:
+        kind.from_canonical("users", {**PERSON, "email": ""}, {})
+    assert not failure.value.permanent and failure.value.category == ErrorCategory.MISSING_REFERENCE
+
+
 def test_the_connection_test_names_the_signed_in_user():
     me = {k: v for k, v in user().items() if k in ("id", "first_name", "last_name", "email")}
     kind, transport = harvest(ok(me), httpx.Response(401, json={"error_description": "invalid token"}))
@@ -489,3 +543,25 @@ def test_prism_harvest_accepts_the_kinds_reads_and_writes(in_alpha, prism_harves
     payload = kind.from_canonical("projects", PROJECT, {"customer": made_client.external_id})
     made_project = kind.write("projects", payload, reference=PROJECT_REFERENCE)
     assert made_client.created and made_project.created and made_project.external_id.isdigit()
+
+
+@pytest.mark.prism
+def test_prism_harvest_takes_the_posting_status_as_each_billed_entrys_external_reference(in_alpha, prism_harvest):
+    """Billing readiness writes back what Harvest's API allows: the ERP invoice as each time entry's external
+    reference (``is_billed`` and ``is_locked`` are read-only there). Prism checks every PATCH against the spec."""
+    connection = connection_create(
+        name="Harvest (Prism)", kind="harvest", settings={**SETTINGS, "base_url": prism_harvest},
+        credentials=CREDENTIALS, allow_private_network=True, acting_user=None,
+    )
+    kind = connection_kind(connection)
+    invoice = {"id": 12, "number": "", "extra": {"billing_key": "ACME-042:2026-04"}}
+    payload = kind.from_canonical("time_entry_links", invoice, {
+        "time_entries": ["636708723", "636709355"], "posted": {"xero": "4f7a5c2e-1d1b-4f6e-9a57-3c2b9e1d0a11"}})
+
+    written = kind.write("time_entry_links", payload, reference="weft-alpha-invoice-12")
+
+    assert written.created and written.response["time_entries"] == ["636708723", "636709355"]
+    assert payload["external_reference"] == {"id": "4f7a5c2e-1d1b-4f6e-9a57-3c2b9e1d0a11",
+                                             "group_id": "ACME-042:2026-04", "account_id": "xero", "permalink": None}
+    with pytest.raises(ConnectorError, match="bills no time entry read from this Harvest account"):
+        kind.from_canonical("time_entry_links", invoice, {"time_entries": [], "posted": {}})

@@ -387,3 +387,26 @@ def test_prism_xero_accepts_the_kinds_contact_and_time_writes(in_alpha, prism_xe
                                                                                  "person": USER_ID}),
                       reference="weft-alpha-time_entry-31", idempotency_key="k2")
     assert made.created and made.external_id and time.created and time.external_id.startswith(f"{PROJECT_ID}/")
+
+
+@pytest.mark.prism
+def test_prism_xero_accepts_a_billing_readiness_draft_invoice(in_alpha, prism_xero_accounting):
+    """A draft as billing readiness makes it (per person and rate, expenses per category) goes to Xero as an
+    ACCREC DRAFT over real HTTP (Prism does not check /Invoices bodies: the stateful e2e fake checks them against
+    the same spec)."""
+    connection = connection_create(
+        name="Xero (Prism)", kind="xero", credentials=CREDENTIALS, allow_private_network=True,
+        settings={**SETTINGS, "accounting_base_url": prism_xero_accounting, "sales_account_code": "200"},
+        acting_user=None,
+    )
+    kind = connection_kind(connection)
+    draft = {**INVOICE, "issue_date": "2026-04-30", "due_date": "2026-05-30", "extra": {
+        "billing_key": "ACME-042:2026-04", "lines": [
+            {"description": "Website, 2026-04: Ann Lee", "quantity": "11.50", "unit_price": "150.00"},
+            {"description": "Website, 2026-04: expenses, Travel", "quantity": "1", "unit_price": "120.00"}]}}
+    payload = kind.from_canonical("invoices", draft, {"customer": CONTACT_ID})
+
+    made = kind.write("invoices", payload, reference=INVOICE_REFERENCE, idempotency_key="k-draft")
+
+    assert made.external_id and payload["Status"] == "DRAFT" and payload["Type"] == "ACCREC"
+    assert [line["Quantity"] for line in payload["LineItems"]] == [11.5, 1.0]

@@ -16,9 +16,15 @@ from tests.e2e.live import committed
 from tests.e2e.vendors import (
     FINCH_URL,
     HARVEST_URL,
+    HUBSPOT_URL,
+    PIPEDRIVE_URL,
+    XERO_ACCOUNTING_URL,
     XERO_PROJECTS_URL,
     FakeFinch,
     FakeHarvest,
+    FakeHubSpot,
+    FakePipedrive,
+    FakeXeroAccounting,
     FakeXeroProjects,
     Routes,
 )
@@ -48,9 +54,33 @@ def xero_projects(routes):
 
 
 @pytest.fixture
+def xero_accounting(routes):
+    fake = FakeXeroAccounting()
+    routes.vendors[XERO_ACCOUNTING_URL] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
+@pytest.fixture
 def finch(routes):
     fake = FakeFinch()
     routes.vendors[FINCH_URL] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
+@pytest.fixture
+def hubspot(routes):
+    fake = FakeHubSpot()
+    routes.vendors[HUBSPOT_URL] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
+@pytest.fixture
+def pipedrive(routes):
+    fake = FakePipedrive()
+    routes.vendors[PIPEDRIVE_URL] = fake
     yield fake
     fake.transport.assert_clean()
 

@@ -2,8 +2,8 @@
 
 A cluster process cannot see a test's transaction, so these tests commit. ``committed(schemas)`` notes the
 highest primary key of every table in those tenants' schemas (and of the public tables the engine's
-listeners write), and afterwards deletes every row added since, restores the customers' health rows and
-empties the task queue, so the tests that follow find the session cast as it was.
+listeners write), and afterwards deletes every row added since, restores the customers' health rows and usage
+counters and empties the task queue, so the tests that follow find the session cast as it was.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from django.db.models import Max, ProtectedError, RestrictedError
 from django_q.models import OrmQ, Schedule, Task
 from django_tenants.utils import schema_context
 
-from apps.accelerators.models import FlowTemplate
+from apps.accelerators.models import FlowTemplate, TemplateInstallation
 from apps.ops.models import ClusterHeartbeat
-from apps.tenants.models import CustomerHealth
+from apps.tenants.models import CustomerHealth, IdempotentRequest, Operation, UsageMonth
 
-PUBLIC_MODELS = (FlowTemplate, ClusterHeartbeat)
+# Installations before the templates they name (removal runs in this order).
+PUBLIC_MODELS = (TemplateInstallation, FlowTemplate, ClusterHeartbeat, Operation, IdempotentRequest)
 
 
 def _tenant_models() -> list[type[models.Model]]:
@@ -65,6 +66,7 @@ def committed(schemas: list[str]) -> Iterator[None]:
     public_marks = _marks(list(PUBLIC_MODELS))
     health = {row["customer_id"]: row for row in CustomerHealth.objects.filter(
         customer__schema_name__in=schemas).values()}
+    usage = {row["id"]: row for row in UsageMonth.objects.filter(customer__schema_name__in=schemas).values()}
     try:
         yield
     finally:
@@ -75,6 +77,10 @@ def committed(schemas: list[str]) -> Iterator[None]:
         CustomerHealth.objects.filter(customer__schema_name__in=schemas).exclude(customer_id__in=health).delete()
         for customer_id, row in health.items():
             CustomerHealth.objects.filter(customer_id=customer_id).update(**row)
+        # Usage counters are added to in place (one row per customer and month): put them back as they were.
+        UsageMonth.objects.filter(customer__schema_name__in=schemas).exclude(id__in=usage).delete()
+        for usage_id, row in usage.items():
+            UsageMonth.objects.filter(id=usage_id).update(**row)
         Task.objects.all().delete()
         OrmQ.objects.all().delete()
         Schedule.objects.all().delete()

@@ -4,8 +4,12 @@ accelerators, running flows the way the queue would, and looking records up in T
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.db import connection
+from django_tenants.utils import schema_context
 
 from apps.accelerators.models import FlowTemplate
 from apps.accelerators.services import template_install
@@ -165,3 +169,34 @@ def approved_time_chain(customer, tryton, harvest, *, people=("ann", "bo"), stra
         assert run.status == RunStatus.SUCCEEDED, (slug, list(run.items.values_list("error_message", flat=True)))
     (harvest_project,) = harvest.projects.values()
     return TimeChain(tryton_connection, harvest_connection, hooks, project_id, harvest_project, team)
+
+
+class InAlpha(threading.Thread):
+    """``work()`` in alpha on a database connection of its own, as a cluster worker runs a task; ``pid`` is that
+    connection's backend (for looking at its locks)."""
+
+    outcome_timeout = 30.0
+
+    def __init__(self, work):
+        super().__init__(daemon=True)
+        self.work, self.result, self.error, self.pid = work, None, None, None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            with schema_context("alpha"):
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    self.pid = cursor.fetchone()[0]
+                self.result = self.work()
+        except BaseException as error:  # re-raised by outcome()
+            self.error = error
+        finally:
+            connection.close()
+
+    def outcome(self, timeout: float | None = None):
+        self.join(timeout or self.outcome_timeout)
+        assert not self.is_alive(), "the thread did not finish"
+        if self.error is not None:
+            raise self.error
+        return self.result

@@ -1,7 +1,8 @@
 """Accelerator "people from HR", end to end: the HRIS behind Finch (a stateful fake, every request and answer
 checked against Finch's OpenAPI document) owns who works here; people flow into the hub with their employment,
 practice, hourly cost rate and weekly capacity, and on to employees in the real Tryton. A leaver is deactivated
-in both (inactive in the hub, an end date in Tryton), never deleted."""
+in both (inactive in the hub, an end date in Tryton), never deleted. With a time connection, people also become
+Harvest users (the Harvest fake, spec-checked the same way), and a leaver's user is archived, not deleted."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from apps.canonical.models import ExternalRef, Ownership, Person
 from apps.connectors.models import Connection
 from apps.connectors.services import connection_update
-from tests.e2e.support import canonical_id, connect_tryton, install, run_flow
+from tests.e2e.support import canonical_id, connect_harvest, connect_tryton, install, run_flow
 
 pytestmark = pytest.mark.usefixtures("templates", "fanout")
 
@@ -27,6 +28,17 @@ def hr(in_alpha, tryton, finch):
                                          changes={"is_enabled": True}, credentials={"access_token": "finch-token"},
                                          acting_user=None)
     return finch_connection, erp
+
+
+@pytest.fixture
+def hr_and_time(in_alpha, tryton, finch, harvest):
+    """As ``hr``, installed with Harvest (connected first, with its token) as the time connection."""
+    erp, time = connect_tryton(tryton), connect_harvest()
+    install(in_alpha, "people-from-hr", time_connection="harvest")
+    finch_connection = connection_update(connection=Connection.objects.get(slug="finch"),
+                                         changes={"is_enabled": True}, credentials={"access_token": "finch-token"},
+                                         acting_user=None)
+    return finch_connection, erp, time
 
 
 def hub_person(finch_connection, person: dict) -> Person:
@@ -99,3 +111,58 @@ def test_a_raise_dates_a_new_cost_price_and_a_rehired_leaver_is_reactivated(hr, 
     prices = tryton.client.search_read("company.employee_cost_price",
                                        [["employee", "=", employee["id"]]], ["cost_price"])
     assert sorted(p["cost_price"] for p in prices) == [Decimal("65.00")]  # the day's price replaced, not doubled
+
+
+def harvest_user(harvest, time, person: Person) -> dict:
+    user_id = ExternalRef.objects.get(connection=time, object_type="person", canonical_id=person.pk).external_id
+    return harvest.users[int(user_id)]
+
+
+def test_with_a_time_connection_people_become_harvest_users_and_a_leaver_is_archived_not_deleted(
+        hr_and_time, tryton, finch, harvest):
+    finch_connection, erp, time = hr_and_time
+    eve = finch.hire("Eve", "Evans", subtype="part_time", kind="contractor", email="eve.evans@example.com",
+                     income={"unit": "hourly", "amount": 7_000, "currency": "EUR"})
+
+    run_flow("hr-emails-in")  # the work e-mail, which Harvest keys its users by
+    run_flow("hr-people-in")
+
+    person = hub_person(finch_connection, eve)
+    user = harvest_user(harvest, time, person)
+    assert [u["email"] for u in harvest.users.values()] == ["pat.admin@example.com", "eve.evans@example.com"]
+    assert (user["first_name"], user["last_name"], user["is_contractor"], user["is_active"]) == (
+        "Eve", "Evans", True, True)
+    assert (user["weekly_capacity"], user["cost_rate"]) == (20 * 3600, 70.0)
+    assert tryton_employee(tryton, erp, person)["active"]  # the ERP leg is as without Harvest
+
+    writes = len(harvest.calls("POST", "PATCH"))
+    assert run_flow("people-to-time-system").counts == {}  # nothing pending: Harvest holds the user as she is
+    assert run_flow("hr-people-in").counts == {"unchanged": 1}
+    assert len(harvest.calls("POST", "PATCH")) == writes
+
+    finch.people[eve["id"]]["employment"]["subtype"] = "full_time"
+    assert run_flow("hr-people-in").counts == {"updated": 1}
+    assert harvest_user(harvest, time, person)["weekly_capacity"] == 40 * 3600
+    assert len(harvest.users) == 2 and ("DELETE" not in {m for m, _ in harvest.calls()})
+
+    finch.leave(eve, end_date="2026-02-27")
+    assert run_flow("hr-people-in").counts == {"updated": 1}
+    user = harvest_user(harvest, time, person)
+    assert user["is_active"] is False and user["email"] == "eve.evans@example.com"  # archived, still there
+    assert harvest.calls("PATCH")[-1] == ("PATCH", f"/users/{user['id']}")
+    assert len(harvest.users) == 2 and not tryton_employee(tryton, erp, person)["active"]
+
+
+def test_a_harvest_user_already_there_with_the_same_email_is_taken_over_not_duplicated(hr_and_time, finch, harvest):
+    finch_connection, _, time = hr_and_time
+    existing = harvest.add_user("Flo", "Fox", "Flo.Fox@example.com", weekly_capacity=72000)
+    flo = finch.hire("Flo", "Fox", email="flo.fox@example.com",
+                     income={"unit": "hourly", "amount": 5_000, "currency": "EUR"})
+
+    run_flow("hr-emails-in")
+    run_flow("hr-people-in")
+
+    person = hub_person(finch_connection, flo)
+    assert harvest_user(harvest, time, person)["id"] == existing["id"] and len(harvest.users) == 2
+    assert (existing["weekly_capacity"], existing["cost_rate"]) == (40 * 3600, 50.0)  # the rate dated from today
+    assert [r["amount"] for r in harvest.cost_rates[existing["id"]]] == [50.0]

@@ -140,6 +140,27 @@ def test_an_approval_webhook_posts_the_entry_at_once_and_unapproval_reverses_it(
     assert TimeEntry.objects.get(pk=item.canonical_id).hours == Decimal("5.00")
 
 
+def test_approvals_waiting_together_are_stored_as_one_page_and_posted_with_one_create(
+        chain, tryton, harvest, cast, django_capture_on_commit_callbacks):
+    entries = [harvest.add_time_entry(chain.user("ann"), chain.harvest_project, spent_date=f"2026-04-0{n}", hours=2,
+                                      approved=True, notes=f"Waiting {n}") for n in range(1, 5)]
+    with django_capture_on_commit_callbacks() as queued:  # four events arrive; no worker has taken one yet
+        for n, entry in enumerate(entries):
+            assert deliver(cast.alpha, {"id": f"evt-wait-{n}", "type": "record.changed",
+                                        "data": {"object": "time_entries", "record": entry}}).status_code == 202
+    with django_capture_on_commit_callbacks(execute=True):
+        for task in queued:  # the first task takes all four; the others find their events done
+            task()
+
+    events = InboundEvent.objects.filter(event_id__startswith="evt-wait-")
+    assert {e.status for e in events} == {InboundEvent.Status.PROCESSED} and len(events) == 4
+    (posting,) = {item.run_id for item in RunItem.objects.filter(run__flow__slug="time-to-erp")}
+    items = RunItem.objects.filter(run_id=posting, outcome=ItemOutcome.CREATED)
+    assert len(items) == 4 and {item.target_response["batch"] for item in items} == {4}  # one create for four
+    for entry in entries:
+        assert len(posted(chain, tryton, entry)) == 1
+
+
 def test_an_entry_deleted_in_harvest_after_posting_is_taken_back_from_tryton(chain, tryton, harvest, cast,
                                                                             django_capture_on_commit_callbacks):
     entry = harvest.add_time_entry(chain.user("bo"), chain.harvest_project, spent_date="2026-03-09", hours=6,

@@ -251,3 +251,21 @@ def test_apostrophes_in_titles_and_names_reach_the_digest_as_written(policy, hoo
     assert message.subject.endswith("at O'Brien & Sons")  # a plain-text subject: nothing HTML-escaped
     assert "you can't log time to a project that's archived." in message.body
     assert IntegrationException.objects.get().title == "Harvest says: you can't log time to a project that's archived."
+
+
+def test_a_record_in_two_escalated_exceptions_is_at_risk_once_in_the_digest(policy, hooks):
+    """The digest's totals are over records, as on the portal: one entry failing in two ways is one entry."""
+    entry = RecordAtRisk(key="TE-7", context={"project": "ACME-042"}, hours=Decimal("8"), amount=Decimal("1200"),
+                         currency="EUR")
+    for message in ("ACME-042: rate is missing", "ACME-042: project is closed in the ERP"):
+        exception_raise(kind=Kind.VALIDATION, source=Source.MONITOR, scope="time:TE-7", message=message,
+                        object_type="time_entry", records=[entry], now=T0)
+
+    escalation_tick(now=T0)
+    notifications_deliver(now=T0)
+
+    [post] = hooks
+    body = httpx.Response(200, content=post.content).json()
+    assert body["count"] == 2
+    assert body["amounts_at_risk"] == {"EUR": "1200.00"} and Decimal(body["hours_at_risk"]) == 8
+    assert "1,200.00" in mail.outbox[0].body and "2,400.00" not in mail.outbox[0].body

@@ -61,3 +61,16 @@ def test_only_customers_of_the_partner_and_known_places_open(cast, partner_site,
     assert partner_site.get("/customers/alpha/open/portal/").status_code == 405
     drill_in = partner_site.get("/customers/alpha/")
     assert 'id="open-portal"' in drill_in.text and 'id="open-admin"' in drill_in.text
+
+
+def test_a_hand_over_may_lead_to_a_page_of_its_target_and_nowhere_else(cast, partner_site, partner_admin):
+    partner_site.client.force_login(partner_admin)
+
+    def landed(target: str, next_: str) -> str:
+        answer = partner_site.post(f"/customers/alpha/open/{target}/", {"next": next_})
+        return follow(answer.url)[1].url
+
+    assert landed("portal", "/runs/7/") == "/runs/7/"  # the run the wizard started
+    assert landed("admin", "/admin/mappings/ruleset/") == "/admin/mappings/ruleset/"
+    assert landed("admin", "/runs/7/") == "/admin/"  # not a page of the admin: its front page
+    assert landed("portal", "//evil.example/") == "/" and landed("portal", "/x?next=//evil") == "/"

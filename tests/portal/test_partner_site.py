@@ -15,7 +15,7 @@ from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
 from apps.tenants.selectors import customer_for_host
 
 HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
-               "/customers/alpha/review/2026-01/"]
+               "/customers/alpha/review/2026-01/", "/customers/alpha/templates/variables/"]
 
 
 def without_tokens(html: str) -> str:
@@ -139,8 +139,25 @@ def test_onboarding_from_a_template_on_a_plan(cast, partner_site, partner_admin,
         assert set(Flow.objects.values_list("slug", flat=True)) == {"time-in", "time-to-journal"}
 
 
+def test_choosing_a_template_to_install_shows_the_variables_it_takes(cast, partner_site, partner_admin, analyst,
+                                                                    templates_loaded):
+    template = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    partner_site.client.force_login(partner_admin)
+    page = partner_site.get("/customers/alpha/")
+    assert 'hx-get="/customers/alpha/templates/variables/"' in page.text  # the template select asks on change
+    shown = partner_site.get(f"/customers/alpha/templates/variables/?template={template.pk}")
+    rows = {name: (label, default) for name, label, default in re.findall(
+        r'data-variable="([^"]+)"><td><code>[^<]+</code></td><td>([^<]*)</td><td><code>([^<]*)</code>', shown.text)}
+    assert set(rows) == {"time_connection", "time_object", "journal_connection", "open_from", "max_hours_per_day"}
+    assert rows["time_connection"] == ("Time system connection (slug)", "&quot;time-export&quot;")
+    assert rows["max_hours_per_day"] == ("Most hours one person may book on one day", "12")
+    assert "Choose a template" in partner_site.get("/customers/alpha/templates/variables/?template=x").text
+    partner_site.client.force_login(analyst)  # may see the customer, not install into it
+    assert partner_site.get(f"/customers/alpha/templates/variables/?template={template.pk}").status_code == 403
+
+
 def test_a_premium_template_needs_a_plan_that_includes_it(cast, partner_site, partner_admin, basic,
-                                                          templates_loaded):
+                                                          templates_loaded, django_capture_on_commit_callbacks):
     builtin = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
     premium = FlowTemplate.objects.create(partner=cast.xpartner, slug="premium-journal", name="Premium journal",
                                           is_premium=True, definition=builtin.definition)
@@ -149,8 +166,12 @@ def test_a_premium_template_needs_a_plan_that_includes_it(cast, partner_site, pa
                                                "plan": basic.pk, "template": premium.pk})
     assert response.status_code == 200 and "does not include premium templates" in response.text
     assert not Customer.objects.filter(slug="lambda").exists()  # refused before anything was made
-    installed = partner_site.post("/customers/alpha/templates/", {"template": premium.pk}, follow=True)
+    with django_capture_on_commit_callbacks(execute=True):  # the install runs as a task after the request
+        started = partner_site.post("/customers/alpha/templates/", {"template": premium.pk})
+    assert started.status_code == 302 and started["Location"].startswith("/operations/")
+    installed = partner_site.get(started["Location"])  # its progress page, once the task has run
     assert "Premium journal installed into Alpha" in installed.text  # alpha has no plan: not gated
+    assert 'data-state="succeeded"' in installed.text and "/customers/alpha/" in installed.text
     with schema_context("alpha"):
         assert Flow.objects.filter(installed_from="premium-journal@1").exists()
 
@@ -186,10 +207,11 @@ def test_onboarding_cannot_use_another_partners_host(cast, partner_site, partner
 
 
 def test_the_drill_in_shows_an_older_template_and_upgrades_it(cast, partner_site, partner_admin, analyst,
-                                                               templates_loaded):
+                                                               templates_loaded, django_capture_on_commit_callbacks):
     journal = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
     partner_site.client.force_login(partner_admin)
-    partner_site.post("/customers/alpha/templates/", {"template": journal.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        partner_site.post("/customers/alpha/templates/", {"template": journal.pk})
     journal.version = 2
     journal.save()
 

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.runs import engine
 from apps.runs.models import Flow, ItemOutcome, Run, RunItem, RunStatus
 from apps.runs.selectors import run_progress
 from apps.tenants.choices import Role
@@ -102,3 +103,23 @@ def test_the_progress_block_stops_polling_once_the_run_has_finished(alpha_site, 
 
     assert block.status_code == 200 and 'data-status="partial"' in block.text and "hx-trigger" not in block.text
     assert 'data-outcome="failed"' in block.text and "1.0 items/s" in block.text  # 4 items in 4 s
+
+
+def test_a_run_paused_by_a_disabled_connection_says_paused_and_why(alpha_site, viewer, ledger):
+    """Not "circuit open": a partner who switched the connection off sees that reason on the runs list."""
+    with schema_context("alpha"):
+        connection = ledger["ann"].run.connection
+        connection.is_enabled = False
+        connection.save(update_fields=["is_enabled"])
+        run = engine.flow_run_request(flow=Flow.objects.get(slug="time-to-journal"), trigger="manual",
+                                      enqueue=False, acting_user=None)
+        engine.run_execute(run_id=run.pk)
+        run.refresh_from_db()
+    alpha_site.client.force_login(viewer)
+
+    listing = alpha_site.get("/runs/")
+
+    assert run.status == RunStatus.PAUSED and run.error_message == f"{connection} is disabled."
+    assert (f'<span class="status status-paused" title="{connection} is disabled.">Paused</span>'
+            in listing.text), listing.text
+    assert "circuit open" not in listing.text

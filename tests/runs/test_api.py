@@ -95,7 +95,7 @@ def test_mapping_preview_shows_each_rules_error(cast, api):
     response = api("post", "mappings/out/versions/1/preview/", engineer,
                    {"samples": [{"hours": "1.5", "person": {"code": "ann"}}, {"hours": "2"}]})
     results = response.json()["results"]
-    assert results[0]["output"] == {"minutes": 90, "who": "ann"}
+    assert results[0]["after"] == {"minutes": 90, "who": "ann"}
     assert results[1]["errors"] == [{"target": "who", "message": "is required but came out empty."}]
 
 

@@ -137,3 +137,37 @@ def test_replay_after_fixing_the_rule_sends_the_failed_item(setup):
 
     assert RunItem.objects.get(run=run).outcome == ItemOutcome.CREATED
     assert len(journal_lines(setup["journal"])) == 1
+
+
+def test_a_run_writes_nothing_while_another_holds_its_targets_lock(setup, monkeypatch):
+    """Two runs of one flow (a catch-up run and one a hub change started, say) never plan and write the same
+    records at once: each batch is planned, written and settled under the target object's lock, so the second
+    plans after the first settled and finds the record sent. Here another session holds that lock: the run waits
+    (until the test's lock_timeout), writing nothing; once it is free, the run posts the entry once."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from apps.runs.models import Run
+    from apps.runs.outbound import target_lock_name
+
+    drop(setup["in"], "time-01.csv", "t1,ann,ACME-042,2026-11-02,7.5,approved,Workshop\n")
+    monkeypatch.setattr(engine, "hub_changed", lambda **kw: None)  # the entry waits; the run is started below
+    run_flow(setup["inbound"])
+    run = engine.flow_run_request(flow=setup["outbound"], trigger="manual", enqueue=False, acting_user=None)
+    name = target_lock_name(Run.objects.select_related("connection").get(pk=run.pk))
+    params = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in params.items() if k in ("host", "port", "user", "password", "dbname")},
+                         autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [name])
+        with pytest.raises(Exception, match="lock timeout"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '300ms'")
+            engine.run_execute(run_id=run.pk)
+        assert journal_lines(setup["journal"]) == [] and not RunItem.objects.filter(run=run).exists()
+        other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [name])
+
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)  # as the sweep re-queues an unfinished run
+    while engine.run_execute(run_id=run.pk) and Run.objects.get(pk=run.pk).status == RunStatus.RUNNING:
+        pass
+    assert len(journal_lines(setup["journal"])) == 1
+    assert RunItem.objects.filter(run=run, outcome=ItemOutcome.CREATED).count() == 1

@@ -90,7 +90,7 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
                                                       acting_user=None).pk)
     setup["outbound"].batch_size = 1  # settled record by record: the crash comes after one was recorded
     setup["outbound"].save()
-    original, calls = outbound.run_items_write, []
+    original, calls = outbound.run_item_rows_write, []
 
     def dies_on_the_second_record(items):
         calls.extend(item.canonical_id for item in items)
@@ -98,11 +98,11 @@ def test_a_crash_between_the_write_and_the_ledger_leaves_the_record_for_the_resu
             raise SystemExit("worker killed")  # not an error the engine handles: the process dies here
         return original(items)
 
-    monkeypatch.setattr(outbound, "run_items_write", dies_on_the_second_record)
+    monkeypatch.setattr(outbound, "run_item_rows_write", dies_on_the_second_record)
     run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     with pytest.raises(SystemExit):
         engine.run_execute(run_id=run.pk)
-    monkeypatch.setattr(outbound, "run_items_write", original)
+    monkeypatch.setattr(outbound, "run_item_rows_write", original)
     # The line went out, but neither its cross-reference nor its ledger item nor the run's progress did.
     assert len(journal_lines(setup["journal"])) == 2
     assert ExternalRef.objects.filter(connection=setup["journal"], canonical_id=calls[1]).count() == 0
@@ -128,7 +128,7 @@ def test_a_crash_before_a_batch_is_recorded_leaves_all_its_records_for_the_resum
     def dies(items):
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(outbound, "run_items_write", dies)
+    monkeypatch.setattr(outbound, "run_item_rows_write", dies)
     run = engine.flow_run_request(flow=setup["outbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
     with pytest.raises(SystemExit):
         engine.run_execute(run_id=run.pk)

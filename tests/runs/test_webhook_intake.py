@@ -121,7 +121,7 @@ def test_events_stay_in_their_own_tenant_with_both_hosts_remembered(cast, fresh_
     assert [e.event_id for e in stored("beta")] == ["b0", "b1"]
 
 
-def test_with_the_orm_broker_the_event_and_its_task_are_written_together(cast, fresh_memos, handlers, monkeypatch):
+def test_with_the_orm_broker_an_event_and_its_streams_task_are_stored_as_one(cast, fresh_memos, handlers, monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", False)
     seen = []
     handlers["timesheet.approved"] = lambda event: seen.append(event.event_id)
@@ -129,16 +129,19 @@ def test_with_the_orm_broker_the_event_and_its_task_are_written_together(cast, f
     queued_before = OrmQ.objects.count()
 
     assert deliver(cast.alpha).status_code == 202
+    assert deliver(cast.alpha, {**EVENT, "id": "evt_2"}).status_code == 202  # its stream's task is waiting already
 
     [task_row] = OrmQ.objects.order_by("-id")[:1]
     assert OrmQ.objects.count() == queued_before + 1
     task = SignedPackage.loads(task_row.payload)
-    assert task["args"] == ("alpha", "apps.runs.tasks.inbound_event_received", hooks.pk, "evt_1")
-    assert stored()[0].status == Status.RECEIVED
+    assert task["args"] == ("alpha", "apps.runs.tasks.inbound_stream_process", hooks.pk, "timesheet.approved")
+    assert [e.status for e in stored()] == [Status.RECEIVED] * 2
     tenant_task_run(*task["args"])  # what a worker does with it
-    assert seen == ["evt_1"] and stored()[0].status == Status.PROCESSED
+    assert seen == ["evt_1", "evt_2"] and {e.status for e in stored()} == {Status.PROCESSED}
     tenant_task_run(*task["args"])  # a second delivery of the task does nothing
-    assert seen == ["evt_1"]
+    assert seen == ["evt_1", "evt_2"]
+    assert deliver(cast.alpha, {**EVENT, "id": "evt_3"}).status_code == 202  # the task started: the next one queues
+    assert OrmQ.objects.count() == queued_before + 2
 
 
 def test_webhook_calls_are_counted_in_the_months_usage(cast, fresh_memos):

@@ -141,10 +141,18 @@ def make(model, marker: str, **given):
 
 def tenant_world(schema: str, marker: str) -> World:
     """One row of every model the tenant admin shows, in ``schema``, plus what the API's URLs name."""
+    from apps.canonical.api.views import HUB_OBJECTS
+    from apps.canonical.models import OBJECT_MODELS
     from apps.canonical.models import Customer as HubCustomer
     from apps.connectors.models import Connection
-    from apps.exceptions.models import ExceptionComment, ExceptionRecord, IntegrationException
-    from apps.mappings.models import Mapping, MappingVersion
+    from apps.exceptions.models import (
+        EscalationPolicy,
+        ExceptionComment,
+        ExceptionRecord,
+        IntegrationException,
+        WebhookSubscription,
+    )
+    from apps.mappings.models import Mapping, MappingVersion, RuleSet
     from apps.runs.models import Flow, Run, RunItem
 
     world = World()
@@ -170,7 +178,13 @@ def tenant_world(schema: str, marker: str) -> World:
             "hooks": connection_.slug, "connections": connection_.slug, "flows": given[Flow].slug,
             "mappings": mapping.slug, "versions": "1", "exceptions": str(exception.pk), "runs": str(given[Run].pk),
             "run-items": str(given[RunItem].pk), "payload": str(world.objects["record"].pk),
+            "rule-sets": world.objects[RuleSet].slug, "escalation-policies": str(world.objects[EscalationPolicy].pk),
+            "webhook-subscriptions": str(make(WebhookSubscription, marker, url="https://zq.example/hook",
+                                              event_types=["run.failed"]).pk),
         })
+        for name, object_type in HUB_OBJECTS.items():  # hub/<object>/<id>/ names a record of that object
+            model = OBJECT_MODELS[object_type]
+            world.slugs[name] = str((world.objects.get(model) or model.objects.first() or make(model, marker)).pk)
     return world
 
 

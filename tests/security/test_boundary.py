@@ -124,7 +124,9 @@ def _custom_view(route: b.Route) -> bool:
 
 def api_bodies(world: b.World) -> list[dict]:
     base = {"body": "zq probe", "reason": "zq probe", "owner": "zqforeign.admin", "payload": {"id": "zq"},
-            "ids": [int(world.slugs["exceptions"])], "items": [int(world.slugs["run-items"])],
+            # (the public world, for the partner API on partner hosts, has neither exceptions nor ledger items)
+            "ids": [int(world.slugs.get("exceptions", b.MISSING_INT))],
+            "items": [int(world.slugs.get("run-items", b.MISSING_INT))],
             "record_key": "zq", "samples": [{"id": "zq"}], "variables": {}, "name": "zq probe", "slug": "zq-probe",
             "kind": "webhook", "settings": {}, "credentials": {"signing_secret": "z" * 40}, "is_enabled": False,
             "allow_private_network": True, "description": "zq"}
@@ -260,13 +262,16 @@ def _same(location: str, url: str) -> str:
 
 # --- 3. one's own customer, with a role that may only look, comment or approve -------------------------
 METER = "tenants_usagemonth"  # API calls by people who may use the customer's API are metered, by design
+# A closed month's review is stored as rendered when first read (issue 18), by anyone who may read it: a cache of
+# what the reader is shown, keyed by the data and the plan, not a change anyone makes.
+STORED_REVIEW = "reporting_reviewpage"
 APPROVALS = {"exceptions_exceptioncomment", "exceptions_integrationexception",
              "exceptions_historicalintegrationexception"}
 ALLOWED_WRITES = {  # tables each role may write through some URL: comments, and acknowledging (approve)
-    Role.ANALYST: {"exceptions_exceptioncomment", METER},
-    Role.CUSTOMER_ADMIN: {*APPROVALS, METER},
-    Role.FINANCE_APPROVER: {*APPROVALS, METER},
-    Role.VIEWER: {METER},
+    Role.ANALYST: {"exceptions_exceptioncomment", METER, STORED_REVIEW},
+    Role.CUSTOMER_ADMIN: {*APPROVALS, METER, STORED_REVIEW},
+    Role.FINANCE_APPROVER: {*APPROVALS, METER, STORED_REVIEW},
+    Role.VIEWER: {METER, STORED_REVIEW},
 }
 
 

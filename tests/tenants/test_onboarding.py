@@ -85,7 +85,7 @@ def test_a_failure_midway_rolls_back_schema_and_rows(cast, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "membership_grant", explode)
+    monkeypatch.setattr(services, "_membership_save", explode)
     with pytest.raises(RuntimeError):
         services.customer_onboard(
             partner=cast.xpartner, slug="golf", name="Golf", admin_email="g@golf.example", acting_user=None
@@ -130,3 +130,23 @@ def test_a_new_tenant_has_every_migration_and_content_type_of_the_template(cast)
         executor = MigrationExecutor(connection)
         assert executor.migration_plan(executor.loader.graph.leaf_nodes()) == []
         assert ContentType.objects.filter(app_label="canonical", model="timeentry").exists()
+
+
+def test_a_deleted_customers_schedules_go_with_it_and_no_one_elses(cast):
+    from django_q.models import Schedule
+
+    from apps.runs.models import Flow
+    from apps.runs.schedules import flow_schedule_sync
+
+    doomed = services.customer_onboard(partner=cast.xpartner, slug="hotel", name="Hotel", admin_email="h@hotel.example",
+                                       acting_user=None).customer
+    names = {}
+    for customer in (doomed, cast.alpha):
+        with schema_context(customer.schema_name):
+            flow = Flow(pk=1, slug="nightly", schedule_minutes=60)  # the schedule needs no more of a flow
+            names[customer.slug] = flow_schedule_sync(flow=flow).name
+
+    doomed.delete(force_drop=True)
+
+    assert not Schedule.objects.filter(name=names["hotel"]).exists()  # it would fail on every tick otherwise
+    assert Schedule.objects.filter(name=names["alpha"]).exists()

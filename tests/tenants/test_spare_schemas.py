@@ -4,6 +4,7 @@ migration is never handed out."""
 
 from __future__ import annotations
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -22,6 +23,14 @@ def _tables(schema: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", [schema])
         return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.fixture(autouse=True)
+def no_spares_yet(db):
+    """Start from none: a cluster test that committed its work may have left spares the platform schedule made."""
+    with connection.cursor() as cursor:
+        for schema in _spares():
+            cursor.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_onboarding_takes_a_ready_spare(cast):

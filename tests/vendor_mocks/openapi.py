@@ -33,6 +33,7 @@ SPEC_FILES = {
     "harvest": SPEC_DIR / "harvest" / "harvest-openapi.yaml",
     "xero_accounting": SPEC_DIR / "xero" / "xero_accounting.yaml",
     "xero_projects": SPEC_DIR / "xero" / "xero-projects.yaml",
+    "xero_payroll_uk": SPEC_DIR / "xero" / "xero-payroll-uk.yaml",
     "hubspot_companies": SPEC_DIR / "hubspot" / "hubspot_crm_companies.oas.json",
     "hubspot_deals": SPEC_DIR / "hubspot" / "hubspot_crm_deals.oas.json",
     "hubspot_owners": SPEC_DIR / "hubspot" / "hubspot_crm_owners.oas.json",

@@ -172,3 +172,12 @@ def prism_xero_projects() -> Iterator[str]:
     """Base URL of a Prism mock of the Xero Projects API (``/Projects``, ``/Projects/{projectId}/Time``)."""
     with prism_running("xero_projects") as base_url:
         yield base_url
+
+
+@pytest.fixture(scope="session")
+def prism_xero_payroll_uk() -> Iterator[str]:
+    """Base URL of a Prism mock of Xero Payroll UK (``/PayRunCalendars``, ``/Timesheets/{TimesheetID}/Lines``).
+    Dynamic answers: the document's own examples break its schemas (``problem: null``, date-times where a date
+    is declared, ``trackingItemID: null``), which ``--errors`` turns into 500s."""
+    with prism_running("xero_payroll_uk", dynamic=True) as base_url:
+        yield base_url

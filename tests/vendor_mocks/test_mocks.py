@@ -34,6 +34,16 @@ INVOICE = {
     "DueDate": "2024-04-10", "LineAmountTypes": "Exclusive", "Status": "DRAFT", "Reference": "WEFT-42",
     "LineItems": [{"Description": "Consulting, March", "Quantity": 7.5, "UnitAmount": 120.0, "AccountCode": "200"}],
 }
+BILL = {  # an approved expense as a bill payable to the person who spent it (expenses to the ERP)
+    "Type": "ACCPAY", "Contact": {"Name": "Ann Lee"}, "Date": "2026-04-07", "DueDate": "2026-04-07",
+    "LineAmountTypes": "Inclusive", "Status": "AUTHORISED", "CurrencyCode": "GBP", "Reference": "weft-alpha-expense-7",
+    "LineItems": [{"Description": "Travel — train to client (ACME-042, 2026-04-07)", "Quantity": 1.0,
+                   "UnitAmount": 86.4, "AccountCode": "493"}],
+}
+PAYROLL_HEADERS = {"Authorization": "Bearer xero-token", "Xero-Tenant-Id": "t-1"}
+CALENDAR_ID = "216d80e6-af55-47b1-b718-9457c3f5d2fe"
+EMPLOYEE_ID = "aad6b292-7b94-408b-93f6-e489867e3fb0"
+TIMESHEET_ID = "88d2038a-06f7-4b8a-bdab-809804c0aa1d"
 NEW_PROJECT = {"client_id": 5735776, "name": "Website", "is_billable": True, "bill_by": "Project",
                "budget_by": "project", "hourly_rate": 120.0}
 
@@ -66,6 +76,16 @@ CONNECTOR_REQUESTS = [
      {"Authorization": "Bearer xero-token", "Xero-Tenant-Id": "t-1"}, None),
     ("xero_projects", "POST", f"/Projects/{PROJECT_ID}/Time",
      {"Authorization": "Bearer xero-token", "Xero-Tenant-Id": "t-1", "Idempotency-Key": "te-1"}, TIME_ENTRY),
+    ("xero_accounting", "PUT", "/Invoices?summarizeErrors=false", {**XERO_HEADERS, "Idempotency-Key": "bill-7"},
+     {"Invoices": [BILL]}),
+    ("xero_payroll_uk", "GET", f"/PayRunCalendars/{CALENDAR_ID}", PAYROLL_HEADERS, None),
+    ("xero_payroll_uk", "GET", f"/Timesheets?filter=employeeId=={EMPLOYEE_ID},payrollCalendarId=={CALENDAR_ID}"
+     "&startDate=2026-04-06&endDate=2026-04-12&page=1", PAYROLL_HEADERS, None),
+    ("xero_payroll_uk", "POST", "/Timesheets", {**PAYROLL_HEADERS, "Idempotency-Key": "ts-1"},
+     {"payrollCalendarID": CALENDAR_ID, "employeeID": EMPLOYEE_ID, "startDate": "2026-04-06",
+      "endDate": "2026-04-12"}),
+    ("xero_payroll_uk", "POST", f"/Timesheets/{TIMESHEET_ID}/Lines", {**PAYROLL_HEADERS, "Idempotency-Key": "tl-1"},
+     {"date": "2026-04-07", "earningsRateID": "87f5b43a-cf51-4b74-92de-94c819e82d27", "numberOfUnits": 7.5}),
 ]
 
 

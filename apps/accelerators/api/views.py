@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accelerators.api import examples
 from apps.accelerators.api.serializers import InstallAnswer, TemplateInstallSerializer, TemplateSerializer
 from apps.accelerators.selectors import templates_for_customer
 from apps.accelerators.services import template_install
@@ -18,7 +19,7 @@ class TemplateListApi(APIView):
 
     api_area = "configuration"  # the API key scope its reads need
 
-    @extend_schema(responses=TemplateSerializer(many=True))
+    @extend_schema(responses=TemplateSerializer(many=True), examples=examples.TEMPLATES)
     def get(self, request) -> Response:
         templates = templates_for_customer(request.tenant).order_by("name")
         return Response([{"slug": t.slug, "name": t.name, "version": t.version, "description": t.description,
@@ -32,7 +33,8 @@ class TemplateInstallApi(APIView):
     api_area = "configuration"  # the API key scope its reads need
     write_action = "template.install"
 
-    @extend_schema(request=TemplateInstallSerializer, responses={201: InstallAnswer, 200: InstallAnswer})
+    @extend_schema(request=TemplateInstallSerializer, responses={201: InstallAnswer, 200: InstallAnswer},
+                   examples=examples.INSTALL)
     def post(self, request, slug: str) -> Response:
         template = templates_for_customer(request.tenant).filter(slug=slug).order_by("-version").first()
         if template is None:

@@ -27,9 +27,10 @@ import io
 import json
 import os
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -69,6 +70,11 @@ class _Batch:
         self.texts: dict[Path, list[str]] = {}
         self.lines: dict[Path, int] = {}
         self.columns: dict[Path, list[str]] = {}  # of files this batch starts, header included
+        # Looked up once per batch, not per line (a stat each): the file the batch writes to, the lines it held
+        # and the columns its header names. The batch holds the lock, so no one else appends meanwhile.
+        self.current: tuple[str, Path] | None = None
+        self.lines_before: dict[Path, int] = {}
+        self.header: dict[Path, list[str] | None] = {}
 
     def add(self, path: Path, text: str) -> None:
         self.texts.setdefault(path, []).append(text)
@@ -116,6 +122,19 @@ class JournalExport:
             self._remember(reference, external_id)
             return external_id, True
 
+    def append_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, bool]]:
+        """``append`` for several records, all or none: under one lock, in one batch (the caller's, if it holds
+        one), and refused as a whole before any is written if one has a field its file has no column for."""
+        if not items:
+            return []
+        with self._locked(), (nullcontext() if self._pending is not None else self.batch()):
+            if self.fmt == "csv":
+                path = self._batch_path()
+                columns = self._file_columns(path) or list(self.columns or items[0][1])
+                for _, payload in items:
+                    self._refuse_unknown(path, columns, payload)
+            return [self.append(reference, payload) for reference, payload in items]
+
     def reverse(self, external_id: str) -> str:
         """Cancel the line ``external_id`` with a reversal line (once); returns the reversal's file:line."""
         with self._locked():
@@ -161,15 +180,31 @@ class JournalExport:
 
     # --- files -----------------------------------------------------------------------------------
     def _write_line(self, reference: str, payload: dict[str, Any], reverses: str = "") -> str:
-        name = self._current_name()
-        path = self.outbox / name
-        lines_before = self._lines_in(path) + (self._pending.lines.get(path, 0) if self._pending else 0)
+        pending = self._pending
+        if pending is None:
+            name = self._current_name()
+            path = self.outbox / name
+            lines_before = self._lines_in(path)
+        else:  # a batch's lines go to the file of the day it began
+            path = self._batch_path()
+            name = path.name
+            if path not in pending.lines_before:
+                pending.lines_before[path] = self._lines_in(path)
+            lines_before = pending.lines_before[path] + pending.lines.get(path, 0)
         text, header_lines = self._format(path, reference, payload, reverses)
-        if self._pending is not None:
-            self._pending.add(path, text)
+        if pending is not None:
+            pending.add(path, text)
         else:
             self._append_to(path, text)
         return f"{name}:{lines_before + header_lines + 1}"
+
+    def _batch_path(self) -> Path:
+        """The file the current batch writes to: that of the day it began."""
+        pending = self._pending
+        if pending.current is None:
+            name = self._current_name()
+            pending.current = (name, self.outbox / name)
+        return pending.current[1]
 
     def _append_to(self, path: Path, text: str) -> None:
         """Append durably, and remember the file's new size and lines (and that we know its references)."""
@@ -199,6 +234,17 @@ class JournalExport:
             return json.dumps(line, default=_plain, ensure_ascii=False) + "\n", 0
         known = self._file_columns(path)
         columns = known or list(self.columns or payload)
+        self._refuse_unknown(path, columns, payload)
+        row = _csv_row([reference, reverses, *(_cell(payload.get(column)) for column in columns)])
+        if known is not None:
+            return row, 0
+        header = _csv_row([*LEADING_COLUMNS, *columns])
+        if self._pending is not None:
+            self._pending.columns[path] = columns
+        return header + row, header.count("\n")
+
+    @staticmethod
+    def _refuse_unknown(path: Path, columns: list[str], payload: dict[str, Any]) -> None:
         unknown = [key for key in payload if key not in columns]
         if unknown:
             raise ConnectorError(
@@ -206,21 +252,18 @@ class JournalExport:
                 f"{', '.join(columns)}. Set 'export_columns' so every file has the same columns.",
                 permanent=True, category=ErrorCategory.MAPPING,
             )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        header_lines = 0
-        if known is None:
-            writer.writerow([*LEADING_COLUMNS, *columns])
-            header_lines = buffer.getvalue().count("\n")
-            if self._pending is not None:
-                self._pending.columns[path] = columns
-        writer.writerow([reference, reverses, *(_cell(payload.get(column)) for column in columns)])
-        return buffer.getvalue(), header_lines
 
     def _file_columns(self, path: Path) -> list[str] | None:
         """The columns the header of ``path`` names (None: no header yet); read once per file."""
-        if self._pending is not None and path in self._pending.columns:
-            return self._pending.columns[path]
+        if self._pending is not None:
+            if path in self._pending.columns:
+                return self._pending.columns[path]
+            if path not in self._pending.header:
+                self._pending.header[path] = self._header_columns(path)
+            return self._pending.header[path]
+        return self._header_columns(path)
+
+    def _header_columns(self, path: Path) -> list[str] | None:
         if not path.exists() or (found := path.stat()).st_size == 0:
             return None
         cached = self._state.columns.get(path.name)
@@ -357,6 +400,30 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
+
+
+class _Rows:
+    """One CSV writer over one buffer, reused: a writer and a buffer per line cost more than the line."""
+
+    def __init__(self):
+        self.buffer = io.StringIO()
+        self.writer = csv.writer(self.buffer, lineterminator="\n")
+
+    def __call__(self, row: list[str]) -> str:
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerow(row)
+        return self.buffer.getvalue()
+
+
+_THREAD = threading.local()  # a writer per thread: web and cluster threads may export at once
+
+
+def _csv_row(row: list[str]) -> str:
+    rows = getattr(_THREAD, "rows", None)
+    if rows is None:
+        rows = _THREAD.rows = _Rows()
+    return rows(row)
 
 
 def _cell(value: Any) -> str:

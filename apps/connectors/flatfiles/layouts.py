@@ -10,6 +10,8 @@ record matches. See docs/connectors.md ("CSV files") and docs/data-quality.md ("
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.common.objects import CanonicalInput, ObjectType, Ref
@@ -126,10 +128,13 @@ LAYOUTS: dict[str, Layout] = {
         aliases={"external_id": ("id", "assignment_id", "uid"), **_WHO, "project": _PROJECT,
                  "project_name": ("project_title",), "role": ("position", "function"),
                  "start_date": ("starts_on", "start", "from"), "end_date": ("ends_on", "end", "to", "until"),
-                 "planned_hours": ("planned", "hours", "allocated_hours", "budget_hours"),
+                 "planned_hours": ("planned", "hours", "allocated_hours", "budget_hours", "total_hours",
+                                   "total_planned_hours", "booked_hours"),
+                 "hours_per_week": ("weekly_hours", "hours_week", "hrs_per_week", "hours_a_week", "booked_per_week",
+                                    "weekly_allocation"),
                  "bill_rate_override": ("bill_rate", "rate", "billable_rate")},
         required=(_WHO_REQUIRED, ("project", "project_name")),
-        numbers=("planned_hours", "bill_rate_override"), dates=("start_date", "end_date"),
+        numbers=("planned_hours", "hours_per_week", "bill_rate_override"), dates=("start_date", "end_date"),
         names={"project": "project_name", "person": "person_name"},
     ),
     "rate_cards": Layout(
@@ -157,7 +162,8 @@ REFS: dict[str, tuple[RefSpec, ...]] = {
 }
 # Keys consumed by the translation (references, flags turned into fields), not canonical fields themselves.
 _CONSUMED = frozenset({"external_id", "approved", "deleted", "correction", "is_employee", "is_archived", "first_name",
-                       "last_name", "person_email", "person_name", "project_name", "customer_name"})
+                       "last_name", "person_email", "person_name", "project_name", "customer_name",
+                       "hours_per_week"})
 
 
 def to_canonical(object_name: str, record: dict[str, Any], *, external_refs: frozenset[str] = frozenset(),
@@ -192,6 +198,34 @@ def _derived_fields(object_name: str, record: dict, fields: dict) -> None:
             fields["employment"] = "employee" if record["is_employee"] else "contractor"
     if record.get("is_archived") is not None and "is_active" not in fields:
         fields["is_active"] = not record["is_archived"]
+    if object_name == "assignments" and _text(record.get("hours_per_week")):
+        _weekly_to_planned(record, fields)
+
+
+def _weekly_to_planned(record: dict, fields: dict) -> None:
+    """A booking given in hours per week (a resource tool's export): its planned hours are that many per five
+    Monday–Friday days from start to end, so spread back over those days (as the resource plan spreads them) it
+    books exactly the weekly hours. A row that also gives total hours keeps them; one without both dates, or
+    with a value that is not a number or a date, keeps no planned hours (the hub or the door says why)."""
+    weekly = _text(record["hours_per_week"])
+    fields["extra"] = {**(fields.get("extra") or {}), "hours_per_week": weekly}
+    if "planned_hours" in fields:
+        return
+    try:
+        hours = Decimal(weekly)
+        start, end = date.fromisoformat(_text(record.get("start_date"))), date.fromisoformat(
+            _text(record.get("end_date")))
+    except (InvalidOperation, ValueError):
+        return
+    fields["planned_hours"] = (hours * _workdays(start, end) / 5).quantize(Decimal("0.01"))
+
+
+def _workdays(start: date, end: date) -> int:
+    """Monday-to-Friday days from start to end inclusive (0 when the end is before the start)."""
+    if end < start:
+        return 0
+    weeks, rest = divmod((end - start).days + 1, 7)
+    return weeks * 5 + sum(1 for n in range(rest) if (start.weekday() + n) % 7 < 5)
 
 
 def _cached_ref(spec: RefSpec, record: dict, external: bool, cache: dict | None) -> Ref | None:

@@ -86,6 +86,15 @@ class WriteResult:
     response: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class WriteRequest:
+    """One record of a ``write_many`` batch: its payload, our reference and its idempotency key."""
+
+    payload: dict[str, Any]
+    reference: str
+    idempotency_key: str | None = None
+
+
 @dataclass
 class TestResult:
     ok: bool
@@ -117,6 +126,7 @@ class KindContext:
     token_store: Any = None  # where refreshed OAuth2 tokens are kept (apps.connectors.oauth2.TokenStore); None: memory
     allow_private_network: bool = False  # for protocols other than HTTP (SFTP), which check hosts themselves
     run_stamp: str = ""  # names the run this instance works for (a run's slices each make an instance), if any
+    lookup_stamps: Any = None  # stamps of look-ups remembered per process (apps.connectors.stamps); None: unsaved
 
 
 class ConnectorKind:
@@ -151,9 +161,26 @@ class ConnectorKind:
         suits vendor idempotency headers."""
         raise ConnectorError(f"{self.label} cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
 
+    def writes_many(self, object_name: str) -> bool:
+        """Whether ``write_many`` can create several ``object_name`` records in one call."""
+        return False
+
+    def write_many(self, object_name: str, requests: list[WriteRequest]) -> list[WriteResult]:
+        """Create several records in one call, all or none; results in the order of ``requests``. A failure
+        raises for the whole batch: ``in_doubt`` when the answer was lost (any of them may exist), a permanent
+        validation error when the target refused the batch (perhaps for one bad record: the engine splits it)."""
+        raise ConnectorError(f"{self.label} cannot write many {object_name} at once.", permanent=True,
+                             category=ErrorCategory.CONFIG)
+
     def find(self, object_name: str, *, reference: str) -> str | None:
         """The external id of the record we wrote under ``reference``, if the system has it."""
         return None
+
+    def find_many(self, object_name: str, references: list[str]) -> dict[str, str]:
+        """``find`` for several references: {reference: external id} of those the system has (a kind that can
+        ask in one call says so here)."""
+        return {reference: found for reference in references
+                if (found := self.find(object_name, reference=reference)) is not None}
 
     def write_window(self) -> float:
         """Seconds a write in doubt may still land in the target (see ``write_window_seconds``)."""

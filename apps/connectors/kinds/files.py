@@ -1,7 +1,7 @@
 """CSV files from a drop folder or an SFTP server, and export files for systems that import journals.
 
 Reading: files whose names match the object's pattern (``time*.csv``, ``expense*.csv``, ``people*.csv``,
-``customers*.csv``, ``projects*.csv``, ``assignments*.csv``, ``rate_cards*.csv``; layouts in
+``customers*.csv``, ``projects*.csv``, ``assignments*.csv`` (or ``bookings*.csv``), ``rate_cards*.csv``; layouts in
 ``apps.connectors.flatfiles.layouts``) are read in name order, streaming, in pages of ``batch_size`` rows.
 A file is moved on only once all its pages were stored (when the next page is asked for, or the read
 ends): read to its end, it goes to ``archive/YYYY/MM/``; if it could not be read to its end, to
@@ -45,6 +45,7 @@ from apps.connectors.kinds.base import (
     ObjectSpec,
     Page,
     TestResult,
+    WriteRequest,
     WriteResult,
 )
 
@@ -52,11 +53,15 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PATTERNS = {"time_entries": "time*.csv", "expenses": "expense*.csv", "people": "people*.csv",
                     "customers": "customers*.csv,clients*.csv", "projects": "projects*.csv",
-                    "assignments": "assignments*.csv", "rate_cards": "rate_cards*.csv,rate-cards*.csv"}
+                    "assignments": "assignments*.csv,bookings*.csv", "rate_cards": "rate_cards*.csv,rate-cards*.csv"}
 LATER_FILES = ("duplicate", "update")
 REPEATS = ("duplicate", "allow")
 JOURNAL_COLUMNS = ("date", "person", "project", "task", "hours", "billable", "approval_status", "currency",
                    "bill_rate", "cost_rate", "notes")
+# Revenue inputs per project and month (billing readiness), for ERPs that take them as an import.
+REVENUE_COLUMNS = ("period", "project", "customer", "method", "currency", "billable_value", "cost", "hours",
+                   "percent_complete")
+EXPORT_PREFIXES = {"journal_export": "journal", "revenue_export": "revenue"}
 DEFAULT_SETTLE_SECONDS = 10
 REJECTED_HINT = " The file goes to rejected/ with an .error.txt; fix it and drop it in again."
 
@@ -68,6 +73,7 @@ class CsvFilesKind(ConnectorKind):
     capabilities = Capabilities(objects=(
         *(ObjectSpec(name, object_type, incremental=True) for name, object_type in layouts.OBJECT_TYPES.items()),
         ObjectSpec("journal_export", ObjectType.TIME_ENTRY, readable=False, writable=True),
+        ObjectSpec("revenue_export", ObjectType.REVENUE_SCHEDULE, readable=False, writable=True),
     ), batch_size=2000)
     settings_fields = (
         FieldSpec("inbox_dir", "Drop folder", required=False,
@@ -119,8 +125,9 @@ class CsvFilesKind(ConnectorKind):
 
     def __init__(self, context):
         self.folders = Folders(context.files_root)  # before the base class checks the configuration
-        self._export: JournalExport | None = None
+        self._exports: dict[str, JournalExport] = {}
         self._ref_cache: dict = {}  # the same few hundred people and projects recur on every row
+        self._translation: dict[str, tuple[frozenset[str], bool]] = {}
         super().__init__(context)
 
     # --- reading ---------------------------------------------------------------------------------
@@ -195,10 +202,14 @@ class CsvFilesKind(ConnectorKind):
                             self.setting("sftp_rejected_path") or f"{path.rstrip('/')}/rejected")
 
     def to_canonical(self, object_name: str, record: dict) -> CanonicalInput:
-        external = frozenset(name for name in ("person", "project") if self.setting(f"{name}_ref") == "external")
+        if (settled := self._translation.get(object_name)) is None:  # the settings, read once per object
+            settled = self._translation[object_name] = (
+                frozenset(name for name in ("person", "project") if self.setting(f"{name}_ref") == "external"),
+                self._per_object("later_files", object_name) == "duplicate")
+        external, later_duplicate = settled
         canonical = layouts.to_canonical(object_name, record, external_refs=external, cache=self._ref_cache)
         if "_file" in record:
-            once = bool(record.get("_keyed")) and self._per_object("later_files", object_name) == "duplicate"
+            once = bool(record.get("_keyed")) and later_duplicate
             canonical.origin = Origin(record["_file"], record["_row"], once=once)
         return canonical
 
@@ -220,34 +231,58 @@ class CsvFilesKind(ConnectorKind):
               idempotency_key: str | None = None) -> WriteResult:
         if not self.capabilities.spec(object_name).writable:
             return super().write(object_name, payload, reference=reference, external_id=external_id)
-        written, created = self.export.append(reference, payload)
+        written, created = self.exporter(object_name).append(reference, payload)
         return WriteResult(external_id=written, created=created)
+
+    def writes_many(self, object_name: str) -> bool:
+        return object_name in EXPORT_PREFIXES and self.capabilities.spec(object_name).writable
+
+    def write_many(self, object_name: str, requests: list[WriteRequest]) -> list[WriteResult]:
+        """A run of new lines under one lock, all or none (``JournalExport.append_many``)."""
+        if not self.writes_many(object_name):
+            return super().write_many(object_name, requests)
+        written = self.exporter(object_name).append_many([(r.reference, r.payload) for r in requests])
+        return [WriteResult(external_id=line, created=created) for line, created in written]
 
     def batch(self) -> AbstractContextManager:
         return self.export.batch()  # lines and index entries written once per batch, not each with its fsync
 
     def find(self, object_name: str, *, reference: str) -> str | None:
-        return self.export.find(reference) if object_name == "journal_export" else None
+        return self.exporter(object_name).find(reference) if object_name in EXPORT_PREFIXES else None
 
     def delete(self, object_name: str, external_id: str) -> None:
         """A journal line cannot be taken back, only cancelled: append a reversal line (once)."""
-        if object_name != "journal_export":
+        if object_name not in EXPORT_PREFIXES:
             super().delete(object_name, external_id)
-        self.export.reverse(external_id)
+        self.exporter(object_name).reverse(external_id)
 
     def from_canonical(self, object_name: str, canonical: dict, refs: dict[str, str | None]) -> dict:
+        if object_name == "revenue_export":
+            extra = canonical.get("extra") or {}
+            project = canonical.get("project") or {}
+            return {"period": str(canonical.get("period") or "")[:7], "project": project.get("code"),
+                    "customer": (project.get("customer") or {}).get("code"), "method": canonical.get("method"),
+                    "currency": canonical.get("currency"), "billable_value": extra.get("billable_value"),
+                    "cost": extra.get("cost"), "hours": extra.get("hours"),
+                    "percent_complete": extra.get("percent_complete")}
         return {column: _plain(refs.get(column) or canonical.get(column)) for column in JOURNAL_COLUMNS}
 
     @property
     def export(self) -> JournalExport:
-        if self._export is None:
-            columns = self.setting("export_columns")
-            self._export = JournalExport(
-                self.folders.outbox, fmt=self.setting("export_format") or "csv",
-                rotation=self.setting("export_rotation") or "day", columns=tuple(columns) if columns else None,
-                run_stamp=self.context.run_stamp,
-            )
-        return self._export
+        return self.exporter("journal_export")
+
+    def exporter(self, object_name: str) -> JournalExport:
+        """The export files of ``journal_export`` (``journal-<day>.csv``) or ``revenue_export`` (``revenue-…``)."""
+        if object_name in self._exports:
+            return self._exports[object_name]
+        columns = self.setting("export_columns") if object_name == "journal_export" else None
+        made = JournalExport(
+            self.folders.outbox, fmt=self.setting("export_format") or "csv",
+            rotation=self.setting("export_rotation") or "day", columns=tuple(columns) if columns else None,
+            run_stamp=self.context.run_stamp, prefix=EXPORT_PREFIXES.get(object_name, "journal"),
+        )
+        self._exports[object_name] = made
+        return made
 
     # --- testing ---------------------------------------------------------------------------------
     def test(self) -> TestResult:

@@ -1,9 +1,13 @@
 """Harvest API v2: clients, projects, people, assignments, time entries and expenses.
 
-Reads follow Harvest's ``links.next`` and resume from ``updated_since``. Writes (clients, projects) have
+Reads follow Harvest's ``links.next`` and resume from ``updated_since``. Writes (clients, projects, users) have
 no idempotency header to lean on and Harvest has no search, so before creating, the kind looks for the
 record it may already have made: projects carry our reference as a last line of their notes
-(``Weft reference: weft-…``), clients are matched by name (Harvest refuses two clients with one name).
+(``Weft reference: weft-…``), clients are matched by name (Harvest refuses two clients with one name), users by
+e-mail (Harvest refuses two users with one e-mail). A leaver is archived (``is_active: false``), never deleted.
+A project's rate card (``project_rates``: hub rate cards of one project) becomes task assignments with their own
+hourly rate and budget hours: the task is found by name (made if the account lacks it), the assignment by its task
+on the project (Harvest holds one per task), so a retry updates what an earlier attempt made.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ OPEN_STATUSES = (DRAFT, SUBMITTED, APPROVED)
 LABELS = {
     "clients": "client", "projects": "project", "users": "user", "user_assignments": "user assignment",
     "task_assignments": "task assignment", "time_entries": "time entry", "expenses": "expense",
+    "project_rates": "task assignment",
 }
 
 
@@ -58,12 +63,16 @@ class HarvestKind(ConnectorKind):
         objects=(
             ObjectSpec("clients", ObjectType.CUSTOMER, writable=True, incremental=True),
             ObjectSpec("projects", ObjectType.PROJECT, writable=True, incremental=True),
-            ObjectSpec("users", ObjectType.PERSON, incremental=True),
+            ObjectSpec("users", ObjectType.PERSON, writable=True, incremental=True),
             ObjectSpec("user_assignments", ObjectType.ASSIGNMENT, incremental=True),
             # Native only: no canonical object holds a task's rate on a project (to_canonical says so).
             ObjectSpec("task_assignments", ObjectType.ASSIGNMENT, incremental=True),
             ObjectSpec("time_entries", ObjectType.TIME_ENTRY, incremental=True),
             ObjectSpec("expenses", ObjectType.EXPENSE, incremental=True),
+            # Posting status written back: each time entry an invoice bills gets the invoice as its external reference.
+            ObjectSpec("time_entry_links", ObjectType.INVOICE, readable=False, writable=True),
+            # A project's rate card, line by line: task assignments with their hourly rate (the project bills by task).
+            ObjectSpec("project_rates", ObjectType.RATE_CARD, readable=False, writable=True),
         ),
         rate_limit=RateLimit(windows=((100, 15),)),
     )
@@ -84,6 +93,8 @@ class HarvestKind(ConnectorKind):
         self._outbound: OutboundClient | None = None
         self._project_refs: dict[str, str] | None = None  # our reference -> project id, loaded once
         self._client_names: dict[str, str] | None = None  # name (casefolded) -> client id, loaded once
+        self._task_names: dict[str, str] | None = None  # name (casefolded) -> task id, loaded once
+        self._user_emails: dict[str, str] | None = None  # e-mail (casefolded) -> user id, loaded once
 
     # --- the interface ------------------------------------------------------------------------
     def test(self) -> TestResult:
@@ -117,6 +128,12 @@ class HarvestKind(ConnectorKind):
             return _client_payload(canonical)
         if object_name == "projects":
             return _project_payload(canonical, refs)
+        if object_name == "users":
+            return _user_payload(canonical)
+        if object_name == "time_entry_links":
+            return _links_payload(canonical, refs)
+        if object_name == "project_rates":
+            return _rate_payload(canonical, refs)
         raise ConnectorError(f"Harvest cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
 
     def find(self, object_name: str, *, reference: str) -> str | None:
@@ -134,24 +151,98 @@ class HarvestKind(ConnectorKind):
         self, object_name: str, payload: dict, *, reference: str, external_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> WriteResult:
-        """Create or update a client or project. Without ``external_id`` it first looks for the record a
+        """Create or update a client, project or user. Without ``external_id`` it first looks for the record a
         crashed earlier attempt may have made, so a retry updates it instead of making a second one."""
         spec = self.capabilities.spec(object_name)
         if not spec.writable:
             raise ConnectorError(f"Harvest cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
+        if object_name == "time_entry_links":
+            return self._link_time(payload, reference=reference, external_id=external_id)
+        if object_name == "project_rates":
+            return self._assign_rate(payload, reference=reference, external_id=external_id)
         body = dict(payload)
         if object_name == "projects":
             body = _with_reference(body, reference, creating=external_id is None)
         external_id = external_id or self._existing(object_name, body, reference)
+        if object_name == "users" and external_id:
+            return self._update_user(external_id, body)
         if external_id:
             return self._update(object_name, external_id, body)
         return self._create(object_name, body, reference)
 
+    def delete(self, object_name: str, external_id: str) -> None:
+        """An invoice draft withdrawn (its work went away): its entries keep the link they were given, which names
+        an invoice the ERP no longer holds; nothing else can be deleted here."""
+        if object_name != "time_entry_links":
+            super().delete(object_name, external_id)
+
     # --- writing ------------------------------------------------------------------------------
+    def _link_time(self, payload: dict, *, reference: str, external_id: str | None) -> WriteResult:
+        """Harvest's API cannot mark time invoiced or locked (``is_billed`` and ``is_locked`` are read-only; only
+        Harvest's own invoices set them), so the posting status goes where it can: each billed entry's
+        ``external_reference`` names the ERP invoice. A PATCH sets the same value again, so a retry is harmless."""
+        link = payload.get("external_reference") or {}
+        entries = [str(e) for e in payload.get("time_entries") or []]
+        for entry in entries:
+            self._call("PATCH", f"/time_entries/{entry}", json_body={"external_reference": link},
+                       what=f"Linking Harvest time entry {entry} to invoice {link.get('group_id') or reference}")
+        return WriteResult(external_id=external_id or f"links:{reference}", created=external_id is None,
+                           response={"time_entries": entries, "external_reference": link})
+
+    def _assign_rate(self, payload: dict, *, reference: str, external_id: str | None) -> WriteResult:
+        """One line of a project's rate card as the task of its name on the project, with the line's hourly rate and
+        hours as its budget."""
+        body = {k: v for k, v in payload.items() if k not in ("project_id", "task")}
+        project = payload["project_id"]
+        path = f"/projects/{project}/task_assignments"
+        task = self._task_id(payload["task"], reference)
+        external_id = external_id or self._assignment_of(project, task)
+        if external_id:
+            data = self._call("PATCH", f"{path}/{external_id}", json_body=body,
+                              what=f"Updating the rate of task {payload['task']!r} on Harvest project {project}")
+            return WriteResult(external_id=self._written_id(data, reference), created=False, response=data)
+        data = self._call("POST", path, json_body={"task_id": int(task), **body},
+                          what=f"Assigning task {payload['task']!r} to Harvest project {project} ({reference})")
+        return WriteResult(external_id=self._written_id(data, reference), created=True, response=data)
+
+    def _task_id(self, name: str, reference: str) -> str:
+        """The account's task of this name, made if it has none (tasks are the account's; rates are per project)."""
+        if self._task_names is None:
+            self._task_names = {}
+            for items, _ in self._pages("tasks", {}):
+                self._task_names.update({str(t.get("name") or "").strip().casefold(): str(t["id"])
+                                         for t in items if isinstance(t, dict) and t.get("id")})
+        key = name.strip().casefold()
+        if key not in self._task_names:
+            data = self._call("POST", "/tasks", json_body={"name": name.strip()},
+                              what=f"Creating Harvest task {name!r} for {reference}")
+            self._task_names[key] = self._written_id(data, reference)
+        return self._task_names[key]
+
+    def _assignment_of(self, project: int, task: str) -> str | None:
+        """The project's assignment of this task (made by an earlier attempt whose answer was lost, or by hand)."""
+        for items, _ in self._pages(f"projects/{project}/task_assignments", {}, key="task_assignments"):
+            for item in items:
+                if isinstance(item, dict) and str((item.get("task") or {}).get("id")) == task and item.get("id"):
+                    return str(item["id"])
+        return None
+
     def _existing(self, object_name: str, body: dict, reference: str) -> str | None:
         if object_name == "projects":
             return self.find("projects", reference=reference)
+        if object_name == "users":
+            return self._user_with_email(body.get("email"))
         return self._client_named(body.get("name"))
+
+    def _user_with_email(self, email: Any) -> str | None:
+        if not isinstance(email, str) or not email.strip():
+            return None
+        if self._user_emails is None:
+            self._user_emails = {}
+            for items, _ in self._pages("users", {}):
+                self._user_emails.update({str(u.get("email") or "").strip().casefold(): str(u["id"])
+                                          for u in items if isinstance(u, dict) and u.get("id")})
+        return self._user_emails.get(email.strip().casefold())
 
     def _client_named(self, name: Any) -> str | None:
         if not isinstance(name, str) or not name.strip():
@@ -163,16 +254,31 @@ class HarvestKind(ConnectorKind):
                                            for c in items if isinstance(c, dict) and c.get("id")})
         return self._client_names.get(name.strip().casefold())
 
+    def _update_user(self, user_id: str, body: dict) -> WriteResult:
+        """An archived user's name and e-mail are locked, so a leaver is only archived. Harvest's PATCH takes no cost
+        rate: a changed one is a dated cost rate from today, so the time already booked keeps its cost."""
+        if body.get("is_active") is False:
+            return self._update("users", user_id, {"is_active": False})
+        result = self._update("users", user_id, {k: v for k, v in body.items() if k != "cost_rate"})
+        cost = body.get("cost_rate")
+        if cost is not None and (result.response or {}).get("cost_rate") != cost:
+            # No start date: Harvest takes its own today (ours may be its tomorrow, which it refuses).
+            self._call("POST", f"/users/{user_id}/cost_rates", json_body={"amount": cost},
+                       what=f"Dating a new cost rate for Harvest user {user_id}")
+        return result
+
     def _create(self, object_name: str, body: dict, reference: str) -> WriteResult:
         what = f"Creating Harvest {LABELS[object_name]} {reference}"
         try:
             data = self._call("POST", f"/{object_name}", json_body=body, what=what)
         except ConnectorError as error:
             if not error.permanent:  # it may have been made all the same: look again before the next attempt
-                self._project_refs = self._client_names = None
-            if object_name == "clients" and error.status == 422:  # made meanwhile under the same name?
-                self._client_names = None
-                found = self._client_named(body.get("name"))
+                self._project_refs = self._client_names = self._user_emails = None
+            if object_name in ("clients", "users") and error.status == 422:  # made meanwhile, same name or e-mail?
+                self._client_names = self._user_emails = None
+                found = self._existing(object_name, body, reference)
+                if found and object_name == "users":
+                    return self._update_user(found, body)
                 if found:
                     return self._update(object_name, found, body)
             raise
@@ -181,6 +287,8 @@ class HarvestKind(ConnectorKind):
             self._project_refs[reference] = external_id
         if object_name == "clients" and self._client_names is not None:
             self._client_names[str(body.get("name", "")).strip().casefold()] = external_id
+        if object_name == "users" and self._user_emails is not None:
+            self._user_emails[str(body.get("email", "")).strip().casefold()] = external_id
         return WriteResult(external_id=external_id, created=True, response=data)
 
     def _update(self, object_name: str, external_id: str, body: dict) -> WriteResult:
@@ -195,17 +303,19 @@ class HarvestKind(ConnectorKind):
         return str(data["id"])
 
     # --- reading ------------------------------------------------------------------------------
-    def _pages(self, object_name: str, filters: dict) -> Iterator[tuple[list, bool]]:
+    def _pages(self, object_name: str, filters: dict, *, key: str | None = None) -> Iterator[tuple[list, bool]]:
         """Each page's items and whether it is the last, following ``links.next`` (only its query: the
-        path and host stay ours, so a link can never send the token elsewhere)."""
+        path and host stay ours, so a link can never send the token elsewhere). ``key``: the answer's list, when
+        ``object_name`` is a path (``projects/7/task_assignments``)."""
+        listed = key or object_name
         params: dict[str, Any] = {"per_page": PER_PAGE, **filters}
         seen: set[tuple] = set()
         for number in range(1, MAX_PAGES + 1):
             what = f"Reading Harvest {object_name} (page {number})"
             data = self._call("GET", f"/{object_name}", params=params, what=what)
-            items = data.get(object_name)
+            items = data.get(listed)
             if not isinstance(items, list):
-                raise ConnectorError(f"{what}: the answer has no {object_name!r} list.", permanent=False,
+                raise ConnectorError(f"{what}: the answer has no {listed!r} list.", permanent=False,
                                      category=ErrorCategory.PARSE)
             following = _next_params(data, object_name, what)
             yield items, following is None
@@ -363,6 +473,21 @@ def _next_params(data: dict, object_name: str, what: str) -> dict[str, str] | No
     return dict(parse_qsl(parts.query))
 
 
+def _links_payload(canonical: dict, refs: dict) -> dict:
+    """The ERP invoice an invoice became (its id there, else our reference), for the time entries it bills."""
+    extra = canonical.get("extra") or {}
+    entries = refs.get("time_entries") or []
+    if not entries:
+        raise ConnectorError(f"Invoice {extra.get('billing_key') or canonical.get('id')}: it bills no time entry "
+                             "read from this Harvest account.", permanent=True, category=ErrorCategory.VALIDATION)
+    posted = refs.get("posted") or {}
+    system, invoice_id = next(iter(posted.items()), ("", None))
+    return {"time_entries": entries, "external_reference": {
+        "id": invoice_id or canonical.get("number") or str(canonical.get("id")),
+        "group_id": extra.get("billing_key") or canonical.get("number") or None,
+        "account_id": system or None, "permalink": None}}
+
+
 def _project_references(items: list) -> dict[str, str]:
     found = {}
     for project in items:
@@ -393,6 +518,39 @@ def _client_payload(canonical: dict) -> dict:
     return payload
 
 
+def _user_payload(canonical: dict) -> dict:
+    """A hub person as a Harvest user, keyed by e-mail; capacity travels in seconds. A leaver (inactive in the hub,
+    as the HRIS says) is an archived user."""
+    email = str(canonical.get("email") or "").strip()
+    if not email:  # the hub change that brings the e-mail sends the person again
+        raise ConnectorError(f"Person {canonical.get('code')}: no e-mail yet, and Harvest keys its users by e-mail.",
+                             permanent=False, category=ErrorCategory.MISSING_REFERENCE)
+    first, _, last = str(canonical.get("name") or "").strip().partition(" ")
+    capacity = canonical.get("capacity_hours_per_week")
+    payload = {
+        "first_name": first, "last_name": last.strip() or first, "email": email,
+        "is_contractor": canonical.get("employment") == "contractor",
+        "weekly_capacity": None if capacity in (None, "") else round(float(capacity) * SECONDS_PER_HOUR),
+        "cost_rate": _number(canonical.get("cost_rate")), "is_active": canonical.get("is_active", True) is not False,
+    }
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+def _rate_payload(canonical: dict, refs: dict[str, str | None]) -> dict:
+    project_id = refs.get("project")
+    if not canonical.get("project"):
+        raise ConnectorError(f"Rate card {canonical.get('code')} belongs to no project: Harvest keeps rates per "
+                             "project.", permanent=True, category=ErrorCategory.VALIDATION)
+    if not project_id or not str(project_id).isdigit():
+        raise ConnectorError(f"Rate card {canonical.get('code')}: its project {canonical['project'].get('code')} is "
+                             "not in Harvest yet; send projects first.", permanent=False,
+                             category=ErrorCategory.MISSING_REFERENCE)
+    payload = {"project_id": int(project_id), "task": canonical.get("role") or canonical.get("name"),
+               "hourly_rate": _number(canonical.get("bill_rate")), "billable": True, "is_active": True,
+               "budget": _number((canonical.get("extra") or {}).get("hours"))}
+    return {key: value for key, value in payload.items() if value is not None}
+
+
 def _project_payload(canonical: dict, refs: dict[str, str | None]) -> dict:
     client_id = refs.get("customer")
     if not client_id or not str(client_id).isdigit():
@@ -414,4 +572,6 @@ def _project_payload(canonical: dict, refs: dict[str, str | None]) -> dict:
         payload.update(budget_by="project_cost", cost_budget=_number(canonical["budget_amount"]))
     if billing in ("fixed", "milestone") and canonical.get("budget_amount") not in (None, ""):
         payload["fee"] = _number(canonical["budget_amount"])
+    if (canonical.get("extra") or {}).get("rates_by_task"):  # its rate card's lines are its tasks' rates
+        payload["bill_by"] = "Tasks"
     return {key: value for key, value in payload.items() if value is not None}

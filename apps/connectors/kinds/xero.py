@@ -1,4 +1,5 @@
-"""Xero: contacts and sales invoices (Accounting API), and time on projects (Projects API).
+"""Xero: contacts, sales invoices and bills (Accounting API), time on projects (Projects API), and timesheet
+lines per pay period (Payroll UK API; with bills in ``xero_payroll``).
 
 One connection is one Xero organisation (``tenant_id``, sent as ``xero-tenant-id``). Every write sends an
 ``Idempotency-Key`` derived from the engine's key, so a retried PUT/POST cannot make a second record; on top
@@ -34,6 +35,8 @@ from apps.connectors.kinds.base import (
     WriteResult,
 )
 from apps.connectors.kinds.records import Fields, UpdatedSince, checked_page, reraise, start_from
+from apps.connectors.kinds.xero_journals import RevenueJournals, journal_payload
+from apps.connectors.kinds.xero_payroll import PAYROLL_SCOPES, PAYROLL_URL, PayrollTimesheets, bill_payload
 from apps.connectors.oauth2 import BearerClient, OAuth2Spec
 from apps.connectors.ratelimit import RateLimit
 
@@ -51,7 +54,7 @@ MINUTES_MAX = 59940  # Xero Projects: one time entry is 1..59940 minutes
 # A time entry is logged at noon UTC so it stays on the same calendar day in every organisation time zone.
 TIME_OF_DAY = "T12:00:00Z"
 
-COLLECTIONS = {"contacts": "Contacts", "invoices": "Invoices"}
+COLLECTIONS = {"contacts": "Contacts", "invoices": "Invoices", "bills": "Invoices"}
 STATUS_IN = {"DRAFT": "draft", "SUBMITTED": "draft", "AUTHORISED": "sent", "PAID": "paid", "VOIDED": "void",
              "DELETED": "void"}
 STATUS_OUT = {"draft": "DRAFT", "sent": "AUTHORISED", "paid": "AUTHORISED", "void": "VOIDED"}
@@ -59,8 +62,10 @@ GONE = ("DELETED", "VOIDED")
 
 
 @register
-class XeroKind(ConnectorKind):
-    """Xero Accounting and Projects over OAuth2 (bearer token), one organisation per connection."""
+class XeroKind(PayrollTimesheets, RevenueJournals, ConnectorKind):
+    """Xero Accounting, Projects and Payroll UK over OAuth2 (bearer token), one organisation per connection.
+    Payroll timesheet lines and bills (expenses) live in ``xero_payroll``; revenue inputs as manual journals in
+    ``xero_journals``."""
 
     slug = "xero"
     label = "Xero"
@@ -69,6 +74,9 @@ class XeroKind(ConnectorKind):
             ObjectSpec("contacts", ObjectType.CUSTOMER, writable=True, incremental=True),
             ObjectSpec("invoices", ObjectType.INVOICE, writable=True, incremental=True),
             ObjectSpec("project_time", ObjectType.TIME_ENTRY, readable=False, writable=True),
+            ObjectSpec("payroll_timesheet_lines", ObjectType.TIME_ENTRY, readable=False, writable=True),
+            ObjectSpec("bills", ObjectType.EXPENSE, readable=False, writable=True),
+            ObjectSpec("revenue_journals", ObjectType.REVENUE_SCHEDULE, readable=False, writable=True),
         ),
         # Per organisation: 60 calls a minute, 5 at once, 5,000 a day.
         rate_limit=RateLimit(windows=((60, 60), (5000, 86400)), concurrency=5),
@@ -87,6 +95,23 @@ class XeroKind(ConnectorKind):
                   help="Xero userId to log time under when a person has none."),
         FieldSpec("task_ids", "Xero task per project", required=False, type="json",
                   help='JSON {"<Xero projectId>": "<taskId>"}; otherwise the task is found by name.'),
+        FieldSpec("payroll_base_url", "Payroll UK API URL", required=False, help=f"Default {PAYROLL_URL}."),
+        FieldSpec("payroll_calendar_id", "Pay run calendar", required=False,
+                  help="Xero payrollCalendarID whose pay periods approved hours go into (hours to payroll)."),
+        FieldSpec("employee_ids", "Xero Payroll employee per person", required=False, type="json",
+                  help='JSON {"<email or person code>": "<Xero employeeID>"}.'),
+        FieldSpec("earnings_rate_id", "Earnings rate", required=False,
+                  help="Xero earningsRateID of timesheet lines (e.g. Ordinary Hours)."),
+        FieldSpec("earnings_rate_ids", "Earnings rate per task", required=False, type="json",
+                  help='JSON {"<task name>": "<earningsRateID>"}, e.g. overtime; others take the earnings rate.'),
+        FieldSpec("expense_account_code", "Expense account code", required=False,
+                  help="AccountCode of bill lines for expenses (e.g. 493); without it bills stay drafts."),
+        FieldSpec("unbilled_account_code", "Unbilled revenue account code", required=False,
+                  help="Account the revenue-inputs journals debit (accrued or unbilled revenue, a balance-sheet "
+                       "account); they credit the sales account."),
+        FieldSpec("project_tracking_category", "Project tracking category", required=False,
+                  help="Name of a tracking category whose options are project codes; revenue-inputs journal lines "
+                       "are tagged with their project's option."),
         FieldSpec("oauth_authorize_url", "OAuth2 sign-in URL", required=False, help=f"Default {AUTHORIZE_URL}."),
         FieldSpec("oauth_token_url", "OAuth2 token URL", required=False, help=f"Default {TOKEN_URL}."),
     )
@@ -104,11 +129,13 @@ class XeroKind(ConnectorKind):
         self._tasks: dict[str, dict[str, str]] = {}  # projectId -> task name (casefolded) -> taskId
         # What find() just answered, so the write that follows it does not ask Xero a second time.
         self._found: dict[tuple[str, str], str | None] = {}
+        self._payroll_init()
 
     # --- the interface ------------------------------------------------------------------------
     def oauth2_spec(self) -> OAuth2Spec:
         return OAuth2Spec(authorize_url=self.setting("oauth_authorize_url") or AUTHORIZE_URL,
-                          token_url=self.setting("oauth_token_url") or TOKEN_URL, scopes=SCOPES,
+                          token_url=self.setting("oauth_token_url") or TOKEN_URL,
+                          scopes=SCOPES + (PAYROLL_SCOPES if self.setting("payroll_calendar_id") else ()),
                           token_auth="client_secret_basic", pkce=True)
 
     def test(self) -> TestResult:
@@ -149,6 +176,14 @@ class XeroKind(ConnectorKind):
             return _invoice_payload(canonical, refs, self.setting("sales_account_code"))
         if object_name == "project_time":
             return self._time_payload(canonical, refs)
+        if object_name == "payroll_timesheet_lines":
+            return self._timesheet_payload(canonical)
+        if object_name == "bills":
+            return bill_payload(canonical, account_code=self.setting("expense_account_code"))
+        if object_name == "revenue_journals":
+            return journal_payload(canonical, unbilled_account=self.setting("unbilled_account_code"),
+                                   sales_account=self.setting("sales_account_code"),
+                                   tracking_category=self.setting("project_tracking_category"))
         raise ConnectorError(f"Xero cannot write {object_name}.", permanent=True, category=ErrorCategory.CONFIG)
 
     def find(self, object_name: str, *, reference: str) -> str | None:
@@ -161,10 +196,13 @@ class XeroKind(ConnectorKind):
                                               "includeArchived": "true"})
             match = next((c["ContactID"] for c in found if c.get("ContactID") and c.get("ContactNumber") == number),
                          None)
-        elif object_name == "invoices":
-            found = self._search("invoices", {"where": f'Type=="ACCREC" AND Reference=="{_quoted(reference)}"'})
+        elif object_name in ("invoices", "bills"):
+            kind = "ACCREC" if object_name == "invoices" else "ACCPAY"
+            found = self._search("invoices", {"where": f'Type=="{kind}" AND Reference=="{_quoted(reference)}"'})
             match = next((i["InvoiceID"] for i in found if i.get("InvoiceID") and i.get("Reference") == reference
                           and i.get("Status") not in GONE), None)
+        elif object_name == "revenue_journals":
+            match = self._find_journal(reference)
         else:
             return None
         self._found[(object_name, reference)] = match
@@ -180,6 +218,11 @@ class XeroKind(ConnectorKind):
         key = idempotency_key or reference
         if object_name == "project_time":
             return self._write_time(payload, reference=reference, external_id=external_id, key=key)
+        if object_name == "payroll_timesheet_lines":
+            return self._write_timesheet_line(payload, reference=reference, external_id=external_id, key=key)
+        if object_name == "revenue_journals":
+            return self._write_journal(payload, reference=reference, external_id=external_id,
+                                       key_header=idempotency_header("update" if external_id else "create", key))
         if not external_id:
             looked_up = (object_name, reference)
             if looked_up not in self._found:
@@ -188,12 +231,32 @@ class XeroKind(ConnectorKind):
         return self._write_accounting(object_name, payload, reference=reference, external_id=external_id, key=key)
 
     def delete(self, object_name: str, external_id: str) -> None:
-        """Time entries only (a reversal, e.g. a timesheet rejected after it was posted)."""
+        """A reversal: time entries and timesheet lines (e.g. a timesheet rejected after it was posted), bills, draft
+        invoices whose work went away, and draft revenue journals with nothing left to accrue."""
+        if object_name == "payroll_timesheet_lines":
+            return self._delete_timesheet_line(external_id)
+        if object_name == "revenue_journals":
+            return self._delete_journal(external_id, idempotency_header("delete", external_id))
+        if object_name == "bills":  # a draft bill can be deleted, an approved one only voided
+            status = "VOIDED" if self.setting("expense_account_code") else "DELETED"
+            self._call("accounting", "POST", "/Invoices", json_body={"Invoices": [
+                {"InvoiceID": external_id, "Status": status}]}, what=f"Cancelling Xero bill {external_id}")
+            return None
+        if object_name == "invoices":  # a billing-readiness draft whose work went away; Xero refuses non-drafts
+            what = f"Deleting Xero draft invoice {external_id}"
+            data = self._call("accounting", "POST", "/Invoices", params={"summarizeErrors": "false"}, what=what,
+                              json_body={"Invoices": [{"InvoiceID": external_id, "Status": "DELETED"}]},
+                              headers=idempotency_header("delete", external_id))
+            _only_element(data, "Invoices", what)
+            return None
         if object_name != "project_time":
             return super().delete(object_name, external_id)
         project_id, entry_id = _split_time_id(external_id)
         self._call("projects", "DELETE", f"/Projects/{project_id}/Time/{entry_id}", expect_body=False,
                    what=f"Deleting Xero time entry {entry_id}")
+
+    def _map_setting(self, name: str) -> dict[str, str]:
+        return _setting_map(self, name)
 
     # --- accounting writes --------------------------------------------------------------------
     def _write_accounting(self, object_name: str, payload: dict, *, reference: str, external_id: str | None,
@@ -333,8 +396,8 @@ class XeroKind(ConnectorKind):
 
     def _http(self, api: str) -> OutboundClient:
         if api not in self._clients:
-            base = (self.setting("accounting_base_url") or ACCOUNTING_URL) if api == "accounting" else (
-                self.setting("projects_base_url") or PROJECTS_URL)
+            base = self.setting(f"{api}_base_url") or {"accounting": ACCOUNTING_URL, "projects": PROJECTS_URL,
+                                                        "payroll": PAYROLL_URL}[api]
             headers = {"xero-tenant-id": str(self.setting("tenant_id")),
                        "Accept": "application/json"}  # Xero answers XML without it
             if self._tokens is None:

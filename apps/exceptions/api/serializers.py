@@ -9,9 +9,9 @@ from apps.exceptions.models import ExceptionComment, ExceptionRecord, Integratio
 
 class ExceptionSerializer(serializers.ModelSerializer):
     severity = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    flow = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    connection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # unowned
+    flow = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    connection = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = IntegrationException

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.exceptions.api import views
+from apps.exceptions.api import policies, views, webhooks
 
 urlpatterns = [
     path("exceptions/", views.ExceptionListApi.as_view(), name="exception-list"),
@@ -18,4 +18,12 @@ urlpatterns = [
     path("exceptions/<int:pk>/replay-preview/", views.ExceptionReplayPreviewApi.as_view(),
          name="exception-replay-preview"),
     path("exceptions/<int:pk>/replay/", views.ExceptionReplayApi.as_view(), name="exception-replay"),
+    path("escalation-policies/", policies.EscalationPolicyListApi.as_view(), name="escalation-policies"),
+    path("escalation-policies/<int:pk>/", policies.EscalationPolicyDetailApi.as_view(),
+         name="escalation-policy-detail"),
+    path("webhook-subscriptions/", webhooks.SubscriptionListApi.as_view(), name="webhook-subscriptions"),
+    path("webhook-subscriptions/<int:pk>/", webhooks.SubscriptionDetailApi.as_view(),
+         name="webhook-subscription-detail"),
+    path("webhook-subscriptions/<int:pk>/deliveries/", webhooks.DeliveryListApi.as_view(),
+         name="webhook-subscription-deliveries"),
 ]

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from apps.common.api import PAGE_PARAMETERS, page_of
 from apps.exceptions import fixing, selectors, services
+from apps.exceptions.api import examples
 from apps.exceptions.api import serializers as s
 from apps.exceptions.errors import owner_refused
 from apps.exceptions.models import IntegrationException
@@ -32,7 +33,7 @@ class ExceptionListApi(APIView):
     api_area = "exceptions"  # the API key scope its reads need
 
     @extend_schema(operation_id="exceptions_list", parameters=[s.ListFilterSerializer, *PAGE_PARAMETERS],
-                   responses=page_of(s.ExceptionSerializer, "ExceptionPage"))
+                   responses=page_of(s.ExceptionSerializer, "ExceptionPage"), examples=examples.LIST)
     def get(self, request) -> Response:
         filters = selectors.ExceptionFilter(**_validated(s.ListFilterSerializer, request.query_params))
         queryset = selectors.exceptions_list(filters=filters, user=request.user)
@@ -44,7 +45,7 @@ class ExceptionListApi(APIView):
 class ExceptionDetailApi(APIView):
     api_area = "exceptions"  # the API key scope its reads need
 
-    @extend_schema(responses=s.ExceptionDetailSerializer)
+    @extend_schema(responses=s.ExceptionDetailSerializer, examples=examples.DETAIL)
     def get(self, request, pk: int) -> Response:
         exception = selectors.exception_detail(pk=pk)
         if exception is None:
@@ -76,7 +77,7 @@ class _Command(APIView):
         raise NotImplementedError
 
 
-@extend_schema(request=s.CommentInput, responses={201: s.CommentSerializer})
+@extend_schema(request=s.CommentInput, responses={201: s.CommentSerializer}, examples=examples.COMMENT)
 class ExceptionCommentApi(_Command):
     write_action, input_serializer = "exception.comment", s.CommentInput
 
@@ -85,7 +86,7 @@ class ExceptionCommentApi(_Command):
         return Response(s.CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
 
 
-@extend_schema(request=None, responses=s.ExceptionSerializer)
+@extend_schema(request=None, responses=s.ExceptionSerializer, examples=examples.ACKNOWLEDGE)
 class ExceptionAcknowledgeApi(_Command):
     write_action = "exception.acknowledge"
 
@@ -93,7 +94,7 @@ class ExceptionAcknowledgeApi(_Command):
         services.exception_acknowledge(exception=exception, acting_user=request.user)
 
 
-@extend_schema(request=s.AssignInput, responses=s.ExceptionSerializer)
+@extend_schema(request=s.AssignInput, responses=s.ExceptionSerializer, examples=examples.ASSIGN)
 class ExceptionAssignApi(_Command):
     write_action, input_serializer = "exception.assign", s.AssignInput
 
@@ -102,7 +103,7 @@ class ExceptionAssignApi(_Command):
                                   customer=request.tenant)
 
 
-@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer)
+@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer, examples=examples.RESOLVE)
 class ExceptionResolveApi(_Command):
     write_action, input_serializer = "exception.resolve", s.ReasonInput
 
@@ -110,7 +111,7 @@ class ExceptionResolveApi(_Command):
         services.exception_resolve(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
-@extend_schema(request=s.IgnoreInput, responses=s.ExceptionSerializer)
+@extend_schema(request=s.IgnoreInput, responses=s.ExceptionSerializer, examples=examples.IGNORE)
 class ExceptionIgnoreApi(_Command):
     write_action, input_serializer = "exception.ignore", s.IgnoreInput
 
@@ -118,7 +119,7 @@ class ExceptionIgnoreApi(_Command):
         services.exception_ignore(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
-@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer)
+@extend_schema(request=s.ReasonInput, responses=s.ExceptionSerializer, examples=examples.REOPEN)
 class ExceptionReopenApi(_Command):
     write_action, input_serializer = "exception.reopen", s.ReasonInput
 
@@ -126,7 +127,7 @@ class ExceptionReopenApi(_Command):
         services.exception_reopen(exception=exception, acting_user=request.user, reason=data["reason"])
 
 
-@extend_schema(request=s.PayloadInput, responses={201: s.PayloadEditAnswer})
+@extend_schema(request=s.PayloadInput, responses={201: s.PayloadEditAnswer}, examples=examples.PAYLOAD)
 class ExceptionPayloadApi(_Command):
     write_action, input_serializer = "exception.edit_payload", s.PayloadInput
 
@@ -137,13 +138,14 @@ class ExceptionPayloadApi(_Command):
                         status=status.HTTP_201_CREATED)
 
 
-@extend_schema(methods=["POST"], request=s.RecordsInput, responses=s.ExceptionReplayPreviewAnswer)
+@extend_schema(methods=["POST"], request=s.RecordsInput, responses=s.ExceptionReplayPreviewAnswer,
+               examples=examples.PREVIEW_POST)
 class ExceptionReplayPreviewApi(_Command):
     """``POST`` (or ``GET`` for all open records): what a replay would send, per record; nothing is sent."""
 
     write_action, input_serializer = "customer.view", s.RecordsInput
 
-    @extend_schema(responses=s.ExceptionReplayPreviewAnswer)
+    @extend_schema(responses=s.ExceptionReplayPreviewAnswer, examples=examples.PREVIEW_GET)
     def get(self, request, pk: int) -> Response:
         exception = get_object_or_404(IntegrationException, pk=pk)
         return Response({"preview": fixing.exception_replay_preview(exception=exception)})
@@ -153,7 +155,7 @@ class ExceptionReplayPreviewApi(_Command):
                                                                     record_keys=data.get("record_keys"))})
 
 
-@extend_schema(request=s.RecordsInput, responses={202: s.ExceptionReplayAnswer})
+@extend_schema(request=s.RecordsInput, responses={202: s.ExceptionReplayAnswer}, examples=examples.REPLAY)
 class ExceptionReplayApi(_Command):
     write_action, input_serializer = "exception.replay", s.RecordsInput
 
@@ -176,7 +178,7 @@ class ExceptionBulkApi(APIView):
             self.write_action = "exception.acknowledge"
         super().check_permissions(request)
 
-    @extend_schema(request=s.BulkInput, responses=s.BulkAnswer)
+    @extend_schema(request=s.BulkInput, responses=s.BulkAnswer, examples=examples.BULK)
     def post(self, request) -> Response:
         data = _validated(s.BulkInput, request.data)
         exceptions = list(IntegrationException.objects.filter(pk__in=data["ids"]))

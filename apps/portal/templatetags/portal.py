@@ -9,7 +9,21 @@ from django import template
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from apps.tenants import access
+
 register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def may(context, action: str) -> bool:
+    """May the signed-in person do ``action`` here (this customer's portal, or this partner site's partner)?
+    For links only (the menu): the views ask ``apps.tenants.access`` themselves."""
+    request = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return False
+    tenant = getattr(request, "tenant", None)
+    customer = tenant if tenant is not None and tenant.kind == "firm" else None
+    return access.can(request.user, action, customer=customer, partner=getattr(request, "partner", None))
 
 
 def _number(value, places: int) -> str:

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -130,7 +131,26 @@ def exception_detail(request, pk: int):
     return render(request, "portal/exception.html", {
         "exception": exception, "comment_form": forms.CommentForm(), **_may(request),
         "records": exception.records.filter(is_open=True).order_by("-last_seen")[:20],
+        "fixes": _fixes(request, exception),
     })
+
+
+def _fixes(request, exception) -> list[tuple[str, str, str]]:
+    """Where an engineer fixes what failed, as ``(id, label, admin path)``: the flow's rules and mapping (the
+    editors), then a preview of what a replay sends and the replay itself. Only for those who may."""
+    fixes = []
+    flow = exception.flow
+    if flow is not None and access.can(request.user, "configuration.change", customer=request.tenant):
+        if flow.rule_set_id:
+            fixes.append(("fix-rules", f"Edit the rules ({flow.rule_set.name})",
+                          reverse("tenant_admin:mappings_ruleset_rules", args=[flow.rule_set_id])))
+        if flow.mapping_id:
+            fixes.append(("fix-mapping", f"Edit the mapping ({flow.mapping.name})",
+                          reverse("tenant_admin:mappings_mapping_change", args=[flow.mapping_id])))
+    if exception.status in ACTIVE_STATUSES and access.can(request.user, "exception.replay", customer=request.tenant):
+        fixes.append(("replay", "Preview and replay",
+                      reverse("tenant_admin:exceptions_integrationexception_replay", args=[exception.pk])))
+    return fixes
 
 
 def _may(request) -> dict:

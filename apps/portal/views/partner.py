@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -26,15 +27,15 @@ from apps.bi.models import ReportingAccess
 from apps.common.errors import ApplicationError
 from apps.portal import dashboards, forms
 from apps.portal.reports import chart_config
-from apps.portal.selectors import customer_checklist, partner_overview
+from apps.portal.selectors import customer_checklist, customer_setup_state, partner_overview
 from apps.portal.templatetags import portal as portal_tags
-from apps.portal.views.shared import partner_staff_view
+from apps.portal.views.shared import error_message, partner_customer, partner_staff_view, portal_url
 from apps.reporting.health import customer_health_refresh
-from apps.tenants import access, plans, signin, usage
+from apps.tenants import access, operations, plans, signin, usage
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import SlaStatus
 from apps.tenants.domains import customer_domain_add
-from apps.tenants.models import Customer, Partner, Plan
+from apps.tenants.models import Partner, Plan
 
 OVERVIEW_ROWS = 200  # a page of customers, worst first; the totals always cover every customer
 CHART_CUSTOMERS = 20
@@ -139,36 +140,26 @@ def _overview_chart(rows: list[dict], partner: Partner) -> dict | None:
     return config
 
 
-def _customer(request, partner: Partner, slug: str, action: str = "customer.view") -> Customer:
-    """This partner's customer ``slug``: 404 alike for missing and not yours, 403 if the user may see it
-    but not do ``action`` on it."""
-    customer = access.customer_for_user(request.user, slug)
-    if customer.partner_id != partner.pk:
-        raise Http404("No such customer.")
-    access.check(request.user, action, customer=customer)
-    return customer
-
-
 @partner_staff_view()
 def customer_detail(request, partner: Partner, slug: str):
     """Drill-in: the summary row, live figures from the customer's schema, plan, usage, domains, templates."""
-    customer = _customer(request, partner, slug)
+    customer = partner_customer(request, partner, slug)
     brand = brand_for_partner(partner)
     with schema_context(customer.schema_name):
         dashboard = dashboards.customer_dashboard(customer=customer, brand=brand)
     history = usage.usage_history(customer)
     domains = list(customer.domains.order_by("-is_primary", "domain"))
-    portal_url = _portal_url(request, domains)
+    portal = portal_url(request, domains)
     context = {
         "customer": customer, "health": getattr(customer, "health", None), "dashboard": dashboard,
-        "domains": domains, "usage_history": history, "portal_url": portal_url,
-        "report_base": f"{portal_url}reports/" if portal_url else "",
+        "domains": domains, "usage_history": history, "portal_url": portal,
+        "report_base": f"{portal}reports/" if portal else "",
         "usage_chart": _usage_chart(history, brand),
         "can_administer": access.can(request.user, "customer.plan", customer=customer),
         "can_configure": access.can(request.user, "template.install", customer=customer),
         "can_operate": access.can(request.user, "health.refresh", customer=customer),
         "can_enter_admin": access.can(request.user, "console.enter", customer=customer),
-        "checklist": customer_checklist(customer), "customer_base": portal_url,
+        "checklist": customer_checklist(customer), "customer_base": portal, "setup": customer_setup_state(customer),
         "plan_form": forms.CustomerPlanForm(customer=customer), "domain_form": forms.DomainForm(),
         "template_form": forms.TemplateForm(customer=customer),
         "bi_access": ReportingAccess.objects.filter(customer=customer).first(),
@@ -185,22 +176,16 @@ def customer_open(request, partner: Partner, slug: str, target: str):
     """Straight into the customer's portal or admin on its own host: one sign-in (a short, single-use token)."""
     if target not in signin.HANDOFF_TARGETS:
         raise Http404("No such place.")
-    customer = _customer(request, partner, slug, signin.HANDOFF_TARGETS[target][1])
+    customer = partner_customer(request, partner, slug, signin.HANDOFF_TARGETS[target][1])
     domain = customer.domains.filter(is_primary=True).first()
     if domain is None:
         raise Http404("The customer has no domain yet.")
     port = request.get_port()
     host = f"{domain.domain}{'' if port in ('80', '443') else f':{port}'}"
-    token = signin.handoff_token_create(user=request.user, host=host, target=target)
+    path = request.POST.get("next", "")[:500]
+    path = path if signin.handoff_path_allowed(target, path) else None
+    token = signin.handoff_token_create(user=request.user, host=host, target=target, path=path)
     return redirect(f"{request.scheme}://{host}/signin/handoff/?{urlencode({'t': token})}")
-
-
-def _portal_url(request, domains) -> str:
-    """The customer's portal on its primary domain, on this site's scheme and port (empty: no domain)."""
-    if not domains:
-        return ""
-    port = request.get_port()
-    return f"//{domains[0].domain}{'' if port in ('80', '443') else f':{port}'}/"
 
 
 def _usage_chart(history, brand) -> dict | None:
@@ -215,7 +200,7 @@ def _usage_chart(history, brand) -> dict | None:
 @require_POST
 @partner_staff_view()
 def customer_plan(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, "customer.plan")
+    customer = partner_customer(request, partner, slug, "customer.plan")
     form = forms.CustomerPlanForm(request.POST, customer=customer)
     if form.is_valid():
         _apply(request, lambda: plans.customer_plan_set(customer=customer, plan=form.cleaned_data["plan"],
@@ -229,7 +214,7 @@ def customer_plan(request, partner: Partner, slug: str):
 @require_POST
 @partner_staff_view()
 def customer_domain(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, "customer.domain")
+    customer = partner_customer(request, partner, slug, "customer.domain")
     form = forms.DomainForm(request.POST)
     if form.is_valid():
         _apply(request, lambda: customer_domain_add(customer=customer, acting_user=request.user, **form.cleaned_data),
@@ -242,7 +227,7 @@ def customer_domain(request, partner: Partner, slug: str):
 @require_POST
 @partner_staff_view()
 def customer_template_upgrade(request, partner: Partner, slug: str, template_id: int):
-    customer = _customer(request, partner, slug, "template.install")
+    customer = partner_customer(request, partner, slug, "template.install")
     template = get_object_or_404(templates_for_customer(customer), pk=template_id)
     _apply(request, lambda: services.customer_template_upgrade(customer=customer, template=template,
                                                                acting_user=request.user),
@@ -255,7 +240,7 @@ def customer_template_upgrade(request, partner: Partner, slug: str, template_id:
 @never_cache
 def customer_bi(request, partner: Partner, slug: str):
     """Grant (the credentials page, shown once), revoke, or switch nightly snapshots of the customer's BI access."""
-    customer = _customer(request, partner, slug, "bi.grant")
+    customer = partner_customer(request, partner, slug, "bi.grant")
     action = request.POST.get("action")
     if action == "grant":
         credentials = bi_services.bi_access_grant(customer=customer, acting_user=request.user)
@@ -276,47 +261,71 @@ def customer_bi(request, partner: Partner, slug: str):
 @require_POST
 @partner_staff_view()
 def customer_template(request, partner: Partner, slug: str):
-    customer = _customer(request, partner, slug, "template.install")
+    customer = partner_customer(request, partner, slug, "template.install")
     form = forms.TemplateForm(request.POST, customer=customer)
-    if form.is_valid():
-        template = form.cleaned_data["template"]
-        _apply(request, lambda: services.customer_template_install(
-            customer=customer, template=template, variables=form.cleaned_data["variables"], acting_user=request.user),
-            f"{template.name} installed into {customer.name}.")
+    if form.is_valid():  # installs in the background; its page shows the progress and what was made
+        try:
+            operation = services.customer_template_install_start(
+                customer=customer, template=form.cleaned_data["template"], variables=form.cleaned_data["variables"],
+                acting_user=request.user, result_url=reverse("partner-customer", args=[slug]))
+        except (ApplicationError, ValidationError) as error:
+            messages.error(request, error_message(error))
+        else:
+            return _after_install(request, operation, customer, form.cleaned_data["template"])
     else:
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
     return redirect("partner-customer", slug=slug)
+
+
+@partner_staff_view()
+def customer_template_variables(request, partner: Partner, slug: str):
+    """The variables of the template chosen in "Install a template" (an htmx fragment)."""
+    customer = partner_customer(request, partner, slug, "template.install")
+    chosen = request.GET.get("template", "")
+    template = templates_for_customer(customer).filter(pk=chosen).first() if chosen.isdigit() else None
+    variables = forms.template_variables(template) if template else []
+    return render(request, "partner/_template_variables.html", {"template": template, "variables": variables})
 
 
 @require_POST
 @partner_staff_view()
 def customer_refresh(request, partner: Partner, slug: str):
     """Recompute the customer's summary now (the engine and a schedule do it on their own)."""
-    customer = _customer(request, partner, slug, "health.refresh")
+    customer = partner_customer(request, partner, slug, "health.refresh")
     with schema_context(customer.schema_name):
         customer_health_refresh()
     messages.success(request, f"Health of {customer.name} recomputed.")
     return redirect("partner-customer", slug=slug)
 
 
+def _after_install(request, operation, customer, template):
+    """To the install's progress page; straight back to the customer when it already ended (inline task queues)."""
+    operation.refresh_from_db()
+    if not operation.finished:
+        return redirect(operations.operation_url(operation))
+    if operation.state == "failed":
+        messages.error(request, operation.step)
+    else:
+        messages.success(request, f"{template.name} installed into {customer.name}.")
+        for problem in operation.error_messages:
+            messages.warning(request, problem)
+    return redirect("partner-customer", slug=customer.slug)
+
+
 def _apply(request, action, success: str) -> bool:
     try:
         action()
     except (ApplicationError, ValidationError) as error:
-        messages.error(request, _message(error))
+        messages.error(request, error_message(error))
         return False
     messages.success(request, success)
     return True
 
 
-def _message(error: Exception) -> str:
-    return error.message if isinstance(error, ApplicationError) else " ".join(error.messages)
-
-
 @partner_staff_view()
 def customer_review(request, partner: Partner, slug: str, month: str):
     """The customer's printable monthly review, for the partner's review meeting."""
-    customer = _customer(request, partner, slug)
+    customer = partner_customer(request, partner, slug)
     first = dashboards.parse_month(month, default=timezone.localdate())
     if first is None:
         raise Http404("No such month.")
@@ -334,11 +343,11 @@ def onboard(request, partner: Partner):
             outcome = services.customer_onboard_from_template(partner=partner, acting_user=request.user,
                                                               **form.cleaned_data)
         except (ApplicationError, ValidationError) as error:
-            form.add_error(None, _message(error))
+            form.add_error(None, error_message(error))
         else:
             for line in outcome.messages:
                 messages.success(request, line)
-            for line in outcome.warnings:
+            for line in filter(None, [outcome.password_note(), *outcome.warnings]):
                 messages.warning(request, line)
             return redirect("partner-customer", slug=outcome.customer.slug)
     return render(request, "partner/onboard.html", {"form": form})
@@ -365,7 +374,7 @@ def plan_edit(request, partner: Partner, slug: str | None = None):
             else:
                 plans.plan_update(plan=plan, changes=data, acting_user=request.user)
         except (ApplicationError, ValidationError) as error:
-            form.add_error(None, _message(error))
+            form.add_error(None, error_message(error))
         else:
             messages.success(request, f"Plan {plan.name} saved.")
             return redirect("partner-plans")

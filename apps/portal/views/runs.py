@@ -13,10 +13,11 @@ from django.views.decorators.http import require_POST
 
 from apps.common.errors import ApplicationError
 from apps.portal.views.shared import portal_view
-from apps.runs import engine
+from apps.runs import engine, replay
 from apps.runs.models import Flow, ItemOutcome, Run, RunItem, Trigger
 from apps.runs.selectors import run_items_matching, run_progress, runs_recent
 from apps.tenants import access
+from apps.tenants.operations import operation_url
 
 ITEMS_PER_PAGE = 50
 MAX_TERM = 200  # a business key, a date or a phrase: longer is not a search anyone types
@@ -45,6 +46,7 @@ def run_detail(request, pk: int):
     return render(request, "portal/run.html", {
         "run": run, "progress": run_progress(run), "page": page, "items": [_shown(i) for i in page.object_list],
         "outcome": outcome, "q": term, "outcomes": ItemOutcome.choices,
+        "may_replay": access.can(request.user, "run.replay", customer=request.tenant),
     })
 
 
@@ -77,3 +79,17 @@ def flow_run_now(request, slug: str):
         messages.error(request, error.message)
         return redirect("portal-runs")
     return redirect("portal-run", pk=run.pk)
+
+
+@require_POST
+@portal_view("run.replay")
+def run_replay_failed(request, pk: int):
+    """Replay every failed item of the run in the background, and watch it on the operation's page."""
+    run = _run(pk)
+    try:
+        operation = replay.replay_bulk_start(items=RunItem.objects.filter(run=run, outcome=ItemOutcome.FAILED),
+                                             acting_user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("portal-run", pk=run.pk)
+    return redirect(operation_url(operation))

@@ -16,8 +16,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from apps.tenants import access, signin
+from apps.common.errors import ApplicationError
+from apps.tenants import access, operations, signin
 from apps.tenants.forms import SiteAuthenticationForm
+from apps.tenants.models import Customer, Partner
 
 
 class LoginView(auth_views.LoginView):
@@ -31,7 +33,7 @@ def partner_staff_view(action: str = "partner.view"):
 
     The view is called as ``view(request, partner, ...)``. With too little for an action (an analyst
     posting a plan change) the answer is 403; without any access, 404. ``action`` is a partner action;
-    views about one customer ask for their customer action when they load it (``partner._customer``).
+    views about one customer ask for their customer action when they load it (``partner_customer``).
     """
 
     def decorator(view):
@@ -81,3 +83,43 @@ def signin_handoff(request):
         message = f"{refusal} Sign in on this site instead (/login/)."
         return render(request, "403.html", {"exception": message}, status=403)
     return redirect(path)
+
+
+@login_required
+def operation_page(request, pk: int, on_customer: bool = False):
+    """A long operation's progress as a page (the partner site, or a customer host for its own operations)."""
+    operation = operations.operation_for_user(user=request.user, operation_id=pk,
+                                              customer=request.tenant if on_customer else None)
+    return render(request, "operations/page.html", {"operation": operation})
+
+
+@never_cache
+@login_required
+def operation_progress_part(request, pk: int, on_customer: bool = False):
+    """The progress block alone: pages that include it poll this (htmx) until the operation has finished."""
+    operation = operations.operation_for_user(user=request.user, operation_id=pk,
+                                              customer=request.tenant if on_customer else None)
+    return render(request, "operations/_progress.html", {"operation": operation})
+
+
+def partner_customer(request, partner: Partner, slug: str, action: str = "customer.view") -> Customer:
+    """This partner's customer ``slug``: 404 alike for missing and not yours, 403 if the user may see it
+    but not do ``action`` on it."""
+    customer = access.customer_for_user(request.user, slug)
+    if customer.partner_id != partner.pk:
+        raise Http404("No such customer.")
+    access.check(request.user, action, customer=customer)
+    return customer
+
+
+def portal_url(request, domains) -> str:
+    """The customer's portal on its primary domain, on this site's scheme and port (empty: no domain)."""
+    if not domains:
+        return ""
+    port = request.get_port()
+    return f"//{domains[0].domain}{'' if port in ('80', '443') else f':{port}'}/"
+
+
+def error_message(error: Exception) -> str:
+    """What a refused service call says, whether an ApplicationError or a ValidationError."""
+    return error.message if isinstance(error, ApplicationError) else " ".join(error.messages)

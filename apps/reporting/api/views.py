@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from apps.reporting.api import examples
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.exports import csv_response
 from apps.reporting.figures import FIGURES, figure_get, figure_table
@@ -86,7 +87,7 @@ class ReportListApi(APIView):
 
     api_area = "reports"  # the API key scope its reads need
 
-    @extend_schema(responses=FigureSerializer(many=True))
+    @extend_schema(responses=FigureSerializer(many=True), examples=examples.FIGURES)
     def get(self, request: Request) -> Response:
         return Response([{"name": f.name, "title": f.title, "url": request.build_absolute_uri(_url(f.name)),
                           "csv": request.build_absolute_uri(_url(f.name, csv=True)),
@@ -111,7 +112,8 @@ class ReportApi(APIView):
                     OpenApiParameter("page", int), OpenApiParameter("page_size", int,
                                                                      description=f"At most {MAX_PAGE_SIZE}.")],
         responses={(200, "application/json"): FigureAnswer,
-                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Every row, as CSV.")})
+                   (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Every row, as CSV.")},
+        examples=examples.FIGURE)
     def get(self, request: Request, name: str):
         figure = figure_get(name)
         table = figure_table(name, request.query_params)

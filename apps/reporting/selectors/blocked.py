@@ -19,6 +19,7 @@ BLOCKED_COLUMNS = (
     Column("currency", "Currency"), Column("blocked_by", "Blocked by"), Column("failing_records", "Failing records",
                                                                                "int"),
     Column("exception_kinds", "Exception kinds"), Column("blocked_since", "Blocked since", "datetime"),
+    Column("why", "Why"),
 )
 
 
@@ -26,6 +27,8 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
     """Live, not void invoices and billing events with an open exception on the invoice itself, or on a time
     entry or expense one of its lines bills (the invoice cannot be completed or posted as it stands).
 
+    A billing-readiness draft has no number yet: it shows its project and period (``ACME-042:2026-04``), and
+    ``why`` names what holds it back (missing_rate, unapproved_time, unmapped_project, closed_period).
     Amount is the invoice total; ``start``/``end`` filter on the issue date (undated invoices always show), and
     ``end`` leaves out exceptions opened after that day.
     """
@@ -61,10 +64,14 @@ def blocked_invoices(*, filters: ReportFilters) -> Table:
                 SELECT le.invoiceline_id FROM {line_expense} le WHERE le.expense_id = o.canonical_id OFFSET 0) le
             JOIN {T['line']} l ON l.id = le.invoiceline_id WHERE o.object_type = 'expense'
         )
-        SELECT i.number, i.kind, c.name AS customer, p.code AS project, i.issue_date, i.status,
+        SELECT coalesce(nullif(i.number, ''), i.extra ->> 'billing_key', '') AS number, i.kind,
+               c.name AS customer, p.code AS project, i.issue_date, i.status,
                i.amount_total AS amount, i.currency, string_agg(DISTINCT b.via, ', ') AS blocked_by,
                count(DISTINCT (b.via, b.record_id)) AS failing_records,
-               string_agg(DISTINCT b.kind, ', ') AS exception_kinds, min(b.opened_at) AS blocked_since
+               string_agg(DISTINCT b.kind, ', ') AS exception_kinds, min(b.opened_at) AS blocked_since,
+               coalesce((SELECT string_agg(r ->> 'reason', ', ') FROM jsonb_array_elements(
+                   CASE WHEN jsonb_typeof(i.extra -> 'blocked') = 'array' THEN i.extra -> 'blocked' ELSE '[]' END
+               ) r), '') AS why
         FROM blocked b JOIN {T['invoice']} i ON i.id = b.invoice_id JOIN {T['customer']} c ON c.id = i.customer_id
         LEFT JOIN {T['project']} p ON p.id = i.project_id
         WHERE i.deleted_at IS NULL AND i.status <> 'void' AND {where(invoice_clauses)}

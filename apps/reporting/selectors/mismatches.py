@@ -37,14 +37,14 @@ def assignment_mismatches(*, filters: ReportFilters, tolerance: Decimal = DEFAUL
     """
     start, end = filters.window(default_days=8 * 7)
     start, end = monday(start), monday(end) + timedelta(days=6)
-    assignments = _assignments(filters, start, end)
+    assignments = assignments_overlapping(filters, start, end)
     snapshot = common.stored_snapshot()
     planned = None if snapshot is not None else planned_by_week(assignments, start, end)
     sources = week_sources(filters, start, end, planned)
     rows, compared = _mismatch_rows(*sources, None if everything else tolerance)
     flagged = sum(1 for r in rows if abs(r["difference"]) > tolerance)
     notes = [f"Weeks {start.isoformat()} to {end.isoformat()}; flagged when |actual − planned| > {tolerance} h."]
-    unplannable = sum(1 for a in assignments if not _spreadable(a))
+    unplannable = sum(1 for a in assignments if not is_spreadable(a))
     if unplannable:
         notes.append(f"{unplannable} assignment(s) without start, end or planned hours were left out.")
     if snapshot is not None:
@@ -53,7 +53,7 @@ def assignment_mismatches(*, filters: ReportFilters, tolerance: Decimal = DEFAUL
                                           "start": start, "end": end}, notes)
 
 
-def _assignments(filters, start: date, end: date) -> list[dict]:
+def assignments_overlapping(filters, start: date, end: date) -> list[dict]:
     """Live assignments in the filters' scope that overlap start..end (or have no dates)."""
     clauses, params = scope(filters, "a")
     return fetch(f"""
@@ -66,10 +66,11 @@ def _assignments(filters, start: date, end: date) -> list[dict]:
 
 def assignments_all() -> list[dict]:
     """Every live assignment (what ``PlanWeek`` is spread from)."""
-    return _assignments(ReportFilters(), date.min, date.max)
+    return assignments_overlapping(ReportFilters(), date.min, date.max)
 
 
-def _spreadable(a: dict) -> bool:
+def is_spreadable(a: dict) -> bool:
+    """An assignment whose planned hours can be spread over its workdays (hours, start and end all known)."""
     return bool(a["planned_hours"] is not None and a["start_date"] and a["end_date"]
                 and workdays(a["start_date"], a["end_date"]))
 
@@ -77,7 +78,7 @@ def _spreadable(a: dict) -> bool:
 def planned_by_week(assignments: list[dict], start: date, end: date) -> dict[tuple, Decimal]:
     """{(person id, project id, week): planned hours to the cent} in the weeks from start to end (Mondays)."""
     planned: dict[tuple, Decimal] = defaultdict(Decimal)
-    for a in filter(_spreadable, assignments):
+    for a in filter(is_spreadable, assignments):
         total_days = workdays(a["start_date"], a["end_date"])
         week, first, last = max(monday(a["start_date"]), start), a["start_date"], a["end_date"]
         while week <= min(last, end):

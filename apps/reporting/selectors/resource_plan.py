@@ -10,7 +10,7 @@ from apps.canonical.models import Person
 from apps.reporting.errors import ReportFilterError
 from apps.reporting.filters import ReportFilters
 from apps.reporting.selectors.common import CENT, ZERO, ratio
-from apps.reporting.selectors.mismatches import _assignments, _spreadable, planned_by_week
+from apps.reporting.selectors.mismatches import assignments_overlapping, is_spreadable, planned_by_week
 from apps.reporting.selectors.utilization_rates import NO_PRACTICE
 from apps.reporting.sql import monday
 from apps.reporting.tables import Column, Table
@@ -53,7 +53,7 @@ def resource_plan(*, filters: ReportFilters, weeks: int = DEFAULT_WEEKS, by: str
         raise ReportFilterError(f"weeks must be between 1 and {MAX_WEEKS}.")
     start = monday(filters.start or filters.today())
     end = start + timedelta(weeks=weeks, days=-1)
-    assignments = _assignments(filters, start, end)
+    assignments = assignments_overlapping(filters, start, end)
     booked: dict[tuple, Decimal] = {}
     for (person_id, _project, week), hours in planned_by_week(assignments, start, end).items():
         booked[(person_id, week)] = booked.get((person_id, week), ZERO) + hours
@@ -73,7 +73,7 @@ def resource_plan(*, filters: ReportFilters, weeks: int = DEFAULT_WEEKS, by: str
         rows = _by_practice(rows)
     notes = [f"Weeks of {start.isoformat()} to {(end - timedelta(days=6)).isoformat()}; over-booked: more than "
              f"capacity in a week; under-booked: less than {UNDER_BOOKED:.0%} of it."]
-    unplannable = sum(1 for a in assignments if not _spreadable(a))
+    unplannable = sum(1 for a in assignments if not is_spreadable(a))
     if unplannable:
         notes.append(f"{unplannable} assignment(s) without start, end or planned hours were left out.")
     return Table(RESOURCE_PLAN_COLUMNS[by], rows, {"start": start, "end": end, "weeks": weeks,

@@ -14,18 +14,20 @@ from rest_framework.views import APIView
 from apps.canonical.models import OBJECT_MODELS
 from apps.mappings.models import MappingVersion
 from apps.runs import engine, replay
-from apps.runs.api import serializers
+from apps.runs.api import examples, serializers
 from apps.runs.models import Flow, Run, RunItem, Trigger
 
 
+@extend_schema_view(list=extend_schema(examples=examples.FLOW_LIST),
+                   retrieve=extend_schema(examples=examples.FLOW_DETAIL))
 class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     api_area = "runs"  # the API key scope its reads need
-    queryset = Flow.objects.select_related("connection", "mapping", "rule_set").order_by("name")
+    queryset = Flow.objects.select_related("connection", "mapping", "rule_set", "after_flow").order_by("name")
     serializer_class = serializers.FlowSerializer
     lookup_field = "slug"
     write_action = None  # flows are configured in the admin; only the run command below writes
 
-    @extend_schema(request=None, responses={202: serializers.RunSerializer})
+    @extend_schema(request=None, responses={202: serializers.RunSerializer}, examples=examples.FLOW_RUN)
     @action(detail=True, methods=["post"], write_action="run.start")
     def run(self, request, slug: str) -> Response:
         """Start a manual run (or return the unfinished one already queued)."""
@@ -33,7 +35,8 @@ class FlowViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(serializers.RunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema_view(list=extend_schema(parameters=[serializers.RunFilterSerializer]))
+@extend_schema_view(list=extend_schema(parameters=[serializers.RunFilterSerializer], examples=examples.RUN_LIST),
+                   retrieve=extend_schema(examples=examples.RUN_DETAIL))
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     api_area = "runs"  # the API key scope its reads need
     serializer_class = serializers.RunSerializer
@@ -50,7 +53,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return runs
 
 
-@extend_schema_view(list=extend_schema(parameters=[serializers.RunItemFilterSerializer]))
+@extend_schema_view(list=extend_schema(parameters=[serializers.RunItemFilterSerializer], examples=examples.ITEM_LIST),
+                   retrieve=extend_schema(examples=examples.ITEM_DETAIL))
 class RunItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """The ledger. Filters: run, flow, outcome, object_type, external_id, canonical_id, date_from/date_to
     (when the item was recorded), and the business key ``project`` (a project code: items about that
@@ -124,7 +128,8 @@ class ReplayPreviewApi(_ReplayBase):
 
     write_action = "customer.view"  # a preview changes nothing
 
-    @extend_schema(request=serializers.ItemSelectionSerializer, responses=serializers.ReplayPreviewAnswer)
+    @extend_schema(request=serializers.ItemSelectionSerializer, responses=serializers.ReplayPreviewAnswer,
+                   examples=examples.REPLAY_PREVIEW)
     def post(self, request) -> Response:
         items, version = self._selection(request)
         return Response({"items": len(items), "preview": replay.replay_preview(items=items,
@@ -134,7 +139,8 @@ class ReplayPreviewApi(_ReplayBase):
 class ReplayApi(_ReplayBase):
     """``POST /api/v1/replay/``: queue replay runs for the selected items."""
 
-    @extend_schema(request=serializers.ItemSelectionSerializer, responses={202: serializers.ReplayAnswer})
+    @extend_schema(request=serializers.ItemSelectionSerializer, responses={202: serializers.ReplayAnswer},
+                   examples=examples.REPLAY)
     def post(self, request) -> Response:
         items, version = self._selection(request)
         if not items:

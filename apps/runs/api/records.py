@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from apps.connectors.kinds.api import MAX_RECORDS
 from apps.runs import services
+from apps.runs.api import examples
 from apps.runs.api.serializers import RecordsBulkAnswer
 
 
@@ -26,7 +27,7 @@ class RecordsBulkApi(APIView):
     api_area = "records"  # the API key scope its reads need
     write_action = "records.store"
 
-    @extend_schema(request=RecordsBulkSerializer, responses=RecordsBulkAnswer)
+    @extend_schema(request=RecordsBulkSerializer, responses=RecordsBulkAnswer, examples=examples.RECORDS)
     def post(self, request, object_name: str) -> Response:
         body = RecordsBulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)

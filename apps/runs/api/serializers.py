@@ -11,12 +11,13 @@ class FlowSerializer(serializers.ModelSerializer):
     connection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     mapping = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
     rule_set = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    after_flow = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = Flow
         fields = ["slug", "name", "direction", "object_type", "connection", "object_name", "mapping", "rule_set",
-                  "on_schedule", "schedule_cron", "schedule_minutes", "on_webhook", "on_hub_change", "is_enabled",
-                  "installed_from"]
+                  "on_schedule", "schedule_cron", "schedule_minutes", "on_webhook", "on_hub_change", "after_flow",
+                  "write_back", "is_enabled", "installed_from"]
 
 
 class RunSerializer(serializers.ModelSerializer):

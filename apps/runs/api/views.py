@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.runs import services
+from apps.runs.api import examples
 from apps.runs.api.serializers import HookAnswer
 from apps.runs.rest_webhooks import vendor_event_receive
 
@@ -32,7 +33,7 @@ class InboundWebhookApi(APIView):
     permission_classes = (AllowAny,)
 
     @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
-                   responses={202: HookAnswer, 200: HookAnswer},
+                   responses={202: HookAnswer, 200: HookAnswer}, examples=examples.HOOK,
                    parameters=[OpenApiParameter("X-Weft-Timestamp", str, OpenApiParameter.HEADER),
                                OpenApiParameter("X-Weft-Signature", str, OpenApiParameter.HEADER,
                                                 description="sha256=<hex HMAC of '<timestamp>.<body>'>"),
@@ -67,7 +68,7 @@ class VendorWebhookApi(InboundWebhookApi):
     connection's REST manifest describes them; 202 when any event was new, 200 when all were re-deliveries."""
 
     @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, auth=[],
-                   responses={202: HookAnswer, 200: HookAnswer})
+                   responses={202: HookAnswer, 200: HookAnswer}, examples=examples.VENDOR_HOOK)
     def post(self, request, connection_slug: str) -> Response:
         require_json_body(request)
         receipts = vendor_event_receive(connection_slug=connection_slug, headers=request.headers,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication, BasicAuthentication, get_authorization_header
 from rest_framework.throttling import BaseThrottle
 
 from apps.tenants import apikeys
@@ -56,6 +57,21 @@ class ApiKeyRateLimit(BaseThrottle):
         return self.retry_after
 
 
+class LockoutAwareBasicAuthentication(BasicAuthentication):
+    """Basic auth (a person's password) that answers a locked-out username 429 with ``Retry-After``, as the sign-in
+    pages do, rather than 401: a client told "wrong password" retries and stays locked out. django-axes marks the
+    lock-out on the request it was handed, which here is DRF's, so its middleware never sees it."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            if getattr(request, "axes_locked_out", False):
+                raise exceptions.Throttled(wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                                           detail=settings.AXES_COOLOFF_MESSAGE) from None
+            raise
+
+
 class ApiKeySchema(OpenApiAuthenticationExtension):
     """How the OpenAPI document describes API keys: HTTP Bearer."""
 
@@ -65,3 +81,11 @@ class ApiKeySchema(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "weft_<prefix>_<secret>",
                 "description": "An API key made in the partner admin (API keys); see docs/api.md."}
+
+
+class LockoutAwareBasicSchema(OpenApiAuthenticationExtension):
+    target_class = LockoutAwareBasicAuthentication  # drf-spectacular's own Basic scheme matches the exact class only
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic"}

@@ -63,4 +63,5 @@ def test_shipped_templates_install_once_and_are_valid(in_alpha):
     again = manifest_template_install(template="pipedrive", acting_user=None)
     assert first.pk == again.pk and first.status == "published"
     manifest = manifest_for_settings({"manifest": "pipedrive"})
-    assert manifest.name == "Pipedrive" and set(manifest.objects) == {"organizations", "deals", "users"}
+    assert manifest.name == "Pipedrive"
+    assert set(manifest.objects) == {"organizations", "deals", "won_deals", "won_deal_products", "users"}

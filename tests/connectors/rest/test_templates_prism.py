@@ -62,6 +62,18 @@ def test_hubspot_company_create_searches_for_the_reference_first(prism_hubspot):
     assert result.external_id  # Prism's generated id, read from the answer
 
 
+def test_hubspot_deal_write_back_and_fetch_match_the_document(prism_hubspot):
+    """What crm-intake sends back to a deal (its project code and link, with Weft's reference) is a PATCH the deals
+    document allows, and the deal a webhook names is fetched with the properties the intake mapping reads."""
+    kind = live_rest_kind(manifest_templates()["hubspot-crm"], base_url=prism_hubspot["deals"],
+                          credentials={"access_token": "pat-na1-test"})
+    result = kind.write("deals", {"weft_project_code": "DEAL-512",
+                                  "weft_project_url": "https://erp.example.com/#tryton/model/project.work/7"},
+                        reference="weft-acme-project-1", external_id="512")
+    assert not result.created  # an update Prism accepted (its answer's id is generated, not ours)
+    assert kind.fetch("deals", "512")["id"]
+
+
 def test_pipedrive_reads_and_writes_match_the_document(prism_pipedrive):
     kind = live_rest_kind(manifest_templates()["pipedrive"], base_url=prism_pipedrive,
                           credentials={"api_token": "pd-token"}, settings={"reference_field": "abc123_weft_ref"})
@@ -72,6 +84,11 @@ def test_pipedrive_reads_and_writes_match_the_document(prism_pipedrive):
     kind.find("organizations", reference="weft-acme-customer-1")
     result = kind.write("organizations", {"name": "Acme Ltd"}, reference="weft-acme-customer-1")
     assert result.external_id
+    # crm-intake-pipedrive: won deals (status=won), and the project code and link PUT into two custom fields.
+    assert first_page(kind, "won_deals").records
+    written = kind.write("won_deals", {"a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2": "PD-1"},
+                         reference="weft-acme-project-1", external_id="1")
+    assert not written.created
 
 
 def test_pipedrive_without_the_token_is_refused_by_the_document(prism_pipedrive):

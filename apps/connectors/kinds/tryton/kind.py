@@ -1,4 +1,5 @@
-"""Tryton ERP over JSON-RPC: customers, projects, employees and timesheet lines both ways; invoices in.
+"""Tryton ERP over JSON-RPC: customers, projects, employees and timesheet lines both ways; invoices in;
+expenses out as draft supplier invoices (``expenses``); revenue inputs out as draft accrual moves (``revenue``).
 
 Reads go in pages, oldest change first, ordered by (``last_modified_at``, ``id``); the cursor is the
 last pair read (``2026-11-26T10:10:56.362458|17``), so records sharing a timestamp are neither lost
@@ -21,17 +22,39 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 
+from django.db import connection as db
+
 from apps.common.errors import ErrorCategory
 from apps.common.objects import CanonicalInput
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds import register
-from apps.connectors.kinds.base import Capabilities, ConnectorKind, FieldSpec, Page, TestResult, WriteResult
-from apps.connectors.kinds.tryton.objects import OBJECTS, TimesheetLines, TrytonObject, TrytonSession, as_id
+from apps.connectors.kinds.base import (
+    Capabilities,
+    ConnectorKind,
+    FieldSpec,
+    Page,
+    TestResult,
+    WriteRequest,
+    WriteResult,
+)
+from apps.connectors.kinds.tryton.expenses import ExpenseInvoices  # adds expense_invoices to OBJECTS
+from apps.connectors.kinds.tryton.objects import (
+    OBJECTS,
+    Invoices,
+    TimesheetLines,
+    TrytonObject,
+    TrytonSession,
+    WorkMemo,
+    as_id,
+)
+from apps.connectors.kinds.tryton.revenue import RevenueMoves  # adds revenue_moves to OBJECTS
 from apps.connectors.kinds.tryton.rpc import OutboundSend, TrytonRpc
 
 DEFAULT_REREAD_SECONDS = 60
 DEFAULT_TIMEOUT_SECONDS = 30
 _SESSIONS: dict[tuple, tuple[int, str, dict]] = {}  # open sessions of this process, see TrytonKind.session
+_WORKS: dict[tuple, WorkMemo] = {}  # projects' timesheet works per tenant and connection (TrytonSession.timesheet_work)
+WORK_LOOKUP = "timesheet_work"  # the LookupStamp a project written through the connection bumps
 BY_TIME = [["last_modified_at", "ASC"], ["id", "ASC"]]
 BY_ID = [["id", "ASC"]]
 
@@ -52,6 +75,8 @@ class TrytonKind(ConnectorKind):
         FieldSpec("customer_category", "Customer category", required=False,
                   help="Read only parties in this party category as customers (default: every party that is "
                        "not the company or an employee)."),
+        FieldSpec("revenue_account_id", "Revenue account id", required=False, type="int",
+                  help="Account of the lines of draft invoices Weft writes (default: the first open revenue account)."),
         FieldSpec("reread_seconds", "Re-read window (s)", required=False, type="int",
                   help="Each incremental read starts this long before the last change read (default 60)."),
         FieldSpec("page_size", "Page size", required=False, help="Records per call (default 100).", type="int"),
@@ -60,6 +85,15 @@ class TrytonKind(ConnectorKind):
         FieldSpec("write_window_seconds", "Write window (s)", required=False, type="int",
                   help="How long Tryton may still carry out a write after its answer was lost (default 120): a "
                        "record created in that time is found, not created twice."),
+        FieldSpec("expense_account_code", "Expense account code", required=False,
+                  help="Account of supplier-invoice lines for expenses (default: the chart's first expense account)."),
+        FieldSpec("payable_account_code", "Payable account code", required=False,
+                  help="Account payable of supplier invoices for expenses (default: the first payable account)."),
+        FieldSpec("unbilled_account_code", "Unbilled revenue account code", required=False,
+                  help="Account the revenue-inputs accrual moves debit (accrued or unbilled revenue); they credit "
+                       "the revenue account."),
+        FieldSpec("accrual_journal_code", "Accrual journal code", required=False,
+                  help="Journal of the revenue-inputs accrual moves (default: the first general journal)."),
     )
     credential_fields = (FieldSpec("username", "User"), FieldSpec("password", "Password"))
 
@@ -83,8 +117,14 @@ class TrytonKind(ConnectorKind):
             if (state := _SESSIONS.get(key)) is not None:
                 rpc.resume(state)
             rpc.on_login = lambda state: _SESSIONS.__setitem__(key, state)  # also when Tryton forgot the last one
+            # Keyed by tenant too: connection ids repeat across tenants' schemas.
+            memo = _WORKS.setdefault((db.schema_name, *key), WorkMemo())
+            stamps = self.context.lookup_stamps
+            if stamps is not None:  # once per instance (a run's batch): another process may have written a project
+                memo.check(stamps.read(WORK_LOOKUP))
             self._session = TrytonSession(rpc, company_id=self._int_setting("company_id", None),
-                                          settings=self.context.settings)
+                                          settings=self.context.settings, shared=memo.works,
+                                          on_project_written=stamps and (lambda: stamps.bump(WORK_LOOKUP)))
         return self._session
 
     def _session_key(self) -> tuple:
@@ -131,6 +171,18 @@ class TrytonKind(ConnectorKind):
         record_id = handler.create(payload, reference)
         return WriteResult(str(record_id), created=True, response={"model": handler.model, "id": record_id})
 
+    def writes_many(self, object_name: str) -> bool:
+        return object_name == TimesheetLines.name
+
+    def write_many(self, object_name: str, requests: list[WriteRequest]) -> list[WriteResult]:
+        """Timesheet lines: one ``create`` with a list (Tryton creates them in one transaction: all or none)."""
+        handler = self._handler(object_name, writing=True)
+        if not isinstance(handler, TimesheetLines):
+            return super().write_many(object_name, requests)
+        ids = handler.create_many([(request.payload, request.reference) for request in requests])
+        return [WriteResult(str(record_id), created=True, response={"model": handler.model, "id": record_id})
+                for record_id in ids]
+
     def find(self, object_name: str, *, reference: str) -> str | None:
         handler = self._handler(object_name, writing=True)
         found = sorted(handler.find(reference))
@@ -141,11 +193,27 @@ class TrytonKind(ConnectorKind):
                 category=ErrorCategory.DUPLICATE)
         return str(found[0]) if found else None
 
-    def delete(self, object_name: str, external_id: str) -> None:
-        """Delete a timesheet line (a reversal). Gone already counts as done; a line Tryton keeps (e.g.
-        invoiced) is a permanent error with Tryton's message."""
+    def find_many(self, object_name: str, references: list[str]) -> dict[str, str]:
+        """Timesheet lines: one search for all ``references`` (other objects: one each)."""
         handler = self._handler(object_name, writing=True)
         if not isinstance(handler, TimesheetLines):
+            return super().find_many(object_name, references)
+        found = handler.find_many(references)
+        twice = {reference: ids for reference, ids in found.items() if len(ids) > 1}
+        if twice:
+            reference, ids = next(iter(twice.items()))
+            raise ConnectorError(
+                f"Tryton has {len(ids)} {handler.model} records under our reference {reference} "
+                f"(ids {', '.join(map(str, sorted(ids)))}); keep one and delete the others.", permanent=True,
+                category=ErrorCategory.DUPLICATE)
+        return {reference: str(ids[0]) for reference, ids in found.items()}
+
+    def delete(self, object_name: str, external_id: str) -> None:
+        """Delete a timesheet line (a reversal), an expense invoice, a draft customer invoice whose work went
+        away, or a draft accrual move with nothing left to accrue. Gone already counts as done; a record Tryton
+        keeps (e.g. an invoiced line, a posted invoice or move) is a permanent error."""
+        handler = self._handler(object_name, writing=True)
+        if not isinstance(handler, TimesheetLines | ExpenseInvoices | Invoices | RevenueMoves):
             super().delete(object_name, external_id)
         handler.delete(as_id(external_id, "external id"))
 

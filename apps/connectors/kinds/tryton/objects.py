@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
@@ -36,15 +40,40 @@ INVOICE_METHOD = {"tm": "timesheet", "fixed": "effort", "milestone": "manual", "
 INVOICE_STATUS = {"draft": "draft", "validated": "draft", "posted": "sent", "paid": "paid", "cancelled": "void"}
 
 
+# How long this process trusts a project's timesheet work it looked up (another process may change the project).
+TIMESHEET_WORK_SECONDS = 300.0
+
+
+@dataclass
+class WorkMemo:
+    """Projects' timesheet works remembered by this process for one tenant and connection, and the stamp
+    (``LookupStamp``) they were looked up under: when the stamp has moved, some process wrote a project."""
+
+    works: dict[int, tuple[int, float]] = dataclass_field(default_factory=dict)
+    stamp: int | None = None
+
+    def check(self, stamp: int) -> None:
+        if stamp != self.stamp:
+            self.works.clear()
+            self.stamp = stamp
+
+
 class TrytonSession:
     """A logged-in Tryton client for one company, with the look-ups the objects share, cached for the
-    life of one kind instance (one run)."""
+    life of one kind instance (one run); the timesheet work of each project in ``shared`` (one dict per
+    tenant, connection and server for the whole process: a webhook makes a run per batch), for
+    ``TIMESHEET_WORK_SECONDS``, or until a project is written: by this process at once, by another at this
+    process's next batch (``on_project_written`` tells the others, through the connection's ``LookupStamp``)."""
 
-    def __init__(self, rpc: TrytonRpc, *, company_id: int | None, settings: dict[str, Any]):
+    def __init__(self, rpc: TrytonRpc, *, company_id: int | None, settings: dict[str, Any],
+                 shared: dict[int, tuple[int, float]] | None = None,
+                 on_project_written: Callable[[], None] | None = None):
         self.rpc = rpc
         self.settings = settings
         self._company_id = company_id
-        self._cache: dict[str, dict] = {"timesheet_work": {}, "project_of": {}, "status": {}}
+        self._cache: dict[str, dict] = {"project_of": {}, "status": {}}
+        self._works = shared if shared is not None else {}
+        self._on_project_written = on_project_written
 
     @property
     def company_id(self) -> int:
@@ -81,20 +110,28 @@ class TrytonSession:
 
     def timesheet_work(self, project_id: int) -> int:
         """The ``timesheet.work`` that time on project (or task) ``project_id`` is logged against."""
-        cache = self._cache["timesheet_work"]
-        if project_id not in cache:
-            rows = self.rpc.search_read("project.work", [["id", "=", project_id]], ["name", "timesheet_works"],
-                                        context=self.context())
-            if not rows:
-                raise ConnectorError(f"Tryton has no project or task with id {project_id}.", permanent=True,
-                                     category=ErrorCategory.MISSING_REFERENCE)
-            if not rows[0]["timesheet_works"]:
-                raise ConnectorError(
-                    f"Tryton project {rows[0]['name']!r} (id {project_id}) does not take timesheets: "
-                    "turn on 'Available on timesheets' in Tryton.", permanent=True,
-                    category=ErrorCategory.VALIDATION)
-            cache[project_id] = rows[0]["timesheet_works"][0]
-        return cache[project_id]
+        cached = self._works.get(project_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        rows = self.rpc.search_read("project.work", [["id", "=", project_id]], ["name", "timesheet_works"],
+                                    context=self.context())
+        if not rows:
+            raise ConnectorError(f"Tryton has no project or task with id {project_id}.", permanent=True,
+                                 category=ErrorCategory.MISSING_REFERENCE)
+        if not rows[0]["timesheet_works"]:
+            raise ConnectorError(
+                f"Tryton project {rows[0]['name']!r} (id {project_id}) does not take timesheets: "
+                "turn on 'Available on timesheets' in Tryton.", permanent=True,
+                category=ErrorCategory.VALIDATION)
+        work = rows[0]["timesheet_works"][0]
+        self._works[project_id] = (work, time.monotonic() + TIMESHEET_WORK_SECONDS)
+        return work
+
+    def forget_timesheet_work(self, project_id: int) -> None:
+        """The project was written: look its timesheet work up again next time, here and in other processes."""
+        self._works.pop(project_id, None)
+        if self._on_project_written is not None:
+            self._on_project_written()
 
     def projects_of(self, timesheet_work_ids: list[int]) -> dict[int, tuple[int | None, str]]:
         """For each ``timesheet.work``: (the ``project.work`` project it belongs to, the task name or "").
@@ -140,6 +177,7 @@ class TrytonObject:
     object_type: ClassVar[str]
     noun: ClassVar[str]  # for messages: "customer", "timesheet line"
     fields: ClassVar[tuple[str, ...]]
+    readable: ClassVar[bool] = True  # False: written only (drafts Weft makes in Tryton, never read back as records)
     writable: ClassVar[bool] = True
     incremental: ClassVar[bool] = True
 
@@ -149,7 +187,8 @@ class TrytonObject:
 
     @classmethod
     def spec(cls) -> ObjectSpec:
-        return ObjectSpec(cls.name, cls.object_type, writable=cls.writable, incremental=cls.incremental)
+        return ObjectSpec(cls.name, cls.object_type, readable=cls.readable, writable=cls.writable,
+                          incremental=cls.incremental)
 
     def domain(self) -> list:
         return [["company", "=", self.session.company_id]]
@@ -158,6 +197,9 @@ class TrytonObject:
         return [plain(row) for row in rows]
 
     def to_canonical(self, record: dict) -> CanonicalInput:
+        if not self.readable:
+            raise ConnectorError(f"Tryton {self.noun}s are written, not read.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
         raise NotImplementedError
 
     def from_canonical(self, view: dict, refs: dict[str, str | None]) -> dict:
@@ -254,12 +296,16 @@ class Projects(TrytonObject):
         values = {"type": "project", "company": self.session.company_id, "timesheet_available": True,
                   **self._values(payload, comment="", reference=reference)}
         (work,) = self.rpc.create(self.model, [values], context=self.session.context())
+        self.session.forget_timesheet_work(work)
         return work
 
     def update(self, record_id: int, payload: dict, reference: str) -> None:
         (row,) = self.rpc.read(self.model, [record_id], ["comment"])
         values = self._values(payload, comment=row["comment"] or "", reference=reference)
-        self.rpc.write(self.model, [record_id], values, context=self.session.context())
+        try:
+            self.rpc.write(self.model, [record_id], values, context=self.session.context())
+        finally:  # after the write (even one in doubt): a process that looks the work up again must see it
+            self.session.forget_timesheet_work(record_id)
 
     def _values(self, payload: dict, *, comment: str, reference: str) -> dict:
         values = pick(payload, "name", "project_invoice_method")
@@ -436,10 +482,29 @@ class TimesheetLines(TrytonObject):
                                     context=self.session.context())
         return [r["id"] for r in rows if reference in REFERENCE_TAG.findall(r["description"] or "")]
 
+    def find_many(self, references: list[str]) -> dict[str, list[int]]:
+        """{reference: line ids} of the ``references`` Tryton holds, asked in one search."""
+        if not references:
+            return {}
+        wanted = set(references)
+        rows = self.rpc.search_read(
+            self.model, [["OR", *[["description", "ilike", like_tag(reference)] for reference in references]]],
+            ["description"], context=self.session.context())
+        found: dict[str, list[int]] = {}
+        for row in rows:
+            for reference in set(REFERENCE_TAG.findall(row["description"] or "")) & wanted:
+                found.setdefault(reference, []).append(row["id"])
+        return found
+
     def create(self, payload: dict, reference: str) -> int:
-        values = {"company": self.session.company_id, **self._values(payload, reference)}
-        (line,) = self.rpc.create(self.model, [values], context=self.session.context())
+        (line,) = self.create_many([(payload, reference)])
         return line
+
+    def create_many(self, records: list[tuple[dict, str]]) -> list[int]:
+        """Lines for ``(payload, reference)`` pairs in one call; their ids in the same order."""
+        values = [{"company": self.session.company_id, **self._values(payload, reference)}
+                  for payload, reference in records]
+        return self.rpc.create(self.model, values, context=self.session.context())
 
     def update(self, record_id: int, payload: dict, reference: str) -> None:
         self.rpc.write(self.model, [record_id], self._values(payload, reference), context=self.session.context())
@@ -463,13 +528,109 @@ class TimesheetLines(TrytonObject):
 
 
 class Invoices(TrytonObject):
-    """Customer invoices (``account.invoice`` of type out), read only, with their lines in ``extra``."""
+    """Customer invoices (``account.invoice`` of type out) with their lines in ``extra``. Written as drafts
+    (billing readiness): our reference in the invoice's ``reference``, the lines replaced while it is a draft;
+    an invoice someone validated or posted in Tryton is not changed."""
 
     name, model, object_type, noun = "invoices", "account.invoice", ObjectType.INVOICE, "invoice"
     fields = ("number", "state", "invoice_date", "party", "currency.code", "reference", "untaxed_amount",
               "tax_amount", "total_amount", "lines", "last_modified_at")
-    writable = False
     line_fields = ("invoice", "type", "sequence", "description", "quantity", "unit_price", "amount")
+
+    def from_canonical(self, view: dict, refs: dict[str, str | None]) -> dict:
+        customer = view.get("customer") or {}
+        subject = f"Invoice {(view.get('extra') or {}).get('billing_key') or view.get('number') or view.get('id')}"
+        party = require_ref(refs, "customer", subject, f"its customer {customer.get('code') or customer.get('id')}")
+        lines = (view.get("extra") or {}).get("lines") or []
+        return {"party": party, "invoice_date": view.get("issue_date"), "currency": view.get("currency"),
+                "description": (view.get("extra") or {}).get("billing_key") or view.get("number") or "",
+                "lines": [{"description": line.get("description") or "-", "quantity": line.get("quantity") or "1",
+                           "unit_price": line.get("unit_price") or "0"} for line in lines]}
+
+    def find(self, reference: str) -> list[int]:
+        return self.rpc.search(self.model, [["type", "=", "out"], ["reference", "=", reference],
+                                            ["state", "!=", "cancelled"]], context=self.session.context())
+
+    def create(self, payload: dict, reference: str) -> int:
+        party = as_id(payload.get("party"), "party")
+        (row,) = self.rpc.read("party.party", [party], ["account_receivable", "addresses"],
+                               context=self.session.context())
+        receivable = row["account_receivable"] or self._default_receivable()
+        if not receivable:
+            raise ConnectorError(f"Tryton party {party} has no receivable account, and the accounting configuration "
+                                 "no default one: an invoice needs one.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
+        # A party made without an address (over the API) gets the empty one Tryton's own client gives a new party.
+        address = row["addresses"][0] if row["addresses"] else self.rpc.create(
+            "party.address", [{"party": party}], context=self.session.context())[0]
+        values = {"type": "out", "company": self.session.company_id, "party": party,
+                  "invoice_address": address, "account": receivable,
+                  "journal": self._journal(), "currency": self._currency(payload.get("currency")),
+                  "reference": reference, **self._header(payload),
+                  "lines": [["create", self._lines(payload)]]}
+        (invoice,) = self.rpc.create(self.model, [values], context=self.session.context())
+        return invoice
+
+    def update(self, record_id: int, payload: dict, reference: str) -> None:
+        (row,) = self.rpc.read(self.model, [record_id], ["state", "number", "lines"], context=self.session.context())
+        if row["state"] != "draft":
+            raise ConnectorError(f"Tryton invoice {row['number'] or record_id} is {row['state']}: a draft is changed "
+                                 "only while it is a draft there.", permanent=True, category=ErrorCategory.CONFLICT)
+        values = {**self._header(payload), "lines": [["delete", row["lines"]], ["create", self._lines(payload)]]}
+        self.rpc.write(self.model, [record_id], values, context=self.session.context())
+
+    def delete(self, record_id: int) -> None:
+        """A draft whose work went away: deleted while a draft there (gone counts as done); else a conflict."""
+        found = self.rpc.search(self.model, [["id", "=", record_id]], context=self.session.context())
+        if not found:
+            return
+        (row,) = self.rpc.read(self.model, [record_id], ["state", "number"], context=self.session.context())
+        if row["state"] != "draft":
+            raise ConnectorError(f"Tryton invoice {row['number'] or record_id} is {row['state']}: only a draft is "
+                                 "deleted.", permanent=True, category=ErrorCategory.CONFLICT)
+        self.rpc.delete(self.model, [record_id], context=self.session.context())
+
+    def _header(self, payload: dict) -> dict:
+        values = {"description": payload.get("description") or ""}
+        if payload.get("invoice_date"):
+            values["invoice_date"] = as_date(payload["invoice_date"], "invoice_date")
+        return values
+
+    def _lines(self, payload: dict) -> list[dict]:
+        account = self._revenue_account()
+        return [{"type": "line", "company": self.session.company_id, "account": account,
+                 "description": line["description"], "quantity": float(as_decimal(line["quantity"], "quantity")),
+                 "unit_price": as_decimal(line["unit_price"], "unit_price")} for line in payload.get("lines") or []]
+
+    def _default_receivable(self) -> int | None:
+        """The accounting configuration's default receivable account (what Tryton itself falls back on)."""
+        rows = self.rpc.search_read("account.configuration", [], ["default_account_receivable"],
+                                    context=self.session.context())
+        return rows[0]["default_account_receivable"] if rows else None
+
+    def _journal(self) -> int:
+        found = self.rpc.search("account.journal", [["type", "=", "revenue"]], limit=1)
+        if not found:
+            raise ConnectorError("Tryton has no revenue journal for customer invoices.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
+        return found[0]
+
+    def _currency(self, code: str | None) -> int:
+        found = self.rpc.search("currency.currency", [["code", "=", code or self.session.currency()]], limit=1)
+        if not found:
+            raise ConnectorError(f"Tryton has no currency {code}.", permanent=True, category=ErrorCategory.CONFIG)
+        return found[0]
+
+    def _revenue_account(self) -> int:
+        if self.session.settings.get("revenue_account_id"):
+            return as_id(self.session.settings["revenue_account_id"], "revenue_account_id")
+        found = self.rpc.search("account.account", [["type.revenue", "=", True], ["closed", "=", False],
+                                                    ["company", "=", self.session.company_id]],
+                                limit=1, order=[["code", "ASC"]])
+        if not found:
+            raise ConnectorError("Tryton has no open revenue account; set revenue_account_id.", permanent=True,
+                                 category=ErrorCategory.CONFIG)
+        return found[0]
 
     def domain(self) -> list:
         return [*super().domain(), ["type", "=", "out"]]

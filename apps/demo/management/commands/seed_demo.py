@@ -3,10 +3,15 @@ from django.core.management.base import BaseCommand
 
 from apps.accelerators.services import templates_sync_builtin
 from apps.demo import partners as demo
+from apps.demo.accelerators import demo_accelerators_seed
 from apps.demo.billing import demo_billing_seed
+from apps.demo.crm import demo_crm_seed
 from apps.demo.escalation import demo_escalation_seed
 from apps.demo.flows import demo_flows_seed
+from apps.demo.payroll import demo_payroll_seed
 from apps.demo.plans import demo_portal_seed
+from apps.demo.readiness import demo_readiness_seed
+from apps.demo.resource_plan import demo_resource_plan_seed
 from apps.tenants.models import Customer
 
 
@@ -40,6 +45,22 @@ class Command(BaseCommand):
                     self.stdout.write(f"  {customer.name}: demo flows installed and a time export run through them.")
                 if demo_billing_seed(customer=customer):
                     self.stdout.write(f"  {customer.name}: go-live date and invoices (some blocked) in the hub.")
+                if demo_readiness_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: billing readiness installed; weekly drafts held back, "
+                                      "each saying why.")
+                if demo_crm_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: CRM intake installed (HubSpot and Tryton await "
+                                      "credentials).")
+                if demo_payroll_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: hours to payroll and expenses to the ERP installed, "
+                                      "expenses run in.")
+                if demo_resource_plan_seed(customer=customer):
+                    self.stdout.write(f"  {customer.name}: resource plan from files installed; eight weeks of "
+                                      "bookings run in (some over-booked).")
+                installed = demo_accelerators_seed(customer=customer)
+                if installed:
+                    self.stdout.write(f"  {customer.name}: also installed {', '.join(installed)} (connections "
+                                      "await credentials).")
 
     def _seed_portal(self) -> None:
         """Demo plans, each demo customer on one, and the partner overview's health summary computed now."""

@@ -1,0 +1,138 @@
+"""One task per stream of webhook events, not one per event (issue 18): the intake queues a stream's task only when
+none is waiting, and no event is left without a task that will see it. The races are played with the real
+services on their own database connections (threads), so what each one commits is what the others see (``live``):
+an event stored while the stream's task is starting, and one stored while the task is already working."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+from django_q.models import OrmQ
+from django_q.signing import SignedPackage
+from django_tenants.utils import schema_context
+
+from apps.runs import events
+from apps.runs import services as run_services
+from apps.runs.models import InboundEvent, InboundStream
+from apps.tenants.tasks import tenant_task_run
+from tests.e2e import support
+from tests.runs.test_webhooks import EVENT, hooks_connection
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
+TYPE = EVENT["type"]
+
+
+@pytest.fixture
+def handlers(monkeypatch):
+    monkeypatch.setattr(events, "HANDLERS", {})
+    return events.HANDLERS
+
+
+class InAlpha(support.InAlpha):
+    def wait_blocked(self, timeout: float = 10) -> None:
+        """Until this thread's statement waits for a lock another session holds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = %s", [self.pid])
+                if self.pid is not None and cursor.fetchone()[0]:
+                    return
+            assert self.is_alive(), self.error
+            time.sleep(0.02)
+        raise AssertionError("the thread never waited for a lock")
+
+
+def _store(hooks, event_id: str):
+    return run_services._event_store(hooks, event_id, TYPE, {**EVENT, "id": event_id})
+
+
+def _stream_tasks() -> list[tuple]:
+    return [args for args in (SignedPackage.loads(row.payload)["args"] for row in OrmQ.objects.order_by("id"))
+            if args[1] == run_services.STREAM_TASK]
+
+
+def _statuses() -> dict[str, str]:
+    return dict(InboundEvent.objects.order_by("pk").values_list("event_id", "status"))
+
+
+def test_a_burst_queues_one_task_which_processes_every_event_once(live, handlers):
+    seen = []
+    handlers[TYPE] = lambda event: seen.append(event.event_id)
+    with schema_context("alpha"):
+        hooks = hooks_connection()
+        for n in range(5):
+            _store(hooks, f"e{n}")
+        run_services._event_store(hooks, "other", "timesheet.deleted", {"id": "other", "type": "timesheet.deleted"})
+        tasks = _stream_tasks()
+        assert tasks == [("alpha", run_services.STREAM_TASK, hooks.pk, TYPE),
+                         ("alpha", run_services.STREAM_TASK, hooks.pk, "timesheet.deleted")]
+
+        tenant_task_run(*tasks[0])
+        tenant_task_run(*tasks[0])  # delivered twice: nothing more happens
+    assert seen == [f"e{n}" for n in range(5)]
+    with schema_context("alpha"):
+        assert set(_statuses().values()) == {"processed", "received"}  # the other type's task has not run yet
+        assert InboundStream.objects.get(event_type=TYPE).dispatch_queued_at is None
+
+
+def test_an_event_stored_while_the_streams_task_starts_is_processed_by_that_task(live, handlers):
+    """The lost wake-up race: the intake stores an event and sees the stream's task waiting (so queues none) at the
+    moment the task starts. The task's first step, clearing the stream's stamp, waits for the intake's commit, and
+    only then does it look for events: it finds the new one."""
+    seen = []
+    handlers[TYPE] = lambda event: seen.append(event.event_id)
+    with schema_context("alpha"):
+        hooks = hooks_connection()
+        _store(hooks, "e1")
+    assert len(_stream_tasks()) == 1
+    stored, release = threading.Event(), threading.Event()
+
+    def intake():  # the second event's store, its transaction held open
+        with transaction.atomic():
+            _store(hooks, "e2")
+            stored.set()
+            assert release.wait(10)
+
+    sender = InAlpha(intake)
+    assert stored.wait(10)
+    assert len(_stream_tasks()) == 1  # a task is waiting: the second event queued none
+    worker = InAlpha(lambda: run_services.inbound_stream_process(connection_id=hooks.pk, event_type=TYPE))
+    worker.wait_blocked()  # clearing the stamp waits for the intake's transaction
+    release.set()
+    sender.outcome()
+    assert worker.outcome() == 2
+    assert seen == ["e1", "e2"]
+    with schema_context("alpha"):
+        assert _statuses() == {"e1": "processed", "e2": "processed"}
+
+
+def test_an_event_stored_while_the_streams_task_works_queues_the_next_task(live, handlers):
+    """Once a stream's task has started, an event stored meanwhile queues another task (which may run beside it);
+    whichever reaches the event first processes it, and the other does nothing."""
+    seen, working, go_on = [], threading.Event(), threading.Event()
+
+    def handle(event):
+        seen.append(event.event_id)
+        working.set()
+        assert go_on.wait(10)
+
+    handlers[TYPE] = handle
+    with schema_context("alpha"):
+        hooks = hooks_connection()
+        _store(hooks, "e1")
+    [task] = _stream_tasks()
+    OrmQ.objects.all().delete()  # handed to the worker below
+    worker = InAlpha(lambda: tenant_task_run(*task))
+    assert working.wait(10)
+    with schema_context("alpha"):
+        _store(hooks, "e2")
+    assert _stream_tasks() == [task]  # the next task, queued while the first one works
+    go_on.set()
+    worker.outcome()
+    with schema_context("alpha"):
+        tenant_task_run(*task)
+        assert _statuses() == {"e1": "processed", "e2": "processed"}
+    assert seen == ["e1", "e2"]
