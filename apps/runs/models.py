@@ -272,6 +272,9 @@ class WriteAttempt(models.Model):
     canonical_id = models.BigIntegerField()
     run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
     sent_at = models.DateTimeField()
+    # When the next sender first found this attempt left behind: its write window counts from here, however
+    # often that sender is itself stopped while it waits (a start taken afresh at each try would never end).
+    doubt_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["connection", "object_type", "canonical_id"],

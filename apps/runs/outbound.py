@@ -38,6 +38,8 @@ from typing import NamedTuple
 
 from django.db import connection as db
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Least, Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -185,8 +187,7 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
     refs = {canonical_id: SentAs(external_id, synced) for canonical_id, external_id, synced in
             ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__in=ids)
             .values_list("canonical_id", "external_id", "last_synced_hash")}
-    attempts = dict(WriteAttempt.objects.filter(connection=run.connection, object_type=flow.object_type,
-                                                canonical_id__in=ids).values_list("canonical_id", "sent_at"))
+    attempts = _attempts_in_doubt(run, ids)
     new = (_NEW.get() or {}).get(flow.object_type, frozenset())
     lookup = target_id_lookup(run.connection_id)
     if flow.write_back:
@@ -198,7 +199,7 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
         classify = _classify_write_back if flow.write_back else _classify
         plan = classify(view, verdict, refs.get(view["id"]), run)
         if plan.external_id is None and plan.canonical_id in attempts:
-            plan.doubt_since = _doubt_start(attempts[plan.canonical_id])
+            plan.doubt_since = attempts[plan.canonical_id]
         plan.new = plan.canonical_id in new and plan.canonical_id not in attempts
         plans.append(plan)
         if plan.action == "write":
@@ -210,15 +211,21 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
 
 
 # A create whose sender died was sent when its attempt was recorded, and its sender stopped waiting for the answer
-# at most this long after (longer than any request time-out): the write window counts from then.
+# at most this long after (longer than any request time-out): the write window counts from then, or from when the
+# next sender found the attempt (that sender has lost its run by then, or stops waiting within its time-out).
 ATTEMPT_WAIT_BOUND = timedelta(minutes=5)
 
 
-def _doubt_start(attempt_sent_at: datetime) -> datetime:
-    """When the write window of a create another worker left in doubt starts: the target may carry a request out
-    until the window has passed since its sender stopped waiting, which we do not know. Now (that sender has lost
-    its run, or will stop waiting within its time-out), unless the attempt is so old it has stopped long ago."""
-    return min(timezone.now(), attempt_sent_at + ATTEMPT_WAIT_BOUND)
+def _attempts_in_doubt(run: Run, ids: list[int]) -> dict[int, datetime]:
+    """The creates among ``ids`` an earlier sender left in doubt, each with when its write window starts. The
+    first sender to find one stamps that start on it, so a sender stopped while it waits (a task time-out, a
+    restart) does not push the window on: the next one waits out what is left of it."""
+    attempts = WriteAttempt.objects.filter(connection=run.connection, object_type=run.flow.object_type,
+                                           canonical_id__in=ids)
+    if run.pk is not None:  # a run about to send, under its target's lock (a replay preview only reads)
+        attempts.filter(doubt_since__isnull=True).update(doubt_since=Least(Now(), F("sent_at") + ATTEMPT_WAIT_BOUND))
+    return {canonical_id: since or min(timezone.now(), sent_at + ATTEMPT_WAIT_BOUND)
+            for canonical_id, sent_at, since in attempts.values_list("canonical_id", "sent_at", "doubt_since")}
 
 
 def _classify(view: dict, verdict: Verdict, ref: SentAs | None, run: Run) -> Plan:
@@ -403,7 +410,7 @@ def _mark_creates(run: Run, plans: list[Plan]) -> set[int]:
                 f"INSERT INTO {WriteAttempt._meta.db_table} (connection_id, object_type, canonical_id, run_id, sent_at)"
                 " SELECT %s, %s, unnest(%s::bigint[]), %s, %s"
                 " ON CONFLICT (connection_id, object_type, canonical_id)"
-                " DO UPDATE SET run_id = EXCLUDED.run_id, sent_at = EXCLUDED.sent_at",
+                " DO UPDATE SET run_id = EXCLUDED.run_id, sent_at = EXCLUDED.sent_at, doubt_since = NULL",
                 [run.connection_id, run.object_type, ids, run.pk, timezone.now()])
     return set(ids)
 

@@ -5,12 +5,17 @@ window has passed. Calls are counted by a proxy in front of Tryton (``tests/tryt
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.utils import timezone
+
 from apps.canonical.models import ExternalRef, TimeEntry
 from apps.canonical.services import hub_upsert_all
 from apps.common.objects import CanonicalInput, Ref
+from apps.connectors.services import connection_kind
 from apps.runs.engine import flow_run_request, run_execute
 from apps.runs.models import Flow, FlowDirection, ItemOutcome, RunItem, RunStatus, Trigger, WriteAttempt
-from apps.runs.outbound import new_records
+from apps.runs.outbound import new_records, outbound_plan
 from tests.connectors.test_tryton_faults import CREATE_LINE, TIMEOUT, _connect, _entry_in_the_hub, _first_create_only
 from tests.connectors.test_tryton_faults import _lines as lines_of
 from tests.tryton.proxy import FaultProxy
@@ -28,9 +33,13 @@ def _entries(tryton, connection, count: int = ENTRIES) -> list[TimeEntry]:
     return list(TimeEntry.objects.order_by("pk"))
 
 
-def _send(tryton, proxy: FaultProxy, *, window: float = 20, bad_person: bool = False, new: bool = False):
+def _send(tryton, proxy: FaultProxy, *, window: float = 20, bad_person: bool = False, new: bool = False,
+          left_behind: dict | None = None):
     connection = _connect(tryton, proxy, write_window_seconds=window)
     entries = _entries(tryton, connection)
+    if left_behind is not None:  # a create of the first entry an earlier sender left in doubt
+        WriteAttempt.objects.create(connection=connection, object_type="time_entry", canonical_id=entries[0].pk,
+                                    **left_behind)
     if bad_person:  # the third entry's person stands for an employee Tryton does not have
         other = _other_person(entries[0].source_connection)
         TimeEntry.objects.filter(pk=entries[2].pk).update(person=other)
@@ -116,8 +125,6 @@ def test_a_batch_whose_answer_was_lost_is_looked_up_line_by_line_and_each_record
 def test_a_line_tryton_already_holds_under_our_reference_is_found_by_the_batch_look_up_not_created_again(
         in_alpha, tryton):
     """A cross-reference lost (a database restored from before the write): the line is in Tryton, its id is not."""
-    import datetime as dt
-
     from apps.runs.outbound import record_reference
 
     with FaultProxy(tryton.url) as proxy:
@@ -179,3 +186,42 @@ def test_a_project_written_in_another_process_is_looked_up_again_at_this_process
         post(entries[2])
         assert _calls(proxy, WORK_LOOKUP) == 2  # the stamp moved: looked up again at the next batch
         assert [len(lines_of(tryton, entry)) for entry in entries] == [1, 1, 1]
+
+
+def test_a_create_left_in_doubt_is_waited_for_from_when_it_was_first_found_not_from_each_new_try(in_alpha, tryton):
+    """A worker took over a create left in doubt, started waiting out the write window and was itself stopped (a
+    task time-out, a restart). The next try waits out only what is left: a window started afresh at each try
+    would never end once it is longer than the task time-out."""
+    now = timezone.now()
+    with FaultProxy(tryton.url) as proxy:
+        entries, run = _send(tryton, proxy, window=5, left_behind={
+            "sent_at": now - dt.timedelta(seconds=30), "doubt_since": now - dt.timedelta(seconds=6)})
+
+    assert run.status == RunStatus.SUCCEEDED and run.counts == {ItemOutcome.CREATED: ENTRIES}
+    # The entry left in doubt is looked for once (its window had passed), not polled for five seconds; the rest
+    # are looked for together before their batch is created.
+    assert _calls(proxy, FIND_LINE) == 2
+    for entry in entries:
+        assert len(lines_of(tryton, entry)) == 1
+    assert not WriteAttempt.objects.exists()
+
+
+def test_the_first_sender_to_find_a_create_left_in_doubt_stamps_when_its_window_starts(in_alpha, tryton):
+    with FaultProxy(tryton.url) as proxy:
+        connection = _connect(tryton, proxy)
+        entry = _entries(tryton, connection, count=1)[0]
+        sent_at = timezone.now() - dt.timedelta(seconds=30)
+        WriteAttempt.objects.create(connection=connection, object_type="time_entry", canonical_id=entry.pk,
+                                    sent_at=sent_at)
+        flow = Flow.objects.create(name="Time to Tryton", slug="time-to-tryton", direction=FlowDirection.OUTBOUND,
+                                   object_type="time_entry", connection=connection, object_name="timesheet_lines",
+                                   on_schedule=False)
+        run = flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
+        kind = connection_kind(connection, run=run)
+
+        (first,) = outbound_plan(run, kind, [entry.pk])
+        stamped = WriteAttempt.objects.get(canonical_id=entry.pk).doubt_since
+        (again,) = outbound_plan(run, kind, [entry.pk])
+
+    assert sent_at < stamped <= timezone.now()  # the sender that sent it is gone by now: the window starts here
+    assert first.doubt_since == again.doubt_since == stamped  # a later try keeps it
