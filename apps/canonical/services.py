@@ -22,13 +22,11 @@ carries no code; they resolve only when exactly one record matches.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import islice
@@ -41,6 +39,7 @@ from django.utils import timezone
 from apps.canonical.fields import RecordPlan, field_plans, record_plan
 from apps.canonical.hashing import content_hash
 from apps.canonical.models import FIELD_GROUPS, OBJECT_MODELS, ExternalRef, Ownership
+from apps.common.collector import cyclic_gc_paused
 from apps.common.errors import ErrorCategory
 from apps.common.history import save_attributed
 from apps.common.models import keys_reserve
@@ -135,21 +134,8 @@ def _lock_stream(connection: Connection, object_type: str) -> None:
                        [connection.pk, zlib.crc32(object_type.encode()) & 0x7FFFFFFF])
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """A batch allocates tens of thousands of short-lived objects and no cycles: the cyclic collector would
-    only re-scan the process's long-lived objects, again and again (≈15% of a reload's CPU)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _upsert_batch(connection: Connection, object_type: str, batch: list[CanonicalInput]) -> list[HubResult]:
-    with _gc_paused():
+    with cyclic_gc_paused():  # a batch alone, when not inside a load's page that pauses it already
         return _upsert_batch_now(connection, object_type, batch)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from django.db import transaction
 
 from apps.canonical.services import Outcome, hub_upsert
+from apps.common.collector import cyclic_gc_paused
 from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.objects import CanonicalInput
 from apps.connectors.kinds.base import ConnectorKind, Page
@@ -74,6 +75,12 @@ def inbound_page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: A
     With ``inline_fanout`` the outbound flows run in this process once the caller's transaction commits (at once
     outside one); otherwise they are queued. ``deleted`` marks every record as deleted at the source (a webhook's
     deletion event)."""
+    with cyclic_gc_paused():  # the whole page: translation, checks, upsert and ledger rows
+        return _page_store(run, kind, page, announce=announce, inline_fanout=inline_fanout, deleted=deleted)
+
+
+def _page_store(run: Run, kind: ConnectorKind, page: Page, *, announce: Announce, inline_fanout: bool,
+                deleted: bool) -> list[int]:
     started = time.monotonic()
     items: list[LedgerRow] = [_item(run, error.reference, ItemOutcome.FAILED, payload_before=error.raw,
                                   category=error.category, field=error.field,

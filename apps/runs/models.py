@@ -178,13 +178,16 @@ class RunItem(TimeStampedModel):
     attempts = models.PositiveSmallIntegerField(default=1)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.BigIntegerField(null=True, blank=True, help_text="Approved at the source → posted.")
-    replayed_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
 
     class Meta:
+        # Each index is kept for the reads that need it (every load writes one item per record, so each costs):
+        # (run, outcome) for a run's items and counts; (outcome, created_at) for failures and synced records by date
+        # (replay lists, reporting's refresh, usage); canonical_id for a hub record's trace (ids come from one
+        # sequence per schema, so the object type need not lead); external_id for a source record's trace (API).
         indexes = [
             models.Index(fields=["run", "outcome"]),
-            models.Index(fields=["object_type", "external_id"]),
-            models.Index(fields=["object_type", "canonical_id"]),
+            models.Index(fields=["external_id"]),
+            models.Index(fields=["canonical_id"]),
             models.Index(fields=["outcome", "created_at"]),
         ]
 
