@@ -43,6 +43,7 @@ from django.db.models.functions import Least, Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+import apps.common.lookups  # noqa: F401  (registers __any)
 from apps.canonical.models import OBJECT_MODELS, ExternalRef, InvoiceLine
 from apps.canonical.selectors import canonical_views
 from apps.common.errors import ErrorCategory, ExternalSystemError
@@ -164,10 +165,10 @@ def _send_dependencies_first(run: Run, ids: list[int], run_first: RunFirst) -> N
                                    connection=run.connection).first()
         if flow is None:
             continue
-        related = set(model.objects.filter(pk__in=ids).exclude(**{f"{dependency}_id": None})
+        related = set(model.objects.filter(pk__any=ids).exclude(**{f"{dependency}_id": None})
                       .values_list(f"{dependency}_id", flat=True))
         known = set(ExternalRef.objects.filter(connection=run.connection, object_type=dependency,
-                                               canonical_id__in=related).values_list("canonical_id", flat=True))
+                                               canonical_id__any=list(related)).values_list("canonical_id", flat=True))
         if related - known:
             run_first(flow, sorted(related - known))
 
@@ -185,7 +186,7 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
     views = canonical_views(flow.object_type, ids)
     ordered = [views[i] for i in ids if i in views]
     refs = {canonical_id: SentAs(external_id, synced) for canonical_id, external_id, synced in
-            ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__in=ids)
+            ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__any=ids)
             .values_list("canonical_id", "external_id", "last_synced_hash")}
     attempts = _attempts_in_doubt(run, ids)
     new = (_NEW.get() or {}).get(flow.object_type, frozenset())
@@ -221,7 +222,7 @@ def _attempts_in_doubt(run: Run, ids: list[int]) -> dict[int, datetime]:
     first sender to find one stamps that start on it, so a sender stopped while it waits (a task time-out, a
     restart) does not push the window on: the next one waits out what is left of it."""
     attempts = WriteAttempt.objects.filter(connection=run.connection, object_type=run.flow.object_type,
-                                           canonical_id__in=ids)
+                                           canonical_id__any=ids)
     if run.pk is not None:  # a run about to send, under its target's lock (a replay preview only reads)
         attempts.filter(doubt_since__isnull=True).update(doubt_since=Least(Now(), F("sent_at") + ATTEMPT_WAIT_BOUND))
     return {canonical_id: since or min(timezone.now(), sent_at + ATTEMPT_WAIT_BOUND)
@@ -643,7 +644,7 @@ def _refuse_shared_targets(run: Run, done: list[Done]) -> None:
         return
     holders = dict(ExternalRef.objects.filter(
         connection=run.connection, object_type=run.object_type,
-        external_id__in={entry.external_id for entry in written}).values_list("external_id", "canonical_id"))
+        external_id__any=list({entry.external_id for entry in written})).values_list("external_id", "canonical_id"))
     for entry in written:
         other = holders.setdefault(entry.external_id, entry.plan.canonical_id)  # earlier in this batch holds it too
         if other != entry.plan.canonical_id:
