@@ -8,9 +8,10 @@ For lists of values only (a queryset goes with ``__in``). Importing this module 
 
 from __future__ import annotations
 
-from django.db.models import Field, Lookup
+from django.db.models import Field, ForeignObject, Lookup
 
 
+@ForeignObject.register_lookup  # relations keep lookups of their own
 @Field.register_lookup
 class AnyOf(Lookup):
     lookup_name = "any"

@@ -19,6 +19,8 @@ def test_any_matches_what_in_matches_for_ids_text_and_dates(in_alpha):
 
     assert sorted(Person.objects.filter(pk__any=wanted).values_list("pk", flat=True)) == wanted
     assert Person.objects.filter(pk__any=[]).count() == 0
+    assert Person.objects.filter(source_connection__any=[connection.pk]).count() == 3
+    assert Person.objects.filter(source_connection_id__any=[connection.pk + 1]).count() == 0
     assert set(ExternalRef.objects.filter(external_id__any=[f"x{wanted[1]}", "nope"])
                .values_list("canonical_id", flat=True)) == {wanted[1]}
     today = datetime.date.today()
