@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.locks import advisory_lock
 from apps.connectors.kinds.base import ConnectorKind, WriteRequest
 from apps.connectors.services import connection_kind
-from apps.mappings.rules import apply_rules, to_payload
+from apps.mappings.rules import apply_rules, evaluated_subset, expressions_start, to_payload
 from apps.mappings.validation import OUTBOUND_BASELINE, RuleSpec, Verdict, rule_set_specs, validate, with_defaults
 from apps.runs.lease import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
 from apps.runs.ledger import LedgerRow, run_item_rows_write
@@ -188,6 +189,8 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
     refs = {canonical_id: SentAs(external_id, synced) for canonical_id, external_id, synced in
             ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__any=ids)
             .values_list("canonical_id", "external_id", "last_synced_hash")}
+    version = _mapping_version(run, mapping_version)
+    early = None if flow.write_back else _expressions_early(run, version, ordered, refs)
     attempts = _attempts_in_doubt(run, ids)
     new = (_NEW.get() or {}).get(flow.object_type, frozenset())
     lookup = target_id_lookup(run.connection_id)
@@ -205,7 +208,7 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
         plans.append(plan)
         if plan.action == "write":
             to_map.append((plan, view))
-    _map(run, kind, to_map, lookup, mapping_version)
+    _map(run, kind, to_map, lookup, version, early)
     if flow.write_back:
         _already_written_back(flow, [plan for plan, _ in to_map if plan.action == "write"])
     return plans
@@ -291,11 +294,38 @@ def _already_written_back(flow: Flow, plans: list[Plan]) -> None:
             plan.action, plan.message = "unchanged", "Already written back with these values."
 
 
-def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) -> None:
+def _mapping_version(run: Run, mapping_version=None):
+    flow = run.flow
+    return mapping_version or run.mapping_version or (flow.mapping.published_version() if flow.mapping_id else None)
+
+
+class _Early(NamedTuple):
+    """The mapping's expressions being evaluated in the background over the views likely to be written."""
+
+    positions: dict[int, int]  # id(view) -> its place among the views evaluated
+    outcomes: Future
+
+
+def _expressions_early(run: Run, version, views: list[dict], refs: dict[int, SentAs]) -> _Early | None:
+    """Start the sandbox on the mapping's expressions for the views that will be written unless a rule refuses them
+    (not deleted, not from this target, not sent with this content), so it works while the plan's queries run."""
+    if version is None or not any("expression" in rule for rule in version.rules):
+        return None
+    likely = [view for view in views if view.get("source_connection_id") != run.connection_id
+              and not view.get("deleted_at") and not ((ref := refs.get(view["id"])) is not None
+                                                      and ref.last_synced_hash == view.get("content_hash"))]
+    if not likely:
+        return None
+    return _Early({id(view): n for n, view in enumerate(likely)},
+                  expressions_start(version.rules, likely, variables=run.flow.variables))
+
+
+def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, version, early: _Early | None = None) -> None:
     if not to_map:
+        if early is not None:
+            early.outcomes.cancel()
         return
     flow = run.flow
-    version = mapping_version or run.mapping_version or (flow.mapping.published_version() if flow.mapping_id else None)
     if version is None:
         for plan, view in to_map:
             try:
@@ -306,8 +336,12 @@ def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) ->
             except ExternalSystemError as error:
                 plan.action, plan.message, plan.category = "fail", error.message, error.category
         return
+    evaluated = None
+    if early is not None and all(id(view) in early.positions for _, view in to_map):
+        evaluated = evaluated_subset(early.outcomes.result(), [early.positions[id(view)] for _, view in to_map])
     for (plan, _view), mapped in zip(to_map, apply_rules(version.rules, [v for _, v in to_map],
-                                                         variables=flow.variables, lookup=lookup), strict=True):
+                                                         variables=flow.variables, lookup=lookup,
+                                                         evaluated=evaluated), strict=True):
         if mapped.ok:
             plan.payload = to_payload(mapped)
         else:
