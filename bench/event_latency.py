@@ -21,6 +21,8 @@ Tryton calls per 1,000 events: the web and cluster processes' own call counter (
 per connector kind), summed across processes as ``/metrics`` does, over the measured events (warm-up excluded);
 and how many lines each create call carried (the ledger's ``batch``). Target: ≤ 50 calls per 1,000 (issue 18).
 Also the cluster's event tasks that ran, per event (``event_tasks``): one per stream's burst, not one per event.
+Peak memory: this process's (``peak_rss_mb``) and the largest of each server's processes (``VmHWM``,
+``server_process_peak_rss_mb``); issue 18 bars any benchmark at 200 MB.
 
 Every one of the events must end as exactly one line in Tryton (counted by our reference), one ``created``
 ledger item and a processed event, or the benchmark fails. Target (issue 4): p95 ≤ 2 s at 20 events/s.
@@ -105,6 +107,24 @@ def cpu_seconds(group: int | None = None, pid: int | None = None) -> float:
         if pid is not None or int(fields[2]) == group:
             total += sum(int(v) for v in fields[11:15])  # utime, stime, and those of reaped children
     return total / tick
+
+
+def peak_rss_of_group(group: int) -> float:
+    """The largest peak resident set (``VmHWM``, MB) of any live process in process group ``group``: what one
+    server process (a gunicorn worker, a cluster worker) needed at most so far."""
+    peak = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[2]) != group:
+                    continue
+            with open(f"/proc/{entry.name}/status") as status:
+                peak = max(peak, next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")))
+        except (OSError, StopIteration):
+            continue  # gone meanwhile
+    return round(peak / 1024, 1)
 
 
 # --- set-up ------------------------------------------------------------------------------------------------
@@ -454,6 +474,7 @@ def main() -> None:
             rows = timings(chain, receipts)
             batches = batch_sizes(chain, receipts)
             tasks = event_tasks(measured_from, len(receipts))
+            servers_rss = {"web": peak_rss_of_group(web.process.pid), "cluster": peak_rss_of_group(cluster.process.pid)}
         workers, poll = settings.Q_CLUSTER["workers"], settings.Q_CLUSTER["poll"]
         workers, poll = args.workers or workers, args.poll if args.poll is not None else poll
     except BaseException:
@@ -473,7 +494,8 @@ def main() -> None:
     result["target"]["tryton_calls_per_1000"] = 50
     result["meets_target"] = result["meets_target"] and per_1000 <= 50
     report({**result, "tryton_calls_per_1000_entries": per_1000, "target_calls": calls, "tryton_creates": batches,
-            "cpu_ms_per_event": cpu_split(cpu, len(rows)), "event_tasks": tasks})
+            "cpu_ms_per_event": cpu_split(cpu, len(rows)), "event_tasks": tasks,
+            "server_process_peak_rss_mb": servers_rss})
 
 
 if __name__ == "__main__":
