@@ -17,6 +17,7 @@ against the record with the rule's target named.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -193,7 +194,16 @@ def apply_rules(
 
 # A rule's expression over a batch of records: a result per record, or the error that refused the expression.
 Evaluated = dict[int, "list[Result] | ExpressionError"]
-_EARLY = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weft-expressions")
+_EARLY: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _early_executor() -> ThreadPoolExecutor:
+    """This process's threads for ``expressions_start``: a process forked from one that used them (a cluster's
+    worker) must not inherit an executor whose threads did not come along."""
+    global _EARLY
+    if _EARLY is None or _EARLY[0] != os.getpid():
+        _EARLY = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="weft-expressions"))
+    return _EARLY[1]
 
 
 def expressions_start(rules: list[dict], records: list[dict], *, variables: dict | None = None) -> Future:
@@ -212,7 +222,7 @@ def expressions_start(rules: list[dict], records: list[dict], *, variables: dict
                     done[position] = error
         return done
 
-    return _EARLY.submit(evaluate)
+    return _early_executor().submit(evaluate)
 
 
 def evaluated_subset(evaluated: Evaluated, positions: list[int]) -> Evaluated:

@@ -12,6 +12,7 @@ from the start as before: this only saves work, it decides nothing.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ class OpenFile:
     ahead: list = field(default_factory=list)  # batches read but not stored: (page number, (records, errors))
     read: int = 0  # pages read from the file so far (``ahead`` included)
     kept_at: float = 0.0
+    pid: int = field(default_factory=os.getpid)  # a forked process shares the file's offset: it reads its own
 
     def pages(self) -> Iterator[tuple[int, Any]]:
         """(page number, batch) from the first page not handed over, reading on as needed."""
@@ -58,7 +60,7 @@ def open_file_take(identity: tuple, *, stored: int) -> OpenFile | None:
     with _LOCK:
         _expire()
         kept = _KEPT.pop(identity, None)
-    if kept is None:
+    if kept is None or kept.pid != os.getpid():
         return None
     first = kept.ahead[0][0] if kept.ahead else kept.read + 1
     if first > stored + 1:  # it went past pages this slice must read again (their slice did not store them)
