@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import apps.common.lookups  # noqa: F401  (registers __any)
 from apps.canonical.models import OBJECT_MODELS, ExternalRef
 
 # Related records a view includes, as dotted paths of foreign keys, and the fields shown for each.
@@ -56,7 +57,7 @@ def canonical_views(object_type: str, ids: list[int]) -> dict[int, dict]:
     shape = list(groups.items())
     id_at = own.index("id")
     views = {}
-    for row in model.objects.filter(pk__in=ids).values_list(*own, *related):
+    for row in model.objects.filter(pk__any=ids).values_list(*own, *related):
         view: dict[str, Any] = {name: value if type(value) in _AS_IS else plain(value)
                                 for name, value in zip(own, row, strict=False)}
         for path, leaves in shape:
@@ -80,4 +81,4 @@ def _drop_empty_relations(view: dict, object_type: str) -> None:
 def external_ids(connection_id: int, object_type: str, canonical_ids: list[int]) -> dict[int, str]:
     """This connection's ids for canonical records (which records the target system already has)."""
     return dict(ExternalRef.objects.filter(connection_id=connection_id, object_type=object_type,
-                                           canonical_id__in=canonical_ids).values_list("canonical_id", "external_id"))
+                                           canonical_id__any=canonical_ids).values_list("canonical_id", "external_id"))

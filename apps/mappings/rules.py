@@ -17,14 +17,16 @@ against the record with the rule's target named.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from apps.canonical.fields import field_plans
 from apps.common.objects import CanonicalInput, Ref
-from apps.mappings.expressions import ExpressionError, compile_check, evaluate_many
+from apps.mappings.expressions import ExpressionError, Result, compile_check, evaluate_many
 
 SOURCES = ("source", "constant", "expression", "ref", "lookup")
 INBOUND_SPECIAL_TARGETS = {"external_id", "deleted"}
@@ -172,18 +174,68 @@ def rules_check(rules: list[dict], *, direction: str, object_type: str) -> list[
 
 def apply_rules(
     rules: list[dict], records: list[dict], *, variables: dict | None = None,
-    lookup: Callable[[str, Any], str | None] | None = None,
+    lookup: Callable[[str, Any], str | None] | None = None, evaluated: Evaluated | None = None,
 ) -> list[Mapped]:
-    """Apply ``rules`` to every record; expressions are evaluated once per rule over the batch."""
+    """Apply ``rules`` to every record; expressions are evaluated once per rule over the batch (or were already:
+    ``evaluated``, from ``expressions_start`` over these records)."""
     results = [Mapped(source=record, value={}) for record in records]
-    for rule in rules:
-        values = _rule_values(rule, records, variables or {}, lookup, results)
+    for position, rule in enumerate(rules):
+        if evaluated is not None and position in evaluated:
+            values = _evaluated_values(rule, evaluated[position], len(records))
+        else:
+            values = _rule_values(rule, records, variables or {}, lookup, results)
         for result, value in zip(results, values, strict=True):
             if isinstance(value, RuleError):
                 result.errors.append(value)
             else:
                 result.value[rule["target"]] = value
     return results
+
+
+# A rule's expression over a batch of records: a result per record, or the error that refused the expression.
+Evaluated = dict[int, "list[Result] | ExpressionError"]
+_EARLY: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _early_executor() -> ThreadPoolExecutor:
+    """This process's threads for ``expressions_start``: a process forked from one that used them (a cluster's
+    worker) must not inherit an executor whose threads did not come along."""
+    global _EARLY
+    if _EARLY is None or _EARLY[0] != os.getpid():
+        _EARLY = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="weft-expressions"))
+    return _EARLY[1]
+
+
+def expressions_start(rules: list[dict], records: list[dict], *, variables: dict | None = None) -> Future:
+    """Start evaluating the expression rules of ``rules`` over ``records`` in the sandbox, in the background: the
+    engine plans a batch's other work (its queries) meanwhile, instead of waiting for the sandbox after it. The
+    future's result is ``apply_rules``'s ``evaluated`` for these records (or a subset: ``evaluated_subset``)."""
+    bound = {"vars": variables or {}}
+
+    def evaluate() -> Evaluated:
+        done: Evaluated = {}
+        for position, rule in enumerate(rules):
+            if "expression" in rule:
+                try:
+                    done[position] = evaluate_many(rule["expression"], records, variables=bound)
+                except ExpressionError as error:
+                    done[position] = error
+        return done
+
+    return _early_executor().submit(evaluate)
+
+
+def evaluated_subset(evaluated: Evaluated, positions: list[int]) -> Evaluated:
+    """``evaluated`` for the records at ``positions`` of the records it was made for, in that order."""
+    return {rule: outcomes if isinstance(outcomes, ExpressionError) else [outcomes[i] for i in positions]
+            for rule, outcomes in evaluated.items()}
+
+
+def _evaluated_values(rule: dict, outcomes: list[Result] | ExpressionError, count: int) -> list[Any]:
+    target = rule["target"]
+    if isinstance(outcomes, ExpressionError):  # the expression itself is refused: every record fails alike
+        return [RuleError(target, outcomes.message)] * count
+    return [_finish(rule, RuleError(target, o.error.message) if o.error else o.value) for o in outcomes]
 
 
 def _rule_values(rule, records, variables, lookup, results) -> list[Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db.models import Sum
 
+import apps.common.lookups  # noqa: F401  (registers __any)
 from apps.canonical.models import ExternalRef, TimeEntry
 from apps.canonical.selectors import plain
 from apps.common.objects import CanonicalInput, ObjectType
@@ -166,7 +167,7 @@ def _daily_hours(params, views, **_) -> list[str | None]:
     people = {p for p, _ in keys if p}
     days = {d for _, d in keys if d}
     totals: dict[tuple, Decimal] = defaultdict(Decimal)
-    rows = (TimeEntry.objects.filter(person_id__in=people, date__in=days, deleted_at__isnull=True)
+    rows = (TimeEntry.objects.filter(person_id__any=list(people), date__any=list(days), deleted_at__isnull=True)
             .values("person_id", "date").annotate(total=Sum("hours")))
     for row in rows:
         totals[(row["person_id"], row["date"].isoformat())] = row["total"]

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -43,13 +44,14 @@ from django.db.models.functions import Least, Now
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+import apps.common.lookups  # noqa: F401  (registers __any)
 from apps.canonical.models import OBJECT_MODELS, ExternalRef, InvoiceLine
 from apps.canonical.selectors import canonical_views
 from apps.common.errors import ErrorCategory, ExternalSystemError
 from apps.common.locks import advisory_lock
 from apps.connectors.kinds.base import ConnectorKind, WriteRequest
 from apps.connectors.services import connection_kind
-from apps.mappings.rules import apply_rules, to_payload
+from apps.mappings.rules import apply_rules, evaluated_subset, expressions_start, to_payload
 from apps.mappings.validation import OUTBOUND_BASELINE, RuleSpec, Verdict, rule_set_specs, validate, with_defaults
 from apps.runs.lease import circuit_record_failure, circuit_record_success, run_count, run_heartbeat
 from apps.runs.ledger import LedgerRow, run_item_rows_write
@@ -164,10 +166,10 @@ def _send_dependencies_first(run: Run, ids: list[int], run_first: RunFirst) -> N
                                    connection=run.connection).first()
         if flow is None:
             continue
-        related = set(model.objects.filter(pk__in=ids).exclude(**{f"{dependency}_id": None})
+        related = set(model.objects.filter(pk__any=ids).exclude(**{f"{dependency}_id": None})
                       .values_list(f"{dependency}_id", flat=True))
         known = set(ExternalRef.objects.filter(connection=run.connection, object_type=dependency,
-                                               canonical_id__in=related).values_list("canonical_id", flat=True))
+                                               canonical_id__any=list(related)).values_list("canonical_id", flat=True))
         if related - known:
             run_first(flow, sorted(related - known))
 
@@ -185,8 +187,10 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
     views = canonical_views(flow.object_type, ids)
     ordered = [views[i] for i in ids if i in views]
     refs = {canonical_id: SentAs(external_id, synced) for canonical_id, external_id, synced in
-            ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__in=ids)
+            ExternalRef.objects.filter(connection=run.connection, object_type=flow.object_type, canonical_id__any=ids)
             .values_list("canonical_id", "external_id", "last_synced_hash")}
+    version = _mapping_version(run, mapping_version)
+    early = None if flow.write_back else _expressions_early(run, version, ordered, refs)
     attempts = _attempts_in_doubt(run, ids)
     new = (_NEW.get() or {}).get(flow.object_type, frozenset())
     lookup = target_id_lookup(run.connection_id)
@@ -204,7 +208,7 @@ def outbound_plan(run: Run, kind: ConnectorKind, ids: list[int], *, mapping_vers
         plans.append(plan)
         if plan.action == "write":
             to_map.append((plan, view))
-    _map(run, kind, to_map, lookup, mapping_version)
+    _map(run, kind, to_map, lookup, version, early)
     if flow.write_back:
         _already_written_back(flow, [plan for plan, _ in to_map if plan.action == "write"])
     return plans
@@ -221,7 +225,7 @@ def _attempts_in_doubt(run: Run, ids: list[int]) -> dict[int, datetime]:
     first sender to find one stamps that start on it, so a sender stopped while it waits (a task time-out, a
     restart) does not push the window on: the next one waits out what is left of it."""
     attempts = WriteAttempt.objects.filter(connection=run.connection, object_type=run.flow.object_type,
-                                           canonical_id__in=ids)
+                                           canonical_id__any=ids)
     if run.pk is not None:  # a run about to send, under its target's lock (a replay preview only reads)
         attempts.filter(doubt_since__isnull=True).update(doubt_since=Least(Now(), F("sent_at") + ATTEMPT_WAIT_BOUND))
     return {canonical_id: since or min(timezone.now(), sent_at + ATTEMPT_WAIT_BOUND)
@@ -290,11 +294,38 @@ def _already_written_back(flow: Flow, plans: list[Plan]) -> None:
             plan.action, plan.message = "unchanged", "Already written back with these values."
 
 
-def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) -> None:
+def _mapping_version(run: Run, mapping_version=None):
+    flow = run.flow
+    return mapping_version or run.mapping_version or (flow.mapping.published_version() if flow.mapping_id else None)
+
+
+class _Early(NamedTuple):
+    """The mapping's expressions being evaluated in the background over the views likely to be written."""
+
+    positions: dict[int, int]  # id(view) -> its place among the views evaluated
+    outcomes: Future
+
+
+def _expressions_early(run: Run, version, views: list[dict], refs: dict[int, SentAs]) -> _Early | None:
+    """Start the sandbox on the mapping's expressions for the views that will be written unless a rule refuses them
+    (not deleted, not from this target, not sent with this content), so it works while the plan's queries run."""
+    if version is None or not any("expression" in rule for rule in version.rules):
+        return None
+    likely = [view for view in views if view.get("source_connection_id") != run.connection_id
+              and not view.get("deleted_at") and not ((ref := refs.get(view["id"])) is not None
+                                                      and ref.last_synced_hash == view.get("content_hash"))]
+    if not likely:
+        return None
+    return _Early({id(view): n for n, view in enumerate(likely)},
+                  expressions_start(version.rules, likely, variables=run.flow.variables))
+
+
+def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, version, early: _Early | None = None) -> None:
     if not to_map:
+        if early is not None:
+            early.outcomes.cancel()
         return
     flow = run.flow
-    version = mapping_version or run.mapping_version or (flow.mapping.published_version() if flow.mapping_id else None)
     if version is None:
         for plan, view in to_map:
             try:
@@ -305,8 +336,12 @@ def _map(run, kind, to_map: list[tuple[Plan, dict]], lookup, mapping_version) ->
             except ExternalSystemError as error:
                 plan.action, plan.message, plan.category = "fail", error.message, error.category
         return
+    evaluated = None
+    if early is not None and all(id(view) in early.positions for _, view in to_map):
+        evaluated = evaluated_subset(early.outcomes.result(), [early.positions[id(view)] for _, view in to_map])
     for (plan, _view), mapped in zip(to_map, apply_rules(version.rules, [v for _, v in to_map],
-                                                         variables=flow.variables, lookup=lookup), strict=True):
+                                                         variables=flow.variables, lookup=lookup,
+                                                         evaluated=evaluated), strict=True):
         if mapped.ok:
             plan.payload = to_payload(mapped)
         else:
@@ -643,7 +678,7 @@ def _refuse_shared_targets(run: Run, done: list[Done]) -> None:
         return
     holders = dict(ExternalRef.objects.filter(
         connection=run.connection, object_type=run.object_type,
-        external_id__in={entry.external_id for entry in written}).values_list("external_id", "canonical_id"))
+        external_id__any=list({entry.external_id for entry in written})).values_list("external_id", "canonical_id"))
     for entry in written:
         other = holders.setdefault(entry.external_id, entry.plan.canonical_id)  # earlier in this batch holds it too
         if other != entry.plan.canonical_id:

@@ -8,6 +8,8 @@ import pytest
 from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, TimeEntry
+from apps.connectors.flatfiles.csvread import CsvFile
+from apps.connectors.flatfiles.resume import open_files_clear
 from apps.connectors.services import connection_files_root
 from apps.runs import engine, lease, outbound
 from apps.runs.models import ItemOutcome, Run, RunItem, RunStatus, Trigger
@@ -58,6 +60,44 @@ def test_a_file_larger_than_a_slice_is_read_to_the_end_once(setup, settings, mon
     archive = connection_files_root(setup["in"]) / "archive"
     assert sorted(p.name for p in archive.rglob("time-*.csv")) == ["time-01.csv", "time-02.csv"]
     assert not list((connection_files_root(setup["in"]) / "inbox").glob("*.csv"))
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["same-process", "reader-lost"])
+def test_a_file_read_over_several_slices_is_parsed_once_and_every_row_lands_once(setup, settings, monkeypatch, kept):
+    """A slice goes on with the reader its run's last slice stopped in (``flatfiles.resume``): each line is parsed
+    once, and a duplicate id is still found across slices. A slice in another process (``reader-lost``) reads the
+    file from its start again, with the same outcome."""
+    settings.WEFT_RUN_SLICE_ITEMS = 100
+    setup["in"].settings = {**setup["in"].settings, "batch_size": 100}
+    setup["in"].save()
+    drop(setup["in"], "time-01.csv", rows(350) + "t5,ann,ACME-042,2026-12-30,2,approved,t5 again\n")
+    monkeypatch.setattr("apps.runs.engine.hub_changed", lambda **kw: [])
+    parsed, lines = [], CsvFile._lines
+
+    def counted(reader, text):
+        for line in lines(reader, text):
+            parsed.append(line)
+            yield line
+
+    monkeypatch.setattr(CsvFile, "_lines", counted)
+    run = engine.flow_run_request(flow=setup["inbound"], trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
+    for _ in range(10):
+        if not kept:
+            open_files_clear()  # as if the next slice ran in another worker
+        engine.run_execute(run_id=run.pk)
+        run.refresh_from_db()
+        if run.status != RunStatus.QUEUED:
+            break
+
+    assert run.counts == {"created": 350, "failed": 1}  # the second t5 (row 352) is a duplicate of row 6
+    assert RunItem.objects.filter(run=run).count() == 351 and TimeEntry.objects.count() == 350
+    duplicate = RunItem.objects.get(run=run, outcome=ItemOutcome.FAILED)
+    assert "row 352" in duplicate.error_message and "row 6" in duplicate.error_message
+    assert not list((connection_files_root(setup["in"]) / "inbox").glob("*.csv"))  # archived
+    if kept:
+        assert len(parsed) == 352  # the header and each row once
+    else:
+        assert len(parsed) > 2 * 352  # each slice parsed from the start
 
 
 def test_export_rotation_run_writes_one_file_per_run_however_many_slices_it_takes(setup, settings, monkeypatch):

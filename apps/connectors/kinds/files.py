@@ -7,8 +7,9 @@ A file is moved on only once all its pages were stored (when the next page is as
 ends): read to its end, it goes to ``archive/YYYY/MM/``; if it could not be read to its end, to
 ``rejected/`` with ``<name>.error.txt``.
 A worker that dies mid-file leaves the file in the inbox, and the next read starts it again: rows
-already stored are unchanged content, which the hub skips. The cursor is the last file finished; it
-is a bookmark for people, not a filter (the inbox itself is the queue).
+already stored are unchanged content, which the hub skips. A run's next slice in the same process goes on with the
+reader its last slice stopped in (``flatfiles.resume``), so a file is parsed once, not from its start each slice.
+The cursor is the last file finished; it is a bookmark for people, not a filter (the inbox itself is the queue).
 
 Writing: ``journal_export`` appends one line per record to ``outbox/journal-<day>.csv`` (or
 ``.jsonl``), idempotent by our reference. See docs/connectors.md, "CSV files".
@@ -35,6 +36,7 @@ from apps.connectors.errors import ConnectorError
 from apps.connectors.flatfiles import layouts
 from apps.connectors.flatfiles.csvread import CsvFile, CsvOptions, Layout
 from apps.connectors.flatfiles.export import FORMATS, ROTATIONS, JournalExport
+from apps.connectors.flatfiles.resume import OpenFile, open_file_keep, open_file_take
 from apps.connectors.flatfiles.sftp import SftpSession, SftpTarget, server_host_key
 from apps.connectors.flatfiles.sources import Folders, InboxFile, LocalInbox, SftpInbox
 from apps.connectors.kinds import register
@@ -148,21 +150,32 @@ class CsvFilesKind(ConnectorKind):
                 cursor = file.name
 
     def _read_file(self, inbox, file: InboxFile, layout: Layout, options: CsvOptions, cursor) -> Iterator[Page]:
-        local = inbox.fetch(file)
-        reader = CsvFile(local, file.name, layout, options)
-        batches = reader.batches()
         stored = _pages_stored(cursor, file.name)
-        current, page = next(batches), 0
+        # The reader an earlier slice of this process stopped in, if it is this file and at this page (``resume``).
+        identity = (str(self.folders.root), inbox.describe(), file.name, file.size, file.mtime, layout.object_name,
+                    repr(options))
+        opened = open_file_take(identity, stored=stored)
+        if opened is None:
+            local = inbox.fetch(file)
+            reader = CsvFile(local, file.name, layout, options)
+            opened = OpenFile(identity, local, reader, reader.batches())
+        reader, local = opened.reader, opened.local
+        pages = opened.pages()
+        current = next(pages)
         while current is not None:
-            following = next(batches, None)
-            records, errors = current
+            following = next(pages, None)
+            page, (records, errors) = current
             if following is None and reader.fatal_error:
                 reader.fatal_error.message += REJECTED_HINT
-            page += 1
             if page > stored or following is None:  # pages a run stored already are read (the reader keeps
                 # track of the file) but not given again, so a run resumed mid-file counts each row once
-                yield Page(records if page > stored else [], errors=errors if page > stored else [],
-                           next_cursor=file.name if following is None else f"{file.name}{PAGE_MARK}{page}")
+                try:
+                    yield Page(records if page > stored else [], errors=errors if page > stored else [],
+                               next_cursor=file.name if following is None else f"{file.name}{PAGE_MARK}{page}")
+                except GeneratorExit:  # the slice stops here: its next slice goes on from this page, not the start
+                    opened.ahead[:0] = [current] if following is None else [current, following]
+                    open_file_keep(opened)
+                    raise
             current = following
         # Resumed after the last page: its records are stored, so the original can move on.
         try:
