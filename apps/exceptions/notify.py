@@ -52,13 +52,13 @@ def _context(customer, exceptions: list[IntegrationException]) -> dict:
     brand = brand_for_partner(customer.partner if customer else None)
     base = console_url(customer)
     # Over the records, not the exceptions: an entry in two exceptions (a failed post and the gap it leaves)
-    # is at risk once, as on the portal.
+    # is waiting and at risk once, as on the portal.
     at_risk = exceptions_at_risk(exceptions)
     return {
         "brand": brand, "customer": customer, "console_url": f"{base}/admin/exceptions/integrationexception/",
         "exceptions": [{"exception": e, "url": f"{base}/admin/exceptions/integrationexception/{e.pk}/change/"}
                        for e in exceptions],
-        "count": len(exceptions), "open_records": sum(e.open_records for e in exceptions),
+        "count": len(exceptions), "open_records": at_risk.records,
         "hours": at_risk.hours,
         "amounts": [(currency, f"{amount:,.2f}") for currency, amount in at_risk.amounts.items()],
     }

@@ -254,7 +254,8 @@ def test_apostrophes_in_titles_and_names_reach_the_digest_as_written(policy, hoo
 
 
 def test_a_record_in_two_escalated_exceptions_is_at_risk_once_in_the_digest(policy, hooks):
-    """The digest's totals are over records, as on the portal: one entry failing in two ways is one entry."""
+    """The digest's header is over records, as on the portal: one entry failing in two ways is one entry waiting,
+    at risk once."""
     entry = RecordAtRisk(key="TE-7", context={"project": "ACME-042"}, hours=Decimal("8"), amount=Decimal("1200"),
                          currency="EUR")
     for message in ("ACME-042: rate is missing", "ACME-042: project is closed in the ERP"):
@@ -266,6 +267,9 @@ def test_a_record_in_two_escalated_exceptions_is_at_risk_once_in_the_digest(poli
 
     [post] = hooks
     body = httpx.Response(200, content=post.content).json()
-    assert body["count"] == 2
+    assert body["count"] == 2 and body["open_records"] == 1
     assert body["amounts_at_risk"] == {"EUR": "1200.00"} and Decimal(body["hours_at_risk"]) == 8
-    assert "1,200.00" in mail.outbox[0].body and "2,400.00" not in mail.outbox[0].body
+    [message] = mail.outbox
+    assert "1,200.00" in message.body and "2,400.00" not in message.body
+    header = "1 record waiting, 8.00 h, EUR 1,200.00 at risk."
+    assert header in message.body and "1 record waiting" in message.alternatives[0][0]
