@@ -183,6 +183,13 @@ def test_monthly_review_from_the_partner_site(cast, partner_site, analyst):
     assert partner_site.get("/customers/alpha/review/2026-13/").status_code == 404
 
 
+def test_read_only_partner_pages_answer_only_get_and_head(cast, partner_site, analyst):
+    partner_site.client.force_login(analyst)
+    for path in ("/customers/alpha/review/2026-01/", "/customers/alpha/", "/", "/plans/", "/usage/"):
+        assert partner_site.post(path).status_code == 405, path
+        assert partner_site.get(path).status_code == 200, path
+
+
 def test_overview_search_and_pages_of_customers(cast, partner_site, analyst, monkeypatch):
     partner_site.client.force_login(analyst)
     found = partner_site.get("/", q="BET").text

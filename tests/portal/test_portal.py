@@ -143,6 +143,15 @@ def test_the_monthly_review_is_printable(cast, alpha_site, finance, data):
     assert alpha_site.get("/review/not-a-month/").status_code == 404
 
 
+def test_read_only_pages_answer_only_get_and_head(cast, alpha_site, finance, data):
+    """A POST (signed in; the test client passes CSRF) to a page that only shows something is refused, not served."""
+    alpha_site.client.force_login(finance)
+    for path in ("/review/2025-06/", "/review/", "/reports/unposted-time/", "/exceptions/", "/runs/"):
+        assert alpha_site.post(path, {"month": "2025-05"}).status_code == 405, path
+        assert alpha_site.client.head(path, HTTP_HOST=alpha_site.host).status_code == 200, path
+        assert alpha_site.get(path).status_code == 200, path
+
+
 def test_the_plan_page_shows_plan_and_usage(cast, alpha_site, viewer, basic):
     customer_plan_set(customer=cast.alpha, plan=basic, acting_user=None)
     alpha_site.client.force_login(viewer)

@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.accelerators.rest_setup import rest_connection_save, rest_object_pull
 from apps.canonical.fields import field_plans
@@ -59,6 +59,7 @@ def _configurer(request) -> None:
         raise PermissionDenied("Only partner admins and integration engineers change connections.")
 
 
+@require_safe
 @portal_view()
 def connections_index(request):
     grants = {g.connection_id: g for g in OAuthGrant.objects.all()}

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.common.errors import ApplicationError
 from apps.exceptions import selectors as exception_selectors
@@ -38,6 +38,7 @@ def _brand(request):
     return brand_for_partner(request.partner)
 
 
+@require_safe
 @portal_view()
 def home(request):
     dashboard = dashboards.customer_dashboard(customer=request.tenant, brand=_brand(request))
@@ -45,12 +46,14 @@ def home(request):
                                                 "backlog": event_backlog()})
 
 
+@require_safe
 @portal_view()
 def sync_status(request):
     """The flow table alone, for the home page to refresh itself (htmx)."""
     return render(request, "portal/_flows.html", {"flows": flows_with_status(), "backlog": event_backlog()})
 
 
+@require_safe
 @portal_view()
 def report_index(request):
     pages = [(r, plan_allows(request.tenant, r.feature) if r.feature else True) for r in reports.REPORTS.values()]
@@ -66,6 +69,7 @@ def _report(request, slug: str) -> reports.Report:
     return report
 
 
+@require_safe
 @portal_view()
 def report_detail(request, slug: str):
     report = _report(request, slug)
@@ -100,6 +104,7 @@ def _without(query, name: str) -> str:
     return query.urlencode()
 
 
+@require_safe
 @portal_view()
 def report_csv(request, slug: str):
     report = _report(request, slug)
@@ -110,6 +115,7 @@ def report_csv(request, slug: str):
     return csv_response(table, f"{request.tenant.slug}-{report.slug}-{timezone.localdate():%Y-%m-%d}.csv")
 
 
+@require_safe
 @portal_view()
 def exception_list(request):
     show = request.GET.get("status", "active")
@@ -125,6 +131,7 @@ def _exception(pk: int):
     return exception
 
 
+@require_safe
 @portal_view()
 def exception_detail(request, pk: int):
     exception = _exception(pk)
@@ -191,6 +198,7 @@ def exception_acknowledge(request, pk: int):
     return redirect("portal-exception", pk=pk)
 
 
+@require_safe
 @portal_view()
 def review(request, month: str | None = None):
     """The printable monthly operational review (last month by default)."""
@@ -201,6 +209,7 @@ def review(request, month: str | None = None):
     return render(request, "portal/review.html", {**context, "customer": request.tenant})
 
 
+@require_safe
 @portal_view()
 def plan(request):
     """The customer's plan, what it includes, and its usage month by month."""

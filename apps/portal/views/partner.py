@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
@@ -42,6 +42,7 @@ CHART_CUSTOMERS = 20
 SLA_ORDER = {SlaStatus.BREACHED: 0, SlaStatus.AT_RISK: 1, SlaStatus.UNKNOWN: 2, SlaStatus.OK: 3}
 
 
+@require_safe
 def partner_home(request):
     """The partner overview; on the platform host there is no partner site, so go to the platform admin."""
     if getattr(request, "partner", None) is None:
@@ -140,6 +141,7 @@ def _overview_chart(rows: list[dict], partner: Partner) -> dict | None:
     return config
 
 
+@require_safe
 @partner_staff_view()
 def customer_detail(request, partner: Partner, slug: str):
     """Drill-in: the summary row, live figures from the customer's schema, plan, usage, domains, templates."""
@@ -277,6 +279,7 @@ def customer_template(request, partner: Partner, slug: str):
     return redirect("partner-customer", slug=slug)
 
 
+@require_safe
 @partner_staff_view()
 def customer_template_variables(request, partner: Partner, slug: str):
     """The variables of the template chosen in "Install a template" (an htmx fragment)."""
@@ -322,6 +325,7 @@ def _apply(request, action, success: str) -> bool:
     return True
 
 
+@require_safe
 @partner_staff_view()
 def customer_review(request, partner: Partner, slug: str, month: str):
     """The customer's printable monthly review, for the partner's review meeting."""
@@ -353,6 +357,7 @@ def onboard(request, partner: Partner):
     return render(request, "partner/onboard.html", {"form": form})
 
 
+@require_safe
 @partner_staff_view()
 def plan_list(request, partner: Partner):
     plan_rows = plans.plans_for_partner(partner).prefetch_related("customers")
@@ -381,6 +386,7 @@ def plan_edit(request, partner: Partner, slug: str | None = None):
     return render(request, "partner/plan_edit.html", {"form": form, "plan": plan})
 
 
+@require_safe
 @partner_staff_view()
 def usage_month(request, partner: Partner):
     """Every customer's usage in a month against its plan; ``?month=YYYY-MM``, this month by default."""
@@ -402,6 +408,7 @@ def _next_month(month):
     return following if following <= timezone.localdate() else None
 
 
+@require_safe
 @partner_staff_view()
 def usage_csv(request, partner: Partner, month: str):
     first = dashboards.parse_month(month, default=timezone.localdate())

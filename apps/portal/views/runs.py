@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from apps.common.errors import ApplicationError
 from apps.portal.views.shared import portal_view
@@ -23,6 +23,7 @@ ITEMS_PER_PAGE = 50
 MAX_TERM = 200  # a business key, a date or a phrase: longer is not a search anyone types
 
 
+@require_safe
 @portal_view()
 def run_list(request):
     return render(request, "portal/runs.html", {"runs": runs_recent(), "may_start": _may_start(request),
@@ -33,6 +34,7 @@ def _run(pk: int) -> Run:
     return get_object_or_404(Run.objects.select_related("flow", "connection"), pk=pk)
 
 
+@require_safe
 @portal_view()
 def run_detail(request, pk: int):
     run = _run(pk)
@@ -50,6 +52,7 @@ def run_detail(request, pk: int):
     })
 
 
+@require_safe
 @portal_view()
 def run_progress_part(request, pk: int):
     """The progress block alone: the run page polls it (htmx) until the run finishes."""

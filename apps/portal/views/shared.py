@@ -2,7 +2,8 @@
 
 ``partner_staff_view`` serves the partner site (public schema, the partner's own host);
 ``portal_view`` serves a customer's portal (its schema, its own domain). Both answer 404 to people
-without access, exactly as for pages that do not exist.
+without access, exactly as for pages that do not exist. Pages that only show something are
+``require_safe``: a POST to them is answered 405, not the page.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
 
 from apps.common.errors import ApplicationError
 from apps.tenants import access, operations, signin
@@ -85,6 +87,7 @@ def signin_handoff(request):
     return redirect(path)
 
 
+@require_safe
 @login_required
 def operation_page(request, pk: int, on_customer: bool = False):
     """A long operation's progress as a page (the partner site, or a customer host for its own operations)."""
@@ -93,6 +96,7 @@ def operation_page(request, pk: int, on_customer: bool = False):
     return render(request, "operations/page.html", {"operation": operation})
 
 
+@require_safe
 @never_cache
 @login_required
 def operation_progress_part(request, pk: int, on_customer: bool = False):

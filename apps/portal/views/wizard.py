@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services as accelerators
@@ -90,6 +90,7 @@ def new_domain(request, partner: Partner):
 
 
 # --- the customer's own steps -----------------------------------------------------------------------------------
+@require_safe
 @partner_staff_view()
 def resume(request, partner: Partner, slug: str):
     """Continue a customer's setup at its first step not done."""
@@ -214,6 +215,7 @@ def _run_start(request, customer: Customer):
     return redirect(f"{reverse('partner-setup-step', args=[customer.slug, 'run'])}?run={run.pk}")
 
 
+@require_safe
 @partner_staff_view()
 def run_progress_part(request, partner: Partner, slug: str, pk: int):
     """The run's progress block alone: the run step polls it (htmx) until the run finishes."""
