@@ -20,7 +20,6 @@ from apps.tenants.choices import SlaStatus
 from apps.tenants.health_summary import HealthFigures, sla_assess
 from apps.tenants.models import Customer, CustomerHealth
 from apps.tenants.tasks import every_tenant_run
-from tests.reporting.dataset import build
 
 NOW = timezone.now()
 
@@ -49,23 +48,18 @@ def test_sla_status_from_sync_freshness_and_exceptions(figures, status, reason):
     assert got == status and reason in why
 
 
-@pytest.fixture
-def alpha_data(in_alpha):
-    return build()
-
-
-def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, alpha_data):
+def test_refresh_summarises_the_customers_schema_into_the_public_table(cast, data):
     with schema_context("alpha"):
         health = customer_health_refresh()
     assert health.customer == cast.alpha and not health.stale and health.computed_at
     # The hand-computed data set (tests/reporting/dataset.py): E2, E4, E9, E10 approved and not posted.
     assert health.unposted_hours == Decimal("23.00") and health.unposted_value == Decimal("2670.00")
     assert health.open_exceptions >= 1 and health.unposted_currency == "EUR"
-    assert [f["slug"] for f in health.flows] == [alpha_data.flow.slug]
+    assert [f["slug"] for f in health.flows] == [data.flow.slug]
     assert health.flows[0]["last_success_at"] is not None
 
 
-def test_a_burst_of_finished_runs_queues_one_refresh(cast, alpha_data, django_capture_on_commit_callbacks):
+def test_a_burst_of_finished_runs_queues_one_refresh(cast, data, django_capture_on_commit_callbacks):
     from apps.reporting.services import reporting_refresh
 
     reporting_refresh()
@@ -78,7 +72,7 @@ def test_a_burst_of_finished_runs_queues_one_refresh(cast, alpha_data, django_ca
     assert CustomerHealth.objects.get(customer=cast.alpha).stale
 
 
-def test_the_overview_equals_the_drill_in_right_after_a_run(cast, alpha_data, django_capture_on_commit_callbacks):
+def test_the_overview_equals_the_drill_in_right_after_a_run(cast, data, django_capture_on_commit_callbacks):
     """The summary is computed after the run's figures are stored, never from the figures of the run before."""
     from apps.canonical.models import TimeEntry
     from apps.reporting.filters import ReportFilters
@@ -87,7 +81,7 @@ def test_the_overview_equals_the_drill_in_right_after_a_run(cast, alpha_data, dj
 
     with schema_context("alpha"):
         reporting_refresh()  # the figures as of the previous run
-        e10 = alpha_data.entries["E10"]
+        e10 = data.entries["E10"]
         TimeEntry.objects.create(person=e10.person, project=e10.project, date=e10.date, hours=Decimal("3"),
                                  approval_status="approved", approved_at=e10.approved_at, content_hash="new")
         with django_capture_on_commit_callbacks(execute=True):
@@ -138,7 +132,7 @@ def test_overview_reads_public_tables_only_whatever_the_number_of_customers(cast
     assert connection.schema_name == "public"
 
 
-def test_every_currency_reaches_the_summary_the_overview_and_the_metrics(cast, alpha_data, partner_site):
+def test_every_currency_reaches_the_summary_the_overview_and_the_metrics(cast, data, client):
     """Alpha has EUR 1,750 at risk (the data set) and USD 300 on one more exception; nothing is dropped."""
     from apps.exceptions.models import ExceptionRecord, IntegrationException
     from apps.ops.metrics import _health_gauges
@@ -157,8 +151,8 @@ def test_every_currency_reaches_the_summary_the_overview_and_the_metrics(cast, a
     assert (health.money_at_risk, health.money_at_risk_currency) == (Decimal("1750.00"), "EUR")  # the sort key
     assert health.unposted_values == {"EUR": "2670.00"}
 
-    partner_site.client.force_login(member(Role.ANALYST, partner=cast.xpartner, username="xanalyst2"))
-    page = partner_site.get("/").text
+    client.force_login(member(Role.ANALYST, partner=cast.xpartner, username="xanalyst2"))
+    page = client.get("/", HTTP_HOST=cast.xpartner.domain_suffix).content.decode()
     row = page[page.index('data-customer="alpha"'):]
     assert "EUR 1,750.00 · USD 300.00" in row[:row.index("</tr>")]
     assert "USD 300.00" in page[page.index('data-figure="money-at-risk"'):][:200]
