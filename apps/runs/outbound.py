@@ -435,8 +435,16 @@ def _leading_creates(plans: list[Plan]) -> list[Plan]:
 
 
 def _mark_creates(run: Run, plans: list[Plan]) -> set[int]:
-    """Record, durably and before they are sent, the creates among ``plans`` (see ``WriteAttempt``)."""
-    ids = [plan.canonical_id for plan in plans if _is_create(plan)]
+    """Record, durably and before they are sent, the creates among ``plans`` (see ``WriteAttempt``). Not those an
+    earlier attempt left in doubt: their mark stays as it is (when their window started) until they are found, or
+    sent again once it has passed (``_apply`` marks them then)."""
+    ids = [plan.canonical_id for plan in plans if _is_create(plan) and plan.doubt_since is None]
+    _mark_attempts(run, ids)
+    return set(ids)
+
+
+def _mark_attempts(run: Run, ids: list[int]) -> None:
+    """A create of each of ``ids`` is about to be sent: a new attempt, whose window has not started."""
     if ids:
         # Operational rows: one INSERT ... ON CONFLICT over an array, committed at once (outside the caller's
         # transaction, if any, it would not survive the crash it is for; the engine calls this outside one).
@@ -447,7 +455,6 @@ def _mark_creates(run: Run, plans: list[Plan]) -> set[int]:
                 " ON CONFLICT (connection_id, object_type, canonical_id)"
                 " DO UPDATE SET run_id = EXCLUDED.run_id, sent_at = EXCLUDED.sent_at, doubt_since = NULL",
                 [run.connection_id, run.object_type, ids, run.pk, timezone.now()])
-    return set(ids)
 
 
 def _forget_attempts(run: Run, ids: list[int]) -> None:
@@ -584,6 +591,8 @@ def _apply(run: Run, kind: ConnectorKind, plan: Plan) -> tuple[str, str, dict | 
     if _is_create(plan) and not plan.new:  # an earlier attempt (or a restored database's lost cross-reference)
         found = (_find_in_doubt(run, kind, reference, plan.doubt_since) if plan.doubt_since
                  else kind.find(run.object_name, reference=reference))
+        if found is None and plan.doubt_since:  # it never landed: what is sent now is a new attempt
+            _mark_attempts(run, [plan.canonical_id])
     external_id = plan.external_id or found
     try:
         result = kind.write(run.object_name, plan.payload, reference=reference, external_id=external_id,

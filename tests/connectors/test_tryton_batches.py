@@ -6,7 +6,9 @@ window has passed. Calls are counted by a proxy in front of Tryton (``tests/tryt
 from __future__ import annotations
 
 import datetime as dt
+from unittest import mock
 
+import pytest
 from django.utils import timezone
 
 from apps.canonical.models import ExternalRef, TimeEntry
@@ -225,3 +227,30 @@ def test_the_first_sender_to_find_a_create_left_in_doubt_stamps_when_its_window_
 
     assert sent_at < stamped <= timezone.now()  # the sender that sent it is gone by now: the window starts here
     assert first.doubt_since == again.doubt_since == stamped  # a later try keeps it
+
+
+def test_a_try_stopped_while_it_waits_for_a_create_in_doubt_leaves_that_creates_mark_as_it_found_it(
+        in_alpha, tryton):
+    """django-q stops a task past its time-out by raising inside it, here while it waits between two look-ups for a
+    create an earlier sender left in doubt. The mark must still say when that window started (and that the old
+    create may be in flight): the next try waits out only the rest, instead of taking the record for a new send."""
+    from django_q.exceptions import TimeoutException
+
+    sent_at = timezone.now() - dt.timedelta(seconds=30)
+    with FaultProxy(tryton.url) as proxy:
+        connection = _connect(tryton, proxy, write_window_seconds=60)
+        entries = _entries(tryton, connection)
+        WriteAttempt.objects.create(connection=connection, object_type="time_entry", canonical_id=entries[0].pk,
+                                    sent_at=sent_at)
+        flow = Flow.objects.create(name="Time to Tryton", slug="time-to-tryton", direction=FlowDirection.OUTBOUND,
+                                   object_type="time_entry", connection=connection, object_name="timesheet_lines",
+                                   on_schedule=False)
+        run = flow_run_request(flow=flow, trigger=Trigger.MANUAL, enqueue=False, acting_user=None)
+        stopped = TimeoutException("Task exceeded maximum timeout value (8 seconds)")
+        with mock.patch("apps.runs.outbound.run_heartbeat", side_effect=stopped), pytest.raises(TimeoutException):
+            run_execute(run_id=run.pk)  # the wait renews the run's lease after each look-up: stopped there
+
+    (attempt,) = WriteAttempt.objects.filter(canonical_id=entries[0].pk)
+    assert attempt.sent_at == sent_at and attempt.doubt_since is not None
+    assert sent_at < attempt.doubt_since <= timezone.now()
+    assert _calls(proxy, CREATE_LINE) == 0 and lines_of(tryton, entries[0]) == []
