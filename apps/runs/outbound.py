@@ -226,10 +226,12 @@ def _attempts_in_doubt(run: Run, ids: list[int]) -> dict[int, datetime]:
     restart) does not push the window on: the next one waits out what is left of it."""
     attempts = WriteAttempt.objects.filter(connection=run.connection, object_type=run.flow.object_type,
                                            canonical_id__any=ids)
-    if run.pk is not None:  # a run about to send, under its target's lock (a replay preview only reads)
+    found = list(attempts.values_list("canonical_id", "sent_at", "doubt_since"))  # usually none: one query
+    if run.pk is not None and any(since is None for _, _, since in found):  # a preview only reads
         attempts.filter(doubt_since__isnull=True).update(doubt_since=Least(Now(), F("sent_at") + ATTEMPT_WAIT_BOUND))
+        found = list(attempts.values_list("canonical_id", "sent_at", "doubt_since"))
     return {canonical_id: since or min(timezone.now(), sent_at + ATTEMPT_WAIT_BOUND)
-            for canonical_id, sent_at, since in attempts.values_list("canonical_id", "sent_at", "doubt_since")}
+            for canonical_id, sent_at, since in found}
 
 
 def _classify(view: dict, verdict: Verdict, ref: SentAs | None, run: Run) -> Plan:
