@@ -37,52 +37,42 @@ def routes(monkeypatch) -> Routes:
     return routes
 
 
+def _served(routes, fake, url: str):
+    """``fake`` answers for ``url``; afterwards, no request (or scripted answer) broke the vendor's spec, even if
+    the engine swallowed the error."""
+    routes.vendors[url] = fake
+    yield fake
+    fake.transport.assert_clean()
+
+
 @pytest.fixture
 def harvest(routes):
-    fake = FakeHarvest()
-    routes.vendors[HARVEST_URL] = fake
-    yield fake
-    fake.transport.assert_clean()  # no request (or scripted answer) broke Harvest's spec, even if swallowed
+    yield from _served(routes, FakeHarvest(), HARVEST_URL)
 
 
 @pytest.fixture
 def xero_projects(routes):
-    fake = FakeXeroProjects()
-    routes.vendors[XERO_PROJECTS_URL] = fake
-    yield fake
-    fake.transport.assert_clean()
+    yield from _served(routes, FakeXeroProjects(), XERO_PROJECTS_URL)
 
 
 @pytest.fixture
 def xero_accounting(routes):
-    fake = FakeXeroAccounting()
-    routes.vendors[XERO_ACCOUNTING_URL] = fake
-    yield fake
-    fake.transport.assert_clean()
+    yield from _served(routes, FakeXeroAccounting(), XERO_ACCOUNTING_URL)
 
 
 @pytest.fixture
 def finch(routes):
-    fake = FakeFinch()
-    routes.vendors[FINCH_URL] = fake
-    yield fake
-    fake.transport.assert_clean()
+    yield from _served(routes, FakeFinch(), FINCH_URL)
 
 
 @pytest.fixture
 def hubspot(routes):
-    fake = FakeHubSpot()
-    routes.vendors[HUBSPOT_URL] = fake
-    yield fake
-    fake.transport.assert_clean()
+    yield from _served(routes, FakeHubSpot(), HUBSPOT_URL)
 
 
 @pytest.fixture
 def pipedrive(routes):
-    fake = FakePipedrive()
-    routes.vendors[PIPEDRIVE_URL] = fake
-    yield fake
-    fake.transport.assert_clean()
+    yield from _served(routes, FakePipedrive(), PIPEDRIVE_URL)
 
 
 @pytest.fixture
