@@ -72,32 +72,8 @@ class OnboardForm(forms.Form):
         return parse_variables(self.cleaned_data.get("variables"))
 
 
-class TemplateForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=None)
-    variables = OnboardForm.base_fields["variables"]
-
-    def __init__(self, *args, customer: Customer, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(customer)
-        self.fields["template"].label_from_instance = template_label
-        # The variables go in as JSON: choosing a template shows what it takes (partner.customer_template_variables).
-        self.fields["template"].widget.attrs.update({
-            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
-            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
-
-    def clean_variables(self) -> dict:
-        return parse_variables(self.cleaned_data.get("variables"))
-
-
 class CommentForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, label="Comment")
-
-
-def template_variables(template) -> list[tuple[str, str, str]]:
-    """The variables ``template`` declares, as ``(name, label, default as JSON)``."""
-    specs = (template.definition.get("variables") or {}).items()
-    return [(name, spec.get("label", "") if isinstance(spec, dict) else "",
-             json.dumps(spec.get("default") if isinstance(spec, dict) else spec)) for name, spec in specs]
 
 
 def template_label(template) -> str:
@@ -177,6 +153,25 @@ class WizardTemplateForm(forms.Form):
     def variables(self) -> dict:
         return {name[len(VARIABLE):]: value.isoformat() if isinstance(value, date) else value
                 for name, value in self.cleaned_data.items() if name.startswith(VARIABLE) and value not in (None, "")}
+
+
+class TemplateForm(WizardTemplateForm):
+    """"Install a template" on a customer's page: the same typed fields as the wizard's, shown once a template is
+    chosen (``partner.customer_template_variables`` answers the select's change with them)."""
+
+    def __init__(self, *args, customer: Customer, template=None, **kwargs):
+        super().__init__(*args, customer=customer, template=template, **kwargs)
+        self.fields["template"].label = "Template"
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
+            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
+
+    def variables(self) -> dict:
+        # Only what was typed into this template's fields: a post without them (no script ran to show them) would
+        # read every unticked checkbox as "off", so it installs with the template's defaults instead.
+        if self.data.get("variables_for") != str(self.cleaned_data["template"].pk):
+            return {}
+        return super().variables()
 
 
 VARIABLE = "var__"
