@@ -16,7 +16,7 @@ from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
 from apps.tenants.selectors import customer_for_host
 
 HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
-               "/customers/alpha/review/2026-01/", "/customers/alpha/templates/variables/"]
+               "/customers/alpha/review/2026-01/", "/customers/alpha/templates/variables/", "/onboard/variables/"]
 
 
 def without_tokens(html: str) -> str:
