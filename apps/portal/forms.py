@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
-from datetime import date
-
 from django import forms
 from django.urls import reverse
 from django.utils.text import slugify
 
-from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.forms import VARIABLE, TemplateVariablesForm
 from apps.connectors.forms import SECRET, SETTING, declared_fields, kind_class_or_none
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
 from apps.tenants.plans import plans_for_partner
-
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class PlanForm(forms.ModelForm):
@@ -51,70 +45,33 @@ class DomainForm(forms.Form):
     make_primary = forms.BooleanField(required=False, label="Make it the primary domain")
 
 
-class OnboardForm(forms.Form):
+class OnboardForm(TemplateVariablesForm):
+    """A new customer, its plan, and a template to install with its typed fields (shown once it is chosen:
+    ``partner.onboard_template_variables``)."""
+
     name = forms.CharField(max_length=120)
     slug = forms.CharField(max_length=48, help_text="Lower-case letters, digits and hyphens; names the schema.")
     domain = forms.CharField(max_length=253, required=False, help_text="Blank: <slug>.<your domain suffix>.")
     admin_email = forms.EmailField(label="First customer admin's email")
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), required=False, empty_label="No plan")
     template = forms.ModelChoiceField(queryset=None, required=False, empty_label="No template yet")
-    variables = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                                help_text='The template\'s variables as a JSON object, e.g. {"open_from": '
-                                          '"2026-01-01"}; blank uses its defaults.')
+    field_order = ["name", "slug", "domain", "admin_email", "plan", "template"]
+    fields_follow_choice = True
 
-    def __init__(self, *args, partner: Partner, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, partner: Partner, template=None, **kwargs):
+        super().__init__(*args, customer=Customer(partner=partner), template=template, **kwargs)
         self.fields["plan"].queryset = plans_for_partner(partner, active_only=True)
-        self.fields["template"].queryset = templates_for_customer(Customer(partner=partner))
-        self.fields["template"].label_from_instance = template_label
-
-    def clean_variables(self) -> dict:
-        return parse_variables(self.cleaned_data.get("variables"))
-
-
-class TemplateForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=None)
-    variables = OnboardForm.base_fields["variables"]
-
-    def __init__(self, *args, customer: Customer, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(customer)
-        self.fields["template"].label_from_instance = template_label
-        # The variables go in as JSON: choosing a template shows what it takes (partner.customer_template_variables).
+        self.fields["template"].label = "Template"
         self.fields["template"].widget.attrs.update({
-            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
-            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
+            "hx-get": reverse("partner-onboard-template-variables"), "hx-trigger": "change", "hx-include": "this",
+            "hx-target": "#template-variables", "hx-swap": "innerHTML"})
 
-    def clean_variables(self) -> dict:
-        return parse_variables(self.cleaned_data.get("variables"))
+    def customer_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not name.startswith(VARIABLE)]
 
 
 class CommentForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, label="Comment")
-
-
-def template_variables(template) -> list[tuple[str, str, str]]:
-    """The variables ``template`` declares, as ``(name, label, default as JSON)``."""
-    specs = (template.definition.get("variables") or {}).items()
-    return [(name, spec.get("label", "") if isinstance(spec, dict) else "",
-             json.dumps(spec.get("default") if isinstance(spec, dict) else spec)) for name, spec in specs]
-
-
-def template_label(template) -> str:
-    return f"{template.name} v{template.version}{' (premium)' if template.is_premium else ''}"
-
-
-def parse_variables(raw: str | None) -> dict:
-    raw = (raw or "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        raise forms.ValidationError(f"Not JSON: {error}")
-    if not isinstance(value, dict):
-        raise forms.ValidationError("Give a JSON object.")
-    return value
 
 
 class ApiKeyCreateForm(forms.Form):
@@ -161,41 +118,18 @@ class WizardDomainForm(forms.Form):
             del self.fields["plan"]  # plans are the partner admin's to sell
 
 
-class WizardTemplateForm(forms.Form):
-    """The template, then one typed field per variable it declares (label and default from the template)."""
+class TemplateForm(TemplateVariablesForm):
+    """"Install a template" on a customer's page: the same typed fields as the wizard's, shown once a template is
+    chosen (``partner.customer_template_variables`` answers the select's change with them)."""
 
-    template = forms.ModelChoiceField(queryset=None, label="Accelerator")
+    fields_follow_choice = True
 
     def __init__(self, *args, customer: Customer, template=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(customer)
-        self.fields["template"].label_from_instance = template_label
-        self.fields["template"].initial = template.pk if template else None
-        for name, spec in ((template.definition.get("variables") or {}) if template else {}).items():
-            self.fields[VARIABLE + name] = variable_field(spec if isinstance(spec, dict) else {"default": spec})
-
-    def variables(self) -> dict:
-        return {name[len(VARIABLE):]: value.isoformat() if isinstance(value, date) else value
-                for name, value in self.cleaned_data.items() if name.startswith(VARIABLE) and value not in (None, "")}
-
-
-VARIABLE = "var__"
-
-
-def variable_field(spec: dict) -> forms.Field:
-    """A template variable as a form field of its default's type; without a default it must be given."""
-    default = spec.get("default")
-    common = {"label": spec.get("label") or "", "initial": default, "required": "default" not in spec,
-              "help_text": spec.get("help", "")}
-    if isinstance(default, bool):
-        return forms.BooleanField(**{**common, "required": False})
-    if isinstance(default, int):
-        return forms.IntegerField(**common)
-    if isinstance(default, float):
-        return forms.FloatField(**common)
-    if isinstance(default, str) and DATE.fullmatch(default):
-        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
-    return forms.CharField(max_length=500, **common)
+        super().__init__(*args, customer=customer, template=template, **kwargs)
+        self.fields["template"].label = "Template"
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
+            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
 
 
 class ConnectionSetupForm(forms.Form):
