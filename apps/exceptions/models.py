@@ -56,8 +56,10 @@ class IntegrationException(TimeStampedModel):
     severity = models.PositiveSmallIntegerField(choices=Severity.choices, default=Severity.MEDIUM)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     status_reason = models.TextField(blank=True, help_text="Why it was ignored or resolved.")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                              related_name="+")
+    # People live in the public schema: no constraint into it from a customer's (each would hang two triggers on
+    # the shared user table), and the public schema's deletion never reaches in here (services.user_delete does).
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
     opened_at = models.DateTimeField(help_text="Start of the current cycle (first seen, or reopened).")
@@ -153,8 +155,9 @@ class ExceptionComment(models.Model):
 
     exception = models.ForeignKey(IntegrationException, on_delete=models.CASCADE, related_name="comments")
     # Who wrote or edited what is shown, never searched by: no index (a user's deletion scans these small tables).
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="+", db_index=False)
+    # No constraint into the public schema either (see ``IntegrationException.owner``).
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+", db_index=False,
+                               on_delete=models.DO_NOTHING, db_constraint=False)
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -173,8 +176,9 @@ class PayloadEdit(models.Model):
     run_item = models.ForeignKey(RunItem, on_delete=models.CASCADE, related_name="+")
     before = models.JSONField(null=True)
     after = models.JSONField()
-    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                  related_name="+", db_index=False)  # shown, never searched by
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
+                                  db_index=False,  # shown, never searched by
+                                  on_delete=models.DO_NOTHING, db_constraint=False)  # as IntegrationException.owner
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -290,8 +294,9 @@ class WebhookSubscription(TimeStampedModel):
     secret_sealed = models.TextField(editable=False)
     is_active = models.BooleanField(default=True)
     allow_private_network = models.BooleanField(default=False, help_text="Allow an endpoint on a private address.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+", db_index=False)  # shown, never searched by
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
+                                   db_index=False,  # shown, never searched by
+                                   on_delete=models.DO_NOTHING, db_constraint=False)  # as IntegrationException.owner
     history = History(excluded_fields=["secret_sealed"])
 
     class Meta:

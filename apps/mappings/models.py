@@ -54,8 +54,11 @@ class MappingVersion(TimeStampedModel):
     rules = models.JSONField(default=list)
     notes = models.TextField(blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
-    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                     related_name="+", db_index=False)  # shown, never searched by: no index
+    published_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, related_name="+",
+                                     db_index=False,  # shown, never searched by: no index
+                                     # No constraint into the public schema's users (two triggers on that shared
+                                     # table per customer); their deletion is services.user_delete's (tenants).
+                                     on_delete=models.DO_NOTHING, db_constraint=False)
     history = History()
 
     class Meta:

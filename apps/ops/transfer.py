@@ -141,8 +141,9 @@ def _import_checks(manifest: dict) -> Partner:
 
 
 def _drop_onboarding_admin(customer: Customer, slug: str) -> None:
-    # Onboarding always makes a first admin; the archive brings the customer's real people instead. Deleted from
-    # inside the new schema: the user's history links live in tenant tables (it is brand new: only these).
+    # Onboarding always makes a first admin; the archive brings the customer's real people instead. What the new
+    # schema holds of them (history links, without constraints into the public schema) goes with the TRUNCATE of
+    # every table that follows.
     with schema_context(customer.schema_name):
         User.objects.filter(username=f"weft-import-{slug}", memberships__customer=customer).delete()
 

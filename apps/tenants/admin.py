@@ -233,6 +233,13 @@ class UserAdmin(DjangoUserAdmin, WeftModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return access.can(request.user, "platform.manage")
 
+    def delete_model(self, request, obj) -> None:
+        services.user_delete(user=obj, acting_user=request.user)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for user in queryset:
+            services.user_delete(user=user, acting_user=request.user)
+
 
 def _administers_every_membership(user, obj) -> bool:
     """A partner admin may edit a person only if every membership of theirs is within the partner."""

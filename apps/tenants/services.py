@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
@@ -12,9 +14,10 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django_tenants.models import TenantMixin
 from django_tenants.signals import post_schema_sync
-from django_tenants.utils import schema_exists
+from django_tenants.utils import get_public_schema_name, schema_exists
 
 from apps.common.history import save_attributed  # noqa: F401  (used by callers too)
+from apps.common.tenancy import in_customer_schemas
 from apps.tenants import access
 from apps.tenants.choices import CUSTOMER_ROLES, PARTNER_ROLES, CustomerKind, Role
 from apps.tenants.errors import OnboardingError, TemplateSchemaError
@@ -55,6 +58,51 @@ def _user_save(*, username: str, email: str, password: str | None, acting_user: 
     else:
         user.set_unusable_password()
     return save_attributed(user, acting_user=acting_user, reason="User created")
+
+
+def user_delete(*, user: User, acting_user: User | None) -> None:
+    """Delete a login, with what every customer schema holds of them: who commented, edited, published, owns, or
+    changed a thing (history rows too) becomes nobody ("system"), and the customer admin's log of them goes.
+
+    Customer schemas name people without a foreign-key constraint into the public schema (each would hang two
+    triggers on ``tenants_user`` per customer; docs/scale.md), so neither PostgreSQL nor Django's deletion
+    (which sees only the public schema) would reach those rows. One round trip a schema; every table naming a
+    user is locked until the end of the transaction (≈ 24 a customer)."""
+    access.check(acting_user, "platform.manage")
+    with transaction.atomic():
+        _user_references_clear(user.pk)
+        user.delete()
+
+
+def _user_references_clear(user_id: int) -> None:
+    columns = _user_columns_in_customers()
+    by_schema: dict[str, list[str]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       " WHERE c.relname = ANY(%s) AND c.relkind IN ('r', 'p') AND n.nspname <> %s ORDER BY 1, 2",
+                       [list(columns), get_public_schema_name()])
+        for schema, table in cursor.fetchall():
+            by_schema[schema].append(table)
+        quote, user_id = connection.ops.quote_name, int(user_id)
+        for schema, tables in by_schema.items():
+            statements = [
+                f"UPDATE {quote(schema)}.{quote(table)} SET {quote(column)} = NULL WHERE {quote(column)} = {user_id}"
+                if nullable else f"DELETE FROM {quote(schema)}.{quote(table)} WHERE {quote(column)} = {user_id}"
+                for table in tables for column, nullable in columns[table]]
+            cursor.execute(";\n".join(statements))
+
+
+def _user_columns_in_customers() -> dict[str, list[tuple[str, bool]]]:
+    """Per table of the customer schemas: its columns naming a user, and whether each may be NULL (the one that
+    may not, the admin log's, loses its rows as in the public schema)."""
+    user_model = apps.get_model(settings.AUTH_USER_MODEL)
+    columns: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+    for model in apps.get_models():
+        if in_customer_schemas(model):
+            for f in model._meta.concrete_fields:
+                if f.is_relation and f.related_model is user_model:
+                    columns[model._meta.db_table].append((f.column, f.null))
+    return columns
 
 
 def membership_grant(

@@ -53,7 +53,7 @@ class ExceptionDetailApi(APIView):
         records = exception.records.order_by("-is_open", "-last_seen")[:200]
         return Response({**s.ExceptionSerializer(exception).data,
                          "records": s.RecordSerializer(records, many=True).data,
-                         "comments": s.CommentSerializer(exception.comments.all(), many=True).data,
+                         "comments": s.CommentSerializer(exception.comments.select_related("author"), many=True).data,
                          "history": selectors.exception_history(exception)})
 
 
