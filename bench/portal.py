@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._setup import django_for_benchmarks, percentile, report  # noqa: E402
+from bench._setup import django_for_benchmarks, peak_rss_mb, percentile, report  # noqa: E402
 from bench._tenants import rows_only_customers  # noqa: E402
 
 CUSTOMERS = 100
@@ -52,7 +52,7 @@ def main() -> None:
               "first_read_after_run": _after_runs(viewer, HOST, "/review/", args.requests),
               "remembered": _measure(viewer, HOST, "/review/", args.requests)}
     if args.review_only:
-        report({"benchmark": "portal", "requests": args.requests, "review": review,
+        report({"benchmark": "portal", "requests": args.requests, "review": review, "peak_rss_mb": peak_rss_mb(),
                 "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)]})
         return
     pages = {path: _measure(viewer, HOST, path, args.requests) for path in _portal_paths()}
@@ -66,7 +66,7 @@ def main() -> None:
         "benchmark": "portal", "requests": args.requests, "portal_pages": pages, "review": review,
         "customer_health_refresh_ms": health, "partner_overview": {"customers": CUSTOMERS, **overview},
         "overview_target_p95_ms": OVERVIEW_TARGET_MS,
-        "overview_meets_target": overview["p95_ms"] <= OVERVIEW_TARGET_MS,
+        "overview_meets_target": overview["p95_ms"] <= OVERVIEW_TARGET_MS, "peak_rss_mb": peak_rss_mb(),
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     })
 
