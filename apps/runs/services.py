@@ -239,8 +239,9 @@ def _signer(schema_name: str, slug: str):
 
 
 def _intake_execute(sql: str, params: dict) -> tuple[int, bool] | None:
-    """Run the intake statement on the request's connection, bypassing the tenant ``SET search_path`` (every
-    name in it carries its schema). Any database refusal leaves the decision to the full path."""
+    """Run the intake's message (the stream's lock, then the storing statement) on the request's connection, bypassing
+    the tenant ``SET search_path`` (every name in it carries its schema). Any database refusal leaves the decision to
+    the full path."""
     db.ensure_connection()
 
     def execute():
