@@ -146,12 +146,19 @@ def test_a_partner_engineer_installs_both_accelerators_from_the_customers_admin(
     form = client.get(install, HTTP_HOST=host(globex))
     assert form.status_code == 200
     assert "Approved time → ERP (Tryton)" in form.text and "Project setup (ERP → time system)" in form.text
-    for slug, variables in [
-        ("approved-time-to-erp", {"time_connection": "time-export", "read_people": False}),
+    for slug, typed in [
+        # the time system is the demo's CSV export, whose people come by code: "read people" unticked
+        ("approved-time-to-erp", {"var__time_connection": "time-export"}),
         ("project-setup", {}),
     ]:
         template = FlowTemplate.objects.get(partner=None, slug=slug)
-        done = client.post(install, {"template": template.pk, "variables": json.dumps(variables)},
+        chosen = client.get(install, {"template": template.pk}, HTTP_HOST=host(globex)).text
+        # each variable's field, filled with its default
+        shown = dict(re.findall(r'<input type="(?:text|number|date|checkbox)" name="(var__\w+)"(?: value="([^"]*)")?',
+                                chosen))
+        assert set(shown) == {f"var__{name}" for name in template.definition.get("variables") or {}}, slug
+        posted = {name: value for name, value in shown.items() if name != "var__read_people"}
+        done = client.post(install, {"template": template.pk, "variables_for": template.pk, **posted, **typed},
                            HTTP_HOST=host(globex))
         assert done.status_code == 302 and done.url == reverse("admin:runs_flow_changelist"), done.text[:2000]
     with schema_context("globex"):

@@ -7,6 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from apps.accelerators.forms import TemplateInstallForm
+from apps.accelerators.selectors import templates_for_customer
 from apps.accelerators.services import template_install
 from apps.common.errors import ApplicationError
 from apps.runs.admin import FlowAdmin as RunsFlowAdmin
@@ -27,12 +28,13 @@ class FlowAdmin(RunsFlowAdmin):
     def install_view(self, request):
         if not self._can(request, "template.install"):
             return redirect("admin:index")
-        form = TemplateInstallForm(request.POST or None, tenant=request.tenant)
+        chosen = request.POST.get("template") or request.GET.get("template") or ""
+        template = templates_for_customer(request.tenant).filter(pk=chosen).first() if chosen.isdigit() else None
+        form = TemplateInstallForm(request.POST or None, customer=request.tenant, template=template)
         if request.method == "POST" and form.is_valid():
             try:
-                report = template_install(template=form.cleaned_data["template"],
-                                          variables=form.cleaned_data["variables"], customer=request.tenant,
-                                          acting_user=request.user)
+                report = template_install(template=form.cleaned_data["template"], variables=form.variables(),
+                                          customer=request.tenant, acting_user=request.user)
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
@@ -41,5 +43,5 @@ class FlowAdmin(RunsFlowAdmin):
                                            f"{len(report.unchanged)} unchanged.")
                 return redirect("admin:runs_flow_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
-                   "title": "Install an accelerator"}
+                   "template": template, "variables": list(form)[1:], "title": "Install an accelerator"}
         return TemplateResponse(request, "admin/accelerators/install.html", context)

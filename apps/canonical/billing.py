@@ -14,8 +14,9 @@ bill (``InvoiceLine.time_entries``, ``.expenses``), so the blocked-invoices repo
 - ``closed_period``: the period starts before the open period.
 
 The outbound flow's ``billing_ready`` rule turns each into a failed ledger item and so an exception on the
-invoice. ``revenue_inputs`` computes, per project and month, billable value, cost and percent complete;
-``revenue_inputs_store`` keeps them as revenue schedules (kind forecast) for a flow to send on.
+invoice. ``revenue_inputs`` computes, per project and month, billable value, cost, percent complete and what the
+month accrues (the billable value; for a fixed fee, its share of the fee by progress); ``revenue_inputs_store``
+keeps them as revenue schedules (kind forecast) for a flow to send on.
 """
 
 from __future__ import annotations
@@ -280,6 +281,10 @@ def _money(amount: Decimal | None, currency: str) -> str:
 # --- revenue inputs ---------------------------------------------------------------------------------------------
 @dataclass
 class RevenueInput:
+    """One project-month's revenue inputs and what the month accrues (``amount``): the billable value, or for a
+    fixed-fee project its share of the fee (``fee`` x the percent complete gained since ``percent_before``);
+    ``note`` says why a fixed-fee month accrues nothing when its progress cannot be measured."""
+
     project: Project
     month: date
     hours: Decimal
@@ -287,13 +292,20 @@ class RevenueInput:
     cost: Decimal
     percent_complete: Decimal | None
     currency: str
+    amount: Decimal = ZERO
+    fee: Decimal | None = None
+    percent_before: Decimal | None = None
+    note: str = ""
+
+    @property
+    def fixed_fee(self) -> bool:
+        return self.project.billing_type == Project.BillingType.FIXED
 
 
 def revenue_inputs(*, start: date, end: date) -> list[RevenueInput]:
     """Per project and month from ``start`` to ``end``: billable value (approved billable hours at their bill rate
     plus approved billable expenses), cost (approved hours at the entry's cost rate, else the person's, plus
-    approved expenses) and percent complete (approved hours to the month's end over the budget hours, else cost to
-    date over the budget amount; None without a budget), capped at 100."""
+    approved expenses), percent complete (``_complete``) and the amount the month accrues (``_accrue``)."""
     first = start.replace(day=1)
     rows: dict[tuple[int, date], dict] = defaultdict(lambda: {"hours": ZERO, "value": ZERO, "cost": ZERO})
     entries = (TimeEntry.objects.filter(deleted_at__isnull=True, approval_status=ApprovalStatus.APPROVED,
@@ -327,42 +339,80 @@ def revenue_inputs(*, start: date, end: date) -> list[RevenueInput]:
     for (project_id, month), row in sorted(rows.items(), key=lambda item: (projects[item[0][0]].code, item[0][1])):
         project = projects[project_id]
         done = [(h, c) for m, h, c in to_date[project_id] if m <= month]
-        found.append(RevenueInput(
+        found.append(_accrue(RevenueInput(
             project=project, month=month, hours=row["hours"], billable_value=row["value"].quantize(CENT),
             cost=row["cost"].quantize(CENT), percent_complete=_complete(project, done),
-            currency=project.currency or project.customer.currency))
+            currency=project.currency or project.customer.currency),
+            before=[(h, c) for m, h, c in to_date[project_id] if m < month]))
     return found
 
 
 def _complete(project: Project, done: list[tuple[Decimal, Decimal]]) -> Decimal | None:
+    """Approved hours to date over the budget hours; else, except for a fixed fee, cost to date over the budget
+    amount; None without a budget; at most 100. A fixed-fee project's budget amount is its fee, the price: cost
+    over price is not progress (an overrun would read as done, a margin as unfinished), so it needs budget hours."""
     if project.budget_hours:
         share = sum((h for h, _ in done), ZERO) / project.budget_hours
-    elif project.budget_amount:
+    elif project.budget_amount and project.billing_type != Project.BillingType.FIXED:
         share = sum((c for _, c in done), ZERO) / project.budget_amount
     else:
         return None
     return min(share * 100, Decimal(100)).quantize(Decimal("0.1"))
 
 
+def _accrue(found: RevenueInput, *, before: list[tuple[Decimal, Decimal]]) -> RevenueInput:
+    """The month's amount. Time and materials: the billable value. Fixed fee: recognised by progress, the fee x
+    percent complete to the month's end, less the same to the previous month's end; each side is rounded to the
+    cent and percent complete stops at 100, so the months add up to the fee at most. No fee or no measurable
+    progress: nothing, with a note saying why (a guess would book revenue nobody can defend)."""
+    if not found.fixed_fee:
+        found.amount = found.billable_value
+        return found
+    found.fee = found.project.budget_amount or None
+    if found.fee is None:
+        found.note = "fixed fee unknown (the project has no budget amount): nothing accrued"
+    elif found.percent_complete is None:
+        found.note = "no budget hours, so no percent complete: nothing of the fixed fee accrued"
+    else:
+        found.percent_before = _complete(found.project, before) or Decimal("0.0")
+        found.amount = _share(found.fee, found.percent_complete) - _share(found.fee, found.percent_before)
+    return found
+
+
+def _share(fee: Decimal, percent: Decimal) -> Decimal:
+    return (fee * percent / 100).quantize(CENT)
+
+
 @transaction.atomic
 def revenue_inputs_store(*, start: date, end: date) -> int:
     """Keep ``revenue_inputs`` as revenue schedules (kind forecast, one per project and month); returns how many
-    changed. The amount is the billable value; cost, hours and percent complete are in ``extra``."""
+    changed. The amount is what the month accrues; billable value, cost, hours and percent complete are in
+    ``extra``, and for a fixed fee also the fee, the percent complete it started the month at and any note."""
     changed = 0
     for found in revenue_inputs(start=start, end=end):
-        method = (RevenueSchedule.Method.PERCENT_COMPLETE if found.project.billing_type == Project.BillingType.FIXED
+        method = (RevenueSchedule.Method.PERCENT_COMPLETE if found.fixed_fee
                   else RevenueSchedule.Method.TIME_AND_MATERIALS)
         schedule = RevenueSchedule.objects.filter(project=found.project, period=found.month,
                                                   kind=RevenueSchedule.Kind.FORECAST).first() or RevenueSchedule(
             project=found.project, period=found.month, kind=RevenueSchedule.Kind.FORECAST)
-        schedule.method, schedule.amount, schedule.currency = method, found.billable_value, found.currency
-        schedule.extra = {"billable_value": str(found.billable_value), "cost": str(found.cost),
-                          "hours": str(found.hours), "percent_complete": (str(found.percent_complete)
-                                                                          if found.percent_complete is not None
-                                                                          else None)}
+        schedule.method, schedule.amount, schedule.currency = method, found.amount, found.currency
+        schedule.extra = _schedule_extra(found)
         new_hash = record_hash(schedule)
         if new_hash != schedule.content_hash:
             schedule.content_hash = new_hash
             schedule.save()
             changed += 1
     return changed
+
+
+def _schedule_extra(found: RevenueInput) -> dict:
+    extra = {"billable_value": str(found.billable_value), "cost": str(found.cost), "hours": str(found.hours),
+             "percent_complete": _text(found.percent_complete)}
+    if found.fixed_fee:  # only there, so time-and-materials schedules keep their content (and are not sent again)
+        extra.update(fee=_text(found.fee), percent_complete_before=_text(found.percent_before),
+                     note=found.note or None)
+    return extra
+
+
+def _text(value: Decimal | None) -> str | None:
+    return str(value) if value is not None else None

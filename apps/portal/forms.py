@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
-from datetime import date
 
 from django import forms
 from django.urls import reverse
 from django.utils.text import slugify
 
+from apps.accelerators.forms import TemplateVariablesForm, template_label
 from apps.accelerators.selectors import templates_for_customer
 from apps.connectors.forms import SECRET, SETTING, declared_fields, kind_class_or_none
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
 from apps.tenants.plans import plans_for_partner
-
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class PlanForm(forms.ModelForm):
@@ -72,36 +69,8 @@ class OnboardForm(forms.Form):
         return parse_variables(self.cleaned_data.get("variables"))
 
 
-class TemplateForm(forms.Form):
-    template = forms.ModelChoiceField(queryset=None)
-    variables = OnboardForm.base_fields["variables"]
-
-    def __init__(self, *args, customer: Customer, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(customer)
-        self.fields["template"].label_from_instance = template_label
-        # The variables go in as JSON: choosing a template shows what it takes (partner.customer_template_variables).
-        self.fields["template"].widget.attrs.update({
-            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
-            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
-
-    def clean_variables(self) -> dict:
-        return parse_variables(self.cleaned_data.get("variables"))
-
-
 class CommentForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, label="Comment")
-
-
-def template_variables(template) -> list[tuple[str, str, str]]:
-    """The variables ``template`` declares, as ``(name, label, default as JSON)``."""
-    specs = (template.definition.get("variables") or {}).items()
-    return [(name, spec.get("label", "") if isinstance(spec, dict) else "",
-             json.dumps(spec.get("default") if isinstance(spec, dict) else spec)) for name, spec in specs]
-
-
-def template_label(template) -> str:
-    return f"{template.name} v{template.version}{' (premium)' if template.is_premium else ''}"
 
 
 def parse_variables(raw: str | None) -> dict:
@@ -161,41 +130,18 @@ class WizardDomainForm(forms.Form):
             del self.fields["plan"]  # plans are the partner admin's to sell
 
 
-class WizardTemplateForm(forms.Form):
-    """The template, then one typed field per variable it declares (label and default from the template)."""
+class TemplateForm(TemplateVariablesForm):
+    """"Install a template" on a customer's page: the same typed fields as the wizard's, shown once a template is
+    chosen (``partner.customer_template_variables`` answers the select's change with them)."""
 
-    template = forms.ModelChoiceField(queryset=None, label="Accelerator")
+    fields_follow_choice = True
 
     def __init__(self, *args, customer: Customer, template=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["template"].queryset = templates_for_customer(customer)
-        self.fields["template"].label_from_instance = template_label
-        self.fields["template"].initial = template.pk if template else None
-        for name, spec in ((template.definition.get("variables") or {}) if template else {}).items():
-            self.fields[VARIABLE + name] = variable_field(spec if isinstance(spec, dict) else {"default": spec})
-
-    def variables(self) -> dict:
-        return {name[len(VARIABLE):]: value.isoformat() if isinstance(value, date) else value
-                for name, value in self.cleaned_data.items() if name.startswith(VARIABLE) and value not in (None, "")}
-
-
-VARIABLE = "var__"
-
-
-def variable_field(spec: dict) -> forms.Field:
-    """A template variable as a form field of its default's type; without a default it must be given."""
-    default = spec.get("default")
-    common = {"label": spec.get("label") or "", "initial": default, "required": "default" not in spec,
-              "help_text": spec.get("help", "")}
-    if isinstance(default, bool):
-        return forms.BooleanField(**{**common, "required": False})
-    if isinstance(default, int):
-        return forms.IntegerField(**common)
-    if isinstance(default, float):
-        return forms.FloatField(**common)
-    if isinstance(default, str) and DATE.fullmatch(default):
-        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
-    return forms.CharField(max_length=500, **common)
+        super().__init__(*args, customer=customer, template=template, **kwargs)
+        self.fields["template"].label = "Template"
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("partner-customer-template-variables", args=[customer.slug]), "hx-trigger": "change",
+            "hx-include": "this", "hx-target": "#template-variables", "hx-swap": "innerHTML"})
 
 
 class ConnectionSetupForm(forms.Form):

@@ -253,25 +253,33 @@ def background_worker(harbour, django_db_blocker):
             OrmQ.objects.all().delete()  # nothing should be left; a crashed install must not haunt later modules
 
 
+def variables_typed(form, template_slug: str, variables: dict) -> None:
+    """Once a template is picked in "Install a template" (inside ``form``), wait for the fields it takes to show and
+    type ``variables`` into them (each field shows its default until then)."""
+    shown = form.locator(f'#template-variables [data-template="{template_slug}"]')
+    shown.wait_for()
+    named = {label.get_attribute("data-variable") for label in shown.locator("[data-variable]").all()}
+    assert set(variables) <= named, f"{template_slug}: the page shows {sorted(named)}"
+    for name, value in variables.items():
+        field = shown.locator(f'[data-variable="{name}"] input')
+        if isinstance(value, bool):
+            field.set_checked(value)
+        else:
+            field.fill(str(value))
+
+
 def template_install_followed(page, harbour: Harbour, customer, template, variables: dict,
                               timeout: int = 60_000) -> str:
-    """On the partner site, as whoever is signed in: open ``customer``'s page, find the variables to type among
-    those the page lists for ``template``, pick it in "Install a template", type them, install, and follow the
-    install's progress page until it has finished (it must run in the background: see ``background_worker``).
-    Returns the progress block's text; the page stays there."""
-    import json
-
+    """On the partner site, as whoever is signed in: open ``customer``'s page, pick ``template`` in "Install a
+    template", type ``variables`` into the fields it then shows (one per variable, filled with its default), install,
+    and follow the install's progress page until it has finished (it must run in the background: see
+    ``background_worker``). Returns the progress block's text; the page stays there."""
     from apps.portal.forms import template_label
 
     page.goto(harbour.url(harbour.partner_host, f"/customers/{customer.slug}/"))
     form = page.locator("#install ~ form")
     form.locator("select[name=template]").select_option(label=template_label(template))
-    # choosing it shows the variables it takes: those typed here must be among them
-    listed = form.locator(f'#template-variables [data-template="{template.slug}"]')
-    listed.wait_for()
-    named = {row.get_attribute("data-variable") for row in listed.locator("tr[data-variable]").all()}
-    assert set(variables) <= named, f"{template.slug}: the page lists {sorted(named)}"
-    form.locator("textarea[name=variables]").fill(json.dumps(variables))
+    variables_typed(form, template.slug, variables)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     form.screenshot(path=str(ARTIFACTS / f"install-{template.slug}-form.png"))
     form.locator("button[type=submit]").click()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django_tenants.utils import schema_context
 
-from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot
+from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot, variables_typed
 
 UNAVAILABLE = browser_unavailable()
 pytestmark = [pytest.mark.browser, pytest.mark.django_db,
@@ -36,7 +36,7 @@ def test_partner_staff_install_billing_readiness_into_a_customer_from_the_partne
     login(page, harbour.url(harbour.partner_host, "/login/"), "harbour.admin")
     page.goto(harbour.url(harbour.partner_host, "/customers/globex/"))
     page.select_option("#install ~ form select[name=template]", label=f"{builtin.name} v{builtin.version}")
-    page.fill("#install ~ form textarea[name=variables]", '{"period": "week", "open_from": "2026-06-01"}')
+    variables_typed(page.locator("#install ~ form"), builtin.slug, {"period": "week", "open_from": "2026-06-01"})
     page.click("#install ~ form button[type=submit]")
     progress = operation_followed(page)
 

@@ -4,12 +4,10 @@ the Harvest leg included, and its HubSpot and Harvest connections waiting for cr
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django_tenants.utils import schema_context
 
-from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot
+from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot, variables_typed
 
 UNAVAILABLE = browser_unavailable()
 pytestmark = [pytest.mark.browser, pytest.mark.django_db,
@@ -37,7 +35,7 @@ def test_partner_staff_install_crm_intake_from_the_partner_site(builtin_template
     option = form.locator("select[name=template] option", has_text="CRM-to-project intake").first
     form.locator("select[name=template]").select_option(value=option.get_attribute("value"))
     variables = {"won_stages": "closedwon,contractsigned", "default_rate": 180, "time_connection": "harvest"}
-    form.locator("textarea[name=variables]").fill(json.dumps(variables))
+    variables_typed(form, "crm-intake", variables)
     form.locator("button[type=submit]").click()
     progress = operation_followed(page)
 

@@ -1,15 +1,13 @@
 """In a real Chromium: a partner admin installs "hours to payroll" into a customer from the partner site's customer
-page (template picked from the list, variables typed as JSON), and the customer's schema then has its flows and
-its Xero Payroll connection waiting, disabled, for credentials."""
+page (template picked from the list, its variables typed into the fields it shows), and the customer's schema then
+has its flows and its Xero Payroll connection waiting, disabled, for credentials."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 from django_tenants.utils import schema_context
 
-from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot
+from tests.browser.conftest import browser_unavailable, login, operation_followed, screenshot, variables_typed
 
 UNAVAILABLE = browser_unavailable()
 pytestmark = [pytest.mark.browser, pytest.mark.django_db,
@@ -41,9 +39,9 @@ def test_a_partner_admin_installs_hours_to_payroll_from_the_customer_page(harbou
     page.goto(harbour.url(harbour.partner_host, "/customers/globex/"))
     template = FlowTemplate.objects.get(partner=None, slug="hours-to-payroll")
     page.select_option("select[name=template]", value=str(template.pk))
-    page.fill("[name=variables]", json.dumps({"payroll_calendar_id": "216d80e6-af55-47b1-b718-9457c3f5d2fe",
-                                             "earnings_rate_id": "87f5b43a-cf51-4b74-92de-94c819e82d27",
-                                             "payroll_lock_date": "2026-04-01"}))
+    variables_typed(page.locator("#install ~ form"), template.slug, {
+        "payroll_calendar_id": "216d80e6-af55-47b1-b718-9457c3f5d2fe",
+        "earnings_rate_id": "87f5b43a-cf51-4b74-92de-94c819e82d27", "payroll_lock_date": "2026-04-01"})
     page.click("#install ~ form button[type=submit]")
     progress = operation_followed(page)
     screenshot(page, "partner-install-hours-to-payroll")

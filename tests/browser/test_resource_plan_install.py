@@ -10,7 +10,7 @@ import time
 import pytest
 from django_tenants.utils import schema_context
 
-from tests.browser.conftest import browser_unavailable, login, screenshot
+from tests.browser.conftest import browser_unavailable, login, screenshot, variables_typed
 
 UNAVAILABLE = browser_unavailable()
 pytestmark = [pytest.mark.browser,
@@ -55,7 +55,7 @@ def test_install_resource_plan_from_the_partner_site_and_see_the_plan(harbour, p
     login(page, harbour.url(harbour.partner_host, "/login/"), "harbour.admin")
     page.goto(harbour.url(harbour.partner_host, "/customers/globex/"))
     page.select_option("#install ~ form select[name=template]", label=f"{planned.name} v{planned.version}")
-    page.fill("#install ~ form textarea[name=variables]", '{"files_connection": "resource-tool"}')
+    variables_typed(page.locator("#install ~ form"), planned.slug, {"files_connection": "resource-tool"})
     page.click("#install ~ form button[type=submit]")
     page.wait_for_load_state("networkidle")
     body = page.inner_text("body")  # back on the customer's page, or the install's progress page: done, no errors

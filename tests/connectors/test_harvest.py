@@ -267,6 +267,16 @@ def test_projects_users_and_assignments_translate():
     assert assignment.deleted and assignment.fields["bill_rate_override"] == Decimal("175.0")
 
 
+def test_a_fixed_fee_projects_budget_amount_is_its_fee_not_its_cost_budget():
+    """Fixed-fee revenue is recognised as a share of the fee (docs/billing.md), and ``fee`` is what is written back."""
+    kind, _ = harvest()
+    fixed = {**project(), "is_fixed_fee": True, "fee": 30000.0, "budget_by": "project_cost", "cost_budget": 18000.0}
+
+    assert kind.to_canonical("projects", fixed).fields["budget_amount"] == Decimal("30000.0")
+    assert kind.to_canonical("projects", {**fixed, "is_fixed_fee": False}).fields["budget_amount"] == Decimal(
+        "18000.0")
+
+
 def test_task_assignments_are_readable_but_have_no_canonical_form():
     kind, transport = harvest(page("task_assignments", [{"id": 1, "project": {"id": 777}, "task": {"id": 3},
                                                          "is_active": True, "billable": True}]))

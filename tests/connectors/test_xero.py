@@ -16,6 +16,7 @@ from apps.common.objects import Ref
 from apps.connectors.errors import ConnectorError
 from apps.connectors.kinds.records import parse_any_datetime
 from apps.connectors.kinds.xero import XeroKind, contact_number, idempotency_header
+from apps.connectors.kinds.xero_journals import journal_payload
 from apps.connectors.services import connection_create, connection_kind
 from tests.connectors.scripted import json_body, kind_with, vendor
 
@@ -357,6 +358,31 @@ def test_long_references_and_keys_are_shortened_stably_to_xeros_limits():
     assert len(contact_number(reference)) == 50 and contact_number(reference) == contact_number(reference)
     assert contact_number("weft-alpha-customer-7") == "weft-alpha-customer-7"
     assert len(idempotency_header("create", "k" * 200)["Idempotency-Key"]) <= 128
+
+
+def revenue_view(amount: str, **extra) -> dict:
+    return {"id": 12, "period": "2026-05-01", "method": "percent_complete", "amount": amount, "currency": "EUR",
+            "project": {"code": "FIX-7", "name": "Audit", "customer": {"name": "Acme Ltd"}},
+            "extra": {"billable_value": "18000.00", "cost": "6600.00", "hours": "120.00", "percent_complete": "70.0",
+                      "fee": "30000.00", "percent_complete_before": "30.0", "note": None, **extra}}
+
+
+def test_a_fixed_fee_month_is_journalled_at_its_share_of_the_fee_not_its_billable_value():
+    journal = journal_payload(revenue_view("12000.00"), unbilled_account="630", sales_account="200",
+                              tracking_category=None)
+
+    assert [line["LineAmount"] for line in journal["JournalLines"]] == [12000.0, -12000.0]
+    assert journal["Narration"] == (
+        "Unbilled revenue FIX-7 2026-05 (Audit, Acme Ltd): fixed fee EUR 30000.00, 30.0 % to 70.0 % complete: "
+        "EUR 12000.00 recognised, billable value EUR 18000.00, cost EUR 6600.00, 120.00 h, 70.0 % complete")
+
+
+def test_a_month_with_nothing_to_accrue_is_never_journalled():
+    unmeasured = revenue_view("0.00", percent_complete=None, percent_complete_before=None,
+                              note="no budget hours, so no percent complete: nothing of the fixed fee accrued")
+    with pytest.raises(ConnectorError) as caught:
+        journal_payload(unmeasured, unbilled_account="630", sales_account="200", tracking_category=None)
+    assert caught.value.permanent and "nothing to accrue (0.00)" in caught.value.message
 
 
 def test_the_connection_test_names_the_organisation():

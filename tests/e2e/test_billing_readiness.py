@@ -178,4 +178,7 @@ def test_weekly_drafts_and_revenue_inputs_reach_the_erp_export(in_alpha, harvest
     assert [(r["period"], r["project"], r["billable_value"], r["cost"], r["hours"], r["percent_complete"])
             for r in rows] == [("2026-04", "ACME-042", "3750.00", "1375.00", "25.00", "25.0"),
                                ("2026-05", "ACME-042", "750.00", "275.00", "5.00", "30.0")]
+    # Time and materials: the month accrues its billable value; the fee and its note are for fixed-fee projects.
+    assert [(r["method"], r["amount"], r["fee"], r["note"]) for r in rows] == [("tm", "3750.00", "", ""),
+                                                                           ("tm", "750.00", "", "")]
     assert run_flow("revenue-to-export").counts.get("created", 0) == 0  # sent once

@@ -203,3 +203,41 @@ def test_revenue_inputs_become_draft_accrual_moves_and_project_progress_in_tryto
     run_flow("time-in")
     assert run_flow("revenue-to-tryton").counts == {"deleted": 1, "failed": 1}  # March: still posted
     assert tryton_moves(tryton, april_ref) == [] and len(tryton_moves(tryton, march_ref)) == 1
+
+
+def test_a_fixed_fee_project_accrues_its_fee_by_percent_complete_in_tryton(in_alpha, tryton, harvest):
+    """A Tryton project invoiced by progress is fixed fee: its fee is its effort at its list price (what
+    project_invoice bills), and each month accrues the fee x the percent complete gained, never past the fee."""
+    chain = approved_time_chain(in_alpha, tryton, harvest)
+    tryton.client.write("project.work", [chain.project_id], {
+        "project_invoice_method": "progress", "effort_duration": timedelta(hours=40), "list_price": Decimal("200")})
+    assert run_flow("erp-projects-in").status == "succeeded"  # fee: 40 h at 200.00 = 8000.00
+    install(in_alpha, "billing-readiness-tryton", bill_from="2026-03-01", open_from="2026-03-01")
+    set_settings("tryton", unbilled_account_code="1.4.2")
+    project, ann, bo = chain.harvest_project, chain.user("ann"), chain.user("bo")
+    for day, person in (("02", ann), ("03", bo), ("04", ann)):
+        harvest.add_time_entry(person, project, spent_date=f"2026-03-{day}", hours=10, approved=True)  # 30 h: 75 %
+    for day, person in (("06", ann), ("07", bo)):
+        harvest.add_time_entry(person, project, spent_date=f"2026-04-{day}", hours=10, approved=True)  # 10 h past
+    run_flow("time-in")
+
+    assert run_flow("revenue-to-tryton").counts == {"created": 2}
+    code = RevenueSchedule.objects.get(period="2026-03-01").project.code
+    march, april = schedule(code, "2026-03"), schedule(code, "2026-04")
+    assert (march.method, march.extra["fee"]) == ("percent_complete", "8000.00")
+    (march_move,) = tryton_moves(tryton, record_reference("revenue_schedule", march.pk))
+    (april_move,) = tryton_moves(tryton, record_reference("revenue_schedule", april.pk))
+    # Billable value would have been 4500.00 and 3000.00 (Harvest's 150.00 an hour); the fee's share is accrued.
+    assert march_move["lines"][0][1:] == (Decimal("6000.00"), Decimal("0"))
+    assert april_move["lines"][0][1:] == (Decimal("2000.00"), Decimal("0"))
+    assert "fixed fee EUR 8000.00, 75.0 % to 100.0 % complete: EUR 2000.00 recognised" in april_move["description"]
+    assert "billable value EUR 3000.00" in april_move["description"]
+    assert progress(tryton, chain.project_id) == 1.0
+
+    # More approved hours after the budget is used up: percent complete stays at 100, nothing more accrues.
+    harvest.add_time_entry(ann, project, spent_date="2026-04-20", hours=5, approved=True)
+    run_flow("time-in")
+    run_flow("revenue-to-tryton")
+    (april_move,) = tryton_moves(tryton, record_reference("revenue_schedule", april.pk))
+    assert april_move["lines"][0][1] == Decimal("2000.00")
+    assert "billable value EUR 3750.00" in april_move["description"]

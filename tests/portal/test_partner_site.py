@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from apps.accelerators.models import FlowTemplate
+from apps.accelerators.models import FlowTemplate, TemplateInstallation
 from apps.accelerators.services import templates_sync_builtin
+from apps.mappings.models import ValidationRule
 from apps.runs.models import Flow
 from apps.tenants.choices import SlaStatus
 from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
@@ -139,21 +140,49 @@ def test_onboarding_from_a_template_on_a_plan(cast, partner_site, partner_admin,
         assert set(Flow.objects.values_list("slug", flat=True)) == {"time-in", "time-to-journal"}
 
 
-def test_choosing_a_template_to_install_shows_the_variables_it_takes(cast, partner_site, partner_admin, analyst,
-                                                                    templates_loaded):
+def test_choosing_a_template_to_install_shows_a_typed_field_per_variable(cast, partner_site, partner_admin, analyst,
+                                                                         templates_loaded):
     template = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
     partner_site.client.force_login(partner_admin)
     page = partner_site.get("/customers/alpha/")
     assert 'hx-get="/customers/alpha/templates/variables/"' in page.text  # the template select asks on change
-    shown = partner_site.get(f"/customers/alpha/templates/variables/?template={template.pk}")
-    rows = {name: (label, default) for name, label, default in re.findall(
-        r'data-variable="([^"]+)"><td><code>[^<]+</code></td><td>([^<]*)</td><td><code>([^<]*)</code>', shown.text)}
-    assert set(rows) == {"time_connection", "time_object", "journal_connection", "open_from", "max_hours_per_day"}
-    assert rows["time_connection"] == ("Time system connection (slug)", "&quot;time-export&quot;")
-    assert rows["max_hours_per_day"] == ("Most hours one person may book on one day", "12")
+    assert 'name="variables"' not in page.text  # no JSON to write by hand
+    shown = partner_site.get(f"/customers/alpha/templates/variables/?template={template.pk}").text
+    fields = {name: (label.strip(), attrs) for name, label, attrs in re.findall(
+        r'<label data-variable="([^"]+)">([^<]*)<input ([^>]*)>', shown)}
+    assert set(fields) == {"time_connection", "time_object", "journal_connection", "open_from", "max_hours_per_day"}
+    label, attrs = fields["time_connection"]
+    assert label == "Time system connection (slug)" and 'value="time-export"' in attrs and 'type="text"' in attrs
+    label, attrs = fields["max_hours_per_day"]
+    assert label == "Most hours one person may book on one day" and 'type="number"' in attrs and 'value="12"' in attrs
+    assert 'type="date"' in fields["open_from"][1] and 'value="2026-01-01"' in fields["open_from"][1]
     assert "Choose a template" in partner_site.get("/customers/alpha/templates/variables/?template=x").text
     partner_site.client.force_login(analyst)  # may see the customer, not install into it
     assert partner_site.get(f"/customers/alpha/templates/variables/?template={template.pk}").status_code == 403
+
+
+def test_installing_a_template_takes_the_typed_variables_and_refuses_a_wrong_type(
+        cast, partner_site, partner_admin, templates_loaded, django_capture_on_commit_callbacks):
+    template = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    partner_site.client.force_login(partner_admin)
+    with schema_context("alpha"):
+        flows_before = Flow.objects.count()
+    refused = partner_site.post("/customers/alpha/templates/", {
+        "template": template.pk, "variables_for": template.pk, "var__max_hours_per_day": "ten"}, follow=True)
+    assert "Enter a whole number." in refused.text
+    with schema_context("alpha"):
+        assert Flow.objects.count() == flows_before  # nothing installed
+    with django_capture_on_commit_callbacks(execute=True):
+        started = partner_site.post("/customers/alpha/templates/", {
+            "template": template.pk, "variables_for": template.pk, "var__time_connection": "time-export",
+            "var__time_object": "time_entries", "var__journal_connection": "erp-journal",
+            "var__open_from": "2026-03-01", "var__max_hours_per_day": "10"})
+    assert started.status_code == 302 and started["Location"].startswith("/operations/")
+    installed = TemplateInstallation.objects.get(customer=cast.alpha, template=template)
+    assert (installed.variables["open_from"], installed.variables["max_hours_per_day"]) == ("2026-03-01", 10)
+    with schema_context("alpha"):  # and what they configure
+        rules = {r.kind: r.params for r in ValidationRule.objects.filter(rule_set__slug="approved-time-export")}
+    assert rules["open_period"]["open_from"] == "2026-03-01" and rules["daily_hours_limit"]["limit"] == 10
 
 
 def test_a_premium_template_needs_a_plan_that_includes_it(cast, partner_site, partner_admin, basic,

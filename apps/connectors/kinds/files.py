@@ -60,9 +60,11 @@ LATER_FILES = ("duplicate", "update")
 REPEATS = ("duplicate", "allow")
 JOURNAL_COLUMNS = ("date", "person", "project", "task", "hours", "billable", "approval_status", "currency",
                    "bill_rate", "cost_rate", "notes")
-# Revenue inputs per project and month (billing readiness), for ERPs that take them as an import.
+# Revenue inputs per project and month (billing readiness), for ERPs that take them as an import; ``amount`` is
+# what the month accrues (a fixed fee's share by progress, else the billable value), ``note`` why a fixed fee's
+# month accrues nothing.
 REVENUE_COLUMNS = ("period", "project", "customer", "method", "currency", "billable_value", "cost", "hours",
-                   "percent_complete")
+                   "percent_complete", "fee", "amount", "note")
 EXPORT_PREFIXES = {"journal_export": "journal", "revenue_export": "revenue"}
 DEFAULT_SETTLE_SECONDS = 10
 REJECTED_HINT = " The file goes to rejected/ with an .error.txt; fix it and drop it in again."
@@ -277,7 +279,8 @@ class CsvFilesKind(ConnectorKind):
                     "customer": (project.get("customer") or {}).get("code"), "method": canonical.get("method"),
                     "currency": canonical.get("currency"), "billable_value": extra.get("billable_value"),
                     "cost": extra.get("cost"), "hours": extra.get("hours"),
-                    "percent_complete": extra.get("percent_complete")}
+                    "percent_complete": extra.get("percent_complete"), "fee": extra.get("fee"),
+                    "amount": canonical.get("amount"), "note": extra.get("note")}
         return {column: _plain(refs.get(column) or canonical.get(column)) for column in JOURNAL_COLUMNS}
 
     @property

@@ -362,8 +362,10 @@ class HarvestKind(ConnectorKind):
             "start_date": f.date("starts_on"), "end_date": f.date("ends_on"),
             "billing_type": "non_billable" if not is_billable else ("fixed" if fixed else "tm"),
             "budget_hours": f.decimal("budget") if budget_by in ("project", "task", "person") else None,
-            "budget_amount": f.decimal("cost_budget") if budget_by == "project_cost" else (
-                f.decimal("fee") if fixed else None),
+            # A fixed-fee project's budget amount is its fee (what it is sold for, what is written back as
+            # ``fee``), never its cost budget: revenue is recognised as a share of it.
+            "budget_amount": f.decimal("fee") if fixed else (
+                f.decimal("cost_budget") if budget_by == "project_cost" else None),
             "currency": f.text("client.currency"), "default_bill_rate": f.decimal("hourly_rate"),
         }
         return CanonicalInput(ObjectType.PROJECT, external_id, fields, refs={"customer": f.ref("client.id",

@@ -1,10 +1,12 @@
 """Revenue inputs per project and month as an ERP entry: the figures of one hub revenue schedule, for the kinds
 that send them to an ERP as an accrual (Tryton ``revenue_moves``, Xero ``revenue_journals``).
 
-A schedule (``apps.canonical.billing.revenue_inputs_store``) carries the month's billable value as its amount and
-cost, hours and percent complete in ``extra``. The accrual a controller expects at month end is the month's
-unbilled revenue: debit an accrued (unbilled) revenue account, credit revenue, dated the month's last day, as a
-draft the controller reviews and posts. Cost, hours and percent complete have no column in a journal line, so
+A schedule (``apps.canonical.billing.revenue_inputs_store``) carries what the month accrues as its amount: the
+billable value, or for a fixed-fee project (method percent complete) the fee x the percent complete gained in the
+month; billable value, cost, hours and percent complete (and for a fixed fee the fee, the percent complete the
+month started at and any note) are in ``extra``. The accrual a controller expects at month end is the month's
+unbilled revenue: debit an accrued (unbilled) revenue account, credit revenue, for that amount, dated the month's
+last day, as a draft the controller reviews and posts. The other figures have no column in a journal line, so
 they are spelled out in its text, where the controller reads them.
 """
 
@@ -19,6 +21,7 @@ from apps.common.errors import ErrorCategory
 from apps.connectors.errors import ConnectorError
 
 CENT = Decimal("0.01")
+PERCENT_COMPLETE = "percent_complete"  # RevenueSchedule.Method for fixed-fee projects (kinds do not import the hub)
 
 
 @dataclass(frozen=True)
@@ -29,11 +32,16 @@ class RevenueFigures:
     project_name: str
     customer: str
     month: dt.date
+    amount: Decimal  # what the month accrues
     billable_value: Decimal
     cost: Decimal | None
     hours: Decimal | None
     percent_complete: Decimal | None
     currency: str
+    fixed_fee: bool = False
+    fee: Decimal | None = None
+    percent_before: Decimal | None = None
+    note: str = ""
 
     @property
     def month_end(self) -> dt.date:
@@ -45,8 +53,10 @@ class RevenueFigures:
         return f"Unbilled revenue {self.project_code} {self.month:%Y-%m}"
 
     def summary(self) -> str:
-        """The figures a journal line has no column for, in words."""
+        """The figures a journal line has no column for, in words; for a fixed fee, first how its amount was found."""
         parts = [f"billable value {self.currency} {self.billable_value}"]
+        if self.fixed_fee:
+            parts.insert(0, self._fee_share())
         if self.cost is not None:
             parts.append(f"cost {self.currency} {self.cost}")
         if self.hours is not None:
@@ -55,6 +65,13 @@ class RevenueFigures:
                      else "percent complete unknown (no budget)")
         who = f" ({self.project_name}, {self.customer})" if self.customer else f" ({self.project_name})"
         return f"{self.title}{who}: {', '.join(parts)}"
+
+    def _fee_share(self) -> str:
+        """``fixed fee EUR 30000.00, 0.0 % to 30.0 % complete: EUR 9000.00 recognised``: how the amount was found."""
+        if self.note or self.fee is None or self.percent_complete is None:
+            return f"fixed fee: {self.note or 'no fee or no percent complete, nothing accrued'}"
+        return (f"fixed fee {self.currency} {self.fee}, {self.percent_before or Decimal('0.0')} % to "
+                f"{self.percent_complete} % complete: {self.currency} {self.amount} recognised")
 
 
 def revenue_figures(view: dict) -> RevenueFigures:
@@ -71,10 +88,14 @@ def revenue_figures(view: dict) -> RevenueFigures:
     return RevenueFigures(
         project_code=project["code"], project_name=project.get("name") or project["code"],
         customer=(project.get("customer") or {}).get("name") or "", month=month,
+        amount=_amount(view.get("amount"), label, "amount"),
         billable_value=_amount(extra.get("billable_value", view.get("amount")), label, "billable value"),
         cost=_maybe(extra.get("cost"), label, "cost"), hours=_maybe(extra.get("hours"), label, "hours"),
         percent_complete=_maybe(extra.get("percent_complete"), label, "percent complete"),
-        currency=view.get("currency") or "")
+        currency=view.get("currency") or "", fixed_fee=view.get("method") == PERCENT_COMPLETE,
+        fee=_maybe(extra.get("fee"), label, "fee"),
+        percent_before=_maybe(extra.get("percent_complete_before"), label, "percent complete before"),
+        note=extra.get("note") or "")
 
 
 def _maybe(value, label: str, what: str) -> Decimal | None:

@@ -2,8 +2,9 @@
 
 Xero Accounting has no revenue-recognition object; what a controller posts at month end for work done but not
 yet invoiced is a manual journal: debit accrued (unbilled) revenue, credit sales. So each project-month becomes
-one DRAFT manual journal dated the month's last day (lines on the connection's ``unbilled_account_code`` and
-``sales_account_code``, tagged with the project's option of ``project_tracking_category`` when set), its
+one DRAFT manual journal dated the month's last day, for what the month accrues (the billable value; for a fixed
+fee, the fee x the percent complete gained in the month), lines on the connection's ``unbilled_account_code`` and
+``sales_account_code`` (tagged with the project's option of ``project_tracking_category`` when set), its
 narration naming the project, month, billable value, cost, hours and percent complete, and ending with our
 reference. The controller reviews and posts it (best with an auto-reversing date, since the invoice raised later
 books the same revenue). A manual journal has no reference field: ``find`` searches narrations for ours. A later
@@ -27,15 +28,19 @@ GONE = ("DELETED", "VOIDED")
 
 def journal_payload(view: dict, *, unbilled_account: str | None, sales_account: str | None,
                     tracking_category: str | None) -> dict:
-    """A DRAFT manual journal accruing the month's billable value (our reference is added when it is written)."""
+    """A DRAFT manual journal accruing what the month accrues (the billable value, or a fixed fee's share by
+    progress); our reference is added when it is written."""
     figures = revenue_figures(view)
+    if figures.amount <= 0:  # the flow's rule set skips these; a journal of zero lines would be noise in Xero
+        raise ConnectorError(f"{figures.title}: nothing to accrue ({figures.amount}).", permanent=True,
+                             category=ErrorCategory.VALIDATION)
     if not unbilled_account or not sales_account:
         missing = " and ".join(name for name, value in (("unbilled_account_code", unbilled_account),
                                                         ("sales_account_code", sales_account)) if not value)
         raise ConnectorError(f"{figures.title}: set {missing} on the Xero connection (the accrued revenue and "
                              "sales accounts the journal debits and credits).", permanent=True,
                              category=ErrorCategory.CONFIG)
-    amount = float(figures.billable_value.quantize(Decimal("0.01")))
+    amount = float(figures.amount.quantize(Decimal("0.01")))
     tracking = [{"Name": tracking_category, "Option": figures.project_code}] if tracking_category else None
     lines = [{"Description": figures.title, "AccountCode": unbilled_account, "LineAmount": amount},
              {"Description": figures.title, "AccountCode": sales_account, "LineAmount": -amount}]

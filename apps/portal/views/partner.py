@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
+from apps.accelerators.models import FlowTemplate
 from apps.accelerators.selectors import installations_for_customer, templates_for_customer
 from apps.bi import services as bi_services
 from apps.bi.models import ReportingAccess
@@ -35,7 +36,7 @@ from apps.tenants import access, operations, plans, signin, usage
 from apps.tenants.branding import brand_for_partner
 from apps.tenants.choices import SlaStatus
 from apps.tenants.domains import customer_domain_add
-from apps.tenants.models import Partner, Plan
+from apps.tenants.models import Customer, Partner, Plan
 
 OVERVIEW_ROWS = 200  # a page of customers, worst first; the totals always cover every customer
 CHART_CUSTOMERS = 20
@@ -264,11 +265,11 @@ def customer_bi(request, partner: Partner, slug: str):
 @partner_staff_view()
 def customer_template(request, partner: Partner, slug: str):
     customer = partner_customer(request, partner, slug, "template.install")
-    form = forms.TemplateForm(request.POST, customer=customer)
+    form = forms.TemplateForm(request.POST, customer=customer, template=_template_chosen(customer, request.POST))
     if form.is_valid():  # installs in the background; its page shows the progress and what was made
         try:
             operation = services.customer_template_install_start(
-                customer=customer, template=form.cleaned_data["template"], variables=form.cleaned_data["variables"],
+                customer=customer, template=form.cleaned_data["template"], variables=form.variables(),
                 acting_user=request.user, result_url=reverse("partner-customer", args=[slug]))
         except (ApplicationError, ValidationError) as error:
             messages.error(request, error_message(error))
@@ -282,12 +283,16 @@ def customer_template(request, partner: Partner, slug: str):
 @require_safe
 @partner_staff_view()
 def customer_template_variables(request, partner: Partner, slug: str):
-    """The variables of the template chosen in "Install a template" (an htmx fragment)."""
+    """The typed fields of the template chosen in "Install a template" (an htmx fragment)."""
     customer = partner_customer(request, partner, slug, "template.install")
-    chosen = request.GET.get("template", "")
-    template = templates_for_customer(customer).filter(pk=chosen).first() if chosen.isdigit() else None
-    variables = forms.template_variables(template) if template else []
-    return render(request, "partner/_template_variables.html", {"template": template, "variables": variables})
+    template = _template_chosen(customer, request.GET)
+    form = forms.TemplateForm(customer=customer, template=template)
+    return render(request, "partner/_template_variables.html", {"template": template, "form": form})
+
+
+def _template_chosen(customer: Customer, data) -> FlowTemplate | None:
+    chosen = data.get("template", "")
+    return templates_for_customer(customer).filter(pk=chosen).first() if chosen.isdigit() else None
 
 
 @require_POST

@@ -109,7 +109,7 @@ def step(request, partner: Partner, slug: str, step: str):
 def _template_step(request, customer: Customer):
     chosen = request.POST.get("template") or request.GET.get("template")
     template = templates_for_customer(customer).filter(pk=chosen).first() if chosen and chosen.isdigit() else None
-    form = forms.WizardTemplateForm(request.POST or None, customer=customer, template=template)
+    form = forms.TemplateVariablesForm(request.POST or None, customer=customer, template=template)
     if request.method == "POST" and template is not None and form.is_valid():
         try:
             report = accelerators.customer_template_install(customer=customer, template=template,

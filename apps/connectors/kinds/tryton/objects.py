@@ -276,6 +276,8 @@ class Projects(TrytonObject):
             "budget_hours": seconds_to_hours(effort) if effort is not None else None,
             "currency": self.session.currency(),
         }
+        if fields["billing_type"] == "fixed" and effort and record.get("list_price") is not None:
+            fields["budget_amount"] = _fee(effort, record["list_price"])
         return self._canonical(record, fields, {"customer": Ref.external(record.get("party"))})
 
     def from_canonical(self, view: dict, refs: dict[str, str | None]) -> dict:
@@ -772,6 +774,13 @@ def as_date(value: Any, field: str) -> dt.date:
 
 def hours_to_duration(value: Any, field: str) -> dt.timedelta:
     return dt.timedelta(seconds=float(as_decimal(value, field) * 3600))
+
+
+def _fee(effort_seconds: float, list_price) -> str:
+    """A fixed-fee Tryton project's fee: ``project_invoice`` bills its effort hours at its list price (all once done,
+    method "effort"; by progress, method "progress"), so that is the fee its revenue is recognised from."""
+    hours = Decimal(str(effort_seconds)) / 3600
+    return str((hours * Decimal(str(list_price))).quantize(Decimal("0.01")))
 
 
 def seconds_to_hours(seconds: float) -> str:

@@ -7,7 +7,8 @@ invoice method is "progress"; there is no analytic accounting module. So each pr
 
 - one draft ``account.move`` dated the month's last day, in the connection's ``accrual_journal_code`` journal
   (default: the first general journal): debit the ``unbilled_account_code`` account (accrued, unbilled revenue),
-  credit revenue (``revenue_account_id``, default the first open revenue account), for the month's billable value;
+  credit revenue (``revenue_account_id``, default the first open revenue account), for what the month accrues (the
+  billable value; for a fixed fee, the fee x the percent complete gained in the month: ``kinds/revenue.py``);
   its description starts with our reference and spells out billable value, cost, hours and percent complete. The
   controller reviews and posts it; while it is a draft a recomputation replaces its lines, once posted it is
   refused as a conflict (never changed), and a month with nothing left to accrue deletes the draft;
@@ -47,7 +48,7 @@ class RevenueMoves(TrytonObject):
 
     def from_canonical(self, view: dict, refs: dict[str, str | None]) -> dict:
         figures = revenue_figures(view)
-        return {"date": figures.month_end.isoformat(), "amount": str(figures.billable_value),
+        return {"date": figures.month_end.isoformat(), "amount": str(figures.amount),
                 "description": figures.summary(), "title": figures.title, "project": refs.get("project"),
                 "progress": (str(figures.percent_complete / 100) if figures.percent_complete is not None
                              else None)}
