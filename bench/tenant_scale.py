@@ -7,7 +7,10 @@ whole-database pg_dump (success, seconds), and a no-op and a one-column ``migrat
 Runs on a throwaway embedded server of its own in /dev/shm (so a hundred thousand files do not thrash the shared
 disk; onboarding is therefore somewhat faster than on disk); customers beyond the measured onboardings are cloned
 cheaply (tests/ops/crowd.py). Stops growing when the time budget is spent.
+With ``--clones-without-user-fks`` the clones lack their 19 foreign keys into the shared user table, which make each
+clone cost in proportion to the customers already there (tests/ops/crowd.py); onboarded customers keep theirs.
 Usage: python bench/tenant_scale.py [--steps 100,300,600,1000,2000] [--onboard 10] [--budget 300] [--spares]
+       [--clones-without-user-fks]
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ def main() -> None:
     parser.add_argument("--onboard", type=int, default=10, help="real onboardings measured at each step")
     parser.add_argument("--budget", type=float, default=300, help="seconds; no new step starts after it")
     parser.add_argument("--spares", action="store_true", help="onboard from spare schemas made ahead of time")
+    parser.add_argument("--clones-without-user-fks", action="store_true",
+                        help="cloned customers lack their foreign keys into tenants_user (fast growth, less faithful)")
     args = parser.parse_args()
     started = time.monotonic()
     from tests.ops import crowd  # imports Django settings lazily: the server must be chosen first
@@ -62,10 +67,13 @@ def _grow(args, started: float, crowd) -> list[dict]:
         if time.monotonic() - started > args.budget:
             break
         cloned = max(target - have - args.onboard, 0)
+        grow_started = time.perf_counter()
         if cloned:
-            crowd.customers_clone(Database.of(), partner_slug="bench", count=cloned, offset=have)
+            crowd.customers_clone(Database.of(), partner_slug="bench", count=cloned, offset=have,
+                                  shared_foreign_keys=not args.clones_without_user_fks)
         if args.spares:  # made ahead, as the platform schedule does; not timed
             services.spare_schemas_fill(count=target - have - cloned)
+        grown = time.perf_counter() - grow_started
         times = []
         for _ in range(target - have - cloned):
             t0 = time.perf_counter()
@@ -74,7 +82,8 @@ def _grow(args, started: float, crowd) -> list[dict]:
             times.append(time.perf_counter() - t0)
             onboarded += 1
         have = target
-        step = {"customers": have, "spares": args.spares, "onboard_p50_s": round(percentile(times, 50), 3),
+        step = {"customers": have, "spares": args.spares, "clone_user_fks": not args.clones_without_user_fks,
+                "grow_s": round(grown, 1), "onboard_p50_s": round(percentile(times, 50), 3),
                 "onboard_p95_s": round(percentile(times, 95), 3), **_catalogue(), **_connection_memory(),
                 **_dump(), **_migrations(), "load_average": os.getloadavg()[0]}
         steps.append(step)

@@ -37,8 +37,12 @@ class TemplateVariablesForm(forms.Form):
             self.fields[VARIABLE + name] = variable_field(spec)
             self.defaults[name] = spec.get("default")
 
+    def variable_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith(VARIABLE)]
+
     def variables(self) -> dict:
-        if self.fields_follow_choice and str(self.data.get("variables_for")) != str(self.cleaned_data["template"].pk):
+        template = self.cleaned_data.get("template")
+        if template is None or self.fields_follow_choice and str(self.data.get("variables_for")) != str(template.pk):
             return {}
         given = {name[len(VARIABLE):]: value.isoformat() if isinstance(value, date) else value
                  for name, value in self.cleaned_data.items() if name.startswith(VARIABLE) and value not in (None, "")}

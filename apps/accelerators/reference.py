@@ -20,7 +20,12 @@ customer's drill-in, or onboarding), the tenant admin (Flows → *Install an acc
 needs, disabled until their credentials are entered; mappings, published; validation rule sets; flows with
 their triggers; which system owns each object) and changes nothing it does not own. Installing again changes
 nothing; a newer version installs over an older one with the variables recorded at install
-(docs/portal.md, "Template versions and upgrades"). Variables are given as a JSON object; each has a default.
+(docs/portal.md, "Template versions and upgrades"). Each variable has a default. On the partner site (a customer's
+page, onboarding and the setup wizard) and in the tenant admin, choosing a template shows one field per variable,
+typed after its default (text, number, date, a tick box) and filled with it; a value of the wrong type is refused
+on its field. What is recorded for the install is only what differs from the defaults, so an upgrade whose default
+changed brings the new one to customers who kept the old. The API and `onboard_customer` take the variables as a
+JSON object.
 """
 
 

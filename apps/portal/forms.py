@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from django import forms
 from django.urls import reverse
 from django.utils.text import slugify
 
-from apps.accelerators.forms import TemplateVariablesForm, template_label
-from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.forms import VARIABLE, TemplateVariablesForm
 from apps.connectors.forms import SECRET, SETTING, declared_fields, kind_class_or_none
 from apps.tenants.choices import Feature
 from apps.tenants.models import Customer, Partner, Plan
@@ -48,42 +45,33 @@ class DomainForm(forms.Form):
     make_primary = forms.BooleanField(required=False, label="Make it the primary domain")
 
 
-class OnboardForm(forms.Form):
+class OnboardForm(TemplateVariablesForm):
+    """A new customer, its plan, and a template to install with its typed fields (shown once it is chosen:
+    ``partner.onboard_template_variables``)."""
+
     name = forms.CharField(max_length=120)
     slug = forms.CharField(max_length=48, help_text="Lower-case letters, digits and hyphens; names the schema.")
     domain = forms.CharField(max_length=253, required=False, help_text="Blank: <slug>.<your domain suffix>.")
     admin_email = forms.EmailField(label="First customer admin's email")
     plan = forms.ModelChoiceField(queryset=Plan.objects.none(), required=False, empty_label="No plan")
     template = forms.ModelChoiceField(queryset=None, required=False, empty_label="No template yet")
-    variables = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False,
-                                help_text='The template\'s variables as a JSON object, e.g. {"open_from": '
-                                          '"2026-01-01"}; blank uses its defaults.')
+    field_order = ["name", "slug", "domain", "admin_email", "plan", "template"]
+    fields_follow_choice = True
 
-    def __init__(self, *args, partner: Partner, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, partner: Partner, template=None, **kwargs):
+        super().__init__(*args, customer=Customer(partner=partner), template=template, **kwargs)
         self.fields["plan"].queryset = plans_for_partner(partner, active_only=True)
-        self.fields["template"].queryset = templates_for_customer(Customer(partner=partner))
-        self.fields["template"].label_from_instance = template_label
+        self.fields["template"].label = "Template"
+        self.fields["template"].widget.attrs.update({
+            "hx-get": reverse("partner-onboard-template-variables"), "hx-trigger": "change", "hx-include": "this",
+            "hx-target": "#template-variables", "hx-swap": "innerHTML"})
 
-    def clean_variables(self) -> dict:
-        return parse_variables(self.cleaned_data.get("variables"))
+    def customer_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if not name.startswith(VARIABLE)]
 
 
 class CommentForm(forms.Form):
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=5000, label="Comment")
-
-
-def parse_variables(raw: str | None) -> dict:
-    raw = (raw or "").strip()
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        raise forms.ValidationError(f"Not JSON: {error}")
-    if not isinstance(value, dict):
-        raise forms.ValidationError("Give a JSON object.")
-    return value
 
 
 class ApiKeyCreateForm(forms.Form):

@@ -21,6 +21,7 @@ urlpatterns = [
     path("customers/<slug:slug>/refresh/", partner.customer_refresh, name="partner-customer-refresh"),
     path("customers/<slug:slug>/review/<str:month>/", partner.customer_review, name="partner-customer-review"),
     path("onboard/", partner.onboard, name="partner-onboard"),
+    path("onboard/variables/", partner.onboard_template_variables, name="partner-onboard-template-variables"),
     path("setup/new/", wizard.new_customer, name="partner-setup-new"),
     path("setup/new/domain/", wizard.new_domain, name="partner-setup-domain"),
     path("customers/<slug:slug>/setup/", wizard.resume, name="partner-setup"),

@@ -274,7 +274,7 @@ def template_install_followed(page, harbour: Harbour, customer, template, variab
     template", type ``variables`` into the fields it then shows (one per variable, filled with its default), install,
     and follow the install's progress page until it has finished (it must run in the background: see
     ``background_worker``). Returns the progress block's text; the page stays there."""
-    from apps.portal.forms import template_label
+    from apps.accelerators.forms import template_label
 
     page.goto(harbour.url(harbour.partner_host, f"/customers/{customer.slug}/"))
     form = page.locator("#install ~ form")

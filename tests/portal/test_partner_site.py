@@ -16,7 +16,7 @@ from apps.tenants.models import Customer, CustomerHealth, Domain, Plan
 from apps.tenants.selectors import customer_for_host
 
 HOSTS_PAGES = ["/", "/customers/alpha/", "/onboard/", "/plans/", "/plans/new/", "/usage/", "/usage/2026-01.csv",
-               "/customers/alpha/review/2026-01/", "/customers/alpha/templates/variables/"]
+               "/customers/alpha/review/2026-01/", "/customers/alpha/templates/variables/", "/onboard/variables/"]
 
 
 def without_tokens(html: str) -> str:
@@ -138,6 +138,27 @@ def test_onboarding_from_a_template_on_a_plan(cast, partner_site, partner_admin,
     assert kappa.plan == basic and kappa.domains.get().domain == "kappa.x.test"
     with schema_context("kappa"):
         assert set(Flow.objects.values_list("slug", flat=True)) == {"time-in", "time-to-journal"}
+
+
+def test_onboarding_shows_the_templates_typed_fields_and_installs_what_was_typed(cast, partner_site, partner_admin,
+                                                                                 templates_loaded):
+    partner_site.client.force_login(partner_admin)
+    template = FlowTemplate.objects.get(partner__isnull=True, slug="approved-time-to-journal")
+    page = partner_site.get("/onboard/").text
+    assert 'hx-get="/onboard/variables/"' in page and 'name="variables"' not in page
+    shown = partner_site.get(f"/onboard/variables/?template={template.pk}").text
+    assert '<label data-variable="max_hours_per_day">' in shown and 'name="var__max_hours_per_day" value="12"' in shown
+    typed = {"name": "Nu Advisory", "slug": "nuadvisory", "admin_email": "n@nu.example", "template": template.pk,
+             "variables_for": template.pk, "var__time_connection": "time-export", "var__time_object": "time_entries",
+             "var__journal_connection": "erp-journal", "var__open_from": "2026-01-01"}
+    refused = partner_site.post("/onboard/", {**typed, "var__max_hours_per_day": "a lot"})
+    assert refused.status_code == 200 and "Enter a whole number." in refused.text
+    assert 'name="var__max_hours_per_day" value="a lot"' in refused.text  # shown again as typed, with its error
+    assert not Customer.objects.filter(slug="nuadvisory").exists()
+    response = partner_site.post("/onboard/", {**typed, "var__max_hours_per_day": "9"})
+    assert response.status_code == 302 and response.url == "/customers/nuadvisory/"
+    installed = TemplateInstallation.objects.get(customer__slug="nuadvisory", template=template)
+    assert installed.variables == {"max_hours_per_day": 9}  # what differs from the defaults
 
 
 def test_choosing_a_template_to_install_shows_a_typed_field_per_variable(cast, partner_site, partner_admin, analyst,

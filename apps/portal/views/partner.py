@@ -346,11 +346,13 @@ def customer_review(request, partner: Partner, slug: str, month: str):
 
 @partner_staff_view("customer.onboard")
 def onboard(request, partner: Partner):
-    form = forms.OnboardForm(request.POST or None, partner=partner)
+    template = _template_chosen(Customer(partner=partner), request.POST)
+    form = forms.OnboardForm(request.POST or None, partner=partner, template=template)
     if request.method == "POST" and form.is_valid():
         try:
-            outcome = services.customer_onboard_from_template(partner=partner, acting_user=request.user,
-                                                              **form.cleaned_data)
+            outcome = services.customer_onboard_from_template(
+                partner=partner, acting_user=request.user, variables=form.variables(),
+                **{field.name: form.cleaned_data[field.name] for field in form.customer_fields()})
         except (ApplicationError, ValidationError) as error:
             form.add_error(None, error_message(error))
         else:
@@ -359,7 +361,16 @@ def onboard(request, partner: Partner):
             for line in filter(None, [outcome.password_note(), *outcome.warnings]):
                 messages.warning(request, line)
             return redirect("partner-customer", slug=outcome.customer.slug)
-    return render(request, "partner/onboard.html", {"form": form})
+    return render(request, "partner/onboard.html", {"form": form, "template": template})
+
+
+@require_safe
+@partner_staff_view("customer.onboard")
+def onboard_template_variables(request, partner: Partner):
+    """The typed fields of the template chosen while onboarding (an htmx fragment)."""
+    template = _template_chosen(Customer(partner=partner), request.GET)
+    form = forms.OnboardForm(partner=partner, template=template)
+    return render(request, "partner/_template_variables.html", {"template": template, "form": form})
 
 
 @require_safe
