@@ -106,8 +106,11 @@ def missing_migrations(schemas: list[str], *, database: str | None = None) -> di
     connection = connections[database or "default"]
     known = known_migrations()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT table_schema FROM information_schema.tables WHERE table_name = 'django_migrations' "
-                       "AND table_schema = ANY(%s)", [schemas])
+        # pg_class by its (name, schema) index: information_schema.tables reads the whole catalogue (1.4 s of a
+        # deploy at 2,000 customers, 750k relations).
+        cursor.execute("SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                       "WHERE c.relname = 'django_migrations' AND c.relkind IN ('r', 'p') AND n.nspname = ANY(%s)",
+                       [schemas])
         with_table = {row[0] for row in cursor.fetchall()}
         applied: dict[str, set[tuple[str, str]]] = {s: set() for s in with_table}
         ordered = sorted(with_table)
