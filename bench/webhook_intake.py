@@ -135,6 +135,23 @@ def stored(schema: str, prefix: str) -> int:
         return InboundEvent.objects.filter(event_id__startswith=f"{prefix}-").count()
 
 
+def _cpu_seconds(port: int) -> dict[str, float]:
+    """CPU seconds used so far by the gunicorn serving ``port`` (master and workers), by the PostgreSQL backends
+    connected to the benchmark's database (their process titles name it), and by this process."""
+    tick, totals = os.sysconf("SC_CLK_TCK"), {"web": 0.0, "database": 0.0}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            part = ("web" if f"127.0.0.1:{port}" in title and "gunicorn" in title
+                    else "database" if title.startswith("postgres:") and f" {DB_NAME} " in title else None)
+            if part:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                totals[part] += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        except OSError:  # the process ended meanwhile
+            continue
+    return {**totals, "client": time.process_time()}
+
+
 def measure(name: str, port: int, env_extra: dict, host: str, schema: str, args, log_dir: Path) -> dict:
     process = start(name, port, env_extra, log_dir / f"{name}.log")
     figures = {}
@@ -144,7 +161,13 @@ def measure(name: str, port: int, env_extra: dict, host: str, schema: str, args,
             # Enough pre-signed requests for 3,000/s for the whole window; the run ends at the deadline.
             requests = signed_requests(host, prefix, int(3000 * args.seconds))
             asyncio.run(load(port, requests[:50], min(connections, 5), 30))  # warm the workers' pools and caches
+            before = _cpu_seconds(port)
             result = asyncio.run(load(port, requests[50:], connections, args.seconds))
+            # Where a request's CPU goes, beside the rate: the server's processes, the database backends serving
+            # this benchmark's database, and this client.
+            result["cpu_ms_per_request"] = {
+                part: round((after - before[part]) * 1000 / max(result["sent"], 1), 3)
+                for part, after in _cpu_seconds(port).items()}
             result["stored"] = stored(schema, prefix) - 50
             result["all_stored"] = result["stored"] == result["statuses"].get("202", 0) == result["sent"]
             figures[f"c{connections}"] = result

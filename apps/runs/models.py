@@ -244,7 +244,8 @@ class InboundStream(models.Model):
     task to process the stream's events is queued and not yet started (``services.inbound_stream_dispatch``).
 
     The intake queues a stream's task only when none is waiting, so a burst of events costs one task, not one each;
-    the task clears the stamp before it looks for events, so an event stored after that look queues the next task.
+    the task clears the stamp before it looks for events, so an event stored after that look queues the next task (a
+    transaction advisory lock per stream, not this row's lock, orders deliveries and the clear).
     Operational rows: written with plain INSERT/UPDATE, no history."""
 
     # Covered by the unique constraint, which starts with it: no index of its own.

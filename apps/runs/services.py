@@ -7,6 +7,7 @@ import logging
 import math
 import re
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -125,7 +126,10 @@ def inbound_event_receive(
 _SIGNERS: dict[tuple[str, str], tuple[int, str, object, InboundWebhookKind]] = {}
 _SIGNERS_KEPT = 10_000
 _WAKE_EVERY, _last_wake = 0.05, 0.0
-_INTAKE_SQL = """
+# Two statements in one simple-query message (Django's psycopg cursor binds client-side): one round trip, one implicit
+# transaction, and the second statement's snapshot is taken once the first has the stream's intake lock (see
+# ``_stream_intake_lock``); a lock taken inside the storing statement would come after that statement's snapshot.
+_INTAKE_SQL = """SELECT pg_advisory_xact_lock_shared(%(lock_class)s, %(lock_key)s);
 WITH event AS (
     INSERT INTO {schema}.runs_inboundevent
         (connection_id, event_id, event_type, payload, received_at, status, error_message, deliveries)
@@ -140,8 +144,7 @@ WITH event AS (
 ), fresh AS (
     SELECT FROM {schema}.runs_inboundstream s
      WHERE s.connection_id = %(connection)s AND s.event_type = %(event_type)s
-       AND s.dispatch_queued_at >= now() - %(stale)s * interval '1 second' AND EXISTS (SELECT FROM event)
-       FOR SHARE
+       AND s.dispatch_queued_at >= now() - %(stale)s * interval '1 second'
 ), turn AS (
     INSERT INTO {schema}.runs_inboundstream AS s (connection_id, event_type, dispatch_queued_at)
     SELECT %(connection)s, %(event_type)s, now() FROM event WHERE NOT EXISTS (SELECT FROM fresh)
@@ -183,6 +186,7 @@ def inbound_event_receive_fast(
     params = {"event_id": event_id, "event_type": event_type, "payload": json.dumps(payload), "kind": kind.slug,
               "connection": connection_id, "token": token, "updated_at": updated_at, "host": host,
               "customer": route.customer_id, "stale": _stream_dispatch_stale_seconds()}
+    params["lock_class"], params["lock_key"] = _stream_intake_lock(route.schema_name, connection_id, event_type)
     package = tenant_task_package(route.schema_name, STREAM_TASK, connection_id, event_type)
     if package is not None:
         params["queue"], params["task"] = package
@@ -235,20 +239,22 @@ def _signer(schema_name: str, slug: str):
 
 
 def _intake_execute(sql: str, params: dict) -> tuple[int, bool] | None:
-    """Run the intake statement on the request's connection, bypassing the tenant ``SET search_path`` (every
-    name in it carries its schema). Any database refusal leaves the decision to the full path."""
+    """Run the intake's message (the stream's lock, then the storing statement) on the request's connection, bypassing
+    the tenant ``SET search_path`` (every name in it carries its schema). Any database refusal leaves the decision to
+    the full path."""
     db.ensure_connection()
 
     def execute():
         with db.connection.cursor() as cursor:
             cursor.execute(sql, params)
+            cursor.nextset()  # past the lock's result to the stored event's
             return cursor.fetchone()
 
     try:
         if db.in_atomic_block:  # inside a transaction (tests, a caller's atomic): a savepoint keeps it usable
             with transaction.atomic():
                 row = execute()
-        else:  # one autocommitted statement: no BEGIN, no COMMIT round trips
+        else:  # one message, its own implicit transaction: no BEGIN, no COMMIT round trips
             row = execute()
     except DatabaseError:
         logger.warning("webhook intake: the one-statement path failed; the full path answers", exc_info=True)
@@ -360,38 +366,63 @@ def _event_enqueue(event: InboundEvent) -> None:
 # --- one task per stream, not per event ------------------------------------------------------------------------
 STREAM_TASK = "apps.runs.tasks.inbound_stream_process"
 STREAM_TASK_SECONDS = 10.0  # a stream's task works this long at most, then queues the rest behind other work
-# A fresh stamp is locked FOR SHARE (deliveries of a stream hold it side by side, and the task's clearing UPDATE waits
-# for them all); only an empty or stale one is set, under the row's exclusive lock.
-_STREAM_FRESH_SQL = """
-SELECT 1 FROM runs_inboundstream
- WHERE connection_id = %s AND event_type = %s AND dispatch_queued_at >= now() - %s * interval '1 second' FOR SHARE"""
+# The stream's intake lock: a transaction advisory lock, in PostgreSQL's lock manager, so deliveries holding it side by
+# side write nothing to the stream's row (a shared row lock takes a MultiXact per concurrent holder and rewrites the
+# tuple header). Two-key locks with this negative class cannot meet Weft's other two-key locks (their first key, a
+# connection id or a 31-bit crc, is never negative) nor any one-key lock (a separate key space in PostgreSQL). Two
+# streams whose keys collide (a 32-bit crc) share it: a task's clear then also waits for the other stream's
+# deliveries, which is harmless.
+_STREAM_INTAKE_LOCK_CLASS = -0x5745_4654  # "WEFT", negated
 _STREAM_DISPATCH_SQL = """
-INSERT INTO runs_inboundstream AS s (connection_id, event_type, dispatch_queued_at) VALUES (%s, %s, now())
+WITH fresh AS (
+    SELECT FROM runs_inboundstream
+     WHERE connection_id = %(connection)s AND event_type = %(event_type)s
+       AND dispatch_queued_at >= now() - %(stale)s * interval '1 second'
+)
+INSERT INTO runs_inboundstream AS s (connection_id, event_type, dispatch_queued_at)
+SELECT %(connection)s, %(event_type)s, now() WHERE NOT EXISTS (SELECT FROM fresh)
 ON CONFLICT (connection_id, event_type) DO UPDATE SET dispatch_queued_at = now()
- WHERE s.dispatch_queued_at IS NULL OR s.dispatch_queued_at < now() - %s * interval '1 second'
+ WHERE s.dispatch_queued_at IS NULL OR s.dispatch_queued_at < now() - %(stale)s * interval '1 second'
 RETURNING 1"""
+
+
+def _stream_intake_lock(schema_name: str, connection_id: int, event_type: str) -> tuple[int, int]:
+    """The two int4 keys of a stream's intake lock. A delivery holds it shared from before the statement that reads the
+    stream's stamp until its event commits; the stream's task holds it exclusively while it clears the stamp."""
+    key = zlib.crc32(f"{schema_name}:{connection_id}:{event_type}".encode())
+    return _STREAM_INTAKE_LOCK_CLASS, (key - (1 << 32) if key >= 1 << 31 else key)  # as a signed int4
 
 
 def inbound_stream_dispatch(*, connection_id: int, event_type: str) -> bool:
     """Queue the task that processes a stream's (a connection's, one event type's) stored events, unless one is queued
-    and not yet started; True if this queued it. The webhook intake's one statement does the same in SQL.
+    and not yet started; True if this queued it. The webhook intake's statements do the same in SQL.
 
-    The stream's row is locked until this transaction commits (shared while its stamp is fresh, so deliveries do not
-    queue behind one another), and the task clears its stamp (which waits for every such lock) before it looks for
-    events: an event stored with no new task is always seen by the waiting task's look. A fresh stamp cleared after
-    this statement's snapshot is re-read by the lock (read committed), found empty, and set: a task is queued.
+    First the stream's intake lock, shared, held until this transaction commits (deliveries do not wait for one
+    another); then, in a statement of its own, so its snapshot is taken after the lock is granted, the stamp is read
+    and, if it is empty or stale, set (the row's exclusive lock only then: ON CONFLICT takes it even when it changes
+    nothing). The task clears the stamp under the same lock, exclusive, before it looks for events, so either the
+    clear waits for this commit and the task's look sees this event, or this waited for the clear and sees the stamp
+    empty and queues a task: an event stored with no new task is always seen by the waiting task's look.
     A stamp older than ``WEFT_Q_RETRY`` seconds is not trusted (its task may have been lost with a Redis queue or
     an inline enqueue): the next event queues another task, and a duplicate task does no harm."""
-    params = [connection_id, event_type, _stream_dispatch_stale_seconds()]
-    with db.cursor() as cursor:
-        cursor.execute(_STREAM_FRESH_SQL, params)
-        if cursor.fetchone() is not None:
-            return False
+    params = {"connection": connection_id, "event_type": event_type, "stale": _stream_dispatch_stale_seconds()}
+    with transaction.atomic(savepoint=False), db.cursor() as cursor:  # the lock lasts until the caller's commit
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)",
+                       _stream_intake_lock(db.schema_name, connection_id, event_type))
         cursor.execute(_STREAM_DISPATCH_SQL, params)
         queued = cursor.fetchone() is not None
     if queued:
         tenant_task_enqueue(db.schema_name, STREAM_TASK, connection_id, event_type)
     return queued
+
+
+def _stream_clear(connection_id: int, event_type: str) -> None:
+    """Mark the stream as having no task waiting, in a commit of its own, once every delivery that may have seen its
+    stamp has committed (the intake lock, exclusive); a delivery from then on waits for this commit and sees it."""
+    with transaction.atomic(), db.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                       _stream_intake_lock(db.schema_name, connection_id, event_type))
+        InboundStream.objects.filter(connection_id=connection_id, event_type=event_type).update(dispatch_queued_at=None)
 
 
 def _stream_dispatch_stale_seconds() -> int:
@@ -405,7 +436,7 @@ def inbound_stream_process(*, connection_id: int, event_type: str) -> int:
     It first marks the stream as having no task waiting, in its own commit, so an event stored from then on queues
     the next task (which may run beside this one: the event locks and claims keep them apart). Past
     ``STREAM_TASK_SECONDS`` it queues the stream again and stops, so a long backlog takes turns with other work."""
-    InboundStream.objects.filter(connection_id=connection_id, event_type=event_type).update(dispatch_queued_at=None)
+    _stream_clear(connection_id, event_type)
     deadline, after, settled = time.monotonic() + STREAM_TASK_SECONDS, 0, 0
     while (pk := _stream_next_event(connection_id, event_type, after)) is not None:
         settled += inbound_event_process(event_id=pk) is not None

@@ -1,10 +1,13 @@
 """One task per stream of webhook events, not one per event (issue 18): the intake queues a stream's task only when
 none is waiting, and no event is left without a task that will see it. The races are played with the real
 services on their own database connections (threads), so what each one commits is what the others see (``live``):
-an event stored while the stream's task is starting, and one stored while the task is already working."""
+an event stored while the stream's task is starting, and one stored while the task is already working; through the
+full path (``_event_store``) and through the intake's short way (``inbound_event_receive_fast``), which stores the
+event with one message of two statements: the stream's intake lock, then the event and the stamp."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -14,12 +17,15 @@ from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 from django_tenants.utils import schema_context
 
+from apps.connectors.kinds.webhook import sign
 from apps.runs import events
 from apps.runs import services as run_services
 from apps.runs.models import InboundEvent, InboundStream
+from apps.tenants import selectors as tenant_selectors
 from apps.tenants.tasks import tenant_task_run
+from tests.conftest import host
 from tests.e2e import support
-from tests.runs.test_webhooks import EVENT, hooks_connection
+from tests.runs.test_webhooks import EVENT, SECRET, hooks_connection
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 TYPE = EVENT["type"]
@@ -29,6 +35,12 @@ TYPE = EVENT["type"]
 def handlers(monkeypatch):
     monkeypatch.setattr(events, "HANDLERS", {})
     return events.HANDLERS
+
+
+@pytest.fixture
+def fresh_memos(monkeypatch):
+    monkeypatch.setattr(tenant_selectors, "_ROUTES", {})
+    monkeypatch.setattr(run_services, "_SIGNERS", {})
 
 
 class InAlpha(support.InAlpha):
@@ -47,6 +59,15 @@ class InAlpha(support.InAlpha):
 
 def _store(hooks, event_id: str):
     return run_services._event_store(hooks, event_id, TYPE, {**EVENT, "id": event_id})
+
+
+def _deliver(customer, event_id: str):
+    """What the intake middleware does with a new, authentic delivery: the short way, autocommitted unless the
+    caller holds a transaction open."""
+    body = json.dumps({**EVENT, "id": event_id}).encode()
+    stamp = str(int(time.time()))
+    return run_services.inbound_event_receive_fast(host=host(customer), connection_slug="hooks", timestamp=stamp,
+                                                   signature=sign(SECRET, stamp, body), body=body)
 
 
 def _stream_tasks() -> list[tuple]:
@@ -135,4 +156,66 @@ def test_an_event_stored_while_the_streams_task_works_queues_the_next_task(live,
     with schema_context("alpha"):
         tenant_task_run(*task)
         assert _statuses() == {"e1": "processed", "e2": "processed"}
+    assert seen == ["e1", "e2"]
+
+
+def test_deliveries_the_short_way_while_the_streams_task_starts_are_processed_by_that_task(live, handlers,
+                                                                                           fresh_memos):
+    """The same race through the intake's short way: deliveries of a stream do not wait for one another (each holds
+    the stream's intake lock shared), and the task's clear waits for the one still open."""
+    seen = []
+    handlers[TYPE] = lambda event: seen.append(event.event_id)
+    with schema_context("alpha"):
+        hooks = hooks_connection()
+    assert _deliver(live["alpha"], "e1") == ("alpha", "e1")
+    assert len(_stream_tasks()) == 1
+    stored, release = threading.Event(), threading.Event()
+
+    def intake():  # the second delivery, its transaction held open
+        with transaction.atomic():
+            assert _deliver(live["alpha"], "e2") == ("alpha", "e2")
+            stored.set()
+            assert release.wait(10)
+
+    sender = InAlpha(intake)
+    assert stored.wait(10)
+    assert InAlpha(lambda: _deliver(live["alpha"], "e3")).outcome(timeout=5) == ("alpha", "e3")  # not held up by e2
+    assert len(_stream_tasks()) == 1  # a task is waiting: neither delivery queued another
+    worker = InAlpha(lambda: run_services.inbound_stream_process(connection_id=hooks.pk, event_type=TYPE))
+    worker.wait_blocked()  # clearing the stamp waits for e2's transaction
+    release.set()
+    sender.outcome()
+    assert worker.outcome() == 3
+    assert seen == ["e1", "e2", "e3"]
+
+
+@pytest.mark.parametrize("short_way", [True, False], ids=["short way", "full path"])
+def test_a_delivery_while_the_task_clears_the_stamp_queues_the_next_task(live, handlers, fresh_memos, short_way):
+    """The other order: the task has cleared the stamp and not yet committed when a delivery comes. The delivery's
+    first statement waits for the clear's commit, and its second reads the stamp only then (a snapshot of its own),
+    finds it cleared and queues the next task; read in the first statement's snapshot, the stamp would still look
+    fresh, and the event would have no task while the first task's look may already have passed it."""
+    seen = []
+    handlers[TYPE] = lambda event: seen.append(event.event_id)
+    with schema_context("alpha"):
+        hooks = hooks_connection()
+    assert _deliver(live["alpha"], "e1") == ("alpha", "e1")
+    [task] = _stream_tasks()
+    cleared, release = threading.Event(), threading.Event()
+
+    def clear():  # the task's first step, its commit held back
+        with transaction.atomic():
+            run_services._stream_clear(hooks.pk, TYPE)
+            cleared.set()
+            assert release.wait(10)
+
+    worker = InAlpha(clear)
+    assert cleared.wait(10)
+    sender = InAlpha(lambda: _deliver(live["alpha"], "e2") if short_way else _store(hooks, "e2").created)
+    sender.wait_blocked()
+    release.set()
+    worker.outcome()
+    assert sender.outcome() == (("alpha", "e2") if short_way else True)  # stored, as new
+    assert _stream_tasks() == [task, task]  # e2 queued the next task
+    tenant_task_run(*task)
     assert seen == ["e1", "e2"]
