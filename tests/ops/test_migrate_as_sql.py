@@ -1,6 +1,6 @@
-"""A deploy whose migration changes columns or indexes: the 50 schemas lacking it get it as SQL collected once and
-run per schema (not a full `migrate` each), every one ends up shaped like the others with the migration recorded,
-and the others are left alone."""
+"""A deploy whose migration changes columns, indexes or foreign keys: the 50 schemas lacking it get it as SQL
+collected once and run per schema (not a full `migrate` each), every one ends up shaped like the others with the
+migration recorded, and the others are left alone."""
 
 from __future__ import annotations
 
@@ -43,15 +43,19 @@ def _tables(loader, migration) -> list[str]:
                    for op in migration.operations})
 
 
-def _shape(schema: str, tables: list[str]) -> tuple[frozenset, frozenset]:
-    """The columns and indexes of ``tables`` in ``schema``: what the migration changes."""
+def _shape(schema: str, tables: list[str]) -> tuple[frozenset, frozenset, frozenset]:
+    """The columns, indexes and foreign keys of ``tables`` in ``schema``: what the migration changes."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns "
                        "WHERE table_schema = %s AND table_name = ANY(%s)", [schema, tables])
         columns = frozenset(cursor.fetchall())
         cursor.execute("SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s AND tablename = ANY(%s)",
                        [schema, tables])
-        return columns, frozenset(cursor.fetchall())
+        indexes = frozenset(cursor.fetchall())
+        cursor.execute("SELECT c.relname, k.conname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+                       "WHERE k.connamespace = to_regnamespace(%s) AND k.contype = 'f' AND c.relname = ANY(%s)",
+                       [schema, tables])
+        return columns, indexes, frozenset(cursor.fetchall())
 
 
 def _forget(schema: str, migration, undo: list[str]) -> None:
