@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 
 from apps.accelerators.forms import TemplateInstallForm
-from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.selectors import template_chosen
 from apps.accelerators.services import template_install
 from apps.common.errors import ApplicationError
 from apps.runs.admin import FlowAdmin as RunsFlowAdmin
@@ -28,8 +28,7 @@ class FlowAdmin(RunsFlowAdmin):
     def install_view(self, request):
         if not self._can(request, "template.install"):
             return redirect("admin:index")
-        chosen = request.POST.get("template") or request.GET.get("template") or ""
-        template = templates_for_customer(request.tenant).filter(pk=chosen).first() if chosen.isdigit() else None
+        template = template_chosen(request.tenant, request.POST.get("template") or request.GET.get("template"))
         form = TemplateInstallForm(request.POST or None, customer=request.tenant, template=template)
         if request.method == "POST" and form.is_valid():
             try:

@@ -13,6 +13,12 @@ def templates_for_customer(customer: Customer) -> QuerySet[FlowTemplate]:
     return FlowTemplate.objects.filter(Q(partner__isnull=True) | Q(partner_id=customer.partner_id))
 
 
+def template_chosen(customer: Customer, chosen: str | None) -> FlowTemplate | None:
+    """The template a form's ``template`` value names among ``customer``'s; None if blank, not a number or not
+    theirs."""
+    return templates_for_customer(customer).filter(pk=chosen).first() if chosen and chosen.isdigit() else None
+
+
 def installations_behind(template: FlowTemplate) -> QuerySet[TemplateInstallation]:
     """Customers running an older version of ``template`` than the one now stored."""
     return (TemplateInstallation.objects.filter(template=template, version__lt=template.version)

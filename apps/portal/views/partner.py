@@ -21,8 +21,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services
-from apps.accelerators.models import FlowTemplate
-from apps.accelerators.selectors import installations_for_customer, templates_for_customer
+from apps.accelerators.selectors import installations_for_customer, template_chosen, templates_for_customer
 from apps.bi import services as bi_services
 from apps.bi.models import ReportingAccess
 from apps.common.errors import ApplicationError
@@ -265,7 +264,8 @@ def customer_bi(request, partner: Partner, slug: str):
 @partner_staff_view()
 def customer_template(request, partner: Partner, slug: str):
     customer = partner_customer(request, partner, slug, "template.install")
-    form = forms.TemplateForm(request.POST, customer=customer, template=_template_chosen(customer, request.POST))
+    template = template_chosen(customer, request.POST.get("template"))
+    form = forms.TemplateForm(request.POST, customer=customer, template=template)
     if form.is_valid():  # installs in the background; its page shows the progress and what was made
         try:
             operation = services.customer_template_install_start(
@@ -285,14 +285,9 @@ def customer_template(request, partner: Partner, slug: str):
 def customer_template_variables(request, partner: Partner, slug: str):
     """The typed fields of the template chosen in "Install a template" (an htmx fragment)."""
     customer = partner_customer(request, partner, slug, "template.install")
-    template = _template_chosen(customer, request.GET)
+    template = template_chosen(customer, request.GET.get("template"))
     form = forms.TemplateForm(customer=customer, template=template)
     return render(request, "partner/_template_variables.html", {"template": template, "form": form})
-
-
-def _template_chosen(customer: Customer, data) -> FlowTemplate | None:
-    chosen = data.get("template", "")
-    return templates_for_customer(customer).filter(pk=chosen).first() if chosen.isdigit() else None
 
 
 @require_POST
@@ -346,7 +341,7 @@ def customer_review(request, partner: Partner, slug: str, month: str):
 
 @partner_staff_view("customer.onboard")
 def onboard(request, partner: Partner):
-    template = _template_chosen(Customer(partner=partner), request.POST)
+    template = template_chosen(Customer(partner=partner), request.POST.get("template"))
     form = forms.OnboardForm(request.POST or None, partner=partner, template=template)
     if request.method == "POST" and form.is_valid():
         try:
@@ -368,7 +363,7 @@ def onboard(request, partner: Partner):
 @partner_staff_view("customer.onboard")
 def onboard_template_variables(request, partner: Partner):
     """The typed fields of the template chosen while onboarding (an htmx fragment)."""
-    template = _template_chosen(Customer(partner=partner), request.GET)
+    template = template_chosen(Customer(partner=partner), request.GET.get("template"))
     form = forms.OnboardForm(partner=partner, template=template)
     return render(request, "partner/_template_variables.html", {"template": template, "form": form})
 

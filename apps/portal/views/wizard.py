@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django_tenants.utils import schema_context
 
 from apps.accelerators import services as accelerators
-from apps.accelerators.selectors import templates_for_customer
+from apps.accelerators.selectors import template_chosen
 from apps.common.errors import ApplicationError
 from apps.connectors.errors import ConnectionInvalid
 from apps.connectors.models import Connection
@@ -107,8 +107,7 @@ def step(request, partner: Partner, slug: str, step: str):
 
 
 def _template_step(request, customer: Customer):
-    chosen = request.POST.get("template") or request.GET.get("template")
-    template = templates_for_customer(customer).filter(pk=chosen).first() if chosen and chosen.isdigit() else None
+    template = template_chosen(customer, request.POST.get("template") or request.GET.get("template"))
     form = forms.TemplateVariablesForm(request.POST or None, customer=customer, template=template)
     if request.method == "POST" and template is not None and form.is_valid():
         try:
